@@ -1,0 +1,403 @@
+// Package config loads Lethe's configuration: one YAML file (LETHE_CONFIG) with environment
+// overrides. It is loaded and validated once at start and passed down; every error names the
+// setting (and its environment variable) so the user knows what to fix. Secrets come only from
+// the environment or from files and are never part of an error or log line.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// EnvFile names the environment variable that points at the YAML file.
+const EnvFile = "LETHE_CONFIG"
+
+// Config is the whole configuration of a Lethe deployment.
+type Config struct {
+	HTTP       HTTP                 `yaml:"http"`
+	Temporal   Temporal             `yaml:"temporal"`
+	Kafka      Kafka                `yaml:"kafka"`
+	Database   Database             `yaml:"database"`
+	Secrets    Secrets              `yaml:"secrets"`
+	Tenants    []Tenant             `yaml:"tenants"`
+	Connectors map[string]yaml.Node `yaml:"connectors"`
+}
+
+// HTTP is the API, MyAccount and dashboard listener.
+type HTTP struct {
+	Addr string `yaml:"addr"`
+	// PublicURL is how users reach Lethe; it is used in links sent by email.
+	PublicURL string `yaml:"public_url"`
+}
+
+// Temporal is the Temporal cluster Lethe's workflows run on.
+type Temporal struct {
+	HostPort  string `yaml:"host_port"`
+	Namespace string `yaml:"namespace"`
+	TaskQueue string `yaml:"task_queue"`
+}
+
+// Kafka is the cluster that carries intake, connector commands and results, and events.
+type Kafka struct {
+	Brokers []string `yaml:"brokers"`
+	// Partitions and ReplicationFactor apply to topics Lethe creates at start.
+	Partitions        int    `yaml:"partitions"`
+	ReplicationFactor int    `yaml:"replication_factor"`
+	ClientID          string `yaml:"client_id"`
+}
+
+// Database is Lethe's own PostgreSQL database (read model, audit trail, ledgers).
+type Database struct {
+	// URL must not carry a password; use DATABASE_URL, URLFile or PGPASSWORD for that.
+	URL     string `yaml:"url"`
+	URLFile string `yaml:"url_file"`
+	// MaxConns bounds the connection pool.
+	MaxConns int32 `yaml:"max_conns"`
+}
+
+// Secrets names where Lethe's own keys come from.
+type Secrets struct {
+	// SigningKey signs export links and MyAccount sessions.
+	SigningKey Secret `yaml:"signing_key"`
+}
+
+// Secret is read from an environment variable or a file, never from the YAML itself.
+type Secret struct {
+	Env  string `yaml:"env"`
+	File string `yaml:"file"`
+
+	value string
+}
+
+// Value is the secret's resolved value ("" before Load resolved it).
+func (s Secret) Value() string { return s.value }
+
+// Tenant is one business using this Lethe deployment.
+type Tenant struct {
+	ID   string `yaml:"id"`
+	Name string `yaml:"name"`
+	// Regime is the default legal regime of its requests: gdpr or ccpa.
+	Regime string `yaml:"regime"`
+	// Country is an ISO 3166-1 alpha-2 code; its public holidays move GDPR due dates.
+	Country string `yaml:"country"`
+	// TimeZone is the IANA zone in which dates of receipt are counted.
+	TimeZone string  `yaml:"time_zone"`
+	Tokens   []Token `yaml:"tokens"`
+}
+
+// Token is an API bearer token bound to one role of one tenant.
+type Token struct {
+	Role   string `yaml:"role"`
+	Secret `yaml:",inline"`
+}
+
+// Roles a token may carry.
+var Roles = []string{"intake", "support", "dpo", "admin"}
+
+// envOverrides is the one table of environment variables that override YAML settings; errors
+// about a setting name its variable from here.
+var envOverrides = []struct {
+	env, path string
+	apply     func(c *Config, v string) error
+}{
+	{"LETHE_HTTP_ADDR", "http.addr", func(c *Config, v string) error { c.HTTP.Addr = v; return nil }},
+	{"LETHE_PUBLIC_URL", "http.public_url", func(c *Config, v string) error { c.HTTP.PublicURL = v; return nil }},
+	{"LETHE_TEMPORAL_HOSTPORT", "temporal.host_port", func(c *Config, v string) error { c.Temporal.HostPort = v; return nil }},
+	{"LETHE_TEMPORAL_NAMESPACE", "temporal.namespace", func(c *Config, v string) error { c.Temporal.Namespace = v; return nil }},
+	{"LETHE_TEMPORAL_TASK_QUEUE", "temporal.task_queue", func(c *Config, v string) error { c.Temporal.TaskQueue = v; return nil }},
+	{"LETHE_KAFKA_BROKERS", "kafka.brokers", func(c *Config, v string) error {
+		c.Kafka.Brokers = splitList(v)
+		return nil
+	}},
+	{"LETHE_KAFKA_PARTITIONS", "kafka.partitions", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", v)
+		}
+		c.Kafka.Partitions = n
+		return nil
+	}},
+	{"DATABASE_URL", "database.url", func(c *Config, v string) error { c.Database.URL = v; return nil }},
+}
+
+// Setting returns the name of a setting with its environment override, for error messages.
+func Setting(path string) string {
+	for _, o := range envOverrides {
+		if o.path == path {
+			return path + " (" + o.env + ")"
+		}
+	}
+	return path
+}
+
+// Defaults returns the configuration used when nothing is set: a single-machine deployment.
+func Defaults() Config {
+	return Config{
+		HTTP:     HTTP{Addr: "127.0.0.1:8080"},
+		Temporal: Temporal{HostPort: "127.0.0.1:7233", Namespace: "default", TaskQueue: "lethe"},
+		Kafka:    Kafka{Partitions: 3, ReplicationFactor: 1, ClientID: "lethe"},
+		Database: Database{MaxConns: 10},
+		Secrets:  Secrets{SigningKey: Secret{Env: "LETHE_SIGNING_KEY"}},
+	}
+}
+
+// Load reads the file named by LETHE_CONFIG (if set), applies environment overrides and
+// validates the result.
+func Load() (Config, error) {
+	return LoadFrom(os.Getenv(EnvFile), os.LookupEnv)
+}
+
+// LoadFrom is Load with an explicit file ("" for none) and environment lookup.
+func LoadFrom(path string, lookup func(string) (string, bool)) (Config, error) {
+	cfg := Defaults()
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return Config{}, fmt.Errorf("%s: reading config file: %w", EnvFile, err)
+		}
+		if err := Parse(data, &cfg); err != nil {
+			return Config{}, fmt.Errorf("%s %s: %w", EnvFile, path, err)
+		}
+		if u, err := url.Parse(cfg.Database.URL); err == nil && u.User != nil {
+			if _, has := u.User.Password(); has {
+				return Config{}, fmt.Errorf("database.url: holds a password; put the URL in DATABASE_URL or database.url_file instead")
+			}
+		}
+	}
+	for _, o := range envOverrides {
+		if v, ok := lookup(o.env); ok && v != "" {
+			if err := o.apply(&cfg, v); err != nil {
+				return Config{}, fmt.Errorf("%s: %w", Setting(o.path), err)
+			}
+		}
+	}
+	if err := cfg.resolveSecrets(lookup); err != nil {
+		return Config{}, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// Parse decodes YAML strictly over cfg: an unknown key is an error, so a typo never silently
+// falls back to a default.
+func Parse(data []byte, cfg *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("invalid YAML: %s", oneLine(err.Error()))
+	}
+	return nil
+}
+
+func (c *Config) resolveSecrets(lookup func(string) (string, bool)) error {
+	v, err := resolve("secrets.signing_key", c.Secrets.SigningKey, lookup, false)
+	if err != nil {
+		return err
+	}
+	c.Secrets.SigningKey.value = v
+	if c.Database.URLFile != "" && c.Database.URL == "" {
+		b, err := os.ReadFile(c.Database.URLFile)
+		if err != nil {
+			return fmt.Errorf("database.url_file: %s", oneLine(err.Error()))
+		}
+		c.Database.URL = strings.TrimSpace(string(b))
+	}
+	for i := range c.Tenants {
+		t := &c.Tenants[i]
+		for j := range t.Tokens {
+			name := fmt.Sprintf("tenants[%s].tokens[%d]", t.ID, j)
+			v, err := resolve(name, t.Tokens[j].Secret, lookup, true)
+			if err != nil {
+				return err
+			}
+			t.Tokens[j].value = v
+		}
+	}
+	return nil
+}
+
+func resolve(name string, s Secret, lookup func(string) (string, bool), required bool) (string, error) {
+	switch {
+	case s.Env != "" && s.File != "":
+		return "", fmt.Errorf("%s: set env or file, not both", name)
+	case s.File != "":
+		b, err := os.ReadFile(s.File)
+		if err != nil {
+			return "", fmt.Errorf("%s.file: %s", name, oneLine(err.Error()))
+		}
+		return strings.TrimSpace(string(b)), nil
+	case s.Env != "":
+		v, ok := lookup(s.Env)
+		if (!ok || v == "") && required {
+			return "", fmt.Errorf("%s: environment variable %s is not set", name, s.Env)
+		}
+		return v, nil
+	case required:
+		return "", fmt.Errorf("%s: no secret source: set env (an environment variable name) or file", name)
+	}
+	return "", nil
+}
+
+var (
+	tenantID = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+	country  = regexp.MustCompile(`^[A-Z]{2}$`)
+)
+
+// Validate checks every setting and returns the first problem, naming the setting.
+func (c *Config) Validate() error {
+	if err := hostPort(c.HTTP.Addr); err != nil {
+		return fmt.Errorf("%s: %v", Setting("http.addr"), err)
+	}
+	if c.HTTP.PublicURL != "" {
+		if u, err := url.Parse(c.HTTP.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%s: %q is not an http(s) URL", Setting("http.public_url"), c.HTTP.PublicURL)
+		}
+	}
+	if err := hostPort(c.Temporal.HostPort); err != nil {
+		return fmt.Errorf("%s: %v", Setting("temporal.host_port"), err)
+	}
+	if c.Temporal.Namespace == "" {
+		return fmt.Errorf("%s: must not be empty", Setting("temporal.namespace"))
+	}
+	if c.Temporal.TaskQueue == "" {
+		return fmt.Errorf("%s: must not be empty", Setting("temporal.task_queue"))
+	}
+	if len(c.Kafka.Brokers) == 0 {
+		return fmt.Errorf("%s: no brokers set", Setting("kafka.brokers"))
+	}
+	for _, b := range c.Kafka.Brokers {
+		if err := hostPort(b); err != nil {
+			return fmt.Errorf("%s: %v", Setting("kafka.brokers"), err)
+		}
+	}
+	if c.Kafka.Partitions < 1 {
+		return fmt.Errorf("%s: must be at least 1", Setting("kafka.partitions"))
+	}
+	if c.Kafka.ReplicationFactor < 1 {
+		return fmt.Errorf("kafka.replication_factor: must be at least 1")
+	}
+	if err := c.validateDatabase(); err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for i, t := range c.Tenants {
+		if !tenantID.MatchString(t.ID) {
+			return fmt.Errorf("tenants[%d].id: %q must be lower-case letters, digits, - or _", i, t.ID)
+		}
+		if seen[t.ID] {
+			return fmt.Errorf("tenants[%d].id: %q appears twice", i, t.ID)
+		}
+		seen[t.ID] = true
+		if t.Regime != "gdpr" && t.Regime != "ccpa" {
+			return fmt.Errorf("tenants[%s].regime: %q must be gdpr or ccpa", t.ID, t.Regime)
+		}
+		if t.Country != "" && !country.MatchString(t.Country) {
+			return fmt.Errorf("tenants[%s].country: %q must be an ISO 3166-1 alpha-2 code such as DE", t.ID, t.Country)
+		}
+		if t.TimeZone != "" {
+			if _, err := time.LoadLocation(t.TimeZone); err != nil {
+				return fmt.Errorf("tenants[%s].time_zone: %q is not an IANA time zone", t.ID, t.TimeZone)
+			}
+		}
+		for j, tok := range t.Tokens {
+			if !contains(Roles, tok.Role) {
+				return fmt.Errorf("tenants[%s].tokens[%d].role: %q must be one of %s", t.ID, j, tok.Role, strings.Join(Roles, ", "))
+			}
+			if tok.value != "" && len(tok.value) < 16 {
+				return fmt.Errorf("tenants[%s].tokens[%d]: token is shorter than 16 characters", t.ID, j)
+			}
+		}
+	}
+	return nil
+}
+
+func (c *Config) validateDatabase() error {
+	name := Setting("database.url")
+	if c.Database.URL == "" {
+		return fmt.Errorf("%s: not set", name)
+	}
+	// The URL may hold a password, so it is never echoed back.
+	u, err := url.Parse(c.Database.URL)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return fmt.Errorf("%s: not a postgres:// URL", name)
+	}
+	if c.Database.MaxConns < 1 {
+		return fmt.Errorf("database.max_conns: must be at least 1")
+	}
+	return nil
+}
+
+// Tenant returns the tenant with the given id.
+func (c *Config) Tenant(id string) (Tenant, bool) {
+	for _, t := range c.Tenants {
+		if t.ID == id {
+			return t, true
+		}
+	}
+	return Tenant{}, false
+}
+
+// ConnectorNames lists the configured connectors in a stable order.
+func (c *Config) ConnectorNames() []string {
+	names := make([]string, 0, len(c.Connectors))
+	for n := range c.Connectors {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// ConnectorYAML returns the raw YAML of one connector's configuration, for connectors.Open.
+func (c *Config) ConnectorYAML(name string) ([]byte, error) {
+	n, ok := c.Connectors[name]
+	if !ok {
+		return nil, fmt.Errorf("connectors.%s: not configured", name)
+	}
+	return yaml.Marshal(&n)
+}
+
+func hostPort(s string) error {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", s)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("%q has no valid port", s)
+	}
+	return nil
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
