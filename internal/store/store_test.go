@@ -92,4 +92,3 @@ func TestOpenBadURLNamesNoPassword(t *testing.T) {
 		t.Fatalf("error leaks the password: %v", err)
 	}
 }
-
