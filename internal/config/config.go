@@ -163,33 +163,47 @@ func Load() (Config, error) {
 func LoadFrom(path string, lookup func(string) (string, bool)) (Config, error) {
 	cfg := Defaults()
 	if path != "" {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return Config{}, fmt.Errorf("%s: reading config file: %w", EnvFile, err)
-		}
-		if err := Parse(data, &cfg); err != nil {
-			return Config{}, fmt.Errorf("%s %s: %w", EnvFile, path, err)
-		}
-		if u, err := url.Parse(cfg.Database.URL); err == nil && u.User != nil {
-			if _, has := u.User.Password(); has {
-				return Config{}, fmt.Errorf("database.url: holds a password; put the URL in DATABASE_URL or database.url_file instead")
-			}
+		if err := ReadFile(path, &cfg); err != nil {
+			return Config{}, err
 		}
 	}
+	if err := Resolve(&cfg, lookup); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// ReadFile decodes the YAML file over cfg.
+func ReadFile(path string, cfg *Config) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("%s: reading config file: %w", EnvFile, err)
+	}
+	if err := Parse(data, cfg); err != nil {
+		return fmt.Errorf("%s %s: %w", EnvFile, path, err)
+	}
+	if u, err := url.Parse(cfg.Database.URL); err == nil && u.User != nil {
+		if _, has := u.User.Password(); has {
+			return fmt.Errorf("database.url: holds a password; put the URL in DATABASE_URL or database.url_file instead")
+		}
+	}
+	return nil
+}
+
+// Resolve applies environment overrides, reads secrets and validates: the last step of loading,
+// for callers that build part of the configuration themselves (lethe dev).
+func Resolve(cfg *Config, lookup func(string) (string, bool)) error {
 	for _, o := range envOverrides {
 		if v, ok := lookup(o.env); ok && v != "" {
-			if err := o.apply(&cfg, v); err != nil {
-				return Config{}, fmt.Errorf("%s: %w", Setting(o.path), err)
+			if err := o.apply(cfg, v); err != nil {
+				return fmt.Errorf("%s: %w", Setting(o.path), err)
 			}
 		}
 	}
 	if err := cfg.resolveSecrets(lookup); err != nil {
-		return Config{}, err
+		return err
 	}
-	if err := cfg.Validate(); err != nil {
-		return Config{}, err
-	}
-	return cfg, nil
+	return cfg.Validate()
 }
 
 // Parse decodes YAML strictly over cfg: an unknown key is an error, so a typo never silently

@@ -1,0 +1,298 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/lethe-privacy/lethe/deploy/demo"
+	"github.com/lethe-privacy/lethe/internal/api"
+	"github.com/lethe-privacy/lethe/internal/app"
+	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/internal/config"
+	"github.com/lethe-privacy/lethe/internal/localstack"
+	"github.com/lethe-privacy/lethe/workflows"
+)
+
+type devOptions struct {
+	dir          string
+	temporalBin  string
+	httpAddr     string
+	pgPort       int
+	temporalPort int
+	uiPort       int
+	kafkaPort    int
+	verbose      bool
+}
+
+func newDevCmd() *cobra.Command {
+	var o devOptions
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run the whole stack on this machine and print its URLs",
+		Long: `Start everything Lethe needs on this machine, as child processes of this command:
+  PostgreSQL   a local cluster from the installed binaries, data under --dir
+  Temporal     the pinned Temporal CLI dev server (./bin/temporal) with its Web UI
+  Kafka        an in-process broker, unless LETHE_KAFKA_BROKERS names a real cluster
+then apply migrations, create the topics, load the demo salon's database, start the worker and
+the HTTP server, and print the URLs and the demo tenant's admin token. Ctrl-C stops it all.
+
+State (databases, Temporal history, generated secrets) persists under --dir between runs;
+delete that directory to start afresh.`,
+		Example: "  ./deploy/dev.sh          # builds ./bin/temporal if needed, then runs lethe dev\n  lethe dev --http 127.0.0.1:9090",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signalContext()
+			defer stop()
+			return runDev(ctx, cmd.OutOrStdout(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.dir, "dir", ".lethe", "directory for local state")
+	f.StringVar(&o.temporalBin, "temporal-bin", filepath.Join("bin", "temporal"), "path of the Temporal CLI")
+	f.StringVar(&o.httpAddr, "http", "127.0.0.1:8080", "address of the API, MyAccount and dashboard")
+	f.IntVar(&o.pgPort, "postgres-port", 54329, "port of the local PostgreSQL")
+	f.IntVar(&o.temporalPort, "temporal-port", 7233, "port of the Temporal frontend")
+	f.IntVar(&o.uiPort, "temporal-ui-port", 8233, "port of the Temporal Web UI")
+	f.IntVar(&o.kafkaPort, "kafka-port", 9092, "port of the in-process Kafka broker")
+	f.BoolVar(&o.verbose, "verbose", false, "show the services' own logs")
+	return cmd
+}
+
+// devSecrets are generated on the first run and kept under --dir, so the printed token stays
+// valid across restarts.
+type devSecrets struct {
+	AdminToken string `json:"admin_token"`
+	SigningKey string `json:"signing_key"`
+}
+
+func runDev(ctx context.Context, out io.Writer, o devOptions) error {
+	step := func(format string, args ...any) { fmt.Fprintf(out, "==> "+format+"\n", args...) }
+	if err := os.MkdirAll(o.dir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", o.dir, err)
+	}
+	if _, err := os.Stat(o.temporalBin); err != nil {
+		return fmt.Errorf("Temporal CLI not found at %s: run ./deploy/dev.sh, which builds it, or pass --temporal-bin", o.temporalBin)
+	}
+	var svcLog io.Writer = io.Discard
+	if o.verbose {
+		svcLog = os.Stderr
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if o.verbose {
+		log = newLogger("text")
+	}
+	secrets, err := loadDevSecrets(filepath.Join(o.dir, "dev-secrets.json"))
+	if err != nil {
+		return err
+	}
+
+	step("starting PostgreSQL (data in %s)", filepath.Join(o.dir, "postgres"))
+	pg, err := localstack.StartPostgres(ctx, localstack.PostgresOptions{DataDir: filepath.Join(o.dir, "postgres"), Port: o.pgPort, Log: svcLog})
+	if err != nil {
+		return err
+	}
+	defer pg.Stop()
+	for _, db := range []string{"lethe", "lethe_demo"} {
+		if err := pg.EnsureDatabase(ctx, db); err != nil {
+			return err
+		}
+	}
+
+	step("starting the Temporal dev server")
+	tmp, err := localstack.StartTemporal(ctx, localstack.TemporalOptions{
+		Binary: o.temporalBin, DBFile: filepath.Join(o.dir, "temporal.db"),
+		Port: o.temporalPort, UIPort: o.uiPort, Namespace: "default", Log: svcLog,
+	})
+	if err != nil {
+		return err
+	}
+	defer tmp.Stop()
+
+	brokers := os.Getenv("LETHE_KAFKA_BROKERS")
+	kafkaDesc := "external cluster " + brokers
+	if brokers == "" {
+		step("starting the in-process Kafka broker")
+		kf, err := localstack.StartKfake(localstack.KfakeOptions{Port: o.kafkaPort})
+		if err != nil {
+			return err
+		}
+		defer kf.Stop()
+		brokers = kf.Brokers()[0]
+		kafkaDesc = "in-process broker " + brokers
+	}
+
+	env := map[string]string{
+		"DATABASE_URL":            pg.URL("lethe"),
+		"LETHE_TEMPORAL_HOSTPORT": tmp.HostPort(),
+		"LETHE_KAFKA_BROKERS":     brokers,
+		"LETHE_HTTP_ADDR":         o.httpAddr,
+		"LETHE_PUBLIC_URL":        "http://" + o.httpAddr,
+		"LETHE_SIGNING_KEY":       secrets.SigningKey,
+		"LETHE_DEMO_ADMIN_TOKEN":  secrets.AdminToken,
+	}
+	cfg, err := devConfig(env)
+	if err != nil {
+		return err
+	}
+	l, err := app.Listen(cfg.HTTP.Addr)
+	if err != nil {
+		return err
+	}
+	d, err := app.Connect(ctx, cfg, log, app.All)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+
+	step("applying migrations")
+	if _, err := d.Store.Migrate(ctx); err != nil {
+		return err
+	}
+	step("creating Kafka topics")
+	if err := d.Bus.EnsureTopics(ctx, append(bus.CoreTopics(), commandTopics(cfg.ConnectorNames())...)...); err != nil {
+		return err
+	}
+	step("loading the demo salon's database")
+	summary, err := loadDemo(ctx, pg.URL("lethe_demo"))
+	if err != nil {
+		return err
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return d.RunWorker(gctx) })
+	g.Go(func() error { return app.Serve(gctx, l, api.New(log, d.Checkers()...)) })
+
+	step("checking the worker with a self-check workflow")
+	if err := selfCheck(gctx, d.Temporal, cfg.Temporal.TaskQueue); err != nil {
+		stop()
+		_ = g.Wait()
+		return err
+	}
+
+	base := "http://" + l.Addr().String()
+	fmt.Fprintf(out, `
+Lethe is running. Ctrl-C stops everything.
+
+  API            %[1]s/v1
+  MyAccount      %[1]s/myaccount
+  Dashboard      %[1]s/dashboard
+  Readiness      %[1]s/readyz
+  Temporal UI    %[2]s
+  Kafka          %[3]s
+  PostgreSQL     %[4]s  (demo data: %[5]s)
+  Demo tenant    demo (admin token: %[6]s)
+
+Try:  curl -H 'Authorization: Bearer %[6]s' %[1]s/readyz
+`, base, tmp.UIURL(), kafkaDesc, redactURL(pg.URL("lethe")), summary, secrets.AdminToken)
+
+	err = g.Wait()
+	fmt.Fprintln(out, "==> stopping")
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// devConfig is the configuration of the local stack: the user's LETHE_CONFIG (if any), the
+// local services' addresses, and the demo tenant unless the file defines one.
+func devConfig(env map[string]string) (config.Config, error) {
+	cfg := config.Defaults()
+	if path := os.Getenv(config.EnvFile); path != "" {
+		if err := config.ReadFile(path, &cfg); err != nil {
+			return config.Config{}, err
+		}
+	}
+	if _, ok := cfg.Tenant("demo"); !ok {
+		cfg.Tenants = append(cfg.Tenants, config.Tenant{
+			ID: "demo", Name: "Demo Salon", Regime: "gdpr", Country: "DE", TimeZone: "Europe/Berlin",
+			Tokens: []config.Token{{Role: "admin", Secret: config.Secret{Env: "LETHE_DEMO_ADMIN_TOKEN"}}},
+		})
+	}
+	// The local services win over the caller's environment, except an external Kafka.
+	err := config.Resolve(&cfg, func(k string) (string, bool) {
+		if v, ok := env[k]; ok {
+			return v, true
+		}
+		return os.LookupEnv(k)
+	})
+	return cfg, err
+}
+
+func loadDevSecrets(path string) (devSecrets, error) {
+	var s devSecrets
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if err := json.Unmarshal(b, &s); err != nil {
+			return s, fmt.Errorf("%s is damaged (%v): delete it to generate new dev secrets", path, err)
+		}
+		return s, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return s, err
+	}
+	s = devSecrets{AdminToken: "dev_" + randomHex(20), SigningKey: randomHex(32)}
+	b, _ = json.MarshalIndent(s, "", "  ")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return s, fmt.Errorf("writing %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func loadDemo(ctx context.Context, url string) (string, error) {
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return "", fmt.Errorf("connecting to the demo database: %w", err)
+	}
+	defer pool.Close()
+	s, err := demo.Load(ctx, pool, time.Now())
+	if err != nil {
+		return "", fmt.Errorf("loading the demo dataset: %w", err)
+	}
+	return fmt.Sprintf("%+v", s), nil
+}
+
+func selfCheck(ctx context.Context, c client.Client, taskQueue string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: "lethe-self-check-" + strconv.FormatInt(time.Now().UnixNano(), 36), TaskQueue: taskQueue,
+	}, workflows.SelfCheckWorkflow, workflows.SelfCheckInput{RequestedBy: "lethe dev"})
+	if err != nil {
+		return fmt.Errorf("starting the self-check workflow: %w", err)
+	}
+	var res workflows.SelfCheckResult
+	if err := run.Get(ctx, &res); err != nil {
+		return fmt.Errorf("self-check workflow: %w", err)
+	}
+	return nil
+}
+
+// redactURL hides any password before a URL is printed.
+func redactURL(s string) string {
+	u, err := pgxpool.ParseConfig(s)
+	if err != nil {
+		return "postgres://…"
+	}
+	return fmt.Sprintf("postgres://%s@%s:%d/%s", u.ConnConfig.User, u.ConnConfig.Host, u.ConnConfig.Port, u.ConnConfig.Database)
+}

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lethe-privacy/lethe/internal/api"
+	"github.com/lethe-privacy/lethe/internal/app"
+	"github.com/lethe-privacy/lethe/internal/bus"
+)
+
+const configHelp = `
+Configuration: the YAML file named by LETHE_CONFIG, overridden by LETHE_HTTP_ADDR,
+LETHE_TEMPORAL_HOSTPORT, LETHE_TEMPORAL_NAMESPACE, LETHE_KAFKA_BROKERS, DATABASE_URL and the
+other variables listed in the README. A bad setting stops the start with one line naming it.`
+
+func newServeCmd() *cobra.Command {
+	var logFormat string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the HTTP API, MyAccount and dashboard against external Temporal, Kafka and PostgreSQL",
+		Long:  "Serve the HTTP surface (/v1 API, /myaccount, /dashboard, /healthz, /readyz, /metrics)." + configHelp,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signalContext()
+			defer stop()
+			cfg, err := loadConfig()
+			if err != nil {
+				return err
+			}
+			log := newLogger(logFormat)
+			l, err := app.Listen(cfg.HTTP.Addr)
+			if err != nil {
+				return err
+			}
+			d, err := app.Connect(ctx, cfg, log, app.All)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			log.Info("serving", "addr", l.Addr().String())
+			return app.Serve(ctx, l, api.New(log, d.Checkers()...))
+		},
+	}
+	cmd.Flags().StringVar(&logFormat, "log-format", "json", "log format: json or text")
+	return cmd
+}
+
+func newWorkerCmd() *cobra.Command {
+	var logFormat string
+	cmd := &cobra.Command{
+		Use:   "worker",
+		Short: "Run the Temporal worker that executes Lethe's workflows and activities",
+		Long:  "Poll the configured Temporal task queue and run request, breach and retention workflows." + configHelp,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signalContext()
+			defer stop()
+			cfg, err := loadConfig()
+			if err != nil {
+				return err
+			}
+			log := newLogger(logFormat)
+			d, err := app.Connect(ctx, cfg, log, app.All)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			log.Info("worker polling", "task_queue", cfg.Temporal.TaskQueue)
+			return d.RunWorker(ctx)
+		},
+	}
+	cmd.Flags().StringVar(&logFormat, "log-format", "json", "log format: json or text")
+	return cmd
+}
+
+func newMigrateCmd() *cobra.Command {
+	var topics bool
+	cmd := &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply database migrations (and create Kafka topics with --topics)",
+		Long: `Apply Lethe's numbered schema migrations to DATABASE_URL under an advisory lock, so it is
+safe to run from several replicas at once; running it again applies nothing. With --topics it
+also creates the Kafka topics (existing ones are left as they are).` + configHelp,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signalContext()
+			defer stop()
+			cfg, err := loadConfig()
+			if err != nil {
+				return err
+			}
+			d, err := app.Connect(ctx, cfg, newLogger("text"), app.Need{Store: true, Bus: topics})
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			applied, err := d.Store.Migrate(ctx)
+			if err != nil {
+				return err
+			}
+			for _, name := range applied {
+				fmt.Fprintln(cmd.OutOrStdout(), "applied", name)
+			}
+			if len(applied) == 0 {
+				fmt.Fprintln(cmd.OutOrStdout(), "database schema is up to date")
+			}
+			if topics {
+				all := append(bus.CoreTopics(), commandTopics(cfg.ConnectorNames())...)
+				if err := d.Bus.EnsureTopics(ctx, all...); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "kafka topics ready: %d\n", len(all))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&topics, "topics", false, "also create the Kafka topics")
+	return cmd
+}
+
+func commandTopics(connectors []string) []string {
+	var out []string
+	for _, c := range connectors {
+		out = append(out, bus.CommandTopic(c))
+	}
+	return out
+}

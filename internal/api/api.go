@@ -1,0 +1,105 @@
+// Package api serves Lethe's HTTP surface: the /v1 JSON API, the MyAccount and dashboard pages,
+// health, readiness and metrics.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.temporal.io/sdk/client"
+)
+
+// Checker is a dependency whose reachability decides readiness.
+type Checker interface {
+	Name() string
+	Check(ctx context.Context) error
+}
+
+// Server is the HTTP handler of a Lethe deployment.
+type Server struct {
+	checks   []Checker
+	log      *slog.Logger
+	mux      *http.ServeMux
+	registry *prometheus.Registry
+}
+
+// New builds the handler. checks are run, in parallel, on every /readyz.
+func New(log *slog.Logger, checks ...Checker) *Server {
+	s := &Server{checks: checks, log: log, mux: http.NewServeMux(), registry: prometheus.NewRegistry()}
+	s.registry.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+	return s
+}
+
+// Registry is where other parts of Lethe register their metrics.
+func (s *Server) Registry() *prometheus.Registry { return s.registry }
+
+// Handle mounts another handler (API routes, pages) on the server's mux.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// Readiness is the body of /readyz: one entry per dependency, "ok" or the error.
+type Readiness struct {
+	Status string            `json:"status"`
+	Checks map[string]string `json:"checks"`
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	res := Readiness{Status: "ok", Checks: map[string]string{}}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, c := range s.checks {
+		wg.Add(1)
+		go func(c Checker) {
+			defer wg.Done()
+			err := c.Check(ctx)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				res.Status = "unavailable"
+				res.Checks[c.Name()] = err.Error()
+				return
+			}
+			res.Checks[c.Name()] = "ok"
+		}(c)
+	}
+	wg.Wait()
+	code := http.StatusOK
+	if res.Status != "ok" {
+		code = http.StatusServiceUnavailable
+		s.log.Warn("not ready", "checks", res.Checks)
+	}
+	writeJSON(w, code, res)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// TemporalChecker adapts a Temporal client to a readiness check.
+func TemporalChecker(c client.Client) Checker { return temporalCheck{c} }
+
+type temporalCheck struct{ c client.Client }
+
+func (temporalCheck) Name() string { return "temporal" }
+func (t temporalCheck) Check(ctx context.Context) error {
+	_, err := t.c.CheckHealth(ctx, &client.CheckHealthRequest{})
+	return err
+}

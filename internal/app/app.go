@@ -1,0 +1,160 @@
+// Package app connects a Lethe process to its dependencies from the configuration and runs its
+// long-lived parts (worker, HTTP server). The commands in cmd/lethe choose which parts to run.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/lethe-privacy/lethe/activities"
+	"github.com/lethe-privacy/lethe/internal/api"
+	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/internal/config"
+	"github.com/lethe-privacy/lethe/internal/store"
+	"github.com/lethe-privacy/lethe/worker"
+)
+
+// Deps are the connections a Lethe process holds. Each is nil unless asked for.
+type Deps struct {
+	Cfg      config.Config
+	Log      *slog.Logger
+	Store    *store.Store
+	Bus      *bus.Bus
+	Temporal client.Client
+}
+
+// Need says which dependencies to connect.
+type Need struct {
+	Store, Bus, Temporal bool
+}
+
+// All is every dependency.
+var All = Need{Store: true, Bus: true, Temporal: true}
+
+// Connect opens what need asks for. Every failure names the setting to fix, so a bad
+// configuration stops the start with one line.
+func Connect(ctx context.Context, cfg config.Config, log *slog.Logger, need Need) (*Deps, error) {
+	d := &Deps{Cfg: cfg, Log: log}
+	if need.Store {
+		s, err := store.Open(ctx, cfg.Database.URL, cfg.Database.MaxConns)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", config.Setting("database.url"), err)
+		}
+		d.Store = s
+	}
+	if need.Bus {
+		b, err := bus.Open(ctx, bus.Config{
+			Brokers: cfg.Kafka.Brokers, ClientID: cfg.Kafka.ClientID, Logger: log,
+			Partitions: cfg.Kafka.Partitions, ReplicationFactor: cfg.Kafka.ReplicationFactor,
+		})
+		if err != nil {
+			d.Close()
+			return nil, fmt.Errorf("%s: %w", config.Setting("kafka.brokers"), err)
+		}
+		d.Bus = b
+	}
+	if need.Temporal {
+		c, err := DialTemporal(ctx, cfg.Temporal, log)
+		if err != nil {
+			d.Close()
+			return nil, err
+		}
+		d.Temporal = c
+	}
+	return d, nil
+}
+
+// DialTemporal connects to the Temporal frontend and checks it answers.
+func DialTemporal(ctx context.Context, cfg config.Temporal, log *slog.Logger) (client.Client, error) {
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c, err := client.DialContext(dctx, client.Options{
+		HostPort: cfg.HostPort, Namespace: cfg.Namespace, Logger: newTemporalLogger(log),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: cannot reach Temporal: %w", config.Setting("temporal.host_port"), err)
+	}
+	if _, err := c.CheckHealth(dctx, &client.CheckHealthRequest{}); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("%s: Temporal is not healthy: %w", config.Setting("temporal.host_port"), err)
+	}
+	return c, nil
+}
+
+// Close releases whatever was opened.
+func (d *Deps) Close() {
+	if d.Temporal != nil {
+		d.Temporal.Close()
+	}
+	if d.Bus != nil {
+		_ = d.Bus.Close()
+	}
+	if d.Store != nil {
+		d.Store.Close()
+	}
+}
+
+// Checkers lists the opened dependencies for /readyz.
+func (d *Deps) Checkers() []api.Checker {
+	var cs []api.Checker
+	if d.Store != nil {
+		cs = append(cs, d.Store)
+	}
+	if d.Bus != nil {
+		cs = append(cs, d.Bus)
+	}
+	if d.Temporal != nil {
+		cs = append(cs, api.TemporalChecker(d.Temporal))
+	}
+	return cs
+}
+
+// Activities builds the activity set from the opened dependencies.
+func (d *Deps) Activities() *activities.Activities {
+	return &activities.Activities{Store: d.Store, Bus: d.Bus}
+}
+
+// RunWorker polls the task queue until ctx ends.
+func (d *Deps) RunWorker(ctx context.Context) error {
+	w := worker.New(d.Temporal, d.Cfg.Temporal.TaskQueue, d.Activities())
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("starting the Temporal worker on task queue %s: %w", d.Cfg.Temporal.TaskQueue, err)
+	}
+	<-ctx.Done()
+	w.Stop()
+	return nil
+}
+
+// Listen binds the HTTP address now, so a port in use fails the start with a clear line.
+func Listen(addr string) (net.Listener, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", config.Setting("http.addr"), err)
+	}
+	return l, nil
+}
+
+// Serve runs h on l until ctx ends, then shuts down gracefully.
+func Serve(ctx context.Context, l net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving HTTP: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,208 @@
+// Package bus is Lethe's Kafka layer (segmentio/kafka-go): topic names, topic creation,
+// a schema-checked producer, and a consumer loop with explicit commits and a dead-letter topic.
+package bus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/lethe-privacy/lethe/schemas"
+)
+
+// The topics of DESIGN.md. Connector commands have one topic per connector (CommandTopic) so a
+// slow system never holds up another and an outside connector can be granted its own only.
+const (
+	TopicIntake  = "lethe.requests.intake"
+	TopicConsent = "lethe.consent.changes"
+	TopicResults = "lethe.connector.results"
+	TopicEvents  = "lethe.events"
+	TopicDLQ     = "lethe.dlq"
+)
+
+// CommandTopic is the topic on which one connector receives its commands.
+func CommandTopic(connector string) string { return "lethe.connector." + connector + ".commands" }
+
+// CoreTopics are the topics every deployment has; command topics are added per connector.
+func CoreTopics() []string {
+	return []string{TopicIntake, TopicConsent, TopicResults, TopicEvents, TopicDLQ}
+}
+
+// Config is what the bus needs to know about the cluster.
+type Config struct {
+	Brokers           []string
+	ClientID          string
+	Partitions        int
+	ReplicationFactor int
+	Logger            *slog.Logger
+}
+
+// Bus is a connection to one Kafka cluster. It is safe for concurrent use.
+type Bus struct {
+	cfg    Config
+	client *kafka.Client
+	writer *kafka.Writer
+	log    *slog.Logger
+}
+
+// Open checks that a broker answers (so a wrong address fails at start, not at the first
+// message) and prepares the producer.
+func Open(ctx context.Context, cfg Config) (*Bus, error) {
+	if len(cfg.Brokers) == 0 {
+		return nil, errors.New("no brokers configured")
+	}
+	if cfg.Partitions < 1 {
+		cfg.Partitions = 1
+	}
+	if cfg.ReplicationFactor < 1 {
+		cfg.ReplicationFactor = 1
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	b := &Bus{
+		cfg:    cfg,
+		log:    cfg.Logger,
+		client: &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 15 * time.Second},
+		writer: &kafka.Writer{
+			Addr:     kafka.TCP(cfg.Brokers...),
+			Balancer: &kafka.Hash{}, // one key (request id) always lands on one partition, in order
+			// Every in-sync replica must have a message before Publish returns: a command or a
+			// result acknowledged here must survive a broker failure.
+			RequiredAcks:           kafka.RequireAll,
+			BatchTimeout:           5 * time.Millisecond, // the default 1 s would delay every workflow step
+			MaxAttempts:            5,
+			WriteTimeout:           10 * time.Second,
+			AllowAutoTopicCreation: false, // topics are created on purpose, with set partitions
+			Transport:              &kafka.Transport{ClientID: cfg.ClientID},
+		},
+	}
+	if err := b.Check(ctx); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Brokers returns the configured broker addresses.
+func (b *Bus) Brokers() []string { return b.cfg.Brokers }
+
+// Name identifies the dependency in readiness reports.
+func (b *Bus) Name() string { return "kafka" }
+
+// Check asks the cluster for its metadata with a short deadline.
+func (b *Bus) Check(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var lastErr error
+	for _, addr := range b.cfg.Brokers {
+		res, err := b.client.Metadata(ctx, &kafka.MetadataRequest{Addr: kafka.TCP(addr), Topics: []string{}})
+		if err == nil && len(res.Brokers) > 0 {
+			return nil
+		}
+		if err == nil {
+			err = errors.New("no brokers in metadata")
+		}
+		lastErr = fmt.Errorf("cannot reach %s: %w", addr, unwrapNet(err))
+	}
+	return lastErr
+}
+
+// EnsureTopics creates the topics that do not exist yet, with the configured partitions and
+// replication factor; existing topics are left as they are.
+func (b *Bus) EnsureTopics(ctx context.Context, topics ...string) error {
+	req := &kafka.CreateTopicsRequest{}
+	for _, t := range topics {
+		req.Topics = append(req.Topics, kafka.TopicConfig{
+			Topic: t, NumPartitions: b.cfg.Partitions, ReplicationFactor: b.cfg.ReplicationFactor,
+		})
+	}
+	res, err := b.client.CreateTopics(ctx, req)
+	if err != nil {
+		return fmt.Errorf("creating topics: %w", err)
+	}
+	var errs []error
+	for topic, err := range res.Errors {
+		if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+			errs = append(errs, fmt.Errorf("creating topic %s: %w", topic, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return b.awaitLeaders(ctx, topics)
+}
+
+// awaitLeaders waits until every new partition has a leader, so the first publish succeeds.
+func (b *Bus) awaitLeaders(ctx context.Context, topics []string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		res, err := b.client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
+		if err == nil && allLed(res, len(topics)) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for topic leaders: %w", ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+func allLed(res *kafka.MetadataResponse, want int) bool {
+	if len(res.Topics) < want {
+		return false
+	}
+	for _, t := range res.Topics {
+		if t.Error != nil || len(t.Partitions) == 0 {
+			return false
+		}
+		for _, p := range t.Partitions {
+			if p.Error != nil || p.Leader.Host == "" {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// Publish marshals msg to JSON, checks it against its schema (a message Lethe itself would
+// reject is a bug, never sent), and writes it with acknowledgement from all in-sync replicas.
+func (b *Bus) Publish(ctx context.Context, topic, key string, msg any) error {
+	data, err := json.Marshal(msg)
+	if err != nil {
+		return fmt.Errorf("encoding message for %s: %w", topic, err)
+	}
+	if _, err := schemas.Validate(data); err != nil {
+		return fmt.Errorf("message for %s does not match its schema: %w", topic, err)
+	}
+	return b.PublishRaw(ctx, topic, key, data)
+}
+
+// PublishRaw writes bytes as they are; it is for forwarding (dead letters, tests).
+func (b *Bus) PublishRaw(ctx context.Context, topic, key string, value []byte) error {
+	err := b.writer.WriteMessages(ctx, kafka.Message{Topic: topic, Key: []byte(key), Value: value})
+	if err != nil {
+		return fmt.Errorf("publishing to %s: %w", topic, err)
+	}
+	return nil
+}
+
+// Close flushes and closes the producer.
+func (b *Bus) Close() error { return b.writer.Close() }
+
+func unwrapNet(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) {
+		return op
+	}
+	return err
+}

@@ -1,0 +1,184 @@
+package bus
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/lethe-privacy/lethe/schemas"
+)
+
+// Message is one record handed to a Handler, already checked against its schema.
+type Message struct {
+	Topic     string
+	Partition int
+	Offset    int64
+	Key       []byte
+	Value     []byte
+	// Schema is the name of the schema the value matched, e.g. "lethe.connector.result".
+	Schema string
+}
+
+// Handler processes one message. Returning nil commits it. An error wrapped with Invalid sends
+// the message to the dead-letter topic at once; any other error is retried with backoff and,
+// after MaxAttempts, dead-lettered with the last error as the reason. Handlers must therefore be
+// idempotent: a message can be seen again after a crash before its commit.
+type Handler func(ctx context.Context, m Message) error
+
+type invalidError struct{ err error }
+
+func (e invalidError) Error() string { return e.err.Error() }
+func (e invalidError) Unwrap() error { return e.err }
+
+// Invalid marks err as permanent: the message can never succeed and goes to the dead-letter
+// topic with err as the reason.
+func Invalid(err error) error { return invalidError{err} }
+
+// IsInvalid reports whether err was marked with Invalid.
+func IsInvalid(err error) bool {
+	var ie invalidError
+	return errors.As(err, &ie)
+}
+
+// ConsumerOptions configures one consumer-group loop over one topic.
+type ConsumerOptions struct {
+	Group string
+	Topic string
+	// Schemas lists the schema names accepted on this topic; anything else is dead-lettered.
+	Schemas []string
+	// MaxAttempts bounds retries of a failing handler before the message is dead-lettered.
+	MaxAttempts int
+	// Backoff is the first retry delay; it doubles up to 30 s.
+	Backoff time.Duration
+}
+
+// DeadLetter is the body of a message on lethe.dlq.
+type DeadLetter struct {
+	Schema      string    `json:"schema"`
+	Version     int       `json:"version"`
+	Reason      string    `json:"reason"`
+	SourceTopic string    `json:"source_topic"`
+	Partition   int       `json:"partition"`
+	Offset      int64     `json:"offset"`
+	Key         string    `json:"key,omitempty"`
+	Value       *string   `json:"value,omitempty"`
+	ValueBase64 *string   `json:"value_base64,omitempty"`
+	FailedAt    time.Time `json:"failed_at"`
+}
+
+// Consume runs fetch → validate → handle → commit until ctx ends. Offsets are committed only
+// after the handler succeeded or the message was safely written to the dead-letter topic, so no
+// message is ever committed past silently. It returns nil when ctx is canceled.
+func (b *Bus) Consume(ctx context.Context, opts ConsumerOptions, h Handler) error {
+	if opts.MaxAttempts < 1 {
+		opts.MaxAttempts = 8
+	}
+	if opts.Backoff <= 0 {
+		opts.Backoff = 200 * time.Millisecond
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:           b.cfg.Brokers,
+		GroupID:           opts.Group,
+		Topic:             opts.Topic,
+		MinBytes:          1,
+		MaxBytes:          10 << 20,
+		MaxWait:           250 * time.Millisecond,
+		CommitInterval:    0, // synchronous commits: CommitMessages returns once the broker has it
+		StartOffset:       kafka.FirstOffset,
+		HeartbeatInterval: time.Second,
+		SessionTimeout:    10 * time.Second,
+		RebalanceTimeout:  10 * time.Second,
+		JoinGroupBackoff:  500 * time.Millisecond,
+		Dialer:            &kafka.Dialer{ClientID: b.cfg.ClientID, Timeout: 10 * time.Second},
+	})
+	defer r.Close()
+	log := b.log.With("topic", opts.Topic, "group", opts.Group)
+	for {
+		km, err := r.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("fetching from %s: %w", opts.Topic, err)
+		}
+		m := Message{Topic: km.Topic, Partition: km.Partition, Offset: km.Offset, Key: km.Key, Value: km.Value}
+		herr := b.handle(ctx, opts, &m, h)
+		if ctx.Err() != nil {
+			return nil // not committed: the next owner of the partition sees it again
+		}
+		if herr != nil {
+			if err := b.deadLetter(ctx, m, herr); err != nil {
+				return fmt.Errorf("dead-lettering %s[%d]@%d: %w", m.Topic, m.Partition, m.Offset, err)
+			}
+			// The reason may quote the payload, so only coordinates reach the log.
+			log.Warn("message dead-lettered", "partition", m.Partition, "offset", m.Offset)
+		}
+		if err := r.CommitMessages(ctx, km); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("committing %s[%d]@%d: %w", m.Topic, m.Partition, m.Offset, err)
+		}
+	}
+}
+
+// handle validates and runs the handler with retries; a non-nil result is the dead-letter reason.
+func (b *Bus) handle(ctx context.Context, opts ConsumerOptions, m *Message, h Handler) error {
+	name, err := schemas.Validate(m.Value)
+	if err != nil {
+		return err
+	}
+	if len(opts.Schemas) > 0 && !contains(opts.Schemas, name) {
+		return fmt.Errorf("schema %s is not accepted on %s", name, opts.Topic)
+	}
+	m.Schema = name
+	delay := opts.Backoff
+	for attempt := 1; ; attempt++ {
+		err := h(ctx, *m)
+		if err == nil || IsInvalid(err) || ctx.Err() != nil {
+			return err
+		}
+		if attempt >= opts.MaxAttempts {
+			return fmt.Errorf("gave up after %d attempts: %w", attempt, err)
+		}
+		b.log.Warn("handler failed; retrying", "topic", m.Topic, "partition", m.Partition,
+			"offset", m.Offset, "attempt", attempt, "error", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 30*time.Second)
+	}
+}
+
+func (b *Bus) deadLetter(ctx context.Context, m Message, reason error) error {
+	dl := DeadLetter{
+		Schema: schemas.DLQ, Version: 1, Reason: reason.Error(),
+		SourceTopic: m.Topic, Partition: m.Partition, Offset: m.Offset,
+		Key: string(m.Key), FailedAt: time.Now().UTC(),
+	}
+	if utf8.Valid(m.Value) {
+		v := string(m.Value)
+		dl.Value = &v
+	} else {
+		v := base64.StdEncoding.EncodeToString(m.Value)
+		dl.ValueBase64 = &v
+	}
+	return b.Publish(ctx, TopicDLQ, m.Topic+"/"+strconv.Itoa(m.Partition), dl)
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

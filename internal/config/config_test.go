@@ -1,0 +1,122 @@
+package config_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lethe-privacy/lethe/internal/config"
+)
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "lethe.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const base = "postgres://lethe@127.0.0.1:5432/lethe"
+
+func TestEnvironmentOverridesFile(t *testing.T) {
+	p := writeFile(t, `
+http: {addr: "0.0.0.0:9000"}
+kafka: {brokers: ["file-broker:9092"], partitions: 6}
+database: {url: "`+base+`"}
+tenants:
+  - id: salon
+    regime: gdpr
+    country: FR
+    tokens: [{role: dpo, env: SALON_DPO_TOKEN}]
+`)
+	cfg, err := config.LoadFrom(p, env(map[string]string{
+		"LETHE_KAFKA_BROKERS": "a:9092, b:9093",
+		"SALON_DPO_TOKEN":     "0123456789abcdef0123",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(cfg.Kafka.Brokers, ","); got != "a:9092,b:9093" {
+		t.Errorf("brokers = %q, want the environment's", got)
+	}
+	if cfg.Kafka.Partitions != 6 || cfg.HTTP.Addr != "0.0.0.0:9000" {
+		t.Errorf("file settings lost: %+v %+v", cfg.Kafka, cfg.HTTP)
+	}
+	if cfg.Temporal.TaskQueue != "lethe" {
+		t.Errorf("default task queue lost: %q", cfg.Temporal.TaskQueue)
+	}
+	tn, ok := cfg.Tenant("salon")
+	if !ok || tn.Tokens[0].Value() != "0123456789abcdef0123" {
+		t.Errorf("tenant token not resolved from the environment")
+	}
+}
+
+func TestErrorsNameTheSetting(t *testing.T) {
+	ok := map[string]string{"DATABASE_URL": base, "LETHE_KAFKA_BROKERS": "k:9092"}
+	with := func(k, v string) map[string]string {
+		m := map[string]string{}
+		for a, b := range ok {
+			m[a] = b
+		}
+		m[k] = v
+		return m
+	}
+	cases := []struct {
+		name, file string
+		env        map[string]string
+		want       string
+	}{
+		{"unknown key", "kafka: {brokerz: [x]}", ok, "field brokerz not found"},
+		{"bad broker", "", with("LETHE_KAFKA_BROKERS", "no-port"), "kafka.brokers (LETHE_KAFKA_BROKERS)"},
+		{"no database", "", map[string]string{"LETHE_KAFKA_BROKERS": "k:9092"}, "database.url (DATABASE_URL): not set"},
+		{"not postgres", "", with("DATABASE_URL", "mysql://x"), "database.url (DATABASE_URL): not a postgres:// URL"},
+		{"password in file", "database: {url: 'postgres://u:pw@h/db'}", ok, "database.url: holds a password"},
+		{"missing secret", "tenants: [{id: a, regime: gdpr, tokens: [{role: admin, env: A_TOKEN}]}]", ok,
+			"tenants[a].tokens[0]: environment variable A_TOKEN is not set"},
+		{"bad role", "tenants: [{id: a, regime: gdpr, tokens: [{role: root, env: A_TOKEN}]}]", with("A_TOKEN", strings.Repeat("x", 20)),
+			`tenants[a].tokens[0].role: "root" must be one of`},
+		{"bad regime", "tenants: [{id: a, regime: hipaa}]", ok, `tenants[a].regime: "hipaa" must be gdpr or ccpa`},
+		{"bad partitions", "", with("LETHE_KAFKA_PARTITIONS", "three"), "kafka.partitions (LETHE_KAFKA_PARTITIONS)"},
+		{"bad zone", "tenants: [{id: a, regime: gdpr, time_zone: Mars/Base}]", ok, "tenants[a].time_zone"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := ""
+			if c.file != "" {
+				path = writeFile(t, c.file)
+			}
+			_, err := config.LoadFrom(path, env(c.env))
+			if err == nil {
+				t.Fatalf("no error, want one containing %q", c.want)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %q does not contain %q", err, c.want)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error spans several lines: %q", err)
+			}
+		})
+	}
+}
+
+func TestSecretFromFileNeverInError(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "key")
+	if err := os.WriteFile(keyFile, []byte("short\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := writeFile(t, "tenants: [{id: a, regime: gdpr, tokens: [{role: admin, file: "+keyFile+"}]}]")
+	_, err := config.LoadFrom(p, env(map[string]string{"DATABASE_URL": base, "LETHE_KAFKA_BROKERS": "k:9092"}))
+	if err == nil || !strings.Contains(err.Error(), "shorter than 16") {
+		t.Fatalf("err = %v, want the short-token error", err)
+	}
+	if strings.Contains(err.Error(), "short\n") || strings.Contains(err.Error(), `"short"`) {
+		t.Fatalf("error leaks the secret: %v", err)
+	}
+}

@@ -1,0 +1,24 @@
+// Package worker wires Lethe's workflows and activities onto a Temporal worker.
+package worker
+
+import (
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/lethe-privacy/lethe/activities"
+	"github.com/lethe-privacy/lethe/workflows"
+)
+
+// New returns a worker on taskQueue with every Lethe workflow and activity registered.
+func New(c client.Client, taskQueue string, acts *activities.Activities) sdkworker.Worker {
+	w := sdkworker.New(c, taskQueue, sdkworker.Options{})
+	Register(w, acts)
+	return w
+}
+
+// Register adds Lethe's workflows and activities to any registry (a worker, a test
+// environment, a replayer), so they are listed in one place.
+func Register(r sdkworker.Registry, acts *activities.Activities) {
+	r.RegisterWorkflow(workflows.SelfCheckWorkflow)
+	r.RegisterActivity(acts)
+}
