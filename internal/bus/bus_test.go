@@ -1,0 +1,290 @@
+package bus_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+type event struct {
+	Schema     string    `json:"schema"`
+	Version    int       `json:"version"`
+	ID         string    `json:"id"`
+	Type       string    `json:"type"`
+	TenantID   string    `json:"tenant_id"`
+	RequestID  string    `json:"request_id"`
+	Status     string    `json:"status"`
+	OccurredAt time.Time `json:"occurred_at"`
+}
+
+func newEvent(id string) event {
+	return event{Schema: "lethe.event", Version: 1, ID: id, Type: "request.status_changed",
+		TenantID: "t1", RequestID: "r-" + id, Status: "received", OccurredAt: time.Now().UTC()}
+}
+
+// harness opens a bus on the real broker with a fresh topic (and a fresh DLQ reader position).
+func harness(t *testing.T) (*bus.Bus, string) {
+	t.Helper()
+	ctx := context.Background()
+	b, err := bus.Open(ctx, bus.Config{Brokers: testenv.KafkaBrokers(t), ClientID: "lethe-test", Partitions: 1, Logger: slog.Default()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	topic := "lethe.test." + testenv.Suffix()
+	if err := b.EnsureTopics(ctx, topic, bus.TopicDLQ); err != nil {
+		t.Fatal(err)
+	}
+	return b, topic
+}
+
+// consume runs one consumer until the handler has succeeded on want messages and the group's
+// committed offset has moved past the last of them, then stops it and returns what it saw.
+func consume(t *testing.T, b *bus.Bus, topic, group string, want int, h bus.Handler) []bus.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var mu sync.Mutex
+	var seen []bus.Message
+	succeeded := 0
+	reached := make(chan int64, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- b.Consume(ctx, bus.ConsumerOptions{Group: group, Topic: topic, Backoff: time.Millisecond, MaxAttempts: 3},
+			func(ctx context.Context, m bus.Message) error {
+				err := h(ctx, m)
+				mu.Lock()
+				defer mu.Unlock()
+				seen = append(seen, m)
+				if err == nil {
+					if succeeded++; succeeded == want {
+						reached <- m.Offset
+					}
+				}
+				return err
+			})
+	}()
+	select {
+	case off := <-reached:
+		waitCommitted(t, ctx, b, group, topic, off+1)
+		cancel()
+	case err := <-done:
+		t.Fatalf("consumer stopped early: %v", err)
+	case <-ctx.Done():
+		t.Fatalf("timed out after %d messages", len(seen))
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("consume: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return seen
+}
+
+// waitCommitted polls the group's committed offset of partition 0 until it reaches want.
+func waitCommitted(t *testing.T, ctx context.Context, b *bus.Bus, group, topic string, want int64) {
+	t.Helper()
+	c := &kafka.Client{Addr: kafka.TCP(b.Brokers()...)}
+	for {
+		res, err := c.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: {0}}})
+		if err == nil && len(res.Topics[topic]) == 1 && res.Topics[topic][0].CommittedOffset >= want {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("offset %d of group %s never committed", want, group)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func TestPublishConsumeExplicitCommit(t *testing.T) {
+	b, topic := harness(t)
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		if err := b.Publish(ctx, topic, "k", newEvent(fmt.Sprint("e", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	group := "g-" + testenv.Suffix()
+	first := consume(t, b, topic, group, 3, func(context.Context, bus.Message) error { return nil })
+	if len(first) != 3 || first[0].Schema != "lethe.event" {
+		t.Fatalf("first consumer saw %d messages (schema %q), want 3 lethe.event", len(first), first[0].Schema)
+	}
+	// Committed messages are not redelivered to the same group: the next one seen is the new one.
+	if err := b.Publish(ctx, topic, "k", newEvent("e3")); err != nil {
+		t.Fatal(err)
+	}
+	second := consume(t, b, topic, group, 1, func(context.Context, bus.Message) error { return nil })
+	var got event
+	if err := json.Unmarshal(second[0].Value, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != "e3" {
+		t.Fatalf("after commit the group saw %q first, want e3", got.ID)
+	}
+}
+
+func TestUncommittedMessageIsRedelivered(t *testing.T) {
+	b, topic := harness(t)
+	ctx := context.Background()
+	if err := b.Publish(ctx, topic, "k", newEvent("once")); err != nil {
+		t.Fatal(err)
+	}
+	group := "g-" + testenv.Suffix()
+	// The handler's process "dies" mid-message: its context is canceled before it returns.
+	cctx, cancel := context.WithCancel(ctx)
+	err := b.Consume(cctx, bus.ConsumerOptions{Group: group, Topic: topic}, func(context.Context, bus.Message) error {
+		cancel()
+		return errors.New("interrupted")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := consume(t, b, topic, group, 1, func(context.Context, bus.Message) error { return nil })
+	if len(again) != 1 {
+		t.Fatalf("uncommitted message not redelivered")
+	}
+	assertNoDeadLetter(t, b, topic)
+}
+
+func TestInvalidMessagesGoToDLQWithReason(t *testing.T) {
+	b, topic := harness(t)
+	ctx := context.Background()
+	bad := newEvent("bad")
+	bad.Type = "Not A Type"
+	raw, _ := json.Marshal(bad)
+	inputs := [][]byte{
+		[]byte("{not json"),
+		[]byte(`{"schema":"lethe.unknown","version":1}`),
+		raw,
+	}
+	for _, in := range inputs {
+		if err := b.PublishRaw(ctx, topic, "k", in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A handler that refuses, and one that keeps failing: both end in the DLQ, not in a loop.
+	if err := b.Publish(ctx, topic, "k", newEvent("refused")); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Publish(ctx, topic, "k", newEvent("flaky")); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Publish(ctx, topic, "k", newEvent("good")); err != nil {
+		t.Fatal(err)
+	}
+	attempts := map[string]int{}
+	seen := consume(t, b, topic, "g-"+testenv.Suffix(), 1, func(_ context.Context, m bus.Message) error {
+		var e event
+		_ = json.Unmarshal(m.Value, &e)
+		attempts[e.ID]++
+		switch e.ID {
+		case "refused":
+			return bus.Invalid(errors.New("request type not enabled for this tenant"))
+		case "flaky":
+			return errors.New("downstream unavailable")
+		}
+		return nil
+	})
+	if attempts["refused"] != 1 || attempts["flaky"] != 3 || attempts["good"] != 1 {
+		t.Fatalf("handler attempts = %v, want refused 1, flaky 3 (MaxAttempts), good 1", attempts)
+	}
+	_ = seen
+	dls := readDLQ(t, b, topic, 5)
+	wantReasons := []string{"not valid JSON", "lethe.unknown", "/type", "not enabled for this tenant", "gave up after 3 attempts: downstream unavailable"}
+	for i, want := range wantReasons {
+		if !strings.Contains(dls[i].Reason, want) {
+			t.Errorf("dead letter %d reason %q, want it to mention %q", i, dls[i].Reason, want)
+		}
+		if dls[i].SourceTopic != topic || dls[i].Value == nil {
+			t.Errorf("dead letter %d lost its source or value: %+v", i, dls[i])
+		}
+	}
+	if *dls[0].Value != "{not json" {
+		t.Errorf("dead letter keeps %q, want the original bytes", *dls[0].Value)
+	}
+}
+
+// readDLQ reads the dead letters from the source topic, in order, directly from the broker.
+func readDLQ(t *testing.T, b *bus.Bus, source string, want int) []bus.DeadLetter {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: b.Brokers(), Topic: bus.TopicDLQ, Partition: 0, MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 100 * time.Millisecond})
+	defer r.Close()
+	var out []bus.DeadLetter
+	for len(out) < want {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			t.Fatalf("reading DLQ after %d of %d: %v", len(out), want, err)
+		}
+		var dl bus.DeadLetter
+		if err := json.Unmarshal(m.Value, &dl); err != nil {
+			t.Fatalf("DLQ message is not a dead letter: %v", err)
+		}
+		if dl.SourceTopic == source {
+			out = append(out, dl)
+		}
+	}
+	return out
+}
+
+func assertNoDeadLetter(t *testing.T, b *bus.Bus, source string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := kafka.DialLeader(ctx, "tcp", b.Brokers()[0], bus.TopicDLQ, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	last, err := conn.ReadLastOffset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last == 0 {
+		return
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: b.Brokers(), Topic: bus.TopicDLQ, Partition: 0, MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 100 * time.Millisecond})
+	defer r.Close()
+	for {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(m.Value), source) {
+			t.Fatalf("unexpected dead letter for %s: %s", source, m.Value)
+		}
+		if m.Offset+1 >= last {
+			return
+		}
+	}
+}
+
+func TestOpenUnreachableBrokerFailsFast(t *testing.T) {
+	start := time.Now()
+	_, err := bus.Open(context.Background(), bus.Config{Brokers: []string{"127.0.0.1:1"}})
+	if err == nil {
+		t.Fatal("Open succeeded against a closed port")
+	}
+	if !strings.Contains(err.Error(), "cannot reach 127.0.0.1:1") {
+		t.Fatalf("error %q does not name the broker", err)
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Fatalf("Open took %v to fail", time.Since(start))
+	}
+}
