@@ -127,3 +127,36 @@ func commandTopics(connectors []string) []string {
 	}
 	return out
 }
+
+func newConnectorCmd() *cobra.Command {
+	var logFormat string
+	cmd := &cobra.Command{
+		Use:   "connector NAME",
+		Short: "Serve one connector over Kafka (its commands topic in, results out)",
+		Long: `Consume lethe.connector.NAME.commands, perform each command with the connector configured
+under connectors.NAME in the configuration file, and publish the result to
+lethe.connector.results. A command is committed only after its result is published, and a
+command seen again after a crash is answered from the stored result, never performed twice.
+Run several replicas for throughput: they share the commands through one consumer group.` + configHelp,
+		Example: "  LETHE_CONFIG=lethe.yaml lethe connector database",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop := signalContext()
+			defer stop()
+			cfg, err := loadConfig()
+			if err != nil {
+				return err
+			}
+			log := newLogger(logFormat)
+			d, err := app.Connect(ctx, cfg, log, app.Need{Store: true, Bus: true})
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			log.Info("serving connector", "connector", args[0])
+			return d.RunConnector(ctx, args[0])
+		},
+	}
+	cmd.Flags().StringVar(&logFormat, "log-format", "json", "log format: json or text")
+	return cmd
+}

@@ -14,9 +14,12 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/lethe-privacy/lethe/activities"
+	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/internal/api"
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/config"
+	"github.com/lethe-privacy/lethe/internal/exports"
+	"github.com/lethe-privacy/lethe/internal/runner"
 	"github.com/lethe-privacy/lethe/internal/store"
 	"github.com/lethe-privacy/lethe/worker"
 )
@@ -28,6 +31,7 @@ type Deps struct {
 	Store    *store.Store
 	Bus      *bus.Bus
 	Temporal client.Client
+	Exports  exports.Store
 }
 
 // Need says which dependencies to connect.
@@ -42,6 +46,11 @@ var All = Need{Store: true, Bus: true, Temporal: true}
 // configuration stops the start with one line.
 func Connect(ctx context.Context, cfg config.Config, log *slog.Logger, need Need) (*Deps, error) {
 	d := &Deps{Cfg: cfg, Log: log}
+	ex, err := exports.NewDir(cfg.Exports.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", config.Setting("exports.dir"), err)
+	}
+	d.Exports = ex
 	if need.Store {
 		s, err := store.Open(ctx, cfg.Database.URL, cfg.Database.MaxConns)
 		if err != nil {
@@ -130,6 +139,24 @@ func (d *Deps) RunWorker(ctx context.Context) error {
 	<-ctx.Done()
 	w.Stop()
 	return nil
+}
+
+// RunConnector serves one configured connector over Kafka until ctx ends.
+func (d *Deps) RunConnector(ctx context.Context, name string) error {
+	raw, err := d.Cfg.ConnectorYAML(name)
+	if err != nil {
+		return err
+	}
+	c, err := connectors.Open(name, raw)
+	if err != nil {
+		return fmt.Errorf("connectors.%s: %w", name, err)
+	}
+	defer c.Close()
+	if err := d.Bus.EnsureTopics(ctx, bus.CommandTopic(name)); err != nil {
+		return err
+	}
+	r := &runner.Runner{Connector: c, Bus: d.Bus, Store: d.Store, Exports: d.Exports, Log: d.Log.With("connector", name)}
+	return r.Run(ctx)
 }
 
 // Listen binds the HTTP address now, so a port in use fails the start with a clear line.

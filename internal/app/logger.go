@@ -10,7 +10,7 @@ import (
 // its informational lines would drown Lethe's own.
 func newTemporalLogger(l *slog.Logger) log.Logger { return quiet{log.NewStructuredLogger(l)} }
 
-type quiet struct{ *log.StructuredLogger }
+type quiet struct{ log.Logger }
 
 func (quiet) Debug(string, ...interface{}) {}
 func (quiet) Info(string, ...interface{})  {}

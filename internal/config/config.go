@@ -31,6 +31,7 @@ type Config struct {
 	Kafka      Kafka                `yaml:"kafka"`
 	Database   Database             `yaml:"database"`
 	Secrets    Secrets              `yaml:"secrets"`
+	Exports    Exports              `yaml:"exports"`
 	Tenants    []Tenant             `yaml:"tenants"`
 	Connectors map[string]yaml.Node `yaml:"connectors"`
 }
@@ -65,6 +66,12 @@ type Database struct {
 	URLFile string `yaml:"url_file"`
 	// MaxConns bounds the connection pool.
 	MaxConns int32 `yaml:"max_conns"`
+}
+
+// Exports is where large results (subjects' records, export packages) are stored.
+type Exports struct {
+	// Dir is a local directory; it must be shared by workers and connector runners.
+	Dir string `yaml:"dir"`
 }
 
 // Secrets names where Lethe's own keys come from.
@@ -129,6 +136,7 @@ var envOverrides = []struct {
 		c.Kafka.Partitions = n
 		return nil
 	}},
+	{"LETHE_EXPORTS_DIR", "exports.dir", func(c *Config, v string) error { c.Exports.Dir = v; return nil }},
 	{"DATABASE_URL", "database.url", func(c *Config, v string) error { c.Database.URL = v; return nil }},
 }
 
@@ -149,6 +157,7 @@ func Defaults() Config {
 		Temporal: Temporal{HostPort: "127.0.0.1:7233", Namespace: "default", TaskQueue: "lethe"},
 		Kafka:    Kafka{Partitions: 3, ReplicationFactor: 1, ClientID: "lethe"},
 		Database: Database{MaxConns: 10},
+		Exports:  Exports{Dir: "exports"},
 		Secrets:  Secrets{SigningKey: Secret{Env: "LETHE_SIGNING_KEY"}},
 	}
 }
@@ -303,6 +312,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Kafka.ReplicationFactor < 1 {
 		return fmt.Errorf("kafka.replication_factor: must be at least 1")
+	}
+	if c.Exports.Dir == "" {
+		return fmt.Errorf("%s: must not be empty", Setting("exports.dir"))
 	}
 	if err := c.validateDatabase(); err != nil {
 		return err

@@ -1,0 +1,101 @@
+package bus
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/lethe-privacy/lethe/schemas"
+)
+
+// Subject is who a message is about (schemas/common.schema.json#/$defs/subject).
+type Subject struct {
+	Email      string `json:"email,omitempty"`
+	Phone      string `json:"phone,omitempty"`
+	CustomerID string `json:"customer_id,omitempty"`
+}
+
+// Command is a lethe.connector.command: work for one connector (schemas/connector-command).
+type Command struct {
+	Schema         string          `json:"schema"`
+	Version        int             `json:"version"`
+	ID             string          `json:"id"`
+	IdempotencyKey string          `json:"idempotency_key"`
+	RequestID      string          `json:"request_id"`
+	TenantID       string          `json:"tenant_id"`
+	Connector      string          `json:"connector"`
+	Action         string          `json:"action"`
+	Subject        *Subject        `json:"subject,omitempty"`
+	Params         json.RawMessage `json:"params,omitempty"`
+	TaskToken      string          `json:"task_token"`
+	Export         *ExportLocation `json:"export,omitempty"`
+	IssuedAt       time.Time       `json:"issued_at"`
+}
+
+// ExportLocation is the URI prefix under which a connector writes large results.
+type ExportLocation struct {
+	Location string `json:"location"`
+}
+
+// Result statuses.
+const (
+	StatusSucceeded = "succeeded"
+	StatusFailed    = "failed"
+	StatusProgress  = "progress"
+)
+
+// Result is a lethe.connector.result: a connector's answer (schemas/connector-result).
+type Result struct {
+	Schema         string       `json:"schema"`
+	Version        int          `json:"version"`
+	IdempotencyKey string       `json:"idempotency_key"`
+	RequestID      string       `json:"request_id"`
+	TenantID       string       `json:"tenant_id"`
+	Connector      string       `json:"connector"`
+	Action         string       `json:"action"`
+	TaskToken      string       `json:"task_token"`
+	Status         string       `json:"status"`
+	Error          *ResultError `json:"error,omitempty"`
+	Output         *Output      `json:"output,omitempty"`
+	CompletedAt    time.Time    `json:"completed_at"`
+}
+
+// ResultError says why a command failed and whether a retry can help.
+type ResultError struct {
+	Message   string `json:"message"`
+	Permanent bool   `json:"permanent"`
+	Code      string `json:"code,omitempty"`
+}
+
+// Output is what a command produced. Result holds the role's own result (e.g. an erasure's
+// counts per table); large data is only referenced through Exports.
+type Output struct {
+	Blocks  []Block          `json:"blocks,omitempty"`
+	Counts  map[string]int64 `json:"counts,omitempty"`
+	Exports []ExportRef      `json:"exports,omitempty"`
+	Result  json.RawMessage  `json:"result,omitempty"`
+}
+
+// Block is one reason erasure must wait.
+type Block struct {
+	Code   string `json:"code"`
+	Reason string `json:"reason"`
+}
+
+// ExportRef points at one object in the export store.
+type ExportRef struct {
+	URI    string `json:"uri"`
+	SHA256 string `json:"sha256"`
+	Bytes  int64  `json:"bytes"`
+	Rows   int64  `json:"rows"`
+	Table  string `json:"table,omitempty"`
+}
+
+// NewResult starts the result of cmd, echoing its identity.
+func NewResult(cmd Command, status string, now time.Time) Result {
+	return Result{
+		Schema: schemas.ConnectorResult, Version: schemas.Version,
+		IdempotencyKey: cmd.IdempotencyKey, RequestID: cmd.RequestID, TenantID: cmd.TenantID,
+		Connector: cmd.Connector, Action: cmd.Action, TaskToken: cmd.TaskToken,
+		Status: status, CompletedAt: now.UTC(),
+	}
+}

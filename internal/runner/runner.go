@@ -1,0 +1,224 @@
+// Package runner serves one connector over Kafka: it consumes the connector's command topic,
+// performs each command through the connectors SDK, and publishes the result. It is what
+// `lethe connector NAME` runs, and what `lethe dev` runs in-process for each connector.
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/lethe-privacy/lethe/connectors"
+	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/internal/exports"
+	"github.com/lethe-privacy/lethe/internal/store"
+	"github.com/lethe-privacy/lethe/schemas"
+)
+
+// Runner serves one connector. Exactly-once in effect comes from three parts together: the
+// connector is idempotent by task key, the runner stores every success before publishing it
+// (so a redelivered command is answered from the store), and the command is committed only
+// after its result is published.
+type Runner struct {
+	Connector connectors.Connector
+	Bus       *bus.Bus
+	Store     *store.Store
+	Exports   exports.Store
+	Log       *slog.Logger
+	// Progress is how often a long command reports progress (a Temporal heartbeat through
+	// the bridge). Zero means every 10 seconds.
+	Progress time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Group is the consumer group of a connector's runners: replicas share its commands.
+func Group(connector string) string { return "lethe-connector-" + connector }
+
+// Run consumes commands until ctx ends.
+func (r *Runner) Run(ctx context.Context) error {
+	name := r.Connector.Name()
+	if err := r.Connector.Check(ctx); err != nil {
+		return fmt.Errorf("checking connector %s: %w", name, err)
+	}
+	return r.Bus.Consume(ctx, bus.ConsumerOptions{
+		Group: Group(name), Topic: bus.CommandTopic(name), Schemas: []string{schemas.ConnectorCommand},
+	}, r.Handle)
+}
+
+func (r *Runner) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// Handle performs one command message and publishes its result. It returns an error only when
+// the result could not be published or stored, so the message is retried and never committed
+// without an answer.
+func (r *Runner) Handle(ctx context.Context, m bus.Message) error {
+	var cmd bus.Command
+	if err := json.Unmarshal(m.Value, &cmd); err != nil {
+		return bus.Invalid(fmt.Errorf("decoding command: %w", err))
+	}
+	if cmd.Connector != r.Connector.Name() {
+		return bus.Invalid(fmt.Errorf("command for connector %q arrived on the topic of %q", cmd.Connector, r.Connector.Name()))
+	}
+	log := r.Log.With("connector", cmd.Connector, "action", cmd.Action, "request_id", cmd.RequestID)
+
+	if out, ok, err := r.stored(ctx, cmd); err != nil {
+		return err
+	} else if ok {
+		log.Info("command already done; republishing its result")
+		res := bus.NewResult(cmd, bus.StatusSucceeded, r.now())
+		res.Output = out
+		return r.Bus.Publish(ctx, bus.TopicResults, cmd.RequestID, res)
+	}
+
+	start := r.now()
+	out, err := r.perform(ctx, cmd)
+	if ctx.Err() != nil {
+		return ctx.Err() // shutting down: leave the command uncommitted for the next runner
+	}
+	if err != nil {
+		res := bus.NewResult(cmd, bus.StatusFailed, r.now())
+		res.Error = classify(err)
+		log.Warn("command failed", "permanent", res.Error.Permanent, "code", res.Error.Code, "error", res.Error.Message)
+		return r.Bus.Publish(ctx, bus.TopicResults, cmd.RequestID, res)
+	}
+	if err := r.remember(ctx, cmd, out); err != nil {
+		return err
+	}
+	res := bus.NewResult(cmd, bus.StatusSucceeded, r.now())
+	res.Output = out
+	if err := r.Bus.Publish(ctx, bus.TopicResults, cmd.RequestID, res); err != nil {
+		return err
+	}
+	log.Info("command done", "duration", r.now().Sub(start).Round(time.Millisecond))
+	return nil
+}
+
+// perform runs the action, reporting progress while it takes long.
+func (r *Runner) perform(ctx context.Context, cmd bus.Command) (*bus.Output, error) {
+	task := connectors.Task{Key: cmd.IdempotencyKey, RequestID: cmd.RequestID, TenantID: cmd.TenantID}
+	if cmd.Subject != nil {
+		task.Subject = connectors.Subject(*cmd.Subject)
+	}
+	if len(cmd.Params) > 0 {
+		if err := json.Unmarshal(cmd.Params, &task.Params); err != nil {
+			return nil, connectors.Permanent(fmt.Errorf("decoding params: %w", err))
+		}
+	}
+	action := connectors.Capability(cmd.Action)
+	var sink *exportSink
+	sinks := connectors.Sinks{}
+	if action == connectors.CapAccess {
+		if cmd.Export == nil {
+			return nil, connectors.Permanent(errors.New("access command has no export location"))
+		}
+		sink = &exportSink{store: r.Exports, prefix: strings.TrimSuffix(cmd.Export.Location, "/") + "/" + cmd.Connector + "/"}
+		defer sink.abort()
+		sinks.Records = sink
+	}
+
+	stop := r.reportProgress(ctx, cmd)
+	res, err := connectors.Do(ctx, r.Connector, action, task, sinks)
+	stop()
+	if err != nil {
+		return nil, err
+	}
+	raw, err := json.Marshal(res)
+	if err != nil {
+		return nil, fmt.Errorf("encoding %s result: %w", action, err)
+	}
+	out := &bus.Output{Result: raw}
+	switch v := res.(type) {
+	case connectors.BlockResult:
+		out.Blocks = []bus.Block{}
+		for _, b := range v.Blocks {
+			out.Blocks = append(out.Blocks, bus.Block(b))
+		}
+	case connectors.AccessResult:
+		out.Exports, out.Counts = sink.refs, sink.counts
+	}
+	return out, nil
+}
+
+// reportProgress publishes a progress result every Progress interval until stop is called.
+func (r *Runner) reportProgress(ctx context.Context, cmd bus.Command) (stop func()) {
+	every := r.Progress
+	if every <= 0 {
+		every = 10 * time.Second
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				// A lost heartbeat is not fatal: the next one or the result follows.
+				_ = r.Bus.Publish(ctx, bus.TopicResults, cmd.RequestID, bus.NewResult(cmd, bus.StatusProgress, r.now()))
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+func (r *Runner) stored(ctx context.Context, cmd bus.Command) (*bus.Output, bool, error) {
+	var raw []byte
+	err := r.Store.Pool.QueryRow(ctx,
+		`SELECT output FROM connector_tasks WHERE connector = $1 AND idempotency_key = $2`,
+		cmd.Connector, cmd.IdempotencyKey).Scan(&raw)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("looking up task %s: %w", cmd.IdempotencyKey, err)
+	}
+	var out bus.Output
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return nil, false, fmt.Errorf("decoding stored result of %s: %w", cmd.IdempotencyKey, err)
+	}
+	return &out, true, nil
+}
+
+func (r *Runner) remember(ctx context.Context, cmd bus.Command, out *bus.Output) error {
+	_, err := r.Store.Pool.Exec(ctx,
+		`INSERT INTO connector_tasks (connector, idempotency_key, request_id, action, output)
+		 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
+		cmd.Connector, cmd.IdempotencyKey, cmd.RequestID, cmd.Action, out)
+	if err != nil {
+		return fmt.Errorf("recording task %s: %w", cmd.IdempotencyKey, err)
+	}
+	return nil
+}
+
+// classify turns a connector error into the result's error: permanent or not, with a code.
+func classify(err error) *bus.ResultError {
+	e := &bus.ResultError{Message: err.Error(), Permanent: connectors.IsPermanent(err), Code: "transient"}
+	switch {
+	case errors.Is(err, connectors.ErrUnsupported):
+		e.Code = "unsupported"
+	case e.Permanent:
+		e.Code = "permanent"
+	}
+	var blocked *connectors.BlockedError
+	if errors.As(err, &blocked) {
+		e.Code = "blocked"
+	}
+	if len(e.Message) > 2000 {
+		e.Message = e.Message[:2000]
+	}
+	return e
+}
