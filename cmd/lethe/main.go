@@ -30,5 +30,6 @@ Configuration comes from the YAML file named by LETHE_CONFIG, with environment o
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.AddCommand(newDeadlineCmd())
 	return root
 }
