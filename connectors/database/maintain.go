@@ -1,0 +1,269 @@
+package database
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/lethe-privacy/lethe/connectors"
+)
+
+// Task params understood by the database connector.
+const (
+	paramChanges    = "changes"     // rectify: map of column (or table.column) to new value
+	paramLift       = "lift"        // restrict: true lifts the restriction
+	paramFinder     = "finder"      // find: name of the configured finder
+	paramRule       = "rule"        // purge: only this retention rule
+	paramMaxBatches = "max_batches" // purge: stop after this many batches per rule
+)
+
+// Rectify sets the columns named in params "changes" on the subject's rows. Only columns
+// marked rectify in the configuration can be changed; a column may be named "column" when
+// unambiguous, or "table.column".
+func (c *Connector) Rectify(ctx context.Context, task connectors.Task) (connectors.RectifyResult, error) {
+	var res connectors.RectifyResult
+	if err := noParams(task, paramChanges); err != nil {
+		return res, err
+	}
+	changes, ok := task.Params[paramChanges].(map[string]any)
+	if !ok || len(changes) == 0 {
+		return res, connectors.Permanent(errors.New(`rectify needs param "changes": a map of field to new value`))
+	}
+	type change struct {
+		t     *TableConfig
+		col   string
+		value any
+	}
+	var todo []change
+	names := make([]string, 0, len(changes))
+	for name := range changes {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		t, col, err := c.rectifiable(name)
+		if err != nil {
+			return res, err
+		}
+		todo = append(todo, change{t: t, col: col, value: changes[name]})
+	}
+	s, err := c.ready(ctx)
+	if err != nil {
+		return res, err
+	}
+	err = c.inLedger(ctx, task, connectors.CapRectify, &res, func(tx pgx.Tx) error {
+		keys, err := c.subjects(ctx, tx, task.Subject, true)
+		if err != nil || len(keys) == 0 {
+			return err
+		}
+		res.Updated = map[string]int64{}
+		for _, ch := range todo {
+			q := fmt.Sprintf("UPDATE %s AS t0 SET %s = $2 WHERE %s", c.ref(ch.t.Name), ident(ch.col), c.predicate(s, ch.t, "t0", 0))
+			tag, err := tx.Exec(ctx, q, keys, ch.value)
+			if err != nil {
+				return classify("rectifying "+ch.t.Name+"."+ch.col, err)
+			}
+			res.Updated[ch.t.Name+"."+ch.col] = tag.RowsAffected()
+		}
+		return nil
+	})
+	return res, err
+}
+
+func (c *Connector) rectifiable(name string) (*TableConfig, string, error) {
+	table, col, qualified := strings.Cut(name, ".")
+	if !qualified {
+		col, table = table, ""
+	}
+	var found *TableConfig
+	for i := range c.cfg.Tables {
+		t := &c.cfg.Tables[i]
+		if table != "" && t.Name != table {
+			continue
+		}
+		for _, cc := range t.Columns {
+			if cc.Name == col && cc.Rectify {
+				if found != nil {
+					return nil, "", connectors.Permanent(fmt.Errorf("field %q is ambiguous: name it as table.column", name))
+				}
+				found = t
+			}
+		}
+	}
+	if found == nil {
+		return nil, "", connectors.Permanent(fmt.Errorf("field %q cannot be rectified", name))
+	}
+	return found, col, nil
+}
+
+// Restrict sets the subject table's restrict column to the current time, or to NULL when
+// params "lift" is true.
+func (c *Connector) Restrict(ctx context.Context, task connectors.Task) (connectors.RestrictResult, error) {
+	var res connectors.RestrictResult
+	if err := noParams(task, paramLift); err != nil {
+		return res, err
+	}
+	col := c.cfg.Subject.RestrictColumn
+	if col == "" {
+		return res, connectors.Permanent(errors.New("restriction is not configured: set subject.restrict_column"))
+	}
+	lift := false
+	if v, ok := task.Params[paramLift]; ok {
+		b, isBool := v.(bool)
+		if !isBool {
+			return res, connectors.Permanent(errors.New(`param "lift" must be a boolean`))
+		}
+		lift = b
+	}
+	s, err := c.ready(ctx)
+	if err != nil {
+		return res, err
+	}
+	err = c.inLedger(ctx, task, connectors.CapRestrict, &res, func(tx pgx.Tx) error {
+		keys, err := c.subjects(ctx, tx, task.Subject, true)
+		if err != nil || len(keys) == 0 {
+			return err
+		}
+		value := "now()"
+		if lift {
+			value = "NULL"
+		}
+		q := fmt.Sprintf("UPDATE %s AS t0 SET %s = %s WHERE %s", c.ref(c.root.Name), ident(col), value, c.predicate(s, c.root, "t0", 0))
+		tag, err := tx.Exec(ctx, q, keys)
+		if err != nil {
+			return classify("restricting", err)
+		}
+		res.Rows, res.Restricted = tag.RowsAffected(), !lift
+		return nil
+	})
+	return res, err
+}
+
+// Find runs the finder named by params "finder", passing its declared params in order, and
+// streams each subject found to the sink.
+func (c *Connector) Find(ctx context.Context, task connectors.Task, sink connectors.SubjectSink) (connectors.FindResult, error) {
+	var res connectors.FindResult
+	name, _ := task.Params[paramFinder].(string)
+	var f *FinderConfig
+	for i := range c.cfg.Finders {
+		if c.cfg.Finders[i].Name == name {
+			f = &c.cfg.Finders[i]
+		}
+	}
+	if f == nil {
+		return res, connectors.Permanent(fmt.Errorf("param %q must name a configured finder", paramFinder))
+	}
+	if err := noParams(task, append([]string{paramFinder}, f.Params...)...); err != nil {
+		return res, err
+	}
+	args := make([]any, len(f.Params))
+	for i, p := range f.Params {
+		v, ok := task.Params[p]
+		if !ok {
+			return res, connectors.Permanent(fmt.Errorf("finder %s needs param %q", f.Name, p))
+		}
+		args[i] = v
+	}
+	if _, err := c.ready(ctx); err != nil {
+		return res, err
+	}
+	doing := "finding subjects with " + f.Name
+	rows, err := c.pool.Query(ctx, f.Query, args...)
+	if err != nil {
+		return res, classify(doing, ctxErr(ctx, err))
+	}
+	defer rows.Close()
+	fields := rows.FieldDescriptions()
+	for rows.Next() {
+		vals, err := rows.Values()
+		if err != nil {
+			return res, classify(doing, err)
+		}
+		var subj connectors.Subject
+		for i, fd := range fields {
+			v := format(vals[i])
+			switch fd.Name {
+			case "email":
+				subj.Email = v
+			case "phone":
+				subj.Phone = v
+			case "customer_id":
+				subj.CustomerID = v
+			}
+		}
+		if subj.IsZero() {
+			continue
+		}
+		if err := sink.WriteSubject(ctx, subj); err != nil {
+			return res, fmt.Errorf("%s: sink: %w", doing, err)
+		}
+		res.Subjects++
+	}
+	if err := rows.Err(); err != nil {
+		return res, classify(doing, ctxErr(ctx, err))
+	}
+	return res, nil
+}
+
+func (c *Connector) purgeSQL(r *RetentionRule) string {
+	cond := fmt.Sprintf("%s < now() - make_interval(secs => $1)", ident(r.Timestamp))
+	if strings.TrimSpace(r.Where) != "" {
+		cond += " AND (" + r.Where + ")"
+	}
+	return fmt.Sprintf("DELETE FROM %[1]s WHERE %[2]s IN (SELECT %[2]s FROM %[1]s WHERE %[3]s ORDER BY %[2]s LIMIT $2 FOR UPDATE SKIP LOCKED)",
+		c.ref(r.Table), ident(r.Key), cond)
+}
+
+// Purge deletes rows past their retention period, for every rule or only params "rule",
+// committing each batch on its own.
+func (c *Connector) Purge(ctx context.Context, task connectors.Task) (connectors.PurgeResult, error) {
+	res := connectors.PurgeResult{Rows: map[string]int64{}}
+	if err := noParams(task, paramRule, paramMaxBatches); err != nil {
+		return res, err
+	}
+	only, _ := task.Params[paramRule].(string)
+	maxBatches := 0
+	if v, ok := task.Params[paramMaxBatches]; ok {
+		switch n := v.(type) {
+		case int:
+			maxBatches = n
+		case float64:
+			maxBatches = int(n)
+		default:
+			return res, connectors.Permanent(fmt.Errorf("param %q must be a number", paramMaxBatches))
+		}
+	}
+	if _, err := c.ready(ctx); err != nil {
+		return res, err
+	}
+	matched := false
+	for i := range c.cfg.Retention {
+		r := &c.cfg.Retention[i]
+		if only != "" && r.Name != only {
+			continue
+		}
+		matched = true
+		q := c.purgeSQL(r)
+		secs := time.Duration(r.OlderThan).Seconds()
+		for batch := 0; maxBatches == 0 || batch < maxBatches; batch++ {
+			tag, err := c.pool.Exec(ctx, q, secs, r.BatchSize)
+			if err != nil {
+				return res, classify("purging "+r.Name, ctxErr(ctx, err))
+			}
+			res.Batches++
+			res.Rows[r.Name] += tag.RowsAffected()
+			if tag.RowsAffected() < int64(r.BatchSize) {
+				break
+			}
+		}
+	}
+	if only != "" && !matched {
+		return res, connectors.Permanent(fmt.Errorf("param %q must name a configured retention rule", paramRule))
+	}
+	return res, nil
+}
