@@ -227,6 +227,9 @@ func (c *countWriter) Write(p []byte) (int, error) {
 // input is read twice, once per format, rather than holding either copy in memory; both reads
 // are verified against the recorded checksum.
 func (b *builder) table(connector string, ref bus.ExportRef) error {
+	if err := b.ctx.Err(); err != nil {
+		return err
+	}
 	t, err := openTable(b.ctx, b.store, connector, ref)
 	if err != nil {
 		return err
