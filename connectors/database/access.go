@@ -124,10 +124,22 @@ func (c *Connector) BlockCheck(ctx context.Context, task connectors.Task) (conne
 const maxBlocksPerRule = 5
 
 func (c *Connector) blocks(ctx context.Context, tx pgx.Tx, keys []string) ([]connectors.Block, error) {
-	var out []connectors.Block
+	if len(keys) == 0 || len(c.cfg.Blocks) == 0 {
+		return nil, nil
+	}
+	// All rules in one round trip.
+	var b pgx.Batch
 	for _, key := range keys {
 		for _, rule := range c.cfg.Blocks {
-			rows, err := tx.Query(ctx, rule.Query, key)
+			b.Queue(rule.Query, key)
+		}
+	}
+	br := tx.SendBatch(ctx, &b)
+	defer func() { _ = br.Close() }()
+	var out []connectors.Block
+	for range keys {
+		for _, rule := range c.cfg.Blocks {
+			rows, err := br.Query()
 			if err != nil {
 				return nil, classify("block rule "+rule.Code, ctxErr(ctx, err))
 			}
@@ -147,6 +159,9 @@ func (c *Connector) blocks(ctx context.Context, tx pgx.Tx, keys []string) ([]con
 				return nil, classify("block rule "+rule.Code, ctxErr(ctx, err))
 			}
 		}
+	}
+	if err := br.Close(); err != nil {
+		return nil, classify("block rules", ctxErr(ctx, err))
 	}
 	return out, nil
 }

@@ -336,9 +336,9 @@ func (c *Connector) depth(t *TableConfig) int {
 	return d
 }
 
-// subjects returns the keys of the subject-table records matching every identifier the
-// subject carries (email case-insensitively). More than MaxSubjects is ambiguous.
-func (c *Connector) subjects(ctx context.Context, tx pgx.Tx, subj connectors.Subject, lock bool) ([]string, error) {
+// subjectQuery builds the query for the keys of the subject-table records matching every
+// identifier the subject carries (email case-insensitively), numbering its parameters from 1.
+func (c *Connector) subjectQuery(subj connectors.Subject, lock bool) (string, []any, error) {
 	var conds []string
 	var args []any
 	add := func(col, val, format string) {
@@ -353,25 +353,39 @@ func (c *Connector) subjects(ctx context.Context, tx pgx.Tx, subj connectors.Sub
 	add(s.Phone, strings.TrimSpace(subj.Phone), "t0.%s = $%d")
 	add(s.CustomerID, strings.TrimSpace(subj.CustomerID), "t0.%s = $%d")
 	if len(conds) == 0 {
-		return nil, connectors.Permanent(connectors.ErrNoSubject)
+		return "", nil, connectors.Permanent(connectors.ErrNoSubject)
 	}
 	q := fmt.Sprintf("SELECT t0.%s::text FROM %s AS t0 WHERE %s ORDER BY 1 LIMIT %d",
 		ident(s.Key), c.ref(s.Table), strings.Join(conds, " AND "), c.cfg.MaxSubjects+1)
 	if lock {
 		q += " FOR UPDATE"
 	}
+	return q, args, nil
+}
+
+// subjects returns the keys of the records matching the subject; more than MaxSubjects is
+// ambiguous.
+func (c *Connector) subjects(ctx context.Context, tx pgx.Tx, subj connectors.Subject, lock bool) ([]string, error) {
+	q, args, err := c.subjectQuery(subj, lock)
+	if err != nil {
+		return nil, err
+	}
 	rows, err := tx.Query(ctx, q, args...)
 	if err != nil {
-		return nil, classify("finding the subject", err)
+		return nil, classify("finding the subject", ctxErr(ctx, err))
 	}
 	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return nil, classify("finding the subject", err)
+		return nil, classify("finding the subject", ctxErr(ctx, err))
 	}
+	return keys, c.unambiguous(keys)
+}
+
+func (c *Connector) unambiguous(keys []string) error {
 	if len(keys) > c.cfg.MaxSubjects {
-		return nil, connectors.Permanent(fmt.Errorf("subject is ambiguous: more than %d records of %s match (max_subjects)", c.cfg.MaxSubjects, s.Table))
+		return connectors.Permanent(fmt.Errorf("subject is ambiguous: more than %d records of %s match (max_subjects)", c.cfg.MaxSubjects, c.cfg.Subject.Table))
 	}
-	return keys, nil
+	return nil
 }
 
 // noParams refuses unknown task params: a typo must not silently change what is erased.

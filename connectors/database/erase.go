@@ -30,11 +30,7 @@ func (c *Connector) Erase(ctx context.Context, task connectors.Task) (connectors
 	if err != nil {
 		return res, err
 	}
-	err = c.inLedger(ctx, task, connectors.CapErase, &res, func(tx pgx.Tx) error {
-		keys, err := c.subjects(ctx, tx, task.Subject, true)
-		if err != nil {
-			return err
-		}
+	err = c.inLedger(ctx, task, connectors.CapErase, &res, func(tx pgx.Tx, keys []string) error {
 		res.Subjects = len(keys)
 		if len(keys) == 0 {
 			return nil
@@ -59,71 +55,101 @@ func (c *Connector) erase(ctx context.Context, tx pgx.Tx, s *schemaInfo, keys []
 	// Children before parents, so deletes never trip a foreign key.
 	sort.SliceStable(order, func(i, j int) bool { return c.depth(order[i]) > c.depth(order[j]) })
 
+	// Every statement goes out in one pipelined batch, the verification last; only columns
+	// transformed in Go (hash, redact) need their values read first.
+	type queued struct {
+		table      *TableConfig
+		statements int
+	}
+	var b pgx.Batch
+	var plan []queued
 	for _, t := range order {
 		if t.Keep {
 			res.Kept = append(res.Kept, t.Name)
 		}
-		n, deleted, err := c.eraseTable(ctx, tx, s, t, keys)
+		n, err := c.queueTable(ctx, tx, &b, s, t, keys)
 		if err != nil {
 			return err
 		}
-		if n == 0 {
+		if n > 0 {
+			plan = append(plan, queued{t, n})
+		}
+	}
+	verifySQL, verifyArgs := c.verifyQuery(s, keys)
+	if verifySQL != "" {
+		b.Queue(verifySQL, verifyArgs...)
+	}
+	br := tx.SendBatch(ctx, &b)
+	defer func() { _ = br.Close() }()
+	for _, q := range plan {
+		var rows int64
+		for range q.statements {
+			tag, err := br.Exec()
+			if err != nil {
+				return classify("erasing "+q.table.Name, err)
+			}
+			rows += tag.RowsAffected()
+		}
+		if rows == 0 {
 			continue
 		}
-		if deleted {
-			if res.Deleted == nil {
-				res.Deleted = map[string]int64{}
-			}
-			res.Deleted[t.Name] = n
-		} else {
-			if res.Anonymised == nil {
-				res.Anonymised = map[string]int64{}
-			}
-			res.Anonymised[t.Name] = n
+		m := &res.Anonymised
+		if q.table.OnErase == OnEraseDelete {
+			m = &res.Deleted
 		}
+		if *m == nil {
+			*m = map[string]int64{}
+		}
+		(*m)[q.table.Name] = rows
 	}
 	sort.Strings(res.Kept)
-	return c.verify(ctx, tx, s, keys)
+	if verifySQL == "" {
+		return br.Close()
+	}
+	var left int64
+	if err := br.QueryRow().Scan(&left); err != nil {
+		return classify("verifying the erasure", err)
+	}
+	if left > 0 {
+		// A row written concurrently for this subject; the retry erases it too.
+		return fmt.Errorf("verifying the erasure: %d rows still hold erased data", left)
+	}
+	return br.Close()
 }
 
-func (c *Connector) eraseTable(ctx context.Context, tx pgx.Tx, s *schemaInfo, t *TableConfig, keys []string) (int64, bool, error) {
+// queueTable queues the statements erasing table t and returns how many it queued.
+func (c *Connector) queueTable(ctx context.Context, tx pgx.Tx, b *pgx.Batch, s *schemaInfo, t *TableConfig, keys []string) (int, error) {
 	pred := c.predicate(s, t, "t0", 0)
 	if t.OnErase == OnEraseDelete {
-		tag, err := tx.Exec(ctx, fmt.Sprintf("DELETE FROM %s AS t0 WHERE %s", c.ref(t.Name), pred), keys)
-		if err != nil {
-			return 0, true, classify("erasing "+t.Name, err)
-		}
-		return tag.RowsAffected(), true, nil
+		b.Queue(fmt.Sprintf("DELETE FROM %s AS t0 WHERE %s", c.ref(t.Name), pred), keys)
+		return 1, nil
 	}
 
-	args := []any{keys}
+	// sets numbers replacement values from $2 ($1 is the subject keys); inGo columns are
+	// computed from each row's current value.
 	var sets []string
-	var inGo []*ColumnConfig // strategies computed from the current value
+	var fixed []any
+	var inGo []*ColumnConfig
 	for i := range t.Columns {
 		col := &t.Columns[i]
 		switch col.Erase {
 		case StrategyNull:
 			sets = append(sets, ident(col.Name)+" = NULL")
 		case StrategyReplace:
-			args = append(args, *col.Value)
-			sets = append(sets, fmt.Sprintf("%s = $%d", ident(col.Name), len(args)))
+			fixed = append(fixed, *col.Value)
+			sets = append(sets, fmt.Sprintf("%s = $%d", ident(col.Name), len(fixed)+1))
 		case StrategyHash, StrategyRedact:
 			inGo = append(inGo, col)
 		}
 	}
 	if len(sets) == 0 && len(inGo) == 0 {
-		return 0, false, nil
+		return 0, nil
 	}
 	if len(inGo) == 0 {
-		q := fmt.Sprintf("UPDATE %s AS t0 SET %s WHERE %s", c.ref(t.Name), strings.Join(sets, ", "), pred)
-		tag, err := tx.Exec(ctx, q, args...)
-		if err != nil {
-			return 0, false, classify("erasing "+t.Name, err)
-		}
-		return tag.RowsAffected(), false, nil
+		b.Queue(fmt.Sprintf("UPDATE %s AS t0 SET %s WHERE %s", c.ref(t.Name), strings.Join(sets, ", "), pred), append([]any{keys}, fixed...)...)
+		return 1, nil
 	}
 
-	// Read the values to hash or redact, then write every row in one batch.
 	sel := make([]string, len(inGo))
 	for i, col := range inGo {
 		sel[i] = "t0." + ident(col.Name) + "::text"
@@ -132,7 +158,7 @@ func (c *Connector) eraseTable(ctx context.Context, tx pgx.Tx, s *schemaInfo, t 
 		ident(t.Key), strings.Join(sel, ", "), c.ref(t.Name), pred)
 	rows, err := tx.Query(ctx, q, keys)
 	if err != nil {
-		return 0, false, classify("erasing "+t.Name, err)
+		return 0, classify("erasing "+t.Name, err)
 	}
 	type row struct {
 		key  string
@@ -147,54 +173,27 @@ func (c *Connector) eraseTable(ctx context.Context, tx pgx.Tx, s *schemaInfo, t 
 		}
 		if err := rows.Scan(dest...); err != nil {
 			rows.Close()
-			return 0, false, classify("erasing "+t.Name, err)
+			return 0, classify("erasing "+t.Name, err)
 		}
 		found = append(found, r)
 	}
 	if err := rows.Err(); err != nil {
-		return 0, false, classify("erasing "+t.Name, err)
+		return 0, classify("erasing "+t.Name, err)
 	}
-	if len(found) == 0 {
-		return 0, false, nil
-	}
-	// The per-row update numbers its own parameters: replacements, transformed values, key.
-	var rowSets []string
-	var fixed []any
-	for i := range t.Columns {
-		col := &t.Columns[i]
-		switch col.Erase {
-		case StrategyNull:
-			rowSets = append(rowSets, ident(col.Name)+" = NULL")
-		case StrategyReplace:
-			fixed = append(fixed, *col.Value)
-			rowSets = append(rowSets, fmt.Sprintf("%s = $%d", ident(col.Name), len(fixed)))
-		}
-	}
+	// Per row: $1 the key, then the replacements, then the transformed values.
 	for i, col := range inGo {
-		rowSets = append(rowSets, fmt.Sprintf("%s = $%d", ident(col.Name), len(fixed)+i+1))
+		sets = append(sets, fmt.Sprintf("%s = $%d", ident(col.Name), len(fixed)+2+i))
 	}
-	upd := fmt.Sprintf("UPDATE %s SET %s WHERE %s = $%d::text::%s",
-		c.ref(t.Name), strings.Join(rowSets, ", "), ident(t.Key), len(fixed)+len(inGo)+1, s.keyType[t.Name])
-	var b pgx.Batch
+	upd := fmt.Sprintf("UPDATE %s SET %s WHERE %s = $1::text::%s",
+		c.ref(t.Name), strings.Join(sets, ", "), ident(t.Key), s.keyType[t.Name])
 	for _, r := range found {
-		a := append([]any{}, fixed...)
+		a := append([]any{r.key}, fixed...)
 		for i, col := range inGo {
 			a = append(a, c.transform(col, r.vals[i]))
 		}
-		a = append(a, r.key)
 		b.Queue(upd, a...)
 	}
-	br := tx.SendBatch(ctx, &b)
-	for range found {
-		if _, err := br.Exec(); err != nil {
-			_ = br.Close()
-			return 0, false, classify("erasing "+t.Name, err)
-		}
-	}
-	if err := br.Close(); err != nil {
-		return 0, false, classify("erasing "+t.Name, err)
-	}
-	return int64(len(found)), false, nil
+	return len(found), nil
 }
 
 // transform applies a hash or redact strategy; NULL stays NULL.
@@ -223,9 +222,9 @@ func (c *Connector) hash(v string) string {
 // records.
 func (c *Connector) Hash(v string) string { return c.hash(v) }
 
-// verify counts rows that still hold what the erasure removed: deleted rows, and columns
-// that should now be NULL or the replacement value.
-func (c *Connector) verify(ctx context.Context, tx pgx.Tx, s *schemaInfo, keys []string) error {
+// verifyQuery counts rows that still hold what the erasure removed: deleted rows, and
+// columns that should now be NULL or the replacement value.
+func (c *Connector) verifyQuery(s *schemaInfo, keys []string) (string, []any) {
 	args := []any{keys}
 	var parts []string
 	for i := range c.cfg.Tables {
@@ -251,39 +250,44 @@ func (c *Connector) verify(ctx context.Context, tx pgx.Tx, s *schemaInfo, keys [
 			c.ref(t.Name), pred, strings.Join(conds, " OR ")))
 	}
 	if len(parts) == 0 {
-		return nil
+		return "", nil
 	}
-	var left int64
-	if err := tx.QueryRow(ctx, "SELECT "+strings.Join(parts, " + "), args...).Scan(&left); err != nil {
-		return classify("verifying the erasure", err)
-	}
-	if left > 0 {
-		// A row written concurrently for this subject; the retry erases it too.
-		return fmt.Errorf("verifying the erasure: %d rows still hold erased data", left)
-	}
-	return nil
+	return "SELECT " + strings.Join(parts, " + "), args
 }
 
-// inLedger runs fn in one transaction together with the ledger entry for task.Key. If the key
-// was applied before, fn does not run and out receives the stored result.
-func (c *Connector) inLedger(ctx context.Context, task connectors.Task, action connectors.Capability, out any, fn func(pgx.Tx) error) error {
+// inLedger runs fn in one transaction together with the ledger entry for task.Key, passing
+// the locked keys of the subject's records. If the key was applied before, fn does not run
+// and out receives the stored result.
+func (c *Connector) inLedger(ctx context.Context, task connectors.Task, action connectors.Capability, out any, fn func(tx pgx.Tx, keys []string) error) error {
 	if strings.TrimSpace(task.Key) == "" {
 		return connectors.Permanent(errors.New("task has no idempotency key"))
 	}
 	doing := string(action)
+	subjectSQL, args, err := c.subjectQuery(task.Subject, true)
+	if err != nil {
+		return err
+	}
 	tx, err := c.pool.Begin(ctx)
 	if err != nil {
 		return classify(doing, ctxErr(ctx, err))
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 
-	// A concurrent attempt with the same key waits here until the first commits or rolls back.
-	tag, err := tx.Exec(ctx, "INSERT INTO "+c.ledger()+" (task_key, action, request_id, tenant_id) VALUES ($1, $2, $3, $4) ON CONFLICT (task_key) DO NOTHING",
-		task.Key, string(action), task.RequestID, task.TenantID)
-	if err != nil {
+	// Record the key and lock the subject in one round trip. A concurrent attempt with the
+	// same key waits on the insert until the first commits or rolls back.
+	n := len(args)
+	q := fmt.Sprintf(`WITH ledger AS (
+		INSERT INTO %s (task_key, action, request_id, tenant_id) VALUES ($%d, $%d, $%d, $%d)
+		ON CONFLICT (task_key) DO NOTHING RETURNING 1),
+	subject AS (%s)
+	SELECT (SELECT count(*) FROM ledger), array(SELECT * FROM subject)`, c.ledger(), n+1, n+2, n+3, n+4, subjectSQL)
+	args = append(args, task.Key, string(action), task.RequestID, task.TenantID)
+	var inserted int
+	var keys []string
+	if err := tx.QueryRow(ctx, q, args...).Scan(&inserted, &keys); err != nil {
 		return classify(doing+": recording the task", ctxErr(ctx, err))
 	}
-	if tag.RowsAffected() == 0 {
+	if inserted == 0 {
 		var prevAction string
 		var stored []byte
 		if err := tx.QueryRow(ctx, "SELECT action, result FROM "+c.ledger()+" WHERE task_key = $1", task.Key).Scan(&prevAction, &stored); err != nil {
@@ -298,7 +302,10 @@ func (c *Connector) inLedger(ctx context.Context, task connectors.Task, action c
 		markApplied(out)
 		return nil
 	}
-	if err := fn(tx); err != nil {
+	if err := c.unambiguous(keys); err != nil {
+		return err
+	}
+	if err := fn(tx, keys); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s: %w", doing, ctx.Err())
 		}

@@ -56,10 +56,9 @@ func (c *Connector) Rectify(ctx context.Context, task connectors.Task) (connecto
 	if err != nil {
 		return res, err
 	}
-	err = c.inLedger(ctx, task, connectors.CapRectify, &res, func(tx pgx.Tx) error {
-		keys, err := c.subjects(ctx, tx, task.Subject, true)
-		if err != nil || len(keys) == 0 {
-			return err
+	err = c.inLedger(ctx, task, connectors.CapRectify, &res, func(tx pgx.Tx, keys []string) error {
+		if len(keys) == 0 {
+			return nil
 		}
 		res.Updated = map[string]int64{}
 		for _, ch := range todo {
@@ -124,10 +123,9 @@ func (c *Connector) Restrict(ctx context.Context, task connectors.Task) (connect
 	if err != nil {
 		return res, err
 	}
-	err = c.inLedger(ctx, task, connectors.CapRestrict, &res, func(tx pgx.Tx) error {
-		keys, err := c.subjects(ctx, tx, task.Subject, true)
-		if err != nil || len(keys) == 0 {
-			return err
+	err = c.inLedger(ctx, task, connectors.CapRestrict, &res, func(tx pgx.Tx, keys []string) error {
+		if len(keys) == 0 {
+			return nil
 		}
 		value := "now()"
 		if lift {
