@@ -6,15 +6,30 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/internal/config"
+	"github.com/lethe-privacy/lethe/internal/exports"
+	"github.com/lethe-privacy/lethe/internal/mail"
 	"github.com/lethe-privacy/lethe/internal/store"
 )
 
 // Activities is the set of activities run by a Lethe worker.
 type Activities struct {
-	Store *store.Store
-	Bus   *bus.Bus
+	Store   *store.Store
+	Bus     *bus.Bus
+	Mail    mail.Sender
+	Exports exports.Store
+	// ExportBase is the export store URI prefix for connectors' files and packages.
+	ExportBase string
+	// PublicURL is where subjects reach MyAccount, for links in notices.
+	PublicURL string
+	// SigningKey keys the consent ledger's subject hashes.
+	SigningKey string
+	Tenants    map[string]config.Tenant
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
 }
 
 // Checker is a dependency that can say whether it is reachable.

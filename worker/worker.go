@@ -20,5 +20,6 @@ func New(c client.Client, taskQueue string, acts *activities.Activities) sdkwork
 // environment, a replayer), so they are listed in one place.
 func Register(r sdkworker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflow(workflows.SelfCheckWorkflow)
+	r.RegisterWorkflow(workflows.RequestWorkflow)
 	r.RegisterActivity(acts)
 }

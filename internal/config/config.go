@@ -34,6 +34,15 @@ type Config struct {
 	Exports    Exports              `yaml:"exports"`
 	Tenants    []Tenant             `yaml:"tenants"`
 	Connectors map[string]yaml.Node `yaml:"connectors"`
+	// RemoteConnectors are connectors that run outside Lethe (any language, over Kafka): Lethe
+	// only needs to know what each can do.
+	RemoteConnectors []RemoteConnector `yaml:"remote_connectors"`
+}
+
+// RemoteConnector declares an out-of-process connector.
+type RemoteConnector struct {
+	Name         string   `yaml:"name"`
+	Capabilities []string `yaml:"capabilities"`
 }
 
 // HTTP is the API, MyAccount and dashboard listener.
@@ -102,6 +111,27 @@ type Tenant struct {
 	// TimeZone is the IANA zone in which dates of receipt are counted.
 	TimeZone string  `yaml:"time_zone"`
 	Tokens   []Token `yaml:"tokens"`
+	// ContactEmail is the privacy contact shown to subjects; LogoURL and Color brand notices.
+	ContactEmail string `yaml:"contact_email"`
+	LogoURL      string `yaml:"logo_url"`
+	Color        string `yaml:"color"`
+	Policy       Policy `yaml:"policy"`
+}
+
+// Policy is how a tenant handles requests.
+type Policy struct {
+	// ManualApproval lists the request types that need a staff decision; the others start at
+	// once after identity verification. Default: erasure, rectification, restriction.
+	ManualApproval []string `yaml:"manual_approval"`
+	// ClockStart is "receipt" (the default) or "verification".
+	ClockStart string `yaml:"clock_start"`
+	// BlockedErasure is "wait" (re-check daily until clear or the deadline nears; default) or
+	// "close".
+	BlockedErasure string `yaml:"blocked_erasure"`
+	// ReminderDays are the days before the due date on which staff are reminded (default 7, 2).
+	ReminderDays []int `yaml:"reminder_days"`
+	// IdentityTimeoutDays ends a request never verified (default 14).
+	IdentityTimeoutDays int `yaml:"identity_timeout_days"`
 }
 
 // Token is an API bearer token bound to one role of one tenant.
@@ -278,6 +308,8 @@ func resolve(name string, s Secret, lookup func(string) (string, bool), required
 var (
 	tenantID = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 	country  = regexp.MustCompile(`^[A-Z]{2}$`)
+	// connectorName becomes part of a topic name, hence lower case.
+	connectorName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
 )
 
 // Validate checks every setting and returns the first problem, naming the setting.
@@ -319,6 +351,17 @@ func (c *Config) Validate() error {
 	if err := c.validateDatabase(); err != nil {
 		return err
 	}
+	for i, rc := range c.RemoteConnectors {
+		if !connectorName.MatchString(rc.Name) {
+			return fmt.Errorf("remote_connectors[%d].name: %q must be lower-case letters, digits, - or _", i, rc.Name)
+		}
+		if _, dup := c.Connectors[rc.Name]; dup {
+			return fmt.Errorf("remote_connectors[%d].name: %q is also configured under connectors", i, rc.Name)
+		}
+		if len(rc.Capabilities) == 0 {
+			return fmt.Errorf("remote_connectors[%s].capabilities: list what the connector can do", rc.Name)
+		}
+	}
 	seen := map[string]bool{}
 	for i, t := range c.Tenants {
 		if !tenantID.MatchString(t.ID) {
@@ -339,6 +382,9 @@ func (c *Config) Validate() error {
 				return fmt.Errorf("tenants[%s].time_zone: %q is not an IANA time zone", t.ID, t.TimeZone)
 			}
 		}
+		if err := t.Policy.validate(t.ID); err != nil {
+			return err
+		}
 		for j, tok := range t.Tokens {
 			if !contains(Roles, tok.Role) {
 				return fmt.Errorf("tenants[%s].tokens[%d].role: %q must be one of %s", t.ID, j, tok.Role, strings.Join(Roles, ", "))
@@ -349,6 +395,43 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// RequestTypes are the kinds of data-subject request.
+var RequestTypes = []string{"access", "portability", "rectification", "erasure", "restriction", "objection"}
+
+// DefaultManualApproval are the request types staff approve unless the tenant says otherwise.
+var DefaultManualApproval = []string{"erasure", "rectification", "restriction"}
+
+func (p *Policy) validate(tenant string) error {
+	for _, t := range p.ManualApproval {
+		if !contains(RequestTypes, t) {
+			return fmt.Errorf("tenants[%s].policy.manual_approval: %q must be one of %s", tenant, t, strings.Join(RequestTypes, ", "))
+		}
+	}
+	if p.ClockStart != "" && p.ClockStart != "receipt" && p.ClockStart != "verification" {
+		return fmt.Errorf("tenants[%s].policy.clock_start: %q must be receipt or verification", tenant, p.ClockStart)
+	}
+	if p.BlockedErasure != "" && p.BlockedErasure != "wait" && p.BlockedErasure != "close" {
+		return fmt.Errorf("tenants[%s].policy.blocked_erasure: %q must be wait or close", tenant, p.BlockedErasure)
+	}
+	for _, d := range p.ReminderDays {
+		if d < 1 || d > 60 {
+			return fmt.Errorf("tenants[%s].policy.reminder_days: %d must be between 1 and 60", tenant, d)
+		}
+	}
+	if p.IdentityTimeoutDays < 0 {
+		return fmt.Errorf("tenants[%s].policy.identity_timeout_days: must not be negative", tenant)
+	}
+	return nil
+}
+
+// NeedsApproval reports whether requests of type t wait for a staff decision.
+func (p Policy) NeedsApproval(t string) bool {
+	if p.ManualApproval == nil {
+		return contains(DefaultManualApproval, t)
+	}
+	return contains(p.ManualApproval, t)
 }
 
 func (c *Config) validateDatabase() error {

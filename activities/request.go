@@ -1,0 +1,260 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/internal/crypto"
+	"github.com/lethe-privacy/lethe/internal/exportpkg"
+	"github.com/lethe-privacy/lethe/internal/mail"
+	"github.com/lethe-privacy/lethe/schemas"
+)
+
+// ErrPermanent is the application error type of failures a retry cannot fix. Workflows list it
+// in NonRetryableErrorTypes; the bridge uses it for connectors' permanent failures.
+const ErrPermanent = "permanent"
+
+func permanent(msg string, err error) error {
+	return temporal.NewNonRetryableApplicationError(msg, ErrPermanent, err)
+}
+
+// RecordTransition writes one lifecycle step: the read-model row, an audit event (once per
+// Key, however often the activity is retried) and a status event on lethe.events.
+func (a *Activities) RecordTransition(ctx context.Context, t Transition) error {
+	state, err := json.Marshal(t.State)
+	if err != nil {
+		return permanent("encoding request state", err)
+	}
+	detail, err := json.Marshal(t.Detail)
+	if err != nil {
+		return permanent("encoding audit detail", err)
+	}
+	var due any
+	if t.DueDate != "" {
+		due = t.DueDate
+	}
+	err = pgx.BeginFunc(ctx, a.Store.Pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO requests (id, tenant_id, type, status, regime, country, extended, received_at, due_date, state, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+			ON CONFLICT (id) DO UPDATE SET status = $4, extended = $7, due_date = $9, state = $10, updated_at = $11`,
+			t.RequestID, t.TenantID, t.Type, t.Status, t.Regime, t.Country, t.Extended, t.ReceivedAt, due, state, t.At); err != nil {
+			return fmt.Errorf("updating the request read model: %w", err)
+		}
+		_, err := tx.Exec(ctx, `
+			INSERT INTO audit_events (event_key, tenant_id, occurred_at, actor, action, request_id, detail)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
+			t.Key, t.TenantID, t.At, t.Actor, t.Action, t.RequestID, detail)
+		if err != nil {
+			return fmt.Errorf("writing the audit event: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return a.Bus.Publish(ctx, bus.TopicEvents, t.RequestID, bus.Event{
+		Schema: schemas.Event, Version: schemas.Version, ID: t.Key, Type: t.Action,
+		TenantID: t.TenantID, RequestID: t.RequestID, Status: t.Status, OccurredAt: t.At.UTC(),
+		Data: map[string]any{"due_date": t.DueDate, "extended": t.Extended},
+	})
+}
+
+// DispatchCommand publishes a connector command carrying this activity's task token and
+// returns pending: the bridge completes the activity when the connector's result arrives. A
+// retry publishes the same idempotency key again; the connector runner answers it from its
+// stored result instead of acting twice.
+func (a *Activities) DispatchCommand(ctx context.Context, d Dispatch) (bus.Output, error) {
+	info := activity.GetInfo(ctx)
+	cmd := bus.Command{
+		Schema: schemas.ConnectorCommand, Version: schemas.Version,
+		ID:             fmt.Sprintf("%s:%d", d.IdempotencyKey, info.Attempt),
+		IdempotencyKey: d.IdempotencyKey, RequestID: d.RequestID, TenantID: d.TenantID,
+		Connector: d.Connector, Action: d.Action, TaskToken: encodeToken(info.TaskToken),
+		IssuedAt: a.now().UTC(),
+	}
+	if d.Action != "purge" {
+		s, err := a.subject(ctx, d.RequestID)
+		if err != nil {
+			return bus.Output{}, err
+		}
+		cmd.Subject = &s
+	}
+	if len(d.Params) > 0 {
+		raw, err := json.Marshal(d.Params)
+		if err != nil {
+			return bus.Output{}, permanent("encoding command params", err)
+		}
+		cmd.Params = raw
+	}
+	if d.ExportLocation != "" {
+		cmd.Export = &bus.ExportLocation{Location: d.ExportLocation}
+	}
+	if err := a.Bus.Publish(ctx, bus.CommandTopic(d.Connector), d.RequestID, cmd); err != nil {
+		return bus.Output{}, err
+	}
+	return bus.Output{}, activity.ErrResultPending
+}
+
+// subject reads Lethe's copy of the subject's identifiers.
+func (a *Activities) subject(ctx context.Context, requestID string) (bus.Subject, error) {
+	var s bus.Subject
+	var email, phone, customer *string
+	err := a.Store.Pool.QueryRow(ctx,
+		`SELECT email, phone, customer_id FROM request_subjects WHERE request_id = $1`, requestID).Scan(&email, &phone, &customer)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return s, permanent("the subject of request "+requestID+" is no longer known to Lethe", nil)
+	}
+	if err != nil {
+		return s, fmt.Errorf("reading the subject of request %s: %w", requestID, err)
+	}
+	s.Email, s.Phone, s.CustomerID = deref(email), deref(phone), deref(customer)
+	return s, nil
+}
+
+// NotifySubject sends a notice to the subject's email address. It records the send in the
+// audit trail (kind and message id, never the address). A subject without an email address
+// is recorded as not notified.
+func (a *Activities) NotifySubject(ctx context.Context, n Notice) error {
+	var email, lang *string
+	err := a.Store.Pool.QueryRow(ctx,
+		`SELECT email, language FROM request_subjects WHERE request_id = $1`, n.RequestID).Scan(&email, &lang)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("reading the subject of request %s: %w", n.RequestID, err)
+	}
+	detail := map[string]any{"kind": n.Kind}
+	if deref(email) == "" {
+		detail["sent"] = false
+		detail["why"] = "no email address on record"
+		return a.audit(ctx, n.Key, n.TenantID, "lethe", "subject.notice_skipped", n.RequestID, detail)
+	}
+	data := map[string]any{}
+	for k, v := range n.Data {
+		data[k] = v
+	}
+	if a.PublicURL != "" {
+		data["Link"] = strings.TrimSuffix(a.PublicURL, "/") + "/myaccount/requests/" + n.RequestID
+	}
+	id, err := a.Mail.Send(ctx, mail.Notice{
+		Kind: mail.Kind(n.Kind), To: *email, Tenant: a.branding(n.TenantID), Language: deref(lang), Data: data,
+	})
+	if err != nil {
+		if mail.IsPermanent(err) {
+			return permanent("sending the "+n.Kind+" notice", err)
+		}
+		return fmt.Errorf("sending the %s notice: %w", n.Kind, err)
+	}
+	detail["sent"] = true
+	detail["message_id"] = id
+	return a.audit(ctx, n.Key, n.TenantID, "lethe", "subject.notified", n.RequestID, detail)
+}
+
+// Remind records a deadline reminder or an overdue escalation and publishes it on lethe.events,
+// where staff channels (Slack, the dashboard, email digests) pick it up.
+func (a *Activities) Remind(ctx context.Context, r Reminder) error {
+	action := "request.deadline_reminder"
+	actor := "lethe"
+	if r.Kind == "overdue" {
+		action = "request.overdue_escalated"
+		actor = "lethe (escalation to the DPO)"
+	}
+	if err := a.audit(ctx, r.Key, r.TenantID, actor, action, r.RequestID, map[string]any{"due_date": r.DueDate}); err != nil {
+		return err
+	}
+	return a.Bus.Publish(ctx, bus.TopicEvents, r.RequestID, bus.Event{
+		Schema: schemas.Event, Version: schemas.Version, ID: r.Key, Type: action, TenantID: r.TenantID,
+		RequestID: r.RequestID, OccurredAt: r.At.UTC(), Data: map[string]any{"due_date": r.DueDate, "kind": r.Kind},
+	})
+}
+
+// ForgetSubject deletes Lethe's own copy of the subject's identifiers: the last step of an
+// erasure, after the completion notice went out.
+func (a *Activities) ForgetSubject(ctx context.Context, requestID string) error {
+	var tenant string
+	err := a.Store.Pool.QueryRow(ctx, `DELETE FROM request_subjects WHERE request_id = $1 RETURNING tenant_id`, requestID).Scan(&tenant)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil // already forgotten by an earlier attempt
+	}
+	if err != nil {
+		return fmt.Errorf("forgetting the subject of request %s: %w", requestID, err)
+	}
+	return a.audit(ctx, requestID+":forget", tenant, "lethe", "subject.forgotten", requestID, nil)
+}
+
+// RecordConsent appends a consent decision to the ledger, the subject kept as a keyed hash.
+func (a *Activities) RecordConsent(ctx context.Context, c ConsentChange) error {
+	s, err := a.subject(ctx, c.RequestID)
+	if err != nil {
+		return err
+	}
+	_, err = a.Store.Pool.Exec(ctx, `
+		INSERT INTO consent_ledger (event_key, tenant_id, subject_hash, purpose, granted, source, request_id, changed_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (event_key) DO NOTHING`,
+		c.Key, c.TenantID, crypto.SubjectHash(a.SigningKey, c.TenantID, s.Email, s.Phone, s.CustomerID), c.Purpose, c.Granted, c.Source, c.RequestID, c.At)
+	if err != nil {
+		return fmt.Errorf("recording consent: %w", err)
+	}
+	return nil
+}
+
+// BuildExport packages the subject's records into the downloadable ZIP and records it.
+func (a *Activities) BuildExport(ctx context.Context, r ExportRequest) (ExportPackage, error) {
+	in := exportpkg.Input{RequestID: r.RequestID, TenantID: r.TenantID, Kind: r.Kind, GeneratedAt: r.At, Notice: a.notice(r.TenantID)}
+	for _, name := range sortedKeys(r.Sources) {
+		in.Sources = append(in.Sources, exportpkg.Source{Connector: name, Tables: r.Sources[name]})
+	}
+	target := strings.TrimSuffix(a.ExportBase, "/") + "/" + r.TenantID + "/" + r.RequestID + "/" + r.RequestID + "-" + r.Kind + ".zip"
+	pkg, err := exportpkg.Build(ctx, a.Exports, target, in)
+	if err != nil {
+		return ExportPackage{}, fmt.Errorf("building the export of request %s: %w", r.RequestID, err)
+	}
+	if _, err := a.Store.Pool.Exec(ctx,
+		`UPDATE requests SET export_uri = $2, export_sha256 = $3, export_bytes = $4 WHERE id = $1`,
+		r.RequestID, pkg.URI, pkg.SHA256, pkg.Bytes); err != nil {
+		return ExportPackage{}, fmt.Errorf("recording the export of request %s: %w", r.RequestID, err)
+	}
+	return ExportPackage{URI: pkg.URI, SHA256: pkg.SHA256, Bytes: pkg.Bytes}, nil
+}
+
+func (a *Activities) audit(ctx context.Context, key, tenant, actor, action, requestID string, detail map[string]any) error {
+	if detail == nil {
+		detail = map[string]any{}
+	}
+	raw, err := json.Marshal(detail)
+	if err != nil {
+		return permanent("encoding audit detail", err)
+	}
+	_, err = a.Store.Pool.Exec(ctx, `
+		INSERT INTO audit_events (event_key, tenant_id, occurred_at, actor, action, request_id, detail)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
+		key, tenant, a.now(), actor, action, requestID, raw)
+	if err != nil {
+		return fmt.Errorf("writing the audit event %s: %w", action, err)
+	}
+	return nil
+}
+
+func (a *Activities) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
+func encodeToken(t []byte) string { return base64Std.EncodeToString(t) }
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

@@ -1,0 +1,39 @@
+package activities
+
+import (
+	"encoding/base64"
+	"sort"
+
+	"github.com/lethe-privacy/lethe/internal/exportpkg"
+	"github.com/lethe-privacy/lethe/internal/mail"
+)
+
+var base64Std = base64.StdEncoding
+
+// branding is how notices to the tenant's subjects look.
+func (a *Activities) branding(tenant string) mail.Branding {
+	t := a.Tenants[tenant]
+	return mail.Branding{Name: orDefault(t.Name, tenant), ContactEmail: t.ContactEmail, LogoURL: t.LogoURL, Color: t.Color}
+}
+
+// notice is the Art. 15 information the tenant gives in every access export.
+func (a *Activities) notice(tenant string) exportpkg.Art15Notice {
+	t := a.Tenants[tenant]
+	return exportpkg.DefaultNotice(orDefault(t.Name, tenant), t.ContactEmail)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

@@ -1,0 +1,91 @@
+package activities
+
+import (
+	"time"
+
+	"github.com/lethe-privacy/lethe/internal/bus"
+)
+
+// Transition is one step of a request's lifecycle, recorded in the read model, the audit trail
+// and on lethe.events by RecordTransition.
+type Transition struct {
+	// Key makes the record idempotent across activity retries: request id + step number.
+	Key        string
+	RequestID  string
+	TenantID   string
+	Type       string
+	Status     string
+	Extended   bool
+	Regime     string
+	Country    string
+	ReceivedAt time.Time
+	DueDate    string // YYYY-MM-DD, "" until the clock starts
+	Actor      string
+	Action     string // audit action, e.g. "request.approved"
+	At         time.Time
+	// State is the workflow's snapshot (no subject identifiers), stored for the read model.
+	State any
+	// Detail is what the audit event records besides the action (reasons, connector names).
+	Detail map[string]any
+}
+
+// Dispatch asks one connector to perform one action for a request. DispatchCommand publishes
+// it and returns pending; the bridge completes the activity from the connector's result.
+type Dispatch struct {
+	RequestID      string
+	TenantID       string
+	Connector      string
+	Action         string
+	IdempotencyKey string
+	Params         map[string]any
+	// ExportLocation is set for access: where the connector writes the subject's records.
+	ExportLocation string
+}
+
+// Notice asks NotifySubject to tell the subject something (kind is a mail template). The
+// subject's address is looked up by request id, so it never travels through workflow history
+// more than once.
+type Notice struct {
+	Key       string
+	RequestID string
+	TenantID  string
+	Kind      string
+	Data      map[string]any
+}
+
+// Reminder is a deadline reminder or an overdue escalation for staff and the DPO.
+type Reminder struct {
+	Key       string
+	RequestID string
+	TenantID  string
+	Kind      string // "reminder" or "overdue"
+	DueDate   string
+	At        time.Time
+}
+
+// ExportRequest asks BuildExport to package a subject's records for download.
+type ExportRequest struct {
+	RequestID string
+	TenantID  string
+	Kind      string // access or portability
+	Sources   map[string][]bus.ExportRef
+	At        time.Time
+}
+
+// ExportPackage is the stored package.
+type ExportPackage struct {
+	URI    string
+	SHA256 string
+	Bytes  int64
+}
+
+// ConsentChange records a consent decision in the consent ledger.
+type ConsentChange struct {
+	Key       string
+	RequestID string
+	TenantID  string
+	Purpose   string
+	Granted   bool
+	Source    string
+	At        time.Time
+}

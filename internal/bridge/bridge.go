@@ -1,0 +1,97 @@
+// Package bridge completes Temporal activities from connector results: the other half of the
+// asynchronous fan-out whose first half is activities.DispatchCommand.
+package bridge
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/lethe-privacy/lethe/activities"
+	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/schemas"
+)
+
+// Group is the consumer group of the bridge; replicas share the results topic.
+const Group = "lethe-bridge"
+
+// Bridge consumes lethe.connector.results and completes, fails or heartbeats the activity
+// each result names by its task token.
+type Bridge struct {
+	Bus      *bus.Bus
+	Temporal client.Client
+	Log      *slog.Logger
+}
+
+// Run consumes results until ctx ends.
+func (b *Bridge) Run(ctx context.Context) error {
+	return b.Bus.Consume(ctx, bus.ConsumerOptions{
+		Group: Group, Topic: bus.TopicResults, Schemas: []string{schemas.ConnectorResult},
+	}, b.Handle)
+}
+
+// Handle applies one result. A result for an activity that no longer waits (it timed out and
+// was retried, or a duplicate already completed it) is acknowledged and dropped: the retry's
+// own result completes the retry. Anything that cannot be a result goes to the dead-letter
+// topic with the reason.
+func (b *Bridge) Handle(ctx context.Context, m bus.Message) error {
+	var res bus.Result
+	if err := json.Unmarshal(m.Value, &res); err != nil {
+		return bus.Invalid(fmt.Errorf("decoding result: %w", err))
+	}
+	token, err := base64.StdEncoding.DecodeString(res.TaskToken)
+	if err != nil || len(token) == 0 {
+		return bus.Invalid(errors.New("task_token is not base64"))
+	}
+	log := b.Log.With("request_id", res.RequestID, "connector", res.Connector, "action", res.Action, "status", res.Status)
+	switch res.Status {
+	case bus.StatusProgress:
+		err = b.Temporal.RecordActivityHeartbeat(ctx, token, res.Connector+" "+res.Action+" in progress")
+	case bus.StatusSucceeded:
+		out := bus.Output{}
+		if res.Output != nil {
+			out = *res.Output
+		}
+		err = b.Temporal.CompleteActivity(ctx, token, out, nil)
+	case bus.StatusFailed:
+		err = b.Temporal.CompleteActivity(ctx, token, nil, failure(res))
+	default:
+		return bus.Invalid(fmt.Errorf("unknown result status %q", res.Status))
+	}
+	var notFound *serviceerror.NotFound
+	var invalid *serviceerror.InvalidArgument
+	switch {
+	case err == nil:
+		log.Debug("result applied")
+		return nil
+	case errors.As(err, &notFound):
+		log.Info("result for an activity that no longer waits; dropped")
+		return nil
+	case errors.As(err, &invalid):
+		return bus.Invalid(fmt.Errorf("Temporal rejected the task token: %w", err))
+	}
+	return fmt.Errorf("completing activity for %s %s: %w", res.Connector, res.Action, err)
+}
+
+// failure turns a failed result into the activity's error: permanent failures are not
+// retried by Temporal, others are, per the workflow's retry policy.
+func failure(res bus.Result) error {
+	msg, code, permanent := "connector failed", "transient", false
+	if res.Error != nil {
+		msg, permanent = res.Error.Message, res.Error.Permanent
+		if res.Error.Code != "" {
+			code = res.Error.Code
+		}
+	}
+	if permanent {
+		return temporal.NewNonRetryableApplicationError(msg, activities.ErrPermanent, nil, code)
+	}
+	return temporal.NewApplicationError(msg, code)
+}

@@ -1,0 +1,369 @@
+// Package requests is the one place where data-subject requests are submitted, decided and
+// read: the CLI, the HTTP API, MyAccount and Kafka intake all go through it.
+package requests
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/mail"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"github.com/lethe-privacy/lethe/connectors"
+	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/internal/config"
+	"github.com/lethe-privacy/lethe/internal/deadline"
+	"github.com/lethe-privacy/lethe/internal/store"
+	"github.com/lethe-privacy/lethe/workflows"
+)
+
+// Errors callers map to user-facing answers (HTTP 4xx, CLI messages).
+var (
+	ErrInvalid   = errors.New("invalid request")
+	ErrNotFound  = errors.New("request not found")
+	ErrDuplicate = errors.New("request already exists")
+	ErrRejected  = errors.New("decision rejected")
+)
+
+// Service submits and drives requests. It is safe for concurrent use.
+type Service struct {
+	Temporal client.Client
+	Store    *store.Store
+	Cfg      config.Config
+	// ExportBase is the export store URI prefix given to the workflows.
+	ExportBase string
+	Now        func() time.Time
+}
+
+// Submission is a new request as it arrives from any channel.
+type Submission struct {
+	// RequestID is the caller's id (Kafka intake, host apps); empty means Lethe assigns one.
+	RequestID string
+	TenantID  string
+	Type      string
+	Subject   bus.Subject
+	Changes   map[string]string
+	// ReceivedAt is when the request really arrived (e.g. by post); zero means now.
+	ReceivedAt       time.Time
+	Channel          string
+	IdentityVerified bool
+	Language         string
+	// Regime and Country override the tenant's defaults (e.g. a Californian customer).
+	Regime  string
+	Country string
+}
+
+var (
+	requestID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	e164      = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+)
+
+// Validate checks a submission; errors wrap ErrInvalid and name the field, never its value.
+func (s *Service) Validate(sub *Submission) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+	}
+	if _, ok := s.Cfg.Tenant(sub.TenantID); !ok {
+		return bad("unknown tenant")
+	}
+	if sub.RequestID != "" && !requestID.MatchString(sub.RequestID) {
+		return bad("request_id must be 1-64 letters, digits, - or _")
+	}
+	if !slices.Contains(workflows.RequestTypes, sub.Type) {
+		return bad("type must be one of %s", strings.Join(workflows.RequestTypes, ", "))
+	}
+	sub.Subject.Email = strings.TrimSpace(sub.Subject.Email)
+	if sub.Subject == (bus.Subject{}) {
+		return bad("subject needs an email, phone or customer_id")
+	}
+	if sub.Subject.Email != "" {
+		if a, err := mail.ParseAddress(sub.Subject.Email); err != nil || a.Address != sub.Subject.Email {
+			return bad("subject.email is not a valid email address")
+		}
+	}
+	if sub.Subject.Phone != "" && !e164.MatchString(sub.Subject.Phone) {
+		return bad("subject.phone must be in E.164 form, e.g. +4915112345678")
+	}
+	if sub.Type == workflows.TypeRectification && len(sub.Changes) == 0 {
+		return bad("a rectification needs changes: the corrected values")
+	}
+	if sub.Type != workflows.TypeRectification && len(sub.Changes) > 0 {
+		return bad("changes only belong to a rectification")
+	}
+	if sub.ReceivedAt.After(s.now().Add(5 * time.Minute)) {
+		return bad("received_at is in the future")
+	}
+	if sub.Regime != "" {
+		if _, err := deadline.ParseRegime(sub.Regime); err != nil {
+			return bad("regime must be gdpr or ccpa")
+		}
+	}
+	return nil
+}
+
+// Submit records a new request and starts its workflow, whose ID is the request ID: the
+// same ID submitted twice is one request, even after Temporal has forgotten the workflow,
+// because the request row is kept.
+func (s *Service) Submit(ctx context.Context, sub Submission) (string, error) {
+	if err := s.Validate(&sub); err != nil {
+		return "", err
+	}
+	if sub.RequestID == "" {
+		sub.RequestID = newID()
+	}
+	if sub.ReceivedAt.IsZero() {
+		sub.ReceivedAt = s.now()
+	}
+	tenant, _ := s.Cfg.Tenant(sub.TenantID)
+	in := s.input(tenant, sub)
+
+	started, err := s.record(ctx, sub, in)
+	if err != nil {
+		return "", err
+	}
+	if started {
+		return sub.RequestID, fmt.Errorf("%w: %s", ErrDuplicate, sub.RequestID)
+	}
+	_, err = s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       sub.RequestID,
+		TaskQueue:                s.Cfg.Temporal.TaskQueue,
+		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+	}, workflows.RequestWorkflow, in)
+	var already *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &already) {
+		return sub.RequestID, fmt.Errorf("%w: %s", ErrDuplicate, sub.RequestID)
+	}
+	if err != nil {
+		return "", fmt.Errorf("starting the request workflow: %w", err)
+	}
+	if _, err := s.Store.Pool.Exec(ctx, `UPDATE requests SET started = true WHERE id = $1`, sub.RequestID); err != nil {
+		return "", fmt.Errorf("recording the request start: %w", err)
+	}
+	return sub.RequestID, nil
+}
+
+// record writes the request row and Lethe's copy of the subject in one transaction. It
+// reports started=true when the request exists and its workflow was already started; a row
+// left by a start that failed half-way is reused so the retry completes it.
+func (s *Service) record(ctx context.Context, sub Submission, in workflows.RequestInput) (started bool, err error) {
+	err = pgx.BeginFunc(ctx, s.Store.Pool, func(tx pgx.Tx) error {
+		var tenant string
+		err := tx.QueryRow(ctx, `SELECT tenant_id, started FROM requests WHERE id = $1 FOR UPDATE`, sub.RequestID).Scan(&tenant, &started)
+		if err == nil {
+			if tenant != sub.TenantID {
+				started = true // another tenant's id: never reveal or touch it
+			}
+			return nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		state, _ := json.Marshal(workflows.RequestState{RequestID: sub.RequestID, TenantID: sub.TenantID, Type: sub.Type, Status: workflows.StatusReceived, ReceivedAt: sub.ReceivedAt})
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO requests (id, tenant_id, type, status, regime, country, received_at, state)
+			VALUES ($1, $2, $3, 'received', $4, $5, $6, $7)`,
+			sub.RequestID, sub.TenantID, sub.Type, in.Policy.Regime, in.Policy.Country, sub.ReceivedAt, state); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `
+			INSERT INTO request_subjects (request_id, tenant_id, email, phone, customer_id, language)
+			VALUES ($1, $2, NULLIF($3, ''), NULLIF($4, ''), NULLIF($5, ''), $6)`,
+			sub.RequestID, sub.TenantID, sub.Subject.Email, sub.Subject.Phone, sub.Subject.CustomerID, orDefault(sub.Language, "en"))
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("recording the request: %w", err)
+	}
+	return started, nil
+}
+
+// input resolves the tenant's policy into the workflow input.
+func (s *Service) input(t config.Tenant, sub Submission) workflows.RequestInput {
+	p := workflows.Policy{
+		Regime: orDefault(sub.Regime, t.Regime), Country: orDefault(sub.Country, t.Country),
+		TimeZone: orDefault(t.TimeZone, "UTC"), ClockStart: t.Policy.ClockStart,
+		ManualApproval: t.Policy.NeedsApproval(sub.Type), BlockedErasure: t.Policy.BlockedErasure,
+		ExportBase: s.ExportBase, Connectors: s.Connectors(),
+	}
+	for _, d := range t.Policy.ReminderDays {
+		p.Reminders = append(p.Reminders, time.Duration(d)*24*time.Hour)
+	}
+	if t.Policy.IdentityTimeoutDays > 0 {
+		p.IdentityTimeout = time.Duration(t.Policy.IdentityTimeoutDays) * 24 * time.Hour
+	}
+	return workflows.RequestInput{
+		RequestID: sub.RequestID, TenantID: sub.TenantID, Type: sub.Type, Subject: sub.Subject,
+		Changes: sub.Changes, ReceivedAt: sub.ReceivedAt, Channel: orDefault(sub.Channel, "api"),
+		IdentityVerified: sub.IdentityVerified, Policy: p,
+	}
+}
+
+// Connectors lists every configured connector with its capabilities: Go connectors from the
+// registry, remote ones from the configuration.
+func (s *Service) Connectors() []workflows.ConnectorRef {
+	var out []workflows.ConnectorRef
+	for _, name := range s.Cfg.ConnectorNames() {
+		info, ok := connectors.Lookup(name)
+		if !ok {
+			continue
+		}
+		ref := workflows.ConnectorRef{Name: name}
+		for _, c := range info.Capabilities {
+			ref.Capabilities = append(ref.Capabilities, string(c))
+		}
+		out = append(out, ref)
+	}
+	for _, rc := range s.Cfg.RemoteConnectors {
+		out = append(out, workflows.ConnectorRef{Name: rc.Name, Capabilities: rc.Capabilities})
+	}
+	return out
+}
+
+// Decide sends a human decision (an update) to a request and waits for the workflow to accept
+// it. A decision the workflow's validator refuses wraps ErrRejected with the reason.
+func (s *Service) Decide(ctx context.Context, tenant, id, update string, arg any) (workflows.RequestState, error) {
+	if _, err := s.owned(ctx, tenant, id); err != nil {
+		return workflows.RequestState{}, err
+	}
+	h, err := s.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: id, UpdateName: update, Args: []any{arg}, WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err != nil {
+		return workflows.RequestState{}, classify(err)
+	}
+	var st workflows.RequestState
+	if err := h.Get(ctx, &st); err != nil {
+		return workflows.RequestState{}, classify(err)
+	}
+	return st, nil
+}
+
+func classify(err error) error {
+	var notFound *serviceerror.NotFound
+	if errors.As(err, &notFound) {
+		return fmt.Errorf("%w: the request is closed", ErrRejected)
+	}
+	var app interface{ Message() string }
+	if errors.As(err, &app) {
+		return fmt.Errorf("%w: %s", ErrRejected, app.Message())
+	}
+	return err
+}
+
+// Get returns the request's current state: live from the workflow while it runs, else the
+// last state recorded in the read model.
+func (s *Service) Get(ctx context.Context, tenant, id string) (workflows.RequestState, error) {
+	st, err := s.owned(ctx, tenant, id)
+	if err != nil {
+		return st, err
+	}
+	if workflows.Terminal(st.Status) {
+		return st, nil
+	}
+	v, err := s.Temporal.QueryWorkflow(ctx, id, "", workflows.QueryStatus)
+	if err != nil {
+		return st, nil // the read model is at most one step behind
+	}
+	var live workflows.RequestState
+	if err := v.Get(&live); err != nil || live.Status == "" {
+		return st, nil
+	}
+	return live, nil
+}
+
+// owned reads the recorded state of a request of this tenant; another tenant's request is
+// reported as not found.
+func (s *Service) owned(ctx context.Context, tenant, id string) (workflows.RequestState, error) {
+	var st workflows.RequestState
+	var raw []byte
+	err := s.Store.Pool.QueryRow(ctx, `SELECT state FROM requests WHERE id = $1 AND tenant_id = $2`, id, tenant).Scan(&raw)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return st, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return st, fmt.Errorf("reading request %s: %w", id, err)
+	}
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return st, fmt.Errorf("decoding request %s: %w", id, err)
+	}
+	return st, nil
+}
+
+// Summary is one row of a request listing.
+type Summary struct {
+	ID         string    `json:"id"`
+	Type       string    `json:"type"`
+	Status     string    `json:"status"`
+	Extended   bool      `json:"extended"`
+	ReceivedAt time.Time `json:"received_at"`
+	DueDate    string    `json:"due_date,omitempty"`
+}
+
+// Filter narrows a listing.
+type Filter struct {
+	Status    string
+	DueBefore string // YYYY-MM-DD
+	Limit     int
+}
+
+// List returns the tenant's requests, soonest due first.
+func (s *Service) List(ctx context.Context, tenant string, f Filter) ([]Summary, error) {
+	if f.Limit <= 0 || f.Limit > 1000 {
+		f.Limit = 100
+	}
+	var due any
+	if f.DueBefore != "" {
+		d, err := deadline.ParseDate(f.DueBefore)
+		if err != nil {
+			return nil, fmt.Errorf("%w: due_before: %v", ErrInvalid, err)
+		}
+		due = d
+	}
+	rows, err := s.Store.Pool.Query(ctx, `
+		SELECT id, type, status, extended, received_at, COALESCE(to_char(due_date, 'YYYY-MM-DD'), '')
+		FROM requests
+		WHERE tenant_id = $1 AND ($2 = '' OR status = $2) AND ($3::date IS NULL OR due_date < $3::date)
+		ORDER BY due_date ASC NULLS LAST, received_at ASC
+		LIMIT $4`, tenant, f.Status, due, f.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("listing requests: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Summary, error) {
+		var s Summary
+		err := r.Scan(&s.ID, &s.Type, &s.Status, &s.Extended, &s.ReceivedAt, &s.DueDate)
+		return s, err
+	})
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// newID is a short, unguessable request reference such as R-7K3QF2M9XA.
+func newID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return "R-" + strings.TrimRight(base32.StdEncoding.EncodeToString(b), "=")
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

@@ -1,0 +1,843 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/lethe-privacy/lethe/activities"
+	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/internal/deadline"
+)
+
+// Names of the request workflow's query and updates. Updates carry human decisions and are
+// checked by validators before they enter history.
+const (
+	QueryStatus          = "status"
+	UpdateVerifyIdentity = "verify_identity"
+	UpdateApprove        = "approve"
+	UpdateDeny           = "deny"
+	UpdateExtend         = "extend"
+	UpdateRetry          = "retry"
+	UpdateCancel         = "cancel"
+)
+
+// Request types.
+const (
+	TypeAccess        = "access"
+	TypePortability   = "portability"
+	TypeRectification = "rectification"
+	TypeErasure       = "erasure"
+	TypeRestriction   = "restriction"
+	TypeObjection     = "objection"
+)
+
+// RequestTypes lists every request type.
+var RequestTypes = []string{TypeAccess, TypePortability, TypeRectification, TypeErasure, TypeRestriction, TypeObjection}
+
+// Request statuses.
+const (
+	StatusReceived        = "received"
+	StatusIdentityPending = "identity_pending"
+	StatusPendingApproval = "pending_approval"
+	StatusBlocked         = "blocked"
+	StatusInProgress      = "in_progress"
+	StatusCompleted       = "completed"
+	StatusDenied          = "denied"
+	StatusFailed          = "failed"
+	StatusCanceled        = "canceled"
+)
+
+// Terminal reports whether a status ends the request.
+func Terminal(status string) bool {
+	switch status {
+	case StatusCompleted, StatusDenied, StatusCanceled:
+		return true
+	}
+	return false
+}
+
+// Subject identifies the data subject.
+type Subject = bus.Subject
+
+// ConnectorRef is a connector the request fans out to, with what it can do.
+type ConnectorRef struct {
+	Name         string
+	Capabilities []string
+}
+
+// Has reports whether the connector supports action.
+func (c ConnectorRef) Has(action string) bool {
+	for _, k := range c.Capabilities {
+		if k == action {
+			return true
+		}
+	}
+	return false
+}
+
+// Policy is the tenant's policy for this request, resolved when the request is submitted so
+// that a running request keeps the rules it started with.
+type Policy struct {
+	Regime   string
+	Country  string
+	TimeZone string
+	// ClockStart is "receipt" (default) or "verification".
+	ClockStart string
+	// ManualApproval requires a staff decision before any work starts.
+	ManualApproval bool
+	// BlockedErasure is "wait" (re-check until clear or the deadline nears) or "close".
+	BlockedErasure string
+	// RecheckEvery is how often a blocked erasure is re-checked (default one day).
+	RecheckEvery time.Duration
+	// CloseBlockedBefore closes a still-blocked erasure this long before the due date, so the
+	// subject gets an answer in time (default two days).
+	CloseBlockedBefore time.Duration
+	// Reminders are offsets before the due date at which staff are reminded.
+	Reminders []time.Duration
+	// IdentityTimeout ends a request whose subject never verified (default 14 days).
+	IdentityTimeout time.Duration
+	// RetryWindow is how long a failed request waits for staff to retry (default 30 days).
+	RetryWindow time.Duration
+	// ConnectorTimeout bounds one connector action, retries included (default 24 hours).
+	ConnectorTimeout time.Duration
+	Connectors       []ConnectorRef
+	// ExportBase is the export store URI prefix under which this request's files go.
+	ExportBase string
+}
+
+// RequestInput starts a request workflow. The workflow ID is RequestID.
+type RequestInput struct {
+	RequestID  string
+	TenantID   string
+	Type       string
+	Subject    Subject
+	Changes    map[string]string // rectification: field → corrected value
+	ReceivedAt time.Time
+	Channel    string
+	// IdentityVerified is true when the host app vouched for the subject (signed assertion).
+	IdentityVerified bool
+	Policy           Policy
+}
+
+// Step is one entry of the request's timeline.
+type Step struct {
+	At     time.Time `json:"at"`
+	Status string    `json:"status"`
+	Note   string    `json:"note,omitempty"`
+}
+
+// ConnectorOutcome is what one connector did for one action.
+type ConnectorOutcome struct {
+	Connector string      `json:"connector"`
+	Action    string      `json:"action"`
+	Status    string      `json:"status"` // pending, succeeded, failed
+	Error     string      `json:"error,omitempty"`
+	Output    *bus.Output `json:"output,omitempty"`
+}
+
+// RequestState is the request as the status query and the read model see it. It holds no
+// subject identifiers.
+type RequestState struct {
+	RequestID          string             `json:"request_id"`
+	TenantID           string             `json:"tenant_id"`
+	Type               string             `json:"type"`
+	Status             string             `json:"status"`
+	Extended           bool               `json:"extended"`
+	ExtensionReason    string             `json:"extension_reason,omitempty"`
+	ReceivedAt         time.Time          `json:"received_at"`
+	ClockStartedAt     *time.Time         `json:"clock_started_at,omitempty"`
+	DueDate            string             `json:"due_date,omitempty"`
+	IdentityVerifiedAt *time.Time         `json:"identity_verified_at,omitempty"`
+	ApprovedBy         string             `json:"approved_by,omitempty"`
+	DenialReason       string             `json:"denial_reason,omitempty"`
+	Blocks             []bus.Block        `json:"blocks,omitempty"`
+	Connectors         []ConnectorOutcome `json:"connectors,omitempty"`
+	Export             *ExportInfo        `json:"export,omitempty"`
+	Steps              []Step             `json:"steps"`
+}
+
+// ExportInfo is the stored export package.
+type ExportInfo struct {
+	URI    string `json:"uri"`
+	SHA256 string `json:"sha256"`
+	Bytes  int64  `json:"bytes"`
+}
+
+// Decision is the payload of approve, deny, extend, retry and cancel updates.
+type Decision struct {
+	Actor  string
+	Reason string
+}
+
+// Verification is the payload of the verify_identity update.
+type Verification struct {
+	Method string // email_code or assertion
+	Actor  string
+}
+
+// request is the workflow's working state; its methods read like the lifecycle.
+type request struct {
+	in    RequestInput
+	state RequestState
+	seq   int
+
+	verified bool
+	approved bool
+	denied   bool
+	canceled bool
+	retry    bool
+	decision Decision
+	// actor is who caused the next recorded transition; "lethe" when nobody did.
+	actor string
+
+	dueChanged workflow.Channel
+	due        time.Time
+	loc        *time.Location
+}
+
+var a *activities.Activities
+
+// RequestWorkflow drives one data-subject request from receipt to closure.
+func RequestWorkflow(ctx workflow.Context, in RequestInput) (RequestState, error) {
+	in.Policy = withDefaults(in.Policy)
+	r := &request{
+		in:         in,
+		state:      RequestState{RequestID: in.RequestID, TenantID: in.TenantID, Type: in.Type, ReceivedAt: in.ReceivedAt},
+		dueChanged: workflow.NewChannel(ctx),
+	}
+	loc, err := time.LoadLocation(in.Policy.TimeZone)
+	if err != nil {
+		return r.state, temporal.NewNonRetryableApplicationError("unknown time zone "+in.Policy.TimeZone, "invalid_input", err)
+	}
+	r.loc = loc
+	if err := r.registerHandlers(ctx); err != nil {
+		return r.state, err
+	}
+	ctx = workflow.WithActivityOptions(ctx, recordOptions)
+
+	if err := r.moveTo(ctx, StatusReceived, "request.received", "received via "+orDefault(in.Channel, "api"), nil); err != nil {
+		return r.state, err
+	}
+	clockCtx, stopClock := workflow.WithCancel(ctx)
+	defer stopClock()
+	if in.Policy.ClockStart != "verification" {
+		if err := r.startClock(ctx, clockCtx, in.ReceivedAt); err != nil {
+			return r.state, err
+		}
+	}
+
+	if !in.IdentityVerified {
+		if err := r.moveTo(ctx, StatusIdentityPending, "request.identity_pending", "", nil); err != nil {
+			return r.state, err
+		}
+		ok, err := workflow.AwaitWithTimeout(ctx, in.Policy.IdentityTimeout, func() bool { return r.verified || r.canceled })
+		if err != nil {
+			return r.state, err
+		}
+		if r.canceled {
+			return r.finish(ctx, StatusCanceled, "request.canceled", r.decision.Reason)
+		}
+		if !ok {
+			r.notify(ctx, "identity_expired", nil)
+			return r.finish(ctx, StatusCanceled, "request.identity_expired", "identity not verified in time")
+		}
+	} else {
+		r.markVerified(workflow.Now(ctx))
+	}
+	if r.state.ClockStartedAt == nil {
+		if err := r.startClock(ctx, clockCtx, *r.state.IdentityVerifiedAt); err != nil {
+			return r.state, err
+		}
+	}
+	r.notify(ctx, "acknowledgement", map[string]any{"DueDate": r.state.DueDate})
+
+	if in.Policy.ManualApproval {
+		if err := r.moveTo(ctx, StatusPendingApproval, "request.pending_approval", "", nil); err != nil {
+			return r.state, err
+		}
+		if err := workflow.Await(ctx, func() bool { return r.approved || r.denied || r.canceled }); err != nil {
+			return r.state, err
+		}
+		switch {
+		case r.canceled:
+			return r.finish(ctx, StatusCanceled, "request.canceled", r.decision.Reason)
+		case r.denied:
+			r.state.DenialReason = r.decision.Reason
+			r.notify(ctx, "denial", map[string]any{"Reason": r.decision.Reason})
+			return r.finish(ctx, StatusDenied, "request.denied", r.decision.Reason)
+		}
+		r.state.ApprovedBy = r.decision.Actor
+	}
+
+	if in.Type == TypeErasure {
+		closed, err := r.awaitUnblocked(ctx)
+		if err != nil || closed {
+			return r.state, err
+		}
+	}
+	if r.canceled {
+		return r.finish(ctx, StatusCanceled, "request.canceled", r.decision.Reason)
+	}
+	return r.perform(ctx)
+}
+
+// perform runs the type's work, and on partial failure waits for staff to retry the failed
+// connectors.
+func (r *request) perform(ctx workflow.Context) (RequestState, error) {
+	for {
+		if err := r.moveTo(ctx, StatusInProgress, "request.in_progress", "", nil); err != nil {
+			return r.state, err
+		}
+		err := r.work(ctx)
+		if err == nil {
+			return r.complete(ctx)
+		}
+		if err := r.moveTo(ctx, StatusFailed, "request.failed", "", map[string]any{"error": err.Error(), "failed": r.failedConnectors()}); err != nil {
+			return r.state, err
+		}
+		r.retry = false
+		ok, aerr := workflow.AwaitWithTimeout(ctx, r.in.Policy.RetryWindow, func() bool { return r.retry || r.canceled })
+		if aerr != nil {
+			return r.state, aerr
+		}
+		if r.canceled {
+			return r.finish(ctx, StatusCanceled, "request.canceled", r.decision.Reason)
+		}
+		if !ok {
+			// Nobody retried: the request stays failed, and its history says so.
+			return r.state, temporal.NewNonRetryableApplicationError("request failed: "+err.Error(), "request_failed", nil)
+		}
+	}
+}
+
+// work runs what the request type asks for. It returns the aggregated connector failures.
+func (r *request) work(ctx workflow.Context) error {
+	switch r.in.Type {
+	case TypeAccess, TypePortability:
+		if err := r.fanOut(ctx, "access", nil); err != nil {
+			return err
+		}
+		return r.buildExport(ctx)
+	case TypeRectification:
+		changes := map[string]any{}
+		for _, k := range workflow.DeterministicKeys(r.in.Changes) {
+			changes[k] = r.in.Changes[k]
+		}
+		return r.fanOut(ctx, "rectify", map[string]any{"changes": changes})
+	case TypeErasure:
+		return r.fanOut(ctx, "erase", nil)
+	case TypeRestriction:
+		return r.fanOut(ctx, "restrict", nil)
+	case TypeObjection:
+		// Marketing stops at once: the ledger first, then every connector that can restrict.
+		if err := workflow.ExecuteActivity(ctx, a.RecordConsent, activities.ConsentChange{
+			Key: r.in.RequestID + ":consent", RequestID: r.in.RequestID, TenantID: r.in.TenantID,
+			Purpose: "marketing", Granted: false, Source: "objection", At: workflow.Now(ctx),
+		}).Get(ctx, nil); err != nil {
+			return err
+		}
+		return r.fanOut(ctx, "restrict", map[string]any{"purpose": "marketing"})
+	}
+	return temporal.NewNonRetryableApplicationError("unknown request type "+r.in.Type, "invalid_input", nil)
+}
+
+// complete tells the subject and closes the request. For erasure the completion email goes
+// out before Lethe forgets the address, the last copy it holds.
+func (r *request) complete(ctx workflow.Context) (RequestState, error) {
+	data := map[string]any{"Type": r.in.Type}
+	if r.state.Export != nil {
+		r.notify(ctx, "export_ready", map[string]any{"SHA256": r.state.Export.SHA256})
+	}
+	if r.in.Type == TypeRectification {
+		// Art. 19: recipients of the data learn of the correction through lethe.events.
+		data["Fields"] = workflow.DeterministicKeys(r.in.Changes)
+	}
+	r.notify(ctx, "completion", data)
+	if r.in.Type == TypeErasure {
+		if err := workflow.ExecuteActivity(ctx, a.ForgetSubject, r.in.RequestID).Get(ctx, nil); err != nil {
+			return r.state, err
+		}
+	}
+	return r.finish(ctx, StatusCompleted, "request.completed", "")
+}
+
+// awaitUnblocked asks every block-checking connector whether erasure may proceed. It returns
+// closed=true when the request ended (denied as blocked, or canceled).
+func (r *request) awaitUnblocked(ctx workflow.Context) (closed bool, err error) {
+	told := ""
+	for {
+		blocks, err := r.blockCheck(ctx)
+		if err != nil {
+			return false, err
+		}
+		r.state.Blocks = blocks
+		if len(blocks) == 0 {
+			return false, nil
+		}
+		reasons := blockReasons(blocks)
+		if err := r.moveTo(ctx, StatusBlocked, "request.blocked", strings.Join(reasons, "; "), map[string]any{"blocks": blockCodes(blocks)}); err != nil {
+			return false, err
+		}
+		if key := strings.Join(blockCodes(blocks), ","); key != told {
+			r.notify(ctx, "blocked", map[string]any{"Reasons": reasons})
+			told = key
+		}
+		closeAt := r.due.Add(-r.in.Policy.CloseBlockedBefore)
+		wait := r.in.Policy.RecheckEvery
+		if until := closeAt.Sub(workflow.Now(ctx)); until < wait {
+			wait = until
+		}
+		if r.in.Policy.BlockedErasure == "close" || wait <= 0 {
+			reason := "erasure blocked: " + strings.Join(reasons, "; ")
+			r.state.DenialReason = reason
+			_, err := r.finish(ctx, StatusDenied, "request.denied_blocked", reason)
+			return true, err
+		}
+		if _, err := workflow.AwaitWithTimeout(ctx, wait, func() bool { return r.canceled }); err != nil {
+			return false, err
+		}
+		if r.canceled {
+			_, err := r.finish(ctx, StatusCanceled, "request.canceled", r.decision.Reason)
+			return true, err
+		}
+	}
+}
+
+func (r *request) blockCheck(ctx workflow.Context) ([]bus.Block, error) {
+	var blocks []bus.Block
+	err := r.fanOut(ctx, "block_check", nil)
+	for _, o := range r.state.Connectors {
+		if o.Action == "block_check" && o.Output != nil {
+			blocks = append(blocks, o.Output.Blocks...)
+		}
+	}
+	return blocks, err
+}
+
+// fanOut sends action to every connector that supports it, in parallel, and waits for all.
+// Connectors that already succeeded at this action are skipped, so a retry after a partial
+// failure reaches only the failed ones. Failures are aggregated, never dropped.
+func (r *request) fanOut(ctx workflow.Context, action string, params map[string]any) error {
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		ScheduleToCloseTimeout: r.in.Policy.ConnectorTimeout,
+		StartToCloseTimeout:    time.Hour,
+		HeartbeatTimeout:       2 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        10 * time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        10 * time.Minute,
+			NonRetryableErrorTypes: []string{activities.ErrPermanent},
+		},
+	})
+	type call struct {
+		idx int
+		f   workflow.Future
+	}
+	var calls []call
+	for _, c := range r.in.Policy.Connectors {
+		if !c.Has(action) {
+			continue
+		}
+		idx := r.outcome(c.Name, action)
+		if action != "block_check" && r.state.Connectors[idx].Status == "succeeded" {
+			continue
+		}
+		r.state.Connectors[idx].Status, r.state.Connectors[idx].Error = "pending", ""
+		d := activities.Dispatch{
+			RequestID: r.in.RequestID, TenantID: r.in.TenantID, Connector: c.Name, Action: action,
+			IdempotencyKey: r.in.RequestID + ":" + c.Name + ":" + action, Params: params,
+		}
+		if action == "block_check" {
+			// Each check is a new question: the answer may differ from yesterday's.
+			d.IdempotencyKey += ":" + strconv.Itoa(r.seq)
+		}
+		if action == "access" {
+			d.ExportLocation = strings.TrimSuffix(r.in.Policy.ExportBase, "/") + "/" + r.in.TenantID + "/" + r.in.RequestID
+		}
+		calls = append(calls, call{idx, workflow.ExecuteActivity(actx, a.DispatchCommand, d)})
+	}
+	var errs *multierror.Error
+	for _, c := range calls {
+		o := &r.state.Connectors[c.idx]
+		var out bus.Output
+		if err := c.f.Get(ctx, &out); err != nil {
+			o.Status, o.Error = "failed", errorMessage(err)
+			errs = multierror.Append(errs, fmt.Errorf("%s %s: %s", o.Connector, action, o.Error))
+			continue
+		}
+		o.Status, o.Output = "succeeded", &out
+	}
+	return errs.ErrorOrNil()
+}
+
+func (r *request) outcome(connector, action string) int {
+	for i, o := range r.state.Connectors {
+		if o.Connector == connector && o.Action == action {
+			return i
+		}
+	}
+	r.state.Connectors = append(r.state.Connectors, ConnectorOutcome{Connector: connector, Action: action, Status: "pending"})
+	return len(r.state.Connectors) - 1
+}
+
+func (r *request) failedConnectors() []string {
+	var out []string
+	for _, o := range r.state.Connectors {
+		if o.Status == "failed" {
+			out = append(out, o.Connector+" "+o.Action)
+		}
+	}
+	return out
+}
+
+func (r *request) buildExport(ctx workflow.Context) error {
+	sources := map[string][]bus.ExportRef{}
+	for _, o := range r.state.Connectors {
+		if o.Action == "access" && o.Output != nil {
+			sources[o.Connector] = o.Output.Exports
+		}
+	}
+	var pkg activities.ExportPackage
+	err := workflow.ExecuteActivity(ctx, a.BuildExport, activities.ExportRequest{
+		RequestID: r.in.RequestID, TenantID: r.in.TenantID, Kind: r.in.Type, Sources: sources, At: workflow.Now(ctx),
+	}).Get(ctx, &pkg)
+	if err != nil {
+		return fmt.Errorf("building the export package: %w", err)
+	}
+	r.state.Export = &ExportInfo{URI: pkg.URI, SHA256: pkg.SHA256, Bytes: pkg.Bytes}
+	return nil
+}
+
+// startClock fixes the due date from the moment the clock starts and runs the reminders.
+func (r *request) startClock(ctx, clockCtx workflow.Context, from time.Time) error {
+	t := from.In(r.loc)
+	r.state.ClockStartedAt = &t
+	if err := r.computeDue(); err != nil {
+		return err
+	}
+	workflow.Go(clockCtx, r.runClock)
+	return nil
+}
+
+func (r *request) computeDue() error {
+	rule := deadline.Rule{Regime: deadline.Regime(r.in.Policy.Regime), Country: r.in.Policy.Country}
+	due, err := deadline.Due(*r.state.ClockStartedAt, rule, r.state.Extended)
+	if err != nil {
+		return temporal.NewNonRetryableApplicationError("computing the due date: "+err.Error(), "invalid_input", err)
+	}
+	r.due = due
+	r.state.DueDate = due.Format(deadline.DateLayout)
+	return nil
+}
+
+// runClock sends each reminder before the due date and escalates once overdue. An extension
+// moves the due date; the clock then plans again from the new one.
+func (r *request) runClock(ctx workflow.Context) {
+	sent := map[string]bool{}
+	for {
+		type alarm struct {
+			at   time.Time
+			kind string
+		}
+		var next *alarm
+		for _, at := range deadline.Reminders(r.due, r.in.Policy.Reminders) {
+			key := "reminder:" + at.Format(time.RFC3339)
+			if !sent[key] && at.After(workflow.Now(ctx)) {
+				next = &alarm{at, "reminder"}
+				break
+			}
+		}
+		if next == nil && !sent["overdue:"+r.state.DueDate] {
+			next = &alarm{deadline.OverdueAt(r.due), "overdue"}
+		}
+		moved := false
+		sel := workflow.NewSelector(ctx).
+			AddReceive(r.dueChanged, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil); moved = true }).
+			AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
+		// With everything fired, only an extension (a new due date) wakes the clock.
+		cancelTimer := func() {}
+		if next != nil {
+			var timerCtx workflow.Context
+			timerCtx, cancelTimer = workflow.WithCancel(ctx)
+			sel.AddFuture(workflow.NewTimer(timerCtx, max(next.at.Sub(workflow.Now(ctx)), 0)), func(workflow.Future) {})
+		}
+		sel.Select(ctx)
+		cancelTimer()
+		if ctx.Err() != nil {
+			return
+		}
+		if moved || next == nil {
+			continue
+		}
+		key := next.kind + ":" + next.at.Format(time.RFC3339)
+		if next.kind == "overdue" {
+			key = "overdue:" + r.state.DueDate
+		}
+		sent[key] = true
+		r.seq++
+		_ = workflow.ExecuteActivity(ctx, a.Remind, activities.Reminder{
+			Key: r.in.RequestID + ":" + key, RequestID: r.in.RequestID, TenantID: r.in.TenantID,
+			Kind: next.kind, DueDate: r.state.DueDate, At: workflow.Now(ctx),
+		}).Get(ctx, nil)
+	}
+}
+
+func (r *request) markVerified(at time.Time) {
+	t := at
+	r.state.IdentityVerifiedAt = &t
+	r.verified = true
+}
+
+func (r *request) registerHandlers(ctx workflow.Context) error {
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (RequestState, error) { return r.state, nil }); err != nil {
+		return err
+	}
+	updates := []struct {
+		name     string
+		handler  any
+		validate any
+	}{
+		{UpdateVerifyIdentity,
+			func(ctx workflow.Context, v Verification) (RequestState, error) {
+				r.markVerified(workflow.Now(ctx))
+				r.note(ctx, "identity verified by "+v.Method)
+				return r.state, nil
+			},
+			func(v Verification) error {
+				if r.state.Status != StatusIdentityPending {
+					return fmt.Errorf("request is %s, not waiting for identity verification", r.state.Status)
+				}
+				if v.Method != "email_code" && v.Method != "assertion" {
+					return fmt.Errorf("verification method %q must be email_code or assertion", v.Method)
+				}
+				return nil
+			}},
+		{UpdateApprove,
+			func(ctx workflow.Context, d Decision) (RequestState, error) {
+				r.approved, r.decision = true, d
+				r.actor = d.Actor
+				r.note(ctx, "approved by "+d.Actor)
+				return r.state, nil
+			},
+			func(d Decision) error { return r.validateDecision(d, false, StatusPendingApproval) }},
+		{UpdateDeny,
+			func(ctx workflow.Context, d Decision) (RequestState, error) {
+				r.denied, r.decision = true, d
+				r.actor = d.Actor
+				return r.state, nil
+			},
+			func(d Decision) error { return r.validateDecision(d, true, StatusPendingApproval) }},
+		{UpdateExtend,
+			func(ctx workflow.Context, d Decision) (RequestState, error) {
+				r.state.Extended, r.state.ExtensionReason = true, d.Reason
+				if err := r.computeDue(); err != nil {
+					return r.state, err
+				}
+				r.dueChanged.SendAsync(true)
+				r.notify(ctx, "extension", map[string]any{"Reason": d.Reason, "DueDate": r.state.DueDate})
+				if err := r.record(ctx, r.state.Status, "request.extended", "extended to "+r.state.DueDate, map[string]any{"reason": d.Reason}, d.Actor); err != nil {
+					return r.state, err
+				}
+				return r.state, nil
+			},
+			func(d Decision) error {
+				if err := r.validateDecision(d, true, ""); err != nil {
+					return err
+				}
+				if r.state.Extended {
+					return errors.New("request is already extended")
+				}
+				if r.state.DueDate == "" {
+					return errors.New("the deadline clock has not started yet")
+				}
+				return nil
+			}},
+		{UpdateRetry,
+			func(ctx workflow.Context, d Decision) (RequestState, error) {
+				r.retry, r.decision = true, d
+				r.actor = d.Actor
+				return r.state, nil
+			},
+			func(d Decision) error { return r.validateDecision(d, false, StatusFailed) }},
+		{UpdateCancel,
+			func(ctx workflow.Context, d Decision) (RequestState, error) {
+				r.canceled, r.decision = true, d
+				r.actor = d.Actor
+				return r.state, nil
+			},
+			func(d Decision) error {
+				if err := r.validateDecision(d, true, ""); err != nil {
+					return err
+				}
+				if r.state.Status == StatusInProgress {
+					return errors.New("request is in progress and can no longer be canceled")
+				}
+				return nil
+			}},
+	}
+	for _, u := range updates {
+		if err := workflow.SetUpdateHandlerWithOptions(ctx, u.name, u.handler, workflow.UpdateHandlerOptions{Validator: u.validate}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateDecision checks a human decision: an actor always, a reason where the subject must
+// be told why, and the status the decision applies to ("" for any open status).
+func (r *request) validateDecision(d Decision, needReason bool, status string) error {
+	if strings.TrimSpace(d.Actor) == "" {
+		return errors.New("the decision needs an actor")
+	}
+	if needReason && strings.TrimSpace(d.Reason) == "" {
+		return errors.New("the decision needs a reason, which is sent to the subject")
+	}
+	if Terminal(r.state.Status) {
+		return fmt.Errorf("request is already %s", r.state.Status)
+	}
+	if status != "" && r.state.Status != status {
+		return fmt.Errorf("request is %s, not %s", r.state.Status, status)
+	}
+	return nil
+}
+
+// moveTo records a transition: status, audit event, read model and lethe.events.
+func (r *request) moveTo(ctx workflow.Context, status, action, note string, detail map[string]any) error {
+	r.state.Status = status
+	r.state.Steps = append(r.state.Steps, Step{At: workflow.Now(ctx), Status: status, Note: note})
+	return r.record(ctx, status, action, note, detail, "")
+}
+
+// note adds a timeline entry without changing status (recorded with the next transition).
+func (r *request) note(ctx workflow.Context, text string) {
+	r.state.Steps = append(r.state.Steps, Step{At: workflow.Now(ctx), Status: r.state.Status, Note: text})
+}
+
+func (r *request) record(ctx workflow.Context, status, action, note string, detail map[string]any, actor string) error {
+	r.seq++
+	if actor == "" {
+		actor, r.actor = orDefault(r.actor, "lethe"), ""
+	}
+	if detail == nil {
+		detail = map[string]any{}
+	}
+	if note != "" {
+		detail["note"] = note
+	}
+	return workflow.ExecuteActivity(ctx, a.RecordTransition, activities.Transition{
+		Key: r.in.RequestID + ":" + strconv.Itoa(r.seq), RequestID: r.in.RequestID, TenantID: r.in.TenantID,
+		Type: r.in.Type, Status: status, Extended: r.state.Extended, Regime: r.in.Policy.Regime,
+		Country: r.in.Policy.Country, ReceivedAt: r.in.ReceivedAt, DueDate: r.state.DueDate,
+		Actor: actor, Action: action, At: workflow.Now(ctx), State: r.state, Detail: detail,
+	}).Get(ctx, nil)
+}
+
+func (r *request) finish(ctx workflow.Context, status, action, note string) (RequestState, error) {
+	err := r.moveTo(ctx, status, action, note, nil)
+	return r.state, err
+}
+
+// notify tells the subject. A notice that cannot be sent is recorded by the activity and does
+// not stop the request: the legal answer is the work itself, and staff see the failure.
+func (r *request) notify(ctx workflow.Context, kind string, data map[string]any) {
+	r.seq++
+	if data == nil {
+		data = map[string]any{}
+	}
+	data["RequestID"] = r.in.RequestID
+	data["Type"] = r.in.Type
+	if r.state.DueDate != "" {
+		if _, ok := data["DueDate"]; !ok {
+			data["DueDate"] = r.state.DueDate
+		}
+	}
+	nctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 5, NonRetryableErrorTypes: []string{activities.ErrPermanent}},
+	})
+	_ = workflow.ExecuteActivity(nctx, a.NotifySubject, activities.Notice{
+		Key: r.in.RequestID + ":" + kind + ":" + strconv.Itoa(r.seq), RequestID: r.in.RequestID,
+		TenantID: r.in.TenantID, Kind: kind, Data: data,
+	}).Get(ctx, nil)
+}
+
+var recordOptions = workflow.ActivityOptions{
+	StartToCloseTimeout: 30 * time.Second,
+	RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute},
+}
+
+func withDefaults(p Policy) Policy {
+	if p.TimeZone == "" {
+		p.TimeZone = "UTC"
+	}
+	if p.Regime == "" {
+		p.Regime = string(deadline.GDPR)
+	}
+	if p.BlockedErasure == "" {
+		p.BlockedErasure = "wait"
+	}
+	if p.RecheckEvery <= 0 {
+		p.RecheckEvery = 24 * time.Hour
+	}
+	if p.CloseBlockedBefore <= 0 {
+		p.CloseBlockedBefore = 48 * time.Hour
+	}
+	if p.Reminders == nil {
+		p.Reminders = deadline.DefaultReminders()
+	}
+	if p.IdentityTimeout <= 0 {
+		p.IdentityTimeout = 14 * 24 * time.Hour
+	}
+	if p.RetryWindow <= 0 {
+		p.RetryWindow = 30 * 24 * time.Hour
+	}
+	if p.ConnectorTimeout <= 0 {
+		p.ConnectorTimeout = 24 * time.Hour
+	}
+	return p
+}
+
+func blockReasons(bs []bus.Block) []string {
+	out := make([]string, 0, len(bs))
+	for _, b := range bs {
+		out = append(out, b.Reason)
+	}
+	return out
+}
+
+func blockCodes(bs []bus.Block) []string {
+	out := make([]string, 0, len(bs))
+	for _, b := range bs {
+		out = append(out, b.Code)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// errorMessage is the innermost message of an activity failure, without Temporal's wrapping.
+func errorMessage(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app.Message()
+	}
+	var timeout *temporal.TimeoutError
+	if errors.As(err, &timeout) {
+		return "timed out (" + timeout.TimeoutType().String() + ")"
+	}
+	return err.Error()
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
