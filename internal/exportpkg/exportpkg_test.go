@@ -71,7 +71,7 @@ var (
 		{Name: "email", Category: connectors.CategoryContact},
 		{Name: "status", Category: connectors.CategoryMarketing},
 	}
-	memberRows = [][]any{{"zoe@example.com", "subscribed"}}
+	memberRows  = [][]any{{"zoe@example.com", "subscribed"}}
 	invoiceCols = []connectors.Column{{Name: "number"}, {Name: "total", Category: connectors.CategoryFinancial}}
 )
 
@@ -342,7 +342,7 @@ func TestBuildRefusesTamperedInput(t *testing.T) {
 		"value changed": func(s string) string { return strings.Replace(s, "Massage", "Masxage", 1) },
 		// Broken JSON: the checksum, not the parse error, is reported.
 		"truncated": func(s string) string { return s[:len(s)-10] },
-		"row added":  func(s string) string { return s + "[12,\"Peel\",\"aspirin\"]\n" },
+		"row added": func(s string) string { return s + "[12,\"Peel\",\"aspirin\"]\n" },
 	} {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
@@ -371,7 +371,7 @@ func TestBuildRefusesBadInput(t *testing.T) {
 		edit func(t *testing.T, fx *fixture)
 		want string
 	}{
-		"unknown kind": {func(_ *testing.T, fx *fixture) { fx.in.Kind = "erasure" }, `kind "erasure"`},
+		"unknown kind":  {func(_ *testing.T, fx *fixture) { fx.in.Kind = "erasure" }, `kind "erasure"`},
 		"no request id": {func(_ *testing.T, fx *fixture) { fx.in.RequestID = "" }, "request id"},
 		"no time":       {func(_ *testing.T, fx *fixture) { fx.in.GeneratedAt = time.Time{} }, "generated-at"},
 		"access without notice": {func(_ *testing.T, fx *fixture) { fx.in.Notice = exportpkg.Art15Notice{} },
