@@ -257,7 +257,9 @@ func (b *builder) table(connector string, ref bus.ExportRef) error {
 	if err != nil {
 		return err
 	}
-	info := tableInfo{Connector: connector, Table: t.name, Rows: t.rows, Files: []string{base + ".json", base + ".csv"}}
+	info := tableInfo{Connector: connector, Table: t.name, Rows: t.rows, Files: []string{base + ".json", base + ".csv"},
+		Categories: []connectors.Category{}}
+	// An empty table shows no data of any category.
 	if info.Rows > 0 {
 		info.Categories = categories(cols)
 	}

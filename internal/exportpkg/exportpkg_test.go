@@ -292,7 +292,7 @@ func TestBuildAccessPackage(t *testing.T) {
 		assert.Equal(t, inputRows, tableRows)
 		assert.Equal(t, 2*inputRows, fileRows, "each row is in one JSON and one CSV file")
 		assert.Equal(t, []string{"health"}, m.Tables[1].Categories)
-		assert.Nil(t, m.Tables[2].Categories, "an empty table shows no data")
+		assert.Equal(t, []string{}, m.Tables[2].Categories, "an empty table shows no data")
 	})
 
 	// The same input builds the same bytes, so a retried build records the same checksum.
