@@ -300,7 +300,7 @@ func (b *builder) copyRows(t *tableReader, out rowWriter) (int64, error) {
 
 // categories lists the personal-data categories among cols, each once, in column order.
 func categories(cols []connectors.Column) []connectors.Category {
-	var out []connectors.Category
+	out := []connectors.Category{}
 	seen := map[connectors.Category]bool{}
 	for _, c := range cols {
 		if c.Category != connectors.CategoryNone && !seen[c.Category] {
