@@ -1,0 +1,477 @@
+// Package remote is a connectors.Connector whose work is done by an out-of-process connector,
+// in any language, reached over Kafka with nothing but the documented protocol (schemas/):
+// each role call publishes a lethe.connector.command on lethe.connector.<name>.commands and
+// waits for the lethe.connector.result with the same idempotency key and task token on
+// lethe.connector.results. For access it reads the exported JSON Lines files back, checks
+// their SHA-256, and replays them into the RecordSink.
+//
+// It exists so that connectortest.Run can hold any out-of-process connector to the same
+// contract as a Go one, and so that integrators can drive their connector from Go tests.
+package remote
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"path"
+	"regexp"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/lethe-privacy/lethe/connectors"
+	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/internal/exports"
+	"github.com/lethe-privacy/lethe/schemas"
+)
+
+// Config describes the out-of-process connector.
+type Config struct {
+	// Name is the connector's name: its commands go to lethe.connector.<Name>.commands.
+	Name string
+	// Capabilities are the actions the remote connector serves. Calls for any other action
+	// fail with connectors.ErrUnsupported without reaching Kafka.
+	Capabilities []connectors.Capability
+	// ExportDir is the directory the remote connector writes access exports to: commands
+	// name a file:// location below it, and exported files are read back only from inside it.
+	ExportDir string
+	// TenantID is sent when a Task names none. Default "default".
+	TenantID string
+	// Timeout bounds the wait for a result; each progress result restarts it. Default 2 min.
+	Timeout time.Duration
+	Log     *slog.Logger
+}
+
+// client forwards role calls to a remote connector. New wraps it in a value that implements
+// exactly the role interfaces of the declared capabilities (see roles.go), so
+// connectors.Implemented and the registry's capability check see the remote side as it is.
+type client struct {
+	cfg     Config
+	bus     *bus.Bus
+	exports *exports.Dir
+	stop    func()
+
+	mu      sync.Mutex
+	waiting map[waitKey]chan delivery
+}
+
+type waitKey struct{ key, token string }
+
+type delivery struct {
+	res bus.Result
+	err error
+}
+
+// Patterns of schemas/common.schema.json.
+var (
+	namePattern = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
+	keyPattern  = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,200}$`)
+	idPattern   = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	notID       = regexp.MustCompile(`[^A-Za-z0-9_-]`)
+)
+
+// wireName returns s if the protocol can carry it. Otherwise (Go callers may use any string as
+// a key) it returns a readable prefix plus a digest of s: the same s always maps to the same
+// name, so idempotency by key survives the mapping, and different names stay different.
+func wireName(s string, valid *regexp.Regexp, prefix int) string {
+	if s == "" || valid.MatchString(s) {
+		return s
+	}
+	p := notID.ReplaceAllString(s, "_")
+	if len(p) > prefix {
+		p = p[:prefix]
+	}
+	return p + "-" + digest(s)
+}
+
+func digest(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:8])
+}
+
+// New starts following lethe.connector.results (the topic must exist) and returns a connector
+// implementing the role interfaces of cfg.Capabilities. Close stops it; the bus stays open.
+// Find cannot be served: the protocol has no export format for found subjects yet.
+func New(ctx context.Context, b *bus.Bus, cfg Config) (connectors.Connector, error) {
+	if !namePattern.MatchString(cfg.Name) {
+		return nil, fmt.Errorf("remote connector name %q: want lower-case letters, digits, '-' or '_'", cfg.Name)
+	}
+	for _, c := range cfg.Capabilities {
+		if !c.Valid() || c == connectors.CapFind {
+			return nil, fmt.Errorf("remote connector %s: capability %q cannot be served over the protocol", cfg.Name, c)
+		}
+	}
+	if cfg.ExportDir == "" {
+		return nil, fmt.Errorf("remote connector %s: ExportDir is required", cfg.Name)
+	}
+	if cfg.TenantID == "" {
+		cfg.TenantID = "default"
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 2 * time.Minute
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	dir, err := exports.NewDir(cfg.ExportDir)
+	if err != nil {
+		return nil, err
+	}
+	c := &client{cfg: cfg, bus: b, exports: dir, waiting: map[waitKey]chan delivery{}}
+	c.stop, err = Tail(ctx, b.Brokers(), bus.TopicResults, cfg.Log, c.dispatch)
+	if err != nil {
+		return nil, fmt.Errorf("following results of connector %s: %w", cfg.Name, err)
+	}
+	return wrap(c), nil
+}
+
+// Name is the remote connector's name.
+func (c *client) Name() string { return c.cfg.Name }
+
+// Check asks the Kafka cluster for its metadata; the remote side is only known by its answers.
+func (c *client) Check(ctx context.Context) error { return c.bus.Check(ctx) }
+
+// Close stops following results. The bus stays open: it belongs to the caller.
+func (c *client) Close() error {
+	c.stop()
+	return nil
+}
+
+// dispatch hands a result to the call waiting for it; results of other calls are ignored.
+func (c *client) dispatch(m kafka.Message) {
+	var res bus.Result
+	if err := json.Unmarshal(m.Value, &res); err != nil {
+		return // not ours to judge: the results topic has other writers
+	}
+	c.mu.Lock()
+	ch := c.waiting[waitKey{res.IdempotencyKey, res.TaskToken}]
+	c.mu.Unlock()
+	if ch == nil {
+		return
+	}
+	d := delivery{res: res}
+	if name, err := schemas.Validate(m.Value); err != nil || name != schemas.ConnectorResult {
+		// The remote side broke the protocol: say so instead of guessing what it meant.
+		d.err = connectors.Permanent(fmt.Errorf("connector %s answered with an invalid result: %v", c.cfg.Name, err))
+	}
+	select {
+	case ch <- d:
+	default: // the caller has what it needs; surplus progress is dropped
+	}
+}
+
+// call publishes one command and waits for its final result.
+func (c *client) call(ctx context.Context, action connectors.Capability, task connectors.Task) (bus.Result, error) {
+	if !slices.Contains(c.cfg.Capabilities, action) {
+		return bus.Result{}, connectors.Permanent(fmt.Errorf("%s on connector %s: %w", action, c.cfg.Name, connectors.ErrUnsupported))
+	}
+	if action != connectors.CapPurge && task.Subject.IsZero() {
+		return bus.Result{}, connectors.Permanent(connectors.ErrNoSubject)
+	}
+	if err := ctx.Err(); err != nil {
+		return bus.Result{}, fmt.Errorf("%s on connector %s: %w", action, c.cfg.Name, err)
+	}
+	if task.Key == "" {
+		return bus.Result{}, connectors.Permanent(errors.New("task has no idempotency key"))
+	}
+	cmd := bus.Command{
+		Schema: schemas.ConnectorCommand, Version: schemas.Version,
+		ID: "cmd-" + random(12), IdempotencyKey: wireName(task.Key, keyPattern, 100),
+		RequestID: wireName(task.RequestID, idPattern, 40), TenantID: wireName(task.TenantID, idPattern, 40),
+		Connector: c.cfg.Name, Action: string(action),
+		TaskToken: base64.StdEncoding.EncodeToString([]byte("remote:" + random(16))),
+		IssuedAt:  time.Now().UTC(),
+	}
+	if cmd.RequestID == "" {
+		// A request id is required on the wire; derive a stable one from the key.
+		cmd.RequestID = "r" + digest(task.Key)
+	}
+	if cmd.TenantID == "" {
+		cmd.TenantID = c.cfg.TenantID
+	}
+	if action != connectors.CapPurge {
+		s := bus.Subject(task.Subject)
+		cmd.Subject = &s
+	}
+	if task.Params != nil {
+		raw, err := json.Marshal(task.Params)
+		if err != nil {
+			return bus.Result{}, connectors.Permanent(fmt.Errorf("encoding params: %w", err))
+		}
+		cmd.Params = raw
+	}
+	if action == connectors.CapAccess {
+		// One directory per command, so concurrent accesses never share files.
+		cmd.Export = &bus.ExportLocation{Location: c.exports.URI(path.Join(cmd.RequestID, cmd.ID)) + "/"}
+	}
+
+	ch := make(chan delivery, 16)
+	wk := waitKey{cmd.IdempotencyKey, cmd.TaskToken}
+	c.mu.Lock()
+	c.waiting[wk] = ch
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.waiting, wk)
+		c.mu.Unlock()
+	}()
+
+	if err := c.bus.Publish(ctx, bus.CommandTopic(c.cfg.Name), cmd.RequestID, cmd); err != nil {
+		var invalid *schemas.Error
+		if errors.As(err, &invalid) {
+			return bus.Result{}, connectors.Permanent(fmt.Errorf("%s command for %s: %w", action, c.cfg.Name, err))
+		}
+		return bus.Result{}, fmt.Errorf("%s command for %s: %w", action, c.cfg.Name, err)
+	}
+	timer := time.NewTimer(c.cfg.Timeout)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return bus.Result{}, fmt.Errorf("waiting for the %s result of %s: %w", action, c.cfg.Name, ctx.Err())
+		case <-timer.C:
+			return bus.Result{}, fmt.Errorf("waiting for the %s result of %s: no answer within %s", action, c.cfg.Name, c.cfg.Timeout)
+		case d := <-ch:
+			if d.err != nil {
+				return d.res, d.err
+			}
+			switch d.res.Status {
+			case bus.StatusProgress:
+				timer.Reset(c.cfg.Timeout)
+			case bus.StatusFailed:
+				return d.res, remoteError(c.cfg.Name, d.res)
+			default:
+				return d.res, nil
+			}
+		}
+	}
+}
+
+// Error is a failure reported by the remote connector.
+type Error struct {
+	Connector string
+	Action    string
+	Code      string
+	Message   string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s on connector %s failed (%s): %s", e.Action, e.Connector, e.Code, e.Message)
+}
+
+// remoteError maps a failed result to the SDK's error classes.
+func remoteError(name string, res bus.Result) error {
+	e := &Error{Connector: name, Action: res.Action, Code: res.Error.Code, Message: res.Error.Message}
+	switch {
+	case e.Code == "unsupported":
+		return connectors.Permanent(fmt.Errorf("%w: %w", e, connectors.ErrUnsupported))
+	case e.Code == "blocked":
+		var blocks []connectors.Block
+		if res.Output != nil {
+			for _, b := range res.Output.Blocks {
+				blocks = append(blocks, connectors.Block(b))
+			}
+		}
+		return connectors.Blocked(blocks)
+	case res.Error.Permanent:
+		return connectors.Permanent(e)
+	}
+	return e
+}
+
+// roleResult decodes output.result, the role's own result, when the remote side sent one.
+func roleResult(res bus.Result, into any) error {
+	if res.Output == nil || len(res.Output.Result) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(res.Output.Result, into); err != nil {
+		return connectors.Permanent(fmt.Errorf("decoding the %s result of %s: %w", res.Action, res.Connector, err))
+	}
+	return nil
+}
+
+// access asks for an export and replays the exported tables into sink.
+func (c *client) access(ctx context.Context, task connectors.Task, sink connectors.RecordSink) (connectors.AccessResult, error) {
+	var out connectors.AccessResult
+	res, err := c.call(ctx, connectors.CapAccess, task)
+	if err != nil {
+		return out, err
+	}
+	if res.Output == nil {
+		return out, nil
+	}
+	for _, ref := range res.Output.Exports {
+		n, err := c.replay(ctx, ref, sink)
+		if err != nil {
+			return out, fmt.Errorf("reading export of %s from %s: %w", ref.Table, c.cfg.Name, err)
+		}
+		out.Tables++
+		out.Rows += n
+	}
+	return out, nil
+}
+
+// replay checks one exported file's checksum, then streams it into sink row by row.
+func (c *client) replay(ctx context.Context, ref bus.ExportRef, sink connectors.RecordSink) (int64, error) {
+	if err := exports.Verify(ctx, c.exports, exports.Object{URI: ref.URI, SHA256: ref.SHA256}); err != nil {
+		return 0, err
+	}
+	f, err := c.exports.Open(ctx, ref.URI)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 64<<10)
+	line, err := r.ReadBytes('\n')
+	if err != nil {
+		return 0, fmt.Errorf("reading header: %w", err)
+	}
+	// The header line: {"table": ..., "columns": [{"name", "category"}]}.
+	var tf struct {
+		Table   string              `json:"table"`
+		Columns []connectors.Column `json:"columns"`
+	}
+	if err := json.Unmarshal(line, &tf); err != nil {
+		return 0, fmt.Errorf("decoding header: %w", err)
+	}
+	head := connectors.Table{Name: tf.Table, Columns: tf.Columns}
+	if head.Name == "" || (ref.Table != "" && head.Name != ref.Table) {
+		return 0, errors.New("header names a different table than the result")
+	}
+	if err := sink.BeginTable(ctx, head); err != nil {
+		return 0, err
+	}
+	var n int64
+	for {
+		line, err := r.ReadBytes('\n')
+		if len(bytes.TrimSpace(line)) > 0 {
+			if cerr := ctx.Err(); cerr != nil {
+				return n, cerr
+			}
+			values, derr := decodeRow(line)
+			if derr != nil {
+				return n, fmt.Errorf("row %d: %w", n+1, derr)
+			}
+			if len(values) != len(head.Columns) {
+				return n, fmt.Errorf("row %d has %d values for %d columns", n+1, len(values), len(head.Columns))
+			}
+			if err := sink.WriteRow(ctx, values); err != nil {
+				return n, err
+			}
+			n++
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+	if ref.Rows != 0 && ref.Rows != n {
+		return n, fmt.Errorf("result counts %d rows, file holds %d", ref.Rows, n)
+	}
+	return n, sink.EndTable(ctx)
+}
+
+// decodeRow decodes one JSON array; whole numbers become int64, as a database driver gives them.
+func decodeRow(line []byte) ([]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.UseNumber()
+	var values []any
+	if err := dec.Decode(&values); err != nil {
+		return nil, err
+	}
+	for i, v := range values {
+		if num, ok := v.(json.Number); ok {
+			if n, err := num.Int64(); err == nil {
+				values[i] = n
+			} else if f, err := num.Float64(); err == nil && !math.IsInf(f, 0) {
+				values[i] = f
+			}
+		}
+	}
+	return values, nil
+}
+
+// erase asks the remote connector to erase the subject.
+func (c *client) erase(ctx context.Context, task connectors.Task) (connectors.EraseResult, error) {
+	var out connectors.EraseResult
+	res, err := c.call(ctx, connectors.CapErase, task)
+	if err != nil {
+		return out, err
+	}
+	return out, roleResult(res, &out)
+}
+
+// rectify asks the remote connector to apply Task.Params["changes"].
+func (c *client) rectify(ctx context.Context, task connectors.Task) (connectors.RectifyResult, error) {
+	var out connectors.RectifyResult
+	res, err := c.call(ctx, connectors.CapRectify, task)
+	if err != nil {
+		return out, err
+	}
+	return out, roleResult(res, &out)
+}
+
+// restrict asks the remote connector to restrict (or, with Params["lift"], release) the subject.
+func (c *client) restrict(ctx context.Context, task connectors.Task) (connectors.RestrictResult, error) {
+	var out connectors.RestrictResult
+	res, err := c.call(ctx, connectors.CapRestrict, task)
+	if err != nil {
+		return out, err
+	}
+	return out, roleResult(res, &out)
+}
+
+// blockCheck asks whether the subject can be erased now; the blocks come from output.blocks.
+func (c *client) blockCheck(ctx context.Context, task connectors.Task) (connectors.BlockResult, error) {
+	out := connectors.BlockResult{Blocks: []connectors.Block{}}
+	res, err := c.call(ctx, connectors.CapBlockCheck, task)
+	if err != nil {
+		return out, err
+	}
+	if res.Output != nil {
+		for _, b := range res.Output.Blocks {
+			out.Blocks = append(out.Blocks, connectors.Block(b))
+		}
+	}
+	return out, nil
+}
+
+// notify asks the remote connector to reach the subject.
+func (c *client) notify(ctx context.Context, task connectors.Task) (connectors.NotifyResult, error) {
+	var out connectors.NotifyResult
+	res, err := c.call(ctx, connectors.CapNotify, task)
+	if err != nil {
+		return out, err
+	}
+	return out, roleResult(res, &out)
+}
+
+// purge asks the remote connector to remove records past their retention period.
+func (c *client) purge(ctx context.Context, task connectors.Task) (connectors.PurgeResult, error) {
+	var out connectors.PurgeResult
+	res, err := c.call(ctx, connectors.CapPurge, task)
+	if err != nil {
+		return out, err
+	}
+	return out, roleResult(res, &out)
+}
+
+func random(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)[:n]
+}
