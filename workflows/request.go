@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -179,9 +180,13 @@ type Decision struct {
 
 // Verification is the payload of the verify_identity update.
 type Verification struct {
-	Method string // email_code or assertion
+	Method string // one of VerificationMethods
 	Actor  string
 }
+
+// VerificationMethods: a one-time email code, a host app's signed assertion, or staff who
+// checked the subject's identity themselves (in person, by phone).
+var VerificationMethods = []string{"email_code", "assertion", "staff"}
 
 // request is the workflow's working state; its methods read like the lifecycle.
 type request struct {
@@ -352,7 +357,7 @@ func (r *request) work(ctx workflow.Context) error {
 // complete tells the subject and closes the request. For erasure the completion email goes
 // out before Lethe forgets the address, the last copy it holds.
 func (r *request) complete(ctx workflow.Context) (RequestState, error) {
-	data := map[string]any{"Type": r.in.Type}
+	data := map[string]any{}
 	if r.state.Export != nil {
 		r.notify(ctx, "export_ready", map[string]any{"SHA256": r.state.Export.SHA256})
 	}
@@ -615,8 +620,8 @@ func (r *request) registerHandlers(ctx workflow.Context) error {
 				if r.state.Status != StatusIdentityPending {
 					return fmt.Errorf("request is %s, not waiting for identity verification", r.state.Status)
 				}
-				if v.Method != "email_code" && v.Method != "assertion" {
-					return fmt.Errorf("verification method %q must be email_code or assertion", v.Method)
+				if !slices.Contains(VerificationMethods, v.Method) {
+					return fmt.Errorf("verification method %q must be one of %s", v.Method, strings.Join(VerificationMethods, ", "))
 				}
 				return nil
 			}},
@@ -642,7 +647,7 @@ func (r *request) registerHandlers(ctx workflow.Context) error {
 					return r.state, err
 				}
 				r.dueChanged.SendAsync(true)
-				r.notify(ctx, "extension", map[string]any{"Reason": d.Reason, "DueDate": r.state.DueDate})
+				r.notify(ctx, "extension", map[string]any{"Reason": d.Reason, "NewDueDate": r.state.DueDate})
 				if err := r.record(ctx, r.state.Status, "request.extended", "extended to "+r.state.DueDate, map[string]any{"reason": d.Reason}, d.Actor); err != nil {
 					return r.state, err
 				}
@@ -753,7 +758,7 @@ func (r *request) notify(ctx workflow.Context, kind string, data map[string]any)
 		data = map[string]any{}
 	}
 	data["RequestID"] = r.in.RequestID
-	data["Type"] = r.in.Type
+	data["RequestType"] = r.in.Type
 	if r.state.DueDate != "" {
 		if _, ok := data["DueDate"]; !ok {
 			data["DueDate"] = r.state.DueDate

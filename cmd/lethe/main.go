@@ -30,6 +30,7 @@ Configuration comes from the YAML file named by LETHE_CONFIG, with environment o
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.AddCommand(newDevCmd(), newServeCmd(), newWorkerCmd(), newBridgeCmd(), newConnectorCmd(), newMigrateCmd(), newRequestsCmd())
 	root.AddCommand(newDeadlineCmd())
 	return root
 }

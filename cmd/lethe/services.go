@@ -160,3 +160,33 @@ Run several replicas for throughput: they share the commands through one consume
 	cmd.Flags().StringVar(&logFormat, "log-format", "json", "log format: json or text")
 	return cmd
 }
+
+func newBridgeCmd() *cobra.Command {
+	var logFormat string
+	cmd := &cobra.Command{
+		Use:   "bridge",
+		Short: "Complete fan-out activities from connector results",
+		Long: `Consume lethe.connector.results and complete (or fail, or heartbeat) the Temporal activity
+each result names by its task token. Results that are malformed go to lethe.dlq with the
+reason; results for activities that no longer wait are acknowledged and dropped.` + configHelp,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signalContext()
+			defer stop()
+			cfg, err := loadConfig()
+			if err != nil {
+				return err
+			}
+			log := newLogger(logFormat)
+			d, err := app.Connect(ctx, cfg, log, app.All)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			log.Info("bridge consuming results")
+			return d.RunBridge(ctx)
+		},
+	}
+	cmd.Flags().StringVar(&logFormat, "log-format", "json", "log format: json or text")
+	return cmd
+}

@@ -39,6 +39,9 @@ type Config struct {
 	Subject   SubjectConfig   `yaml:"subject"`
 	Tables    []TableConfig   `yaml:"tables"`
 	Blocks    []BlockRule     `yaml:"blocks"`
+	// Objections are statements run when the subject objects to a purpose (restrict with
+	// params {"purpose": ...}), e.g. marketing consent set to withdrawn; $1 is the subject's key.
+	Objections []ObjectionRule `yaml:"objections"`
 	Finders   []FinderConfig  `yaml:"finders"`
 	Retention []RetentionRule `yaml:"retention"`
 }
@@ -111,6 +114,12 @@ type BlockRule struct {
 	Code   string `yaml:"code"`
 	Reason string `yaml:"reason"`
 	Query  string `yaml:"query"`
+}
+
+// ObjectionRule stops processing for one purpose.
+type ObjectionRule struct {
+	Purpose   string `yaml:"purpose"`
+	Statement string `yaml:"statement"`
 }
 
 // FinderConfig is a named query finding subjects by criteria (for breach notification). It
@@ -313,6 +322,19 @@ func (c *Config) Validate() error {
 		codes[b.Code] = true
 		if strings.TrimSpace(b.Reason) == "" || strings.TrimSpace(b.Query) == "" {
 			add("blocks[%d] (%s): reason and query are required", i, b.Code)
+		}
+	}
+	purposes := map[string]bool{}
+	for i, o := range c.Objections {
+		if !codePattern.MatchString(o.Purpose) {
+			add("objections[%d]: purpose %q must be lower_snake_case", i, o.Purpose)
+		}
+		if purposes[o.Purpose] {
+			add("objections[%d]: purpose %q listed twice", i, o.Purpose)
+		}
+		purposes[o.Purpose] = true
+		if strings.TrimSpace(o.Statement) == "" {
+			add("objections[%d] (%s): statement is required", i, o.Purpose)
 		}
 	}
 	finders := map[string]bool{}

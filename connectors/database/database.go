@@ -279,6 +279,9 @@ func (c *Connector) check(ctx context.Context) (*schemaInfo, error) {
 	for _, b := range c.cfg.Blocks {
 		prepare("blocks."+b.Code, b.Query, 1, nil)
 	}
+	for _, o := range c.cfg.Objections {
+		prepare("objections."+o.Purpose, o.Statement, 1, nil)
+	}
 	for _, f := range c.cfg.Finders {
 		prepare("finders."+f.Name, f.Query, len(f.Params), func(names []string) error {
 			known := 0

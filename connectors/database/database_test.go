@@ -310,6 +310,38 @@ func TestRectifyAndRestrict(t *testing.T) {
 	assert.False(t, restricted)
 }
 
+func TestObjectionStopsMarketingOnly(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, nil)
+	subj := connectors.Subject{CustomerID: demo.ClearCustomerNumber}
+	_, err := e.admin.Exec(ctx, `UPDATE marketing_consents SET granted = true
+		WHERE customer_id = (SELECT id FROM customers WHERE customer_number = $1)`, demo.ClearCustomerNumber)
+	require.NoError(t, err)
+
+	obj := task("object-1", subj)
+	obj.Params = map[string]any{"purpose": "marketing"}
+	r, err := e.conn.Restrict(ctx, obj)
+	require.NoError(t, err)
+	assert.True(t, r.Restricted)
+	assert.Positive(t, r.Rows)
+	var granted int
+	var restricted bool
+	require.NoError(t, e.admin.QueryRow(ctx, `SELECT count(*) FILTER (WHERE m.granted), bool_or(c.processing_restricted_at IS NOT NULL)
+		FROM customers c JOIN marketing_consents m ON m.customer_id = c.id WHERE c.customer_number = $1`, demo.ClearCustomerNumber).Scan(&granted, &restricted))
+	assert.Zero(t, granted, "every marketing consent withdrawn")
+	assert.False(t, restricted, "an objection to marketing does not restrict all processing")
+
+	again, err := e.conn.Restrict(ctx, obj)
+	require.NoError(t, err)
+	assert.True(t, again.AlreadyApplied)
+
+	other := task("object-2", subj)
+	other.Params = map[string]any{"purpose": "profiling"}
+	r, err = e.conn.Restrict(ctx, other)
+	require.NoError(t, err, "a purpose this system does not process needs nothing stopped")
+	assert.Zero(t, r.Rows)
+}
+
 type subjects []connectors.Subject
 
 func (s *subjects) WriteSubject(_ context.Context, x connectors.Subject) error {

@@ -17,6 +17,7 @@ import (
 const (
 	paramChanges    = "changes"     // rectify: map of column (or table.column) to new value
 	paramLift       = "lift"        // restrict: true lifts the restriction
+	paramPurpose    = "purpose"     // restrict: object to one purpose only (objections)
 	paramFinder     = "finder"      // find: name of the configured finder
 	paramRule       = "rule"        // purge: only this retention rule
 	paramMaxBatches = "max_batches" // purge: stop after this many batches per rule
@@ -104,8 +105,11 @@ func (c *Connector) rectifiable(name string) (*TableConfig, string, error) {
 // params "lift" is true.
 func (c *Connector) Restrict(ctx context.Context, task connectors.Task) (connectors.RestrictResult, error) {
 	var res connectors.RestrictResult
-	if err := noParams(task, paramLift); err != nil {
+	if err := noParams(task, paramLift, paramPurpose); err != nil {
 		return res, err
+	}
+	if _, ok := task.Params[paramPurpose]; ok {
+		return c.object(ctx, task)
 	}
 	col := c.cfg.Subject.RestrictColumn
 	if col == "" {
@@ -137,6 +141,39 @@ func (c *Connector) Restrict(ctx context.Context, task connectors.Task) (connect
 			return classify("restricting", err)
 		}
 		res.Rows, res.Restricted = tag.RowsAffected(), !lift
+		return nil
+	})
+	return res, err
+}
+
+// object runs the configured objection statement for the purpose in params "purpose", in the
+// task's ledgered transaction: processing for that purpose stops, the rest is untouched.
+func (c *Connector) object(ctx context.Context, task connectors.Task) (connectors.RestrictResult, error) {
+	var res connectors.RestrictResult
+	purpose, _ := task.Params[paramPurpose].(string)
+	var rule *ObjectionRule
+	for i := range c.cfg.Objections {
+		if c.cfg.Objections[i].Purpose == purpose {
+			rule = &c.cfg.Objections[i]
+		}
+	}
+	if rule == nil {
+		// Nothing here is processed for that purpose: there is nothing to stop.
+		res.Restricted = true
+		return res, nil
+	}
+	if _, err := c.ready(ctx); err != nil {
+		return res, err
+	}
+	err := c.inLedger(ctx, task, connectors.CapRestrict, &res, func(tx pgx.Tx, keys []string) error {
+		for _, key := range keys {
+			tag, err := tx.Exec(ctx, rule.Statement, key)
+			if err != nil {
+				return classify("objecting to "+purpose, err)
+			}
+			res.Rows += tag.RowsAffected()
+		}
+		res.Restricted = true
 		return nil
 	})
 	return res, err

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -16,9 +17,12 @@ import (
 	"github.com/lethe-privacy/lethe/activities"
 	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/internal/api"
+	"github.com/lethe-privacy/lethe/internal/bridge"
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/config"
 	"github.com/lethe-privacy/lethe/internal/exports"
+	"github.com/lethe-privacy/lethe/internal/mail"
+	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/internal/runner"
 	"github.com/lethe-privacy/lethe/internal/store"
 	"github.com/lethe-privacy/lethe/worker"
@@ -31,7 +35,7 @@ type Deps struct {
 	Store    *store.Store
 	Bus      *bus.Bus
 	Temporal client.Client
-	Exports  exports.Store
+	Exports  *exports.Dir
 }
 
 // Need says which dependencies to connect.
@@ -82,7 +86,7 @@ func Connect(ctx context.Context, cfg config.Config, log *slog.Logger, need Need
 
 // DialTemporal connects to the Temporal frontend and checks it answers.
 func DialTemporal(ctx context.Context, cfg config.Temporal, log *slog.Logger) (client.Client, error) {
-	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	c, err := client.DialContext(dctx, client.Options{
 		HostPort: cfg.HostPort, Namespace: cfg.Namespace, Logger: newTemporalLogger(log),
@@ -125,20 +129,49 @@ func (d *Deps) Checkers() []api.Checker {
 	return cs
 }
 
-// Activities builds the activity set from the opened dependencies.
-func (d *Deps) Activities() *activities.Activities {
-	return &activities.Activities{Store: d.Store, Bus: d.Bus}
+// Activities builds the activity set from the opened dependencies and the mail settings.
+func (d *Deps) Activities() (*activities.Activities, error) {
+	m, err := mail.NewMailgun(mail.Config{
+		Domain: d.Cfg.Mail.Domain, APIKey: d.Cfg.Mail.APIKey.Value(), Region: d.Cfg.Mail.Region,
+		APIBase: d.Cfg.Mail.APIBase, From: d.Cfg.Mail.From,
+	})
+	if err != nil {
+		// One line, even when several mail settings are wrong.
+		return nil, errors.New(strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	tenants := map[string]config.Tenant{}
+	for _, t := range d.Cfg.Tenants {
+		tenants[t.ID] = t
+	}
+	return &activities.Activities{
+		Store: d.Store, Bus: d.Bus, Mail: m, Exports: d.Exports, ExportBase: d.Exports.URI(""),
+		PublicURL: d.Cfg.HTTP.PublicURL, SigningKey: d.Cfg.Secrets.SigningKey.Value(), Tenants: tenants,
+	}, nil
+}
+
+// Requests is the request service over the opened dependencies.
+func (d *Deps) Requests() *requests.Service {
+	return &requests.Service{Temporal: d.Temporal, Store: d.Store, Cfg: d.Cfg, ExportBase: d.Exports.URI("")}
 }
 
 // RunWorker polls the task queue until ctx ends.
 func (d *Deps) RunWorker(ctx context.Context) error {
-	w := worker.New(d.Temporal, d.Cfg.Temporal.TaskQueue, d.Activities())
+	acts, err := d.Activities()
+	if err != nil {
+		return err
+	}
+	w := worker.New(d.Temporal, d.Cfg.Temporal.TaskQueue, acts)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("starting the Temporal worker on task queue %s: %w", d.Cfg.Temporal.TaskQueue, err)
 	}
 	<-ctx.Done()
 	w.Stop()
 	return nil
+}
+
+// RunBridge completes fan-out activities from connector results until ctx ends.
+func (d *Deps) RunBridge(ctx context.Context) error {
+	return (&bridge.Bridge{Bus: d.Bus, Temporal: d.Temporal, Log: d.Log}).Run(ctx)
 }
 
 // RunConnector serves one configured connector over Kafka until ctx ends.

@@ -32,6 +32,7 @@ type Config struct {
 	Database   Database             `yaml:"database"`
 	Secrets    Secrets              `yaml:"secrets"`
 	Exports    Exports              `yaml:"exports"`
+	Mail       Mail                 `yaml:"mail"`
 	Tenants    []Tenant             `yaml:"tenants"`
 	Connectors map[string]yaml.Node `yaml:"connectors"`
 	// RemoteConnectors are connectors that run outside Lethe (any language, over Kafka): Lethe
@@ -81,6 +82,16 @@ type Database struct {
 type Exports struct {
 	// Dir is a local directory; it must be shared by workers and connector runners.
 	Dir string `yaml:"dir"`
+}
+
+// Mail is how Lethe emails subjects: Mailgun, in the US or EU region.
+type Mail struct {
+	Domain string `yaml:"domain"`
+	Region string `yaml:"region"`
+	From   string `yaml:"from"`
+	// APIBase overrides the region's API URL (a Mailgun-compatible service).
+	APIBase string `yaml:"api_base"`
+	APIKey  Secret `yaml:"api_key"`
 }
 
 // Secrets names where Lethe's own keys come from.
@@ -167,6 +178,10 @@ var envOverrides = []struct {
 		return nil
 	}},
 	{"LETHE_EXPORTS_DIR", "exports.dir", func(c *Config, v string) error { c.Exports.Dir = v; return nil }},
+	{"LETHE_MAIL_DOMAIN", "mail.domain", func(c *Config, v string) error { c.Mail.Domain = v; return nil }},
+	{"LETHE_MAIL_REGION", "mail.region", func(c *Config, v string) error { c.Mail.Region = v; return nil }},
+	{"LETHE_MAIL_FROM", "mail.from", func(c *Config, v string) error { c.Mail.From = v; return nil }},
+	{"LETHE_MAIL_API_BASE", "mail.api_base", func(c *Config, v string) error { c.Mail.APIBase = v; return nil }},
 	{"DATABASE_URL", "database.url", func(c *Config, v string) error { c.Database.URL = v; return nil }},
 }
 
@@ -189,6 +204,7 @@ func Defaults() Config {
 		Database: Database{MaxConns: 10},
 		Exports:  Exports{Dir: "exports"},
 		Secrets:  Secrets{SigningKey: Secret{Env: "LETHE_SIGNING_KEY"}},
+		Mail:     Mail{Region: "us", APIKey: Secret{Env: "LETHE_MAILGUN_API_KEY"}},
 	}
 }
 
@@ -262,6 +278,10 @@ func (c *Config) resolveSecrets(lookup func(string) (string, bool)) error {
 		return err
 	}
 	c.Secrets.SigningKey.value = v
+	if v, err = resolve("mail.api_key", c.Mail.APIKey, lookup, false); err != nil {
+		return err
+	}
+	c.Mail.APIKey.value = v
 	if c.Database.URLFile != "" && c.Database.URL == "" {
 		b, err := os.ReadFile(c.Database.URLFile)
 		if err != nil {

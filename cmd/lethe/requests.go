@@ -1,0 +1,283 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lethe-privacy/lethe/internal/app"
+	"github.com/lethe-privacy/lethe/internal/deadline"
+	"github.com/lethe-privacy/lethe/internal/requests"
+	"github.com/lethe-privacy/lethe/workflows"
+)
+
+// requestsFlags are shared by every `lethe requests` subcommand.
+type requestsFlags struct {
+	tenant string
+	json   bool
+	actor  string
+}
+
+func newRequestsCmd() *cobra.Command {
+	var f requestsFlags
+	cmd := &cobra.Command{
+		Use:   "requests",
+		Short: "Submit, list, show and decide data-subject requests",
+		Long: `Operate on data-subject requests directly against Temporal and PostgreSQL: submit one
+(e.g. a request that arrived by post), list them by status and due date, show one with its
+timeline, and record staff decisions (approve, deny, extend, verify, retry, cancel). Decisions
+go to the request's workflow, which checks them: a decision that does not apply now (approving
+a request still waiting for identity, extending twice) is refused with the reason.` + configHelp,
+	}
+	cmd.PersistentFlags().StringVar(&f.tenant, "tenant", "", "tenant id (default: the only tenant configured)")
+	cmd.PersistentFlags().BoolVar(&f.json, "json", false, "print JSON")
+	cmd.PersistentFlags().StringVar(&f.actor, "actor", "", "who decides, for the audit trail (default: your user name)")
+	cmd.AddCommand(newRequestsSubmitCmd(&f), newRequestsListCmd(&f), newRequestsShowCmd(&f))
+	for _, d := range []struct {
+		use, update, short string
+		reason             bool
+	}{
+		{"approve ID", workflows.UpdateApprove, "Approve a request waiting for approval", false},
+		{"deny ID --reason TEXT", workflows.UpdateDeny, "Deny a request; the reason is sent to the subject", true},
+		{"extend ID --reason TEXT", workflows.UpdateExtend, "Extend the deadline (GDPR: two months; CCPA: 45 days); the subject is told why", true},
+		{"retry ID", workflows.UpdateRetry, "Retry the connectors that failed", false},
+		{"cancel ID --reason TEXT", workflows.UpdateCancel, "Cancel a request before its work starts", true},
+	} {
+		cmd.AddCommand(newDecisionCmd(&f, d.use, d.update, d.short, d.reason))
+	}
+	cmd.AddCommand(newRequestsVerifyCmd(&f))
+	return cmd
+}
+
+// withRequests connects to PostgreSQL and Temporal and runs fn with the request service.
+func withRequests(f *requestsFlags, fn func(ctx context.Context, s *requests.Service, tenant string) error) error {
+	ctx, stop := signalContext()
+	defer stop()
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	tenant := f.tenant
+	if tenant == "" {
+		if len(cfg.Tenants) != 1 {
+			return fmt.Errorf("--tenant is required: %d tenants are configured", len(cfg.Tenants))
+		}
+		tenant = cfg.Tenants[0].ID
+	}
+	d, err := app.Connect(ctx, cfg, newLogger("text"), app.Need{Store: true, Temporal: true})
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return fn(ctx, d.Requests(), tenant)
+}
+
+func (f *requestsFlags) who() string {
+	if f.actor != "" {
+		return f.actor
+	}
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return os.Getenv("USER")
+}
+
+func newRequestsSubmitCmd(f *requestsFlags) *cobra.Command {
+	var sub requests.Submission
+	var received string
+	var changes []string
+	cmd := &cobra.Command{
+		Use:   "submit --type TYPE --email ADDRESS",
+		Short: "Submit a request on a subject's behalf (e.g. one that arrived by post)",
+		Example: `  lethe requests submit --type access --email ada@example.com --received 2026-03-02 --channel post
+  lethe requests submit --type rectification --email ada@example.com --change last_name=Lovelace`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if received != "" {
+				t, err := deadline.ParseDate(received)
+				if err != nil {
+					return fmt.Errorf("--received: %w", err)
+				}
+				sub.ReceivedAt = t
+			}
+			for _, c := range changes {
+				k, v, ok := strings.Cut(c, "=")
+				if !ok || k == "" {
+					return fmt.Errorf("--change %q: want field=value", c)
+				}
+				if sub.Changes == nil {
+					sub.Changes = map[string]string{}
+				}
+				sub.Changes[k] = v
+			}
+			return withRequests(f, func(ctx context.Context, s *requests.Service, tenant string) error {
+				sub.TenantID = tenant
+				id, err := s.Submit(ctx, sub)
+				if err != nil {
+					return err
+				}
+				return printOut(cmd.OutOrStdout(), f.json, map[string]string{"id": id}, func(w io.Writer) {
+					fmt.Fprintln(w, id)
+				})
+			})
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&sub.Type, "type", "", "access, portability, rectification, erasure, restriction or objection")
+	fl.StringVar(&sub.Subject.Email, "email", "", "the subject's email address")
+	fl.StringVar(&sub.Subject.Phone, "phone", "", "the subject's phone number, E.164 (+4915112345678)")
+	fl.StringVar(&sub.Subject.CustomerID, "customer-id", "", "the subject's customer number")
+	fl.StringVar(&sub.RequestID, "id", "", "request id (default: a new one)")
+	fl.StringVar(&received, "received", "", "date the request arrived, YYYY-MM-DD (default: now); deadlines count from it")
+	fl.StringVar(&sub.Channel, "channel", "api", "how it arrived: api, post, phone, email")
+	fl.StringArrayVar(&changes, "change", nil, "rectification: field=value (repeatable)")
+	fl.BoolVar(&sub.IdentityVerified, "verified", false, "the subject's identity is already verified")
+	fl.StringVar(&sub.Language, "language", "en", "language of notices to the subject")
+	_ = cmd.MarkFlagRequired("type")
+	return cmd
+}
+
+func newRequestsListCmd(f *requestsFlags) *cobra.Command {
+	var filter requests.Filter
+	cmd := &cobra.Command{
+		Use:     "list",
+		Short:   "List requests, soonest due first",
+		Example: "  lethe requests list --status pending_approval\n  lethe requests list --due-before 2026-04-01 --json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withRequests(f, func(ctx context.Context, s *requests.Service, tenant string) error {
+				rows, err := s.List(ctx, tenant, filter)
+				if err != nil {
+					return err
+				}
+				return printOut(cmd.OutOrStdout(), f.json, rows, func(w io.Writer) {
+					tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+					fmt.Fprintln(tw, "ID\tTYPE\tSTATUS\tRECEIVED\tDUE")
+					for _, r := range rows {
+						due := r.DueDate
+						if r.Extended {
+							due += " (extended)"
+						}
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Type, r.Status, r.ReceivedAt.Format(time.DateOnly), due)
+					}
+					tw.Flush()
+				})
+			})
+		},
+	}
+	cmd.Flags().StringVar(&filter.Status, "status", "", "only this status")
+	cmd.Flags().StringVar(&filter.DueBefore, "due-before", "", "only requests due before this date (YYYY-MM-DD)")
+	cmd.Flags().IntVar(&filter.Limit, "limit", 100, "at most this many")
+	return cmd
+}
+
+func newRequestsShowCmd(f *requestsFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "show ID",
+		Short: "Show a request: status, due date, connectors and timeline",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withRequests(f, func(ctx context.Context, s *requests.Service, tenant string) error {
+				st, err := s.Get(ctx, tenant, args[0])
+				if err != nil {
+					return err
+				}
+				return printOut(cmd.OutOrStdout(), f.json, st, func(w io.Writer) { printState(w, st) })
+			})
+		},
+	}
+}
+
+func printState(w io.Writer, st workflows.RequestState) {
+	fmt.Fprintf(w, "%s  %s  %s\n", st.RequestID, st.Type, st.Status)
+	fmt.Fprintf(w, "received %s", st.ReceivedAt.Format(time.RFC3339))
+	if st.DueDate != "" {
+		fmt.Fprintf(w, ", due %s", st.DueDate)
+	}
+	if st.Extended {
+		fmt.Fprintf(w, " (extended: %s)", st.ExtensionReason)
+	}
+	fmt.Fprintln(w)
+	if st.DenialReason != "" {
+		fmt.Fprintf(w, "denied: %s\n", st.DenialReason)
+	}
+	for _, b := range st.Blocks {
+		fmt.Fprintf(w, "blocked: %s (%s)\n", b.Reason, b.Code)
+	}
+	for _, c := range st.Connectors {
+		line := fmt.Sprintf("  %-12s %-12s %s", c.Connector, c.Action, c.Status)
+		if c.Error != "" {
+			line += ": " + c.Error
+		}
+		fmt.Fprintln(w, line)
+	}
+	if st.Export != nil {
+		fmt.Fprintf(w, "export: %s (sha256 %s, %d bytes)\n", st.Export.URI, st.Export.SHA256, st.Export.Bytes)
+	}
+	for _, s := range st.Steps {
+		fmt.Fprintf(w, "  %s  %-16s %s\n", s.At.Format(time.RFC3339), s.Status, s.Note)
+	}
+}
+
+func newDecisionCmd(f *requestsFlags, use, update, short string, needReason bool) *cobra.Command {
+	var reason string
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if needReason && strings.TrimSpace(reason) == "" {
+				return fmt.Errorf("--reason is required: it is sent to the subject")
+			}
+			return withRequests(f, func(ctx context.Context, s *requests.Service, tenant string) error {
+				st, err := s.Decide(ctx, tenant, args[0], update, workflows.Decision{Actor: f.who(), Reason: reason})
+				if err != nil {
+					return err
+				}
+				return printOut(cmd.OutOrStdout(), f.json, st, func(w io.Writer) { printState(w, st) })
+			})
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why (sent to the subject)")
+	return cmd
+}
+
+func newRequestsVerifyCmd(f *requestsFlags) *cobra.Command {
+	var method string
+	cmd := &cobra.Command{
+		Use:   "verify ID",
+		Short: "Record that the subject's identity was verified",
+		Long:  "Record identity verification. Use --method staff when staff checked the subject's identity themselves (in person, by a call back).",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withRequests(f, func(ctx context.Context, s *requests.Service, tenant string) error {
+				st, err := s.Decide(ctx, tenant, args[0], workflows.UpdateVerifyIdentity, workflows.Verification{Method: method, Actor: f.who()})
+				if err != nil {
+					return err
+				}
+				return printOut(cmd.OutOrStdout(), f.json, st, func(w io.Writer) { printState(w, st) })
+			})
+		},
+	}
+	cmd.Flags().StringVar(&method, "method", "staff", strings.Join(workflows.VerificationMethods, ", "))
+	return cmd
+}
+
+// printOut prints v as JSON with --json, else as text.
+func printOut(w io.Writer, asJSON bool, v any, text func(io.Writer)) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	text(w)
+	return nil
+}
