@@ -268,7 +268,7 @@ func makeBrand(b Branding) brand {
 	return out
 }
 
-// light reports whether a #rgb/#rrggbb colour needs dark text on it (WCAG relative luminance).
+// light reports whether a #rgb/#rrggbb colour needs dark text on it (approximate luminance).
 func light(c string) bool {
 	h := c[1:]
 	if len(h) == 3 {

@@ -123,6 +123,10 @@ func Render(n Notice) (Rendered, error) {
 	if err != nil {
 		return Rendered{}, err
 	}
+	return render(c, n)
+}
+
+func render(c map[string]*langSet, n Notice) (Rendered, error) {
 	d, err := normalize(n)
 	if err != nil {
 		return Rendered{}, err
