@@ -339,6 +339,7 @@ class Assigned(ConsumerRebalanceListener):
 def serve(args):
     if not NAME.match(args.name):
         sys.exit(f"--name {args.name!r} is not a connector name (lower case letters, digits, '-', '_')")
+    stop = Stop()
     brokers = args.brokers.split(",")
     topic = f"lethe.connector.{args.name}.commands"
     db = newsletter.connect(args.db, args.busy_timeout)
@@ -350,13 +351,14 @@ def serve(args):
                              auto_offset_reset="earliest",   # a new group misses no command
                              max_poll_records=50)
     connector = Connector(args.name, db, producer, args.progress_every)
-    stop = Stop()
     consumer.subscribe([topic], listener=Assigned())
     info("serving", topic=topic)
     backoff = 0.2
     while not stop.requested:
         for tp, records in consumer.poll(timeout_ms=500).items():
             for record in records:
+                if stop.requested:
+                    break  # the rest stays uncommitted and comes again on the next start
                 try:
                     connector.handle(record)
                 except Exception as e:

@@ -211,7 +211,9 @@ func TestRestrict(t *testing.T) {
 	r := env.remote(t, p).(connectors.Restricter)
 	s := p.seed(t, 0, false)
 	ctx := context.Background()
-	flag := func() float64 { return p.sql(t, `SELECT restricted FROM subscribers WHERE email = ?`, s.Email)[0][0].(float64) }
+	flag := func() float64 {
+		return p.sql(t, `SELECT restricted FROM subscribers WHERE email = ?`, s.Email)[0][0].(float64)
+	}
 
 	if _, err := r.Restrict(ctx, connectors.Task{Key: "rs:" + p.name + ":bad", Subject: s, Params: map[string]any{"lift": "yes"}}); !connectors.IsPermanent(err) {
 		t.Fatalf("restrict with lift=\"yes\": want a permanent error, got %v", err)
