@@ -151,6 +151,11 @@ func (a *Activities) NotifySubject(ctx context.Context, n Notice) error {
 		if mail.IsPermanent(err) {
 			return permanent("sending the "+n.Kind+" notice", err)
 		}
+		if d, ok := mail.RetryAfter(err); ok {
+			// The provider said when to come back: wait that long, not the policy's backoff.
+			return temporal.NewApplicationErrorWithOptions("sending the "+n.Kind+" notice: throttled", "throttled",
+				temporal.ApplicationErrorOptions{NextRetryDelay: d, Cause: err})
+		}
 		return fmt.Errorf("sending the %s notice: %w", n.Kind, err)
 	}
 	detail["sent"] = true

@@ -40,7 +40,10 @@ type Config struct {
 	ClientID          string
 	Partitions        int
 	ReplicationFactor int
-	Logger            *slog.Logger
+	// TopicPrefix is put before every topic name, so environments (or test runs) can share a
+	// cluster without seeing each other's messages. Empty in a dedicated cluster.
+	TopicPrefix string
+	Logger      *slog.Logger
 }
 
 // Bus is a connection to one Kafka cluster. It is safe for concurrent use.
@@ -77,10 +80,13 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 			// result acknowledged here must survive a broker failure.
 			RequiredAcks:           kafka.RequireAll,
 			BatchTimeout:           5 * time.Millisecond, // the default 1 s would delay every workflow step
-			MaxAttempts:            5,
+			MaxAttempts:            10,
+			WriteBackoffMax:        500 * time.Millisecond,
 			WriteTimeout:           10 * time.Second,
 			AllowAutoTopicCreation: false, // topics are created on purpose, with set partitions
-			Transport:              &kafka.Transport{ClientID: cfg.ClientID},
+			// A short metadata TTL lets the writer see topics created after it started (a new
+			// connector's command topic) within a second instead of six.
+			Transport: &kafka.Transport{ClientID: cfg.ClientID, MetadataTTL: time.Second},
 		},
 	}
 	if err := b.Check(ctx); err != nil {
@@ -113,13 +119,18 @@ func (b *Bus) Check(ctx context.Context) error {
 	return lastErr
 }
 
+// topic is the real name of a topic on this cluster.
+func (b *Bus) topic(name string) string { return b.cfg.TopicPrefix + name }
+
 // EnsureTopics creates the topics that do not exist yet, with the configured partitions and
 // replication factor; existing topics are left as they are.
 func (b *Bus) EnsureTopics(ctx context.Context, topics ...string) error {
 	req := &kafka.CreateTopicsRequest{}
-	for _, t := range topics {
+	real := make([]string, len(topics))
+	for i, t := range topics {
+		real[i] = b.topic(t)
 		req.Topics = append(req.Topics, kafka.TopicConfig{
-			Topic: t, NumPartitions: b.cfg.Partitions, ReplicationFactor: b.cfg.ReplicationFactor,
+			Topic: real[i], NumPartitions: b.cfg.Partitions, ReplicationFactor: b.cfg.ReplicationFactor,
 		})
 	}
 	res, err := b.client.CreateTopics(ctx, req)
@@ -135,7 +146,7 @@ func (b *Bus) EnsureTopics(ctx context.Context, topics ...string) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	return b.awaitLeaders(ctx, topics)
+	return b.awaitLeaders(ctx, real)
 }
 
 // awaitLeaders waits until every new partition has a leader, so the first publish succeeds.
@@ -189,7 +200,7 @@ func (b *Bus) Publish(ctx context.Context, topic, key string, msg any) error {
 
 // PublishRaw writes bytes as they are; it is for forwarding (dead letters, tests).
 func (b *Bus) PublishRaw(ctx context.Context, topic, key string, value []byte) error {
-	err := b.writer.WriteMessages(ctx, kafka.Message{Topic: topic, Key: []byte(key), Value: value})
+	err := b.writer.WriteMessages(ctx, kafka.Message{Topic: b.topic(topic), Key: []byte(key), Value: value})
 	if err != nil {
 		return fmt.Errorf("publishing to %s: %w", topic, err)
 	}

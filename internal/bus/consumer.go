@@ -84,8 +84,8 @@ func (b *Bus) Consume(ctx context.Context, opts ConsumerOptions, h Handler) erro
 	}
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:           b.cfg.Brokers,
-		GroupID:           opts.Group,
-		Topic:             opts.Topic,
+		GroupID:           b.cfg.TopicPrefix + opts.Group,
+		Topic:             b.topic(opts.Topic),
 		MinBytes:          1,
 		MaxBytes:          10 << 20,
 		MaxWait:           250 * time.Millisecond,

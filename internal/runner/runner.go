@@ -89,11 +89,20 @@ func (r *Runner) Handle(ctx context.Context, m bus.Message) error {
 	if err != nil {
 		res := bus.NewResult(cmd, bus.StatusFailed, r.now())
 		res.Error = classify(err)
+		if blocks, ok := connectors.BlocksOf(err); ok {
+			res.Output = &bus.Output{}
+			for _, b := range blocks {
+				res.Output.Blocks = append(res.Output.Blocks, bus.Block(b))
+			}
+		}
 		log.Warn("command failed", "permanent", res.Error.Permanent, "code", res.Error.Code, "error", res.Error.Message)
 		return r.Bus.Publish(ctx, bus.TopicResults, cmd.RequestID, res)
 	}
-	if err := r.remember(ctx, cmd, out); err != nil {
-		return err
+	// A block check has no effect to protect and its answer changes over time: never stored.
+	if cmd.Action != string(connectors.CapBlockCheck) {
+		if err := r.remember(ctx, cmd, out); err != nil {
+			return err
+		}
 	}
 	res := bus.NewResult(cmd, bus.StatusSucceeded, r.now())
 	res.Output = out

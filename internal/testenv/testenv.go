@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -124,6 +125,7 @@ func Temporal(t testing.TB) client.Client {
 		temporalSrv, temporalErr = testsuite.StartDevServer(context.Background(), testsuite.DevServerOptions{
 			ExistingPath: bin,
 			LogLevel:     "error",
+			Stdout:       io.Discard, // its banner is noise in test output
 			ClientOptions: &client.Options{
 				Namespace: "default",
 				Logger:    quietLogger{},

@@ -1,0 +1,216 @@
+package e2e_test
+
+import (
+	"archive/zip"
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mailgun/mailgun-go/v4/events"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/lethe-privacy/lethe/deploy/demo"
+	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/workflows"
+)
+
+// mailTo lists the subject lines the Mailgun stand-in accepted for one address, in order.
+func (s *stack) mailTo(addr string) []string {
+	var out []string
+	for _, e := range s.mail.Events() {
+		if a, ok := e.(*events.Accepted); ok && a.Recipient == addr {
+			out = append(out, a.Message.Headers.Subject)
+		}
+	}
+	return out
+}
+
+func readZip(t *testing.T, s *stack, uri string) map[string][]byte {
+	t.Helper()
+	r, err := s.deps.Exports.Open(context.Background(), uri)
+	require.NoError(t, err)
+	defer r.Close()
+	raw, err := io.ReadAll(r)
+	require.NoError(t, err)
+	z, err := zip.NewReader(bytes.NewReader(raw), int64(len(raw)))
+	require.NoError(t, err)
+	files := map[string][]byte{}
+	for _, f := range z.File {
+		rc, err := f.Open()
+		require.NoError(t, err)
+		b, err := io.ReadAll(rc)
+		require.NoError(t, err)
+		rc.Close()
+		files[f.Name] = b
+	}
+	return files
+}
+
+// jsonRows parses an exported <table>.json (one object per line, or a JSON array).
+func jsonRows(t *testing.T, b []byte) []map[string]any {
+	t.Helper()
+	var rows []map[string]any
+	if err := json.Unmarshal(b, &rows); err == nil {
+		return rows
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		line := strings.TrimSpace(strings.Trim(strings.TrimSpace(sc.Text()), ","))
+		if line == "" || line == "[" || line == "]" {
+			continue
+		}
+		var row map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &row))
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+// An access request for a demo customer runs end to end through the Kafka fan-out, and the
+// export holds exactly that customer's records from the demo database.
+func TestAccessRequestEndToEnd(t *testing.T) {
+	s := newStack(t)
+	s.runAll()
+	email := demo.HealthNotesCustomerEmail
+	id := s.submit(workflows.TypeAccess, bus.Subject{Email: email})
+	st := s.await(id)
+
+	require.Equal(t, workflows.StatusCompleted, st.Status)
+	require.NotNil(t, st.Export)
+	files := readZip(t, s, st.Export.URI)
+
+	customers := jsonRows(t, files["database/customers.json"])
+	require.Len(t, customers, 1)
+	assert.Equal(t, email, customers[0]["email"])
+	assert.Equal(t, demo.HealthNotesCustomerNumber, customers[0]["customer_number"])
+
+	// Bookings: the same start times as in the demo database, and no one else's.
+	var want []string
+	rows, err := s.demo.Query(context.Background(), `SELECT b.starts_at FROM bookings b JOIN customers c ON c.id = b.customer_id WHERE c.email = $1`, email)
+	require.NoError(t, err)
+	for rows.Next() {
+		var at time.Time
+		require.NoError(t, rows.Scan(&at))
+		want = append(want, at.UTC().Format(time.RFC3339))
+	}
+	require.NoError(t, rows.Err())
+	require.NotEmpty(t, want)
+	var got []string
+	for _, b := range jsonRows(t, files["database/bookings.json"]) {
+		at, err := time.Parse(time.RFC3339Nano, b["starts_at"].(string))
+		require.NoError(t, err)
+		got = append(got, at.UTC().Format(time.RFC3339))
+	}
+	sort.Strings(want)
+	sort.Strings(got)
+	assert.Equal(t, want, got)
+
+	notes := jsonRows(t, files["database/consultation_notes.json"])
+	assert.Equal(t, s.scalar(`SELECT count(*) FROM consultation_notes n JOIN customers c ON c.id = n.customer_id WHERE c.email = $1`, email), itoa(len(notes)))
+	assert.Contains(t, files, "database/bookings.csv")
+	assert.Contains(t, string(files["summary.html"]), "Health data")
+
+	subjects := s.mailTo(email)
+	require.Len(t, subjects, 3, "acknowledgement, export ready, completion: %q", subjects)
+	for _, subj := range subjects {
+		assert.Contains(t, subj, id)
+	}
+}
+
+func itoa(n int) string { return strings.TrimSpace(strings.Repeat(" ", 0) + jsonNum(n)) }
+
+func jsonNum(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+// An erasure removes personal data, keeps invoices with the identity removed, and sends the
+// completion email before Lethe forgets the address.
+func TestErasureRequestEndToEnd(t *testing.T) {
+	s := newStack(t)
+	s.runAll()
+	email := demo.ClearCustomerEmail
+	ctx := context.Background()
+	var customerID int64
+	require.NoError(t, s.demo.QueryRow(ctx, `SELECT id FROM customers WHERE email = $1`, email).Scan(&customerID))
+	invoicesBefore := s.scalar(`SELECT count(*)::text || '/' || coalesce(sum(amount_cents), 0)::text FROM invoices WHERE customer_id = $1`, customerID)
+	require.NotEqual(t, "0/0", invoicesBefore, "the demo customer has invoices to keep")
+
+	id := s.submit(workflows.TypeErasure, bus.Subject{Email: email})
+	st := s.await(id)
+	require.Equal(t, workflows.StatusCompleted, st.Status)
+
+	assert.Equal(t, invoicesBefore, s.scalar(`SELECT count(*)::text || '/' || coalesce(sum(amount_cents), 0)::text FROM invoices WHERE customer_id = $1`, customerID),
+		"invoices and their amounts are kept")
+	assert.Equal(t, "0", s.scalar(`SELECT count(*) FROM invoices WHERE customer_id = $1 AND billing_name <> 'Erased customer'`, customerID))
+	assert.Equal(t, "0", s.scalar(`SELECT count(*) FROM customers WHERE email = $1`, email), "the address is gone")
+	assert.Equal(t, "Erased", s.scalar(`SELECT first_name FROM customers WHERE id = $1`, customerID))
+	assert.Equal(t, "0", s.scalar(`SELECT count(*) FROM consultation_notes WHERE customer_id = $1`, customerID))
+
+	// Lethe's own copy of the address went last, after the completion notice.
+	var order []string
+	rows, err := s.deps.Store.Pool.Query(ctx, `SELECT action, detail->>'kind' FROM audit_events WHERE request_id = $1 ORDER BY id`, id)
+	require.NoError(t, err)
+	for rows.Next() {
+		var action string
+		var kind *string
+		require.NoError(t, rows.Scan(&action, &kind))
+		if kind != nil {
+			action += ":" + *kind
+		}
+		order = append(order, action)
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, "request.completed", order[len(order)-1])
+	require.Equal(t, "subject.forgotten", order[len(order)-2])
+	require.Equal(t, "subject.notified:completion", order[len(order)-3])
+	var left int
+	require.NoError(t, s.deps.Store.Pool.QueryRow(ctx, `SELECT count(*) FROM request_subjects WHERE request_id = $1`, id).Scan(&left))
+	assert.Zero(t, left)
+	assert.Len(t, s.mailTo(email), 2, "acknowledgement and completion")
+}
+
+// An erasure for a customer with a future booking is blocked with the readable reason, the
+// subject is told, and nothing is erased.
+func TestBlockedErasureEndToEnd(t *testing.T) {
+	s := newStack(t)
+	s.runAll()
+	email := demo.FutureBookingCustomerEmail
+	ctx := context.Background()
+	id := s.submit(workflows.TypeErasure, bus.Subject{Email: email})
+
+	st := s.awaitStatus(id, workflows.StatusBlocked)
+	require.NotEmpty(t, st.Blocks)
+	assert.Equal(t, "active_booking", st.Blocks[0].Code)
+	assert.Contains(t, st.Blocks[0].Reason, "booking")
+	assert.Equal(t, "1", s.scalar(`SELECT count(*) FROM customers WHERE email = $1`, email), "nothing erased while blocked")
+
+	// Staff close it; the workflow ends canceled.
+	_, err := s.deps.Requests().Decide(ctx, "salon", id, workflows.UpdateCancel, workflows.Decision{Actor: "sam", Reason: "subject will ask again after the booking"})
+	require.NoError(t, err)
+	assert.Equal(t, workflows.StatusCanceled, s.await(id).Status)
+	subjects := s.mailTo(email)
+	require.Len(t, subjects, 2, "acknowledgement and the blocked notice: %q", subjects)
+}
+
+// awaitStatus polls the request's live status until it is want.
+func (s *stack) awaitStatus(id, want string) workflows.RequestState {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for {
+		st, err := s.deps.Requests().Get(ctx, "salon", id)
+		if err == nil && st.Status == want {
+			return st
+		}
+		select {
+		case <-ctx.Done():
+			s.t.Fatalf("request %s never reached %s (last: %s, %v)", id, want, st.Status, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
