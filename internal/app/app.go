@@ -66,6 +66,7 @@ func Connect(ctx context.Context, cfg config.Config, log *slog.Logger, need Need
 		b, err := bus.Open(ctx, bus.Config{
 			Brokers: cfg.Kafka.Brokers, ClientID: cfg.Kafka.ClientID, Logger: log,
 			Partitions: cfg.Kafka.Partitions, ReplicationFactor: cfg.Kafka.ReplicationFactor,
+			TopicPrefix: cfg.Kafka.TopicPrefix,
 		})
 		if err != nil {
 			d.Close()

@@ -67,6 +67,8 @@ type Kafka struct {
 	Partitions        int    `yaml:"partitions"`
 	ReplicationFactor int    `yaml:"replication_factor"`
 	ClientID          string `yaml:"client_id"`
+	// TopicPrefix is put before every topic name, for environments sharing one cluster.
+	TopicPrefix string `yaml:"topic_prefix"`
 }
 
 // Database is Lethe's own PostgreSQL database (read model, audit trail, ledgers).
@@ -182,6 +184,7 @@ var envOverrides = []struct {
 	{"LETHE_MAIL_REGION", "mail.region", func(c *Config, v string) error { c.Mail.Region = v; return nil }},
 	{"LETHE_MAIL_FROM", "mail.from", func(c *Config, v string) error { c.Mail.From = v; return nil }},
 	{"LETHE_MAIL_API_BASE", "mail.api_base", func(c *Config, v string) error { c.Mail.APIBase = v; return nil }},
+	{"LETHE_KAFKA_TOPIC_PREFIX", "kafka.topic_prefix", func(c *Config, v string) error { c.Kafka.TopicPrefix = v; return nil }},
 	{"DATABASE_URL", "database.url", func(c *Config, v string) error { c.Database.URL = v; return nil }},
 }
 
