@@ -89,6 +89,16 @@ func (a *Activities) DispatchCommand(ctx context.Context, d Dispatch) (bus.Outpu
 		}
 		cmd.Subject = &s
 	}
+	if d.Action == "rectify" {
+		changes, err := a.changes(ctx, d.RequestID)
+		if err != nil {
+			return bus.Output{}, err
+		}
+		if d.Params == nil {
+			d.Params = map[string]any{}
+		}
+		d.Params["changes"] = changes
+	}
 	if len(d.Params) > 0 {
 		raw, err := json.Marshal(d.Params)
 		if err != nil {
@@ -119,6 +129,19 @@ func (a *Activities) subject(ctx context.Context, requestID string) (bus.Subject
 	}
 	s.Email, s.Phone, s.CustomerID = deref(email), deref(phone), deref(customer)
 	return s, nil
+}
+
+// changes reads the corrected values of a rectification.
+func (a *Activities) changes(ctx context.Context, requestID string) (map[string]any, error) {
+	var changes map[string]any
+	err := a.Store.Pool.QueryRow(ctx, `SELECT changes FROM request_subjects WHERE request_id = $1`, requestID).Scan(&changes)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && len(changes) == 0) {
+		return nil, permanent("request "+requestID+" has no corrected values on record", nil)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the corrections of request %s: %w", requestID, err)
+	}
+	return changes, nil
 }
 
 // NotifySubject sends a notice to the subject's email address. It records the send in the

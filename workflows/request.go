@@ -65,9 +65,6 @@ func Terminal(status string) bool {
 	return false
 }
 
-// Subject identifies the data subject.
-type Subject = bus.Subject
-
 // ConnectorRef is a connector the request fans out to, with what it can do.
 type ConnectorRef struct {
 	Name         string
@@ -114,13 +111,16 @@ type Policy struct {
 	ExportBase string
 }
 
-// RequestInput starts a request workflow. The workflow ID is RequestID.
+// RequestInput starts a request workflow. The workflow ID is RequestID. It deliberately
+// carries no subject identifiers: activities read them from Lethe's database by request id,
+// so Temporal's history never holds them and an erasure can forget the last copy.
 type RequestInput struct {
 	RequestID  string
 	TenantID   string
 	Type       string
-	Subject    Subject
-	Changes    map[string]string // rectification: field → corrected value
+	// ChangedFields names the fields a rectification corrects; the values stay in Lethe's
+	// database with the subject.
+	ChangedFields []string
 	ReceivedAt time.Time
 	Channel    string
 	// IdentityVerified is true when the host app vouched for the subject (signed assertion).
@@ -332,11 +332,7 @@ func (r *request) work(ctx workflow.Context) error {
 		}
 		return r.buildExport(ctx)
 	case TypeRectification:
-		changes := map[string]any{}
-		for _, k := range workflow.DeterministicKeys(r.in.Changes) {
-			changes[k] = r.in.Changes[k]
-		}
-		return r.fanOut(ctx, "rectify", map[string]any{"changes": changes})
+		return r.fanOut(ctx, "rectify", nil)
 	case TypeErasure:
 		return r.fanOut(ctx, "erase", nil)
 	case TypeRestriction:
@@ -363,7 +359,7 @@ func (r *request) complete(ctx workflow.Context) (RequestState, error) {
 	}
 	if r.in.Type == TypeRectification {
 		// Art. 19: recipients of the data learn of the correction through lethe.events.
-		data["Fields"] = workflow.DeterministicKeys(r.in.Changes)
+		data["Fields"] = r.in.ChangedFields
 	}
 	r.notify(ctx, "completion", data)
 	if r.in.Type == TypeErasure {

@@ -137,7 +137,6 @@ var received = time.Date(2026, 1, 15, 9, 0, 0, 0, time.UTC) // a Thursday
 func input(typ string) workflows.RequestInput {
 	return workflows.RequestInput{
 		RequestID: "r1", TenantID: "salon", Type: typ,
-		Subject:    workflows.Subject{Email: "ada@example.com"},
 		ReceivedAt: received, Channel: "api", IdentityVerified: true,
 		Policy: workflows.Policy{
 			Regime: "gdpr", Country: "DE", TimeZone: "Europe/Berlin",
@@ -390,16 +389,15 @@ func TestFailedRequestNobodyRetriesStaysFailed(t *testing.T) {
 	require.NotContains(t, w.notices, "completion", "nothing is reported complete that is not")
 }
 
-func TestRectificationCarriesChanges(t *testing.T) {
+func TestRectificationReachesConnectorsThatRectify(t *testing.T) {
 	w := newWorld(t)
 	in := input(workflows.TypeRectification)
-	in.Changes = map[string]string{"last_name": "Lovelace", "phone": "+4915112345678"}
+	in.ChangedFields = []string{"last_name", "phone"}
 	w.env.ExecuteWorkflow(workflows.RequestWorkflow, in)
 	st := w.result(t)
 	require.Equal(t, workflows.StatusCompleted, st.Status)
 	require.Equal(t, []string{"dispatch:database:rectify"}, w.dispatchLog(), "only connectors that can rectify")
-	changes := w.dispatched[0].Params["changes"].(map[string]any)
-	require.Equal(t, "Lovelace", changes["last_name"])
+	require.Equal(t, "r1:database:rectify", w.dispatched[0].IdempotencyKey)
 }
 
 func TestObjectionRecordsConsentThenStopsMarketing(t *testing.T) {

@@ -13,6 +13,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/mailgun/mailgun-go/v4"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/lethe-privacy/lethe/deploy/demo"
 	"github.com/lethe-privacy/lethe/internal/app"
@@ -153,4 +156,25 @@ func (s *stack) scalar(q string, args ...any) string {
 	var v any
 	require.NoError(s.t, s.demo.QueryRow(context.Background(), q, args...).Scan(&v))
 	return fmt.Sprint(v)
+}
+
+// record writes the workflow's history to $LETHE_RECORD_HISTORY_DIR/<name>.json, for the
+// replay tests in workflows/ (run: LETHE_RECORD_HISTORY_DIR=$PWD/workflows/testdata ...).
+func (s *stack) record(id, name string) {
+	dir := os.Getenv("LETHE_RECORD_HISTORY_DIR")
+	if dir == "" {
+		return
+	}
+	s.t.Helper()
+	ctx := context.Background()
+	it := s.deps.Temporal.GetWorkflowHistory(ctx, id, "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	h := &historypb.History{}
+	for it.HasNext() {
+		e, err := it.Next()
+		require.NoError(s.t, err)
+		h.Events = append(h.Events, e)
+	}
+	raw, err := protojson.MarshalOptions{Indent: "  "}.Marshal(h)
+	require.NoError(s.t, err)
+	require.NoError(s.t, os.WriteFile(filepath.Join(dir, name+".json"), raw, 0o644))
 }

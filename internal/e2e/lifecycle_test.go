@@ -18,6 +18,7 @@ import (
 
 	"github.com/lethe-privacy/lethe/deploy/demo"
 	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/workflows"
 )
 
@@ -81,6 +82,7 @@ func TestAccessRequestEndToEnd(t *testing.T) {
 	email := demo.HealthNotesCustomerEmail
 	id := s.submit(workflows.TypeAccess, bus.Subject{Email: email})
 	st := s.await(id)
+	s.record(id, "request_access")
 
 	require.Equal(t, workflows.StatusCompleted, st.Status)
 	require.NotNil(t, st.Export)
@@ -142,6 +144,7 @@ func TestErasureRequestEndToEnd(t *testing.T) {
 
 	id := s.submit(workflows.TypeErasure, bus.Subject{Email: email})
 	st := s.await(id)
+	s.record(id, "request_erasure")
 	require.Equal(t, workflows.StatusCompleted, st.Status)
 
 	assert.Equal(t, invoicesBefore, s.scalar(`SELECT count(*)::text || '/' || coalesce(sum(amount_cents), 0)::text FROM invoices WHERE customer_id = $1`, customerID),
@@ -193,6 +196,7 @@ func TestBlockedErasureEndToEnd(t *testing.T) {
 	_, err := s.deps.Requests().Decide(ctx, "salon", id, workflows.UpdateCancel, workflows.Decision{Actor: "sam", Reason: "subject will ask again after the booking"})
 	require.NoError(t, err)
 	assert.Equal(t, workflows.StatusCanceled, s.await(id).Status)
+	s.record(id, "request_erasure_blocked")
 	subjects := s.mailTo(email)
 	require.Len(t, subjects, 2, "acknowledgement and the blocked notice: %q", subjects)
 }
@@ -213,4 +217,31 @@ func (s *stack) awaitStatus(id, want string) workflows.RequestState {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// A rectification applies the corrected values in the connectors; an objection stops
+// marketing at once and records the withdrawal in the consent ledger.
+func TestRectificationAndObjectionEndToEnd(t *testing.T) {
+	s := newStack(t)
+	s.runAll()
+	ctx := context.Background()
+	email := demo.HealthNotesCustomerEmail
+	id, err := s.deps.Requests().Submit(ctx, requests.Submission{
+		TenantID: "salon", Type: workflows.TypeRectification, Subject: bus.Subject{Email: email},
+		Changes: map[string]string{"last_name": "Lovelace", "city": "Eastfold"}, IdentityVerified: true,
+	})
+	require.NoError(t, err)
+	require.Equal(t, workflows.StatusCompleted, s.await(id).Status)
+	assert.Equal(t, "Lovelace/Eastfold", s.scalar(`SELECT last_name || '/' || city FROM customers WHERE email = $1`, email))
+
+	_, err = s.demo.Exec(ctx, `UPDATE marketing_consents SET granted = true WHERE customer_id = (SELECT id FROM customers WHERE email = $1)`, email)
+	require.NoError(t, err)
+	obj := s.submit(workflows.TypeObjection, bus.Subject{Email: email})
+	require.Equal(t, workflows.StatusCompleted, s.await(obj).Status)
+	assert.Equal(t, "0", s.scalar(`SELECT count(*) FROM marketing_consents m JOIN customers c ON c.id = m.customer_id WHERE c.email = $1 AND m.granted`, email))
+	var purpose string
+	var granted bool
+	require.NoError(t, s.deps.Store.Pool.QueryRow(ctx, `SELECT purpose, granted FROM consent_ledger WHERE request_id = $1`, obj).Scan(&purpose, &granted))
+	assert.Equal(t, "marketing", purpose)
+	assert.False(t, granted)
 }

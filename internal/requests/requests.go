@@ -177,10 +177,14 @@ func (s *Service) record(ctx context.Context, sub Submission, in workflows.Reque
 			sub.RequestID, sub.TenantID, sub.Type, in.Policy.Regime, in.Policy.Country, sub.ReceivedAt, state); err != nil {
 			return err
 		}
+		var changes any
+		if len(sub.Changes) > 0 {
+			changes = sub.Changes
+		}
 		_, err = tx.Exec(ctx, `
-			INSERT INTO request_subjects (request_id, tenant_id, email, phone, customer_id, language)
-			VALUES ($1, $2, NULLIF($3, ''), NULLIF($4, ''), NULLIF($5, ''), $6)`,
-			sub.RequestID, sub.TenantID, sub.Subject.Email, sub.Subject.Phone, sub.Subject.CustomerID, orDefault(sub.Language, "en"))
+			INSERT INTO request_subjects (request_id, tenant_id, email, phone, customer_id, language, changes)
+			VALUES ($1, $2, NULLIF($3, ''), NULLIF($4, ''), NULLIF($5, ''), $6, $7)`,
+			sub.RequestID, sub.TenantID, sub.Subject.Email, sub.Subject.Phone, sub.Subject.CustomerID, orDefault(sub.Language, "en"), changes)
 		return err
 	})
 	if err != nil {
@@ -204,8 +208,8 @@ func (s *Service) input(t config.Tenant, sub Submission) workflows.RequestInput 
 		p.IdentityTimeout = time.Duration(t.Policy.IdentityTimeoutDays) * 24 * time.Hour
 	}
 	return workflows.RequestInput{
-		RequestID: sub.RequestID, TenantID: sub.TenantID, Type: sub.Type, Subject: sub.Subject,
-		Changes: sub.Changes, ReceivedAt: sub.ReceivedAt, Channel: orDefault(sub.Channel, "api"),
+		RequestID: sub.RequestID, TenantID: sub.TenantID, Type: sub.Type,
+		ChangedFields: changedFields(sub.Changes), ReceivedAt: sub.ReceivedAt, Channel: orDefault(sub.Channel, "api"),
 		IdentityVerified: sub.IdentityVerified, Policy: p,
 	}
 }
@@ -359,6 +363,15 @@ func newID() string {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	return "R-" + strings.TrimRight(base32.StdEncoding.EncodeToString(b), "=")
+}
+
+func changedFields(changes map[string]string) []string {
+	out := make([]string, 0, len(changes))
+	for k := range changes {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }
 
 func orDefault(s, def string) string {

@@ -17,7 +17,9 @@ CREATE TABLE request_subjects (
     email       text,
     phone       text,
     customer_id text,
-    language    text NOT NULL DEFAULT 'en'
+    language    text NOT NULL DEFAULT 'en',
+    -- rectification: the corrected values, field → value
+    changes     jsonb
 );
 
 -- Activity retries must not write an audit event twice.
