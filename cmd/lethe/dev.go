@@ -15,9 +15,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/mailgun/mailgun-go/v4"
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 	"golang.org/x/sync/errgroup"
+	"gopkg.in/yaml.v3"
 
 	"github.com/lethe-privacy/lethe/deploy/demo"
 	"github.com/lethe-privacy/lethe/internal/api"
@@ -81,6 +83,8 @@ type devSecrets struct {
 }
 
 func runDev(ctx context.Context, out io.Writer, o devOptions) error {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
 	step := func(format string, args ...any) { fmt.Fprintf(out, "==> "+format+"\n", args...) }
 	if err := os.MkdirAll(o.dir, 0o755); err != nil {
 		return fmt.Errorf("creating %s: %w", o.dir, err)
@@ -136,7 +140,18 @@ func runDev(ctx context.Context, out io.Writer, o devOptions) error {
 		kafkaDesc = "in-process broker " + brokers
 	}
 
+	// Mail goes to Mailgun's own stand-in, in this process.
+	mailbox := mailgun.NewMockServer()
+	defer mailbox.Stop()
+
 	env := map[string]string{
+		"LETHE_MAIL_API_BASE":     mailbox.URL(),
+		"LETHE_MAILGUN_API_KEY":   "dev",
+		"LETHE_MAIL_DOMAIN":       "mg.lethe.localhost",
+		"LETHE_MAIL_FROM":         "privacy@mg.lethe.localhost",
+		"LETHE_EXPORTS_DIR":       filepath.Join(o.dir, "exports"),
+		"LETHE_DEMO_DATABASE_URL": pg.URL("lethe_demo"),
+		"LETHE_DEMO_HASH_KEY":     secrets.SigningKey,
 		"DATABASE_URL":            pg.URL("lethe"),
 		"LETHE_TEMPORAL_HOSTPORT": tmp.HostPort(),
 		"LETHE_KAFKA_BROKERS":     brokers,
@@ -144,6 +159,12 @@ func runDev(ctx context.Context, out io.Writer, o devOptions) error {
 		"LETHE_PUBLIC_URL":        "http://" + o.httpAddr,
 		"LETHE_SIGNING_KEY":       secrets.SigningKey,
 		"LETHE_DEMO_ADMIN_TOKEN":  secrets.AdminToken,
+	}
+	// The demo connector reads its database URL and hash key from the process environment.
+	for _, k := range []string{"LETHE_DEMO_DATABASE_URL", "LETHE_DEMO_HASH_KEY"} {
+		if os.Getenv(k) == "" {
+			os.Setenv(k, env[k])
+		}
 	}
 	cfg, err := devConfig(env)
 	if err != nil {
@@ -175,6 +196,10 @@ func runDev(ctx context.Context, out io.Writer, o devOptions) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return d.RunWorker(gctx) })
+	g.Go(func() error { return d.RunBridge(gctx) })
+	for _, name := range cfg.ConnectorNames() {
+		g.Go(func() error { return d.RunConnector(gctx, name) })
+	}
 	g.Go(func() error { return app.Serve(gctx, l, api.New(log, d.Checkers()...)) })
 
 	step("checking the worker with a self-check workflow")
@@ -194,11 +219,12 @@ Lethe is running. Ctrl-C stops everything.
   Readiness      %[1]s/readyz
   Temporal UI    %[2]s
   Kafka          %[3]s
+  Mail           Mailgun stand-in at %[7]s
   PostgreSQL     %[4]s  (demo data: %[5]s)
   Demo tenant    demo (admin token: %[6]s)
 
 Try:  curl -H 'Authorization: Bearer %[6]s' %[1]s/readyz
-`, base, tmp.UIURL(), kafkaDesc, redactURL(pg.URL("lethe")), summary, secrets.AdminToken)
+`, base, tmp.UIURL(), kafkaDesc, redactURL(pg.URL("lethe")), summary, secrets.AdminToken, mailbox.URL())
 
 	err = g.Wait()
 	fmt.Fprintln(out, "==> stopping")
@@ -220,8 +246,20 @@ func devConfig(env map[string]string) (config.Config, error) {
 	if _, ok := cfg.Tenant("demo"); !ok {
 		cfg.Tenants = append(cfg.Tenants, config.Tenant{
 			ID: "demo", Name: "Demo Salon", Regime: "gdpr", Country: "DE", TimeZone: "Europe/Berlin",
-			Tokens: []config.Token{{Role: "admin", Secret: config.Secret{Env: "LETHE_DEMO_ADMIN_TOKEN"}}},
+			ContactEmail: "privacy@demo-salon.example",
+			Tokens:       []config.Token{{Role: "admin", Secret: config.Secret{Env: "LETHE_DEMO_ADMIN_TOKEN"}}},
 		})
+	}
+	// The demo salon's database is served by the database connector unless configured.
+	if _, ok := cfg.Connectors["database"]; !ok {
+		var n yaml.Node
+		if err := yaml.Unmarshal(demo.ConnectorConfig, &n); err != nil {
+			return config.Config{}, fmt.Errorf("reading the demo connector configuration: %w", err)
+		}
+		if cfg.Connectors == nil {
+			cfg.Connectors = map[string]yaml.Node{}
+		}
+		cfg.Connectors["database"] = *n.Content[0]
 	}
 	// The local services win over the caller's environment, except an external Kafka.
 	err := config.Resolve(&cfg, func(k string) (string, bool) {

@@ -126,6 +126,9 @@ type Tenant struct {
 	Tokens   []Token `yaml:"tokens"`
 	// ContactEmail is the privacy contact shown to subjects; LogoURL and Color brand notices.
 	ContactEmail string `yaml:"contact_email"`
+	// AssertionKey verifies identity assertions from the tenant's own app: HS256 JWTs whose
+	// subject Lethe then treats as verified.
+	AssertionKey Secret `yaml:"assertion_key"`
 	LogoURL      string `yaml:"logo_url"`
 	Color        string `yaml:"color"`
 	Policy       Policy `yaml:"policy"`
@@ -294,6 +297,14 @@ func (c *Config) resolveSecrets(lookup func(string) (string, bool)) error {
 	}
 	for i := range c.Tenants {
 		t := &c.Tenants[i]
+		v, err := resolve(fmt.Sprintf("tenants[%s].assertion_key", t.ID), t.AssertionKey, lookup, t.AssertionKey.Env != "" || t.AssertionKey.File != "")
+		if err != nil {
+			return err
+		}
+		if v != "" && len(v) < 32 {
+			return fmt.Errorf("tenants[%s].assertion_key: must be at least 32 characters", t.ID)
+		}
+		t.AssertionKey.value = v
 		for j := range t.Tokens {
 			name := fmt.Sprintf("tenants[%s].tokens[%d]", t.ID, j)
 			v, err := resolve(name, t.Tokens[j].Secret, lookup, true)
