@@ -36,6 +36,8 @@ type Deps struct {
 	Bus      *bus.Bus
 	Temporal client.Client
 	Exports  *exports.Dir
+	// Mail sends notices to subjects; nil until Mailer is first called.
+	Mail mail.Sender
 }
 
 // Need says which dependencies to connect.
@@ -130,8 +132,11 @@ func (d *Deps) Checkers() []api.Checker {
 	return cs
 }
 
-// Activities builds the activity set from the opened dependencies and the mail settings.
-func (d *Deps) Activities() (*activities.Activities, error) {
+// Mailer returns the mail sender, building the Mailgun one from the settings on first use.
+func (d *Deps) Mailer() (mail.Sender, error) {
+	if d.Mail != nil {
+		return d.Mail, nil
+	}
 	m, err := mail.NewMailgun(mail.Config{
 		Domain: d.Cfg.Mail.Domain, APIKey: d.Cfg.Mail.APIKey.Value(), Region: d.Cfg.Mail.Region,
 		APIBase: d.Cfg.Mail.APIBase, From: d.Cfg.Mail.From,
@@ -139,6 +144,16 @@ func (d *Deps) Activities() (*activities.Activities, error) {
 	if err != nil {
 		// One line, even when several mail settings are wrong.
 		return nil, errors.New(strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	d.Mail = m
+	return m, nil
+}
+
+// Activities builds the activity set from the opened dependencies and the mail settings.
+func (d *Deps) Activities() (*activities.Activities, error) {
+	m, err := d.Mailer()
+	if err != nil {
+		return nil, err
 	}
 	tenants := map[string]config.Tenant{}
 	for _, t := range d.Cfg.Tenants {
