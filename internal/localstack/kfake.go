@@ -17,6 +17,7 @@ type KfakeOptions struct {
 // It keeps everything in memory: topics and offsets are gone when it stops.
 type Kfake struct {
 	cluster *kfake.Cluster
+	addrs   []string
 	once    sync.Once
 }
 
@@ -31,11 +32,12 @@ func StartKfake(o KfakeOptions) (*Kfake, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting the in-process Kafka broker: %w", err)
 	}
-	return &Kfake{cluster: c}, nil
+	// Asked once: the cluster stops answering questions after Close.
+	return &Kfake{cluster: c, addrs: c.ListenAddrs()}, nil
 }
 
 // Brokers are the bootstrap addresses (host:port).
-func (k *Kfake) Brokers() []string { return k.cluster.ListenAddrs() }
+func (k *Kfake) Brokers() []string { return append([]string(nil), k.addrs...) }
 
 // Stop closes the broker and its connections. It is safe to call more than once.
 func (k *Kfake) Stop() error {
