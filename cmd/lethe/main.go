@@ -32,5 +32,6 @@ Configuration comes from the YAML file named by LETHE_CONFIG, with environment o
 	}
 	root.AddCommand(newDevCmd(), newServeCmd(), newWorkerCmd(), newBridgeCmd(), newConnectorCmd(), newMigrateCmd(), newRequestsCmd())
 	root.AddCommand(newDeadlineCmd())
+	root.AddCommand(newStackCmd())
 	return root
 }
