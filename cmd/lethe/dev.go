@@ -27,6 +27,7 @@ import (
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/config"
 	"github.com/lethe-privacy/lethe/internal/localstack"
+	"github.com/lethe-privacy/lethe/internal/mail"
 	"github.com/lethe-privacy/lethe/workflows"
 )
 
@@ -170,6 +171,10 @@ func runDev(ctx context.Context, out io.Writer, o devOptions) error {
 	if err != nil {
 		return err
 	}
+	cfgPath, err := writeDevConfig(o.dir, cfg, secrets)
+	if err != nil {
+		return err
+	}
 	l, err := app.Listen(cfg.HTTP.Addr)
 	if err != nil {
 		return err
@@ -179,6 +184,13 @@ func runDev(ctx context.Context, out io.Writer, o devOptions) error {
 		return err
 	}
 	defer d.Close()
+
+	mg, err := d.Mailer()
+	if err != nil {
+		return err
+	}
+	box := mail.NewMailbox(mg, 500)
+	d.Mail = box
 
 	step("applying migrations")
 	if _, err := d.Store.Migrate(ctx); err != nil {
@@ -200,7 +212,9 @@ func runDev(ctx context.Context, out io.Writer, o devOptions) error {
 	for _, name := range cfg.ConnectorNames() {
 		g.Go(func() error { return d.RunConnector(gctx, name) })
 	}
-	g.Go(func() error { return app.Serve(gctx, l, api.New(log, d.Checkers()...)) })
+	srv := api.New(log, d.Checkers()...)
+	srv.Handle("GET /dev/mailbox", box.Handler())
+	g.Go(func() error { return app.Serve(gctx, l, srv) })
 
 	step("checking the worker with a self-check workflow")
 	if err := selfCheck(gctx, d.Temporal, cfg.Temporal.TaskQueue); err != nil {
@@ -219,12 +233,15 @@ Lethe is running. Ctrl-C stops everything.
   Readiness      %[1]s/readyz
   Temporal UI    %[2]s
   Kafka          %[3]s
-  Mail           Mailgun stand-in at %[7]s
+  Dev mailbox    %[1]s/dev/mailbox  (mail goes to a Mailgun stand-in at %[7]s)
   PostgreSQL     %[4]s  (demo data: %[5]s)
   Demo tenant    demo (admin token: %[6]s)
 
-Try:  curl -H 'Authorization: Bearer %[6]s' %[1]s/readyz
-`, base, tmp.UIURL(), kafkaDesc, redactURL(pg.URL("lethe")), summary, secrets.AdminToken, mailbox.URL())
+Operator commands use the same stack through its configuration file:
+  export LETHE_CONFIG=%[8]s
+  lethe requests submit --type access --email nora.clearwater@example.com --verified
+  lethe requests list
+`, base, tmp.UIURL(), kafkaDesc, redactURL(pg.URL("lethe")), summary, secrets.AdminToken, mailbox.URL(), cfgPath)
 
 	err = g.Wait()
 	fmt.Fprintln(out, "==> stopping")
@@ -269,6 +286,47 @@ func devConfig(env map[string]string) (config.Config, error) {
 		return os.LookupEnv(k)
 	})
 	return cfg, err
+}
+
+// writeDevConfig writes the running stack's configuration, with secrets as files beside it,
+// so `lethe requests` and other operator commands reach the same stack.
+func writeDevConfig(dir string, cfg config.Config, s devSecrets) (string, error) {
+	sdir := filepath.Join(dir, "secrets")
+	if err := os.MkdirAll(sdir, 0o700); err != nil {
+		return "", err
+	}
+	secret := func(name, value string) (config.Secret, error) {
+		p, err := filepath.Abs(filepath.Join(sdir, name))
+		if err != nil {
+			return config.Secret{}, err
+		}
+		return config.Secret{File: p}, os.WriteFile(p, []byte(value), 0o600)
+	}
+	var err error
+	if cfg.Secrets.SigningKey, err = secret("signing-key", s.SigningKey); err != nil {
+		return "", err
+	}
+	if cfg.Mail.APIKey, err = secret("mailgun-api-key", cfg.Mail.APIKey.Value()); err != nil {
+		return "", err
+	}
+	for i := range cfg.Tenants {
+		for j := range cfg.Tenants[i].Tokens {
+			name := fmt.Sprintf("%s-%s-token", cfg.Tenants[i].ID, cfg.Tenants[i].Tokens[j].Role)
+			if cfg.Tenants[i].Tokens[j].Secret, err = secret(name, cfg.Tenants[i].Tokens[j].Value()); err != nil {
+				return "", err
+			}
+		}
+	}
+	if cfg.Exports.Dir, err = filepath.Abs(cfg.Exports.Dir); err != nil {
+		return "", err
+	}
+	b, err := yaml.Marshal(cfg)
+	if err != nil {
+		return "", err
+	}
+	path, _ := filepath.Abs(filepath.Join(dir, "dev.yaml"))
+	header := "# Written by `lethe dev` for operator commands against the local stack; rewritten at every start.\n"
+	return path, os.WriteFile(path, append([]byte(header), b...), 0o600)
 }
 
 func loadDevSecrets(path string) (devSecrets, error) {

@@ -138,14 +138,14 @@ type Tenant struct {
 type Policy struct {
 	// ManualApproval lists the request types that need a staff decision; the others start at
 	// once after identity verification. Default: erasure, rectification, restriction.
-	ManualApproval []string `yaml:"manual_approval"`
+	ManualApproval []string `yaml:"manual_approval,omitempty"`
 	// ClockStart is "receipt" (the default) or "verification".
 	ClockStart string `yaml:"clock_start"`
 	// BlockedErasure is "wait" (re-check daily until clear or the deadline nears; default) or
 	// "close".
 	BlockedErasure string `yaml:"blocked_erasure"`
 	// ReminderDays are the days before the due date on which staff are reminded (default 7, 2).
-	ReminderDays []int `yaml:"reminder_days"`
+	ReminderDays []int `yaml:"reminder_days,omitempty"`
 	// IdentityTimeoutDays ends a request never verified (default 14).
 	IdentityTimeoutDays int `yaml:"identity_timeout_days"`
 }

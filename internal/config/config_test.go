@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/lethe-privacy/lethe/internal/config"
 )
 
@@ -118,5 +120,26 @@ func TestSecretFromFileNeverInError(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "short\n") || strings.Contains(err.Error(), `"short"`) {
 		t.Fatalf("error leaks the secret: %v", err)
+	}
+}
+
+// A configuration written back to YAML (lethe dev does) keeps its meaning: an unset approval
+// list stays "the defaults", not "no approvals".
+func TestPolicyRoundTripsThroughYAML(t *testing.T) {
+	var p config.Policy
+	b, err := yaml.Marshal(config.Tenant{ID: "a", Regime: "gdpr", Policy: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back config.Tenant
+	if err := yaml.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !back.Policy.NeedsApproval("erasure") || back.Policy.NeedsApproval("access") {
+		t.Fatalf("after a YAML round trip the default approvals are lost:\n%s", b)
+	}
+	none := config.Policy{ManualApproval: []string{}}
+	if none.NeedsApproval("erasure") {
+		t.Fatal("an explicit empty list means no manual approvals")
 	}
 }
