@@ -1,0 +1,7 @@
+package main
+
+// Connectors compiled into the lethe binary: each registers itself from init(). Adding one is
+// one new package and one line here.
+import (
+	_ "github.com/lethe-privacy/lethe/connectors/database"
+)
