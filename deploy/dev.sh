@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Run the whole Lethe stack on this machine: PostgreSQL, the Temporal dev server, an in-process
+# Kafka broker (or the cluster named by LETHE_KAFKA_BROKERS), the worker and the HTTP server.
+#
+#   deploy/dev.sh [lethe dev flags]      e.g. deploy/dev.sh --http 127.0.0.1:9090
+#
+# Needs Go and the PostgreSQL server binaries. The first run builds the pinned Temporal CLI into
+# ./bin (a few minutes); later runs start in seconds. State lives in ./.lethe; Ctrl-C stops all.
+# See `./bin/lethe dev --help` for the flags.
+
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+check_prereqs go postgres
+ensure_temporal
+build_lethe
+exec ./bin/lethe dev "$@"
