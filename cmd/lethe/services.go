@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -11,68 +12,61 @@ import (
 )
 
 const configHelp = `
+
 Configuration: the YAML file named by LETHE_CONFIG, overridden by LETHE_HTTP_ADDR,
 LETHE_TEMPORAL_HOSTPORT, LETHE_TEMPORAL_NAMESPACE, LETHE_KAFKA_BROKERS, DATABASE_URL and the
 other variables listed in the README. A bad setting stops the start with one line naming it.`
 
-func newServeCmd() *cobra.Command {
+// serviceCmd builds a long-running part of Lethe: it loads the configuration, connects what
+// the part needs (failing fast, with one line naming the setting) and runs it until Ctrl-C or
+// SIGTERM.
+func serviceCmd(cmd *cobra.Command, need app.Need, run func(ctx context.Context, d *app.Deps, args []string) error) *cobra.Command {
 	var logFormat string
-	cmd := &cobra.Command{
-		Use:   "serve",
-		Short: "Run the HTTP API, MyAccount and dashboard against external Temporal, Kafka and PostgreSQL",
-		Long:  "Serve the HTTP surface (/v1 API, /myaccount, /dashboard, /healthz, /readyz, /metrics)." + configHelp,
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := signalContext()
-			defer stop()
-			cfg, err := loadConfig()
-			if err != nil {
-				return err
-			}
-			log := newLogger(logFormat)
-			l, err := app.Listen(cfg.HTTP.Addr)
-			if err != nil {
-				return err
-			}
-			d, err := app.Connect(ctx, cfg, log, app.All)
-			if err != nil {
-				return err
-			}
-			defer d.Close()
-			log.Info("serving", "addr", l.Addr().String())
-			return app.Serve(ctx, l, api.New(log, d.Checkers()...))
-		},
+	cmd.Long += configHelp
+	cmd.RunE = func(_ *cobra.Command, args []string) error {
+		ctx, stop := signalContext()
+		defer stop()
+		cfg, err := loadConfig()
+		if err != nil {
+			return err
+		}
+		d, err := app.Connect(ctx, cfg, newLogger(logFormat), need)
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		return run(ctx, d, args)
 	}
 	cmd.Flags().StringVar(&logFormat, "log-format", "json", "log format: json or text")
 	return cmd
 }
 
+func newServeCmd() *cobra.Command {
+	return serviceCmd(&cobra.Command{
+		Use:   "serve",
+		Short: "Run the HTTP API, MyAccount and dashboard against external Temporal, Kafka and PostgreSQL",
+		Long:  "Serve the HTTP surface (/v1 API, /myaccount, /dashboard, /healthz, /readyz, /metrics).",
+		Args:  cobra.NoArgs,
+	}, app.All, func(ctx context.Context, d *app.Deps, _ []string) error {
+		l, err := app.Listen(d.Cfg.HTTP.Addr)
+		if err != nil {
+			return err
+		}
+		d.Log.Info("serving", "addr", l.Addr().String())
+		return app.Serve(ctx, l, api.New(d.Log, d.Checkers()...))
+	})
+}
+
 func newWorkerCmd() *cobra.Command {
-	var logFormat string
-	cmd := &cobra.Command{
+	return serviceCmd(&cobra.Command{
 		Use:   "worker",
 		Short: "Run the Temporal worker that executes Lethe's workflows and activities",
-		Long:  "Poll the configured Temporal task queue and run request, breach and retention workflows." + configHelp,
+		Long:  "Poll the configured Temporal task queue and run request, breach and retention workflows.",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := signalContext()
-			defer stop()
-			cfg, err := loadConfig()
-			if err != nil {
-				return err
-			}
-			log := newLogger(logFormat)
-			d, err := app.Connect(ctx, cfg, log, app.All)
-			if err != nil {
-				return err
-			}
-			defer d.Close()
-			log.Info("worker polling", "task_queue", cfg.Temporal.TaskQueue)
-			return d.RunWorker(ctx)
-		},
-	}
-	cmd.Flags().StringVar(&logFormat, "log-format", "json", "log format: json or text")
-	return cmd
+	}, app.All, func(ctx context.Context, d *app.Deps, _ []string) error {
+		d.Log.Info("worker polling", "task_queue", d.Cfg.Temporal.TaskQueue)
+		return d.RunWorker(ctx)
+	})
 }
 
 func newMigrateCmd() *cobra.Command {
@@ -129,64 +123,32 @@ func commandTopics(connectors []string) []string {
 }
 
 func newConnectorCmd() *cobra.Command {
-	var logFormat string
-	cmd := &cobra.Command{
+	return serviceCmd(&cobra.Command{
 		Use:   "connector NAME",
 		Short: "Serve one connector over Kafka (its commands topic in, results out)",
 		Long: `Consume lethe.connector.NAME.commands, perform each command with the connector configured
 under connectors.NAME in the configuration file, and publish the result to
 lethe.connector.results. A command is committed only after its result is published, and a
 command seen again after a crash is answered from the stored result, never performed twice.
-Run several replicas for throughput: they share the commands through one consumer group.` + configHelp,
+Run several replicas for throughput: they share the commands through one consumer group.`,
 		Example: "  LETHE_CONFIG=lethe.yaml lethe connector database",
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, stop := signalContext()
-			defer stop()
-			cfg, err := loadConfig()
-			if err != nil {
-				return err
-			}
-			log := newLogger(logFormat)
-			d, err := app.Connect(ctx, cfg, log, app.Need{Store: true, Bus: true})
-			if err != nil {
-				return err
-			}
-			defer d.Close()
-			log.Info("serving connector", "connector", args[0])
-			return d.RunConnector(ctx, args[0])
-		},
-	}
-	cmd.Flags().StringVar(&logFormat, "log-format", "json", "log format: json or text")
-	return cmd
+	}, app.Need{Store: true, Bus: true}, func(ctx context.Context, d *app.Deps, args []string) error {
+		d.Log.Info("serving connector", "connector", args[0])
+		return d.RunConnector(ctx, args[0])
+	})
 }
 
 func newBridgeCmd() *cobra.Command {
-	var logFormat string
-	cmd := &cobra.Command{
+	return serviceCmd(&cobra.Command{
 		Use:   "bridge",
 		Short: "Complete fan-out activities from connector results",
 		Long: `Consume lethe.connector.results and complete (or fail, or heartbeat) the Temporal activity
 each result names by its task token. Results that are malformed go to lethe.dlq with the
-reason; results for activities that no longer wait are acknowledged and dropped.` + configHelp,
+reason; results for activities that no longer wait are acknowledged and dropped.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := signalContext()
-			defer stop()
-			cfg, err := loadConfig()
-			if err != nil {
-				return err
-			}
-			log := newLogger(logFormat)
-			d, err := app.Connect(ctx, cfg, log, app.All)
-			if err != nil {
-				return err
-			}
-			defer d.Close()
-			log.Info("bridge consuming results")
-			return d.RunBridge(ctx)
-		},
-	}
-	cmd.Flags().StringVar(&logFormat, "log-format", "json", "log format: json or text")
-	return cmd
+	}, app.All, func(ctx context.Context, d *app.Deps, _ []string) error {
+		d.Log.Info("bridge consuming results")
+		return d.RunBridge(ctx)
+	})
 }
