@@ -119,6 +119,17 @@ ensure_workflowcheck() {
 	GOBIN="$LETHE_ROOT/bin" go install "go.temporal.io/sdk/contrib/tools/workflowcheck@$WORKFLOWCHECK_VERSION"
 }
 
+# ensure_python_connector prepares the example Python connector's virtualenv (its tests run it)
+# and exports LETHE_PYTHON, the interpreter they use.
+ensure_python_connector() {
+	local setup=deploy/examples/python-connector/setup.sh out
+	[ -f "$setup" ] || return 0
+	say "preparing the example Python connector's virtualenv (.lethe/cache)"
+	out="$(bash "$setup")" || die "$setup failed (see above)"
+	LETHE_PYTHON="$(printf '%s\n' "$out" | tail -n1)"
+	export LETHE_PYTHON
+}
+
 build_lethe() {
 	say "building ./bin/lethe"
 	go build -o bin/lethe ./cmd/lethe

@@ -25,11 +25,13 @@
 #                           use the in-process broker instead of Apache Kafka, for machines
 #                           without Java. Not the real thing: CI always uses Apache Kafka.
 #
-# First run: builds the pinned Temporal CLI and workflowcheck into ./bin and fetches the Kafka
-# jars into ./.lethe/cache (a few minutes); later runs reuse them.
+# First run: builds the pinned Temporal CLI and workflowcheck into ./bin, fetches the Kafka jars
+# and makes the Python connector's virtualenv under ./.lethe/cache (a few minutes); later runs
+# reuse them.
 #
-# The tests read LETHE_TEST_DATABASE_URL, LETHE_TEST_KAFKA_BROKERS, LETHE_TEMPORAL_BIN and
-# LETHE_KAFKA_JARS (see internal/testenv); to keep the services up between your own `go test`
+# The tests read LETHE_TEST_DATABASE_URL, LETHE_TEST_KAFKA_BROKERS, LETHE_TEMPORAL_BIN,
+# LETHE_KAFKA_JARS (see internal/testenv) and LETHE_PYTHON (the example Python connector's
+# virtualenv, made by deploy/examples/python-connector/setup.sh, which needs Python 3.11+); to keep the services up between your own `go test`
 # runs instead, use `./bin/lethe stack` (see its --help).
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -56,6 +58,7 @@ if [ "$KAFKA_MODE" = real ]; then
 	ensure_kafka_jars
 fi
 ensure_workflowcheck
+ensure_python_connector
 build_lethe
 
 show_stack_logs() {
