@@ -102,7 +102,7 @@ ensure_kafka_jars() {
 	rm -rf "$tmp"
 	mkdir -p "$tmp"
 	# A half-finished download never looks like a complete one: it lands under .partial first.
-	mvn -q -B -f deploy/kafka/pom.xml dependency:copy-dependencies \
+	mvn -q -B -Dstyle.color=never -f deploy/kafka/pom.xml dependency:copy-dependencies \
 		-DoutputDirectory="$tmp" -DincludeScope=runtime
 	[ -f "$tmp/kafka_2.13-$KAFKA_VERSION.jar" ] || die "Maven did not fetch kafka_2.13-$KAFKA_VERSION.jar (check deploy/kafka/pom.xml)"
 	rm -rf "$KAFKA_JARS_DIR"
