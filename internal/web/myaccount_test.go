@@ -1,0 +1,216 @@
+//go:build lethe_subject
+
+package web_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/lethe-privacy/lethe/deploy/demo"
+	"github.com/lethe-privacy/lethe/internal/testenv"
+	"github.com/lethe-privacy/lethe/internal/web/htmlcheck"
+	"github.com/lethe-privacy/lethe/internal/web/webtest"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+type browser struct {
+	t    *testing.T
+	base string
+	http *http.Client
+}
+
+func newBrowser(t *testing.T, base string) *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: t, base: base, http: &http.Client{
+		Jar:           jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+func (b *browser) do(method, path string, form url.Values) (*http.Response, []byte) {
+	b.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, b.base+path, body)
+	require.NoError(b.t, err)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+	}
+	res, err := b.http.Do(req)
+	require.NoError(b.t, err)
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	require.NoError(b.t, err)
+	return res, raw
+}
+
+// page loads an HTML page, checks its accessibility basics and returns it with its CSRF token.
+func (b *browser) page(path string, want int) (string, string) {
+	b.t.Helper()
+	res, raw := b.do(http.MethodGet, path, nil)
+	require.Equal(b.t, want, res.StatusCode, "%s: %s", path, raw)
+	htmlcheck.Check(b.t, string(raw))
+	return string(raw), htmlcheck.Inputs(b.t, string(raw))["csrf_token"]
+}
+
+// An access request made on MyAccount runs on the real stack: the code arrives by email,
+// verifying binds this browser, the status page shows the due date and every step, and once
+// completed the download returns the customer's data.
+func TestMyAccountAccessRequestOnTheRealStack(t *testing.T) {
+	s := webtest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	email := demo.HealthNotesCustomerEmail
+	b := newBrowser(t, s.URL)
+
+	_, tok := b.page("/myaccount", http.StatusOK)
+	res, raw := b.do(http.MethodPost, "/myaccount/requests", url.Values{"csrf_token": {tok}, "type": {"access"}, "email": {email}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, string(raw))
+	verify := res.Header.Get("Location")
+	id := strings.TrimSuffix(strings.TrimPrefix(verify, "/myaccount/requests/"), "/verify")
+	require.NotEmpty(t, id)
+
+	page, tok := b.page(verify, http.StatusOK)
+	assert.Contains(t, page, "we have emailed you a code")
+	assert.NotContains(t, page, email)
+
+	// The status is not for whoever holds the id, not even this browser before it verified.
+	res, _ = b.do(http.MethodGet, "/myaccount/requests/"+id, nil)
+	require.Equal(t, http.StatusForbidden, res.StatusCode)
+
+	code, err := webtest.AwaitCode(ctx, s.URL, email, id)
+	require.NoError(t, err)
+	require.NotEmpty(t, code)
+
+	wrong := "000000"
+	if code == wrong {
+		wrong = "111111"
+	}
+	res, raw = b.do(http.MethodPost, verify, url.Values{"csrf_token": {tok}, "code": {wrong}})
+	require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+	assert.Contains(t, string(raw), "That code is not right")
+
+	res, raw = b.do(http.MethodPost, verify, url.Values{"csrf_token": {tok}, "code": {code}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, string(raw))
+	status := res.Header.Get("Location")
+	require.Equal(t, "/myaccount/requests/"+id, status)
+
+	page, _ = b.page(status, http.StatusOK)
+	assert.Contains(t, page, "We must answer by")
+	assert.Contains(t, page, "We received your request")
+	assert.Contains(t, page, "You confirmed it is you")
+
+	// Wait for completion the way a subject does: by looking again.
+	for !strings.Contains(page, `<p class="status-label">Done</p>`) {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("request %s never showed as done; last page:\n%s", id, page)
+		case <-time.After(200 * time.Millisecond):
+		}
+		page, _ = b.page(status, http.StatusOK)
+	}
+	assert.Contains(t, page, "We started working on your request")
+	assert.Contains(t, page, "Your request was completed")
+	assert.Contains(t, page, `href="/myaccount/requests/`+id+`/export"`)
+
+	res, raw = b.do(http.MethodGet, status+"/export", nil)
+	require.Equal(t, http.StatusOK, res.StatusCode, string(raw))
+	assert.Equal(t, "application/zip", res.Header.Get("Content-Type"))
+	files := unzip(t, raw)
+	var customers []map[string]any
+	require.NoError(t, json.Unmarshal(rowsJSON(files["database/customers.json"]), &customers))
+	require.Len(t, customers, 1)
+	assert.Equal(t, email, customers[0]["email"])
+	assert.Equal(t, bookingTimes(t, s, email), exportedBookingTimes(t, files["database/bookings.json"]))
+
+	// Another browser with the id sees nothing, and cannot download.
+	other := newBrowser(t, s.URL)
+	res, _ = other.do(http.MethodGet, status, nil)
+	assert.Equal(t, http.StatusForbidden, res.StatusCode)
+	res, _ = other.do(http.MethodGet, status+"/export", nil)
+	assert.Equal(t, http.StatusForbidden, res.StatusCode)
+}
+
+// Forms posted without this browser's token change nothing.
+func TestMyAccountRefusesFormsWithoutTheCSRFToken(t *testing.T) {
+	s := webtest.Start(t)
+	b := newBrowser(t, s.URL)
+	b.page("/myaccount", http.StatusOK) // sets the CSRF cookie
+	res, raw := b.do(http.MethodPost, "/myaccount/requests", url.Values{"type": {"access"}, "email": {demo.ClearCustomerEmail}})
+	assert.Equal(t, http.StatusForbidden, res.StatusCode)
+	htmlcheck.Check(t, string(raw))
+	var n int
+	require.NoError(t, s.Deps.Store.Pool.QueryRow(context.Background(), `SELECT count(*) FROM requests`).Scan(&n))
+	assert.Zero(t, n, "no request was recorded")
+}
+
+func unzip(t *testing.T, raw []byte) map[string][]byte {
+	t.Helper()
+	z, err := zip.NewReader(bytes.NewReader(raw), int64(len(raw)))
+	require.NoError(t, err)
+	out := map[string][]byte{}
+	for _, f := range z.File {
+		rc, err := f.Open()
+		require.NoError(t, err)
+		b, err := io.ReadAll(rc)
+		require.NoError(t, err)
+		rc.Close()
+		out[f.Name] = b
+	}
+	return out
+}
+
+// rowsJSON turns an exported table (a JSON array, or one object per line) into a JSON array.
+func rowsJSON(b []byte) []byte {
+	trimmed := bytes.TrimSpace(b)
+	if bytes.HasPrefix(trimmed, []byte("[")) {
+		return trimmed
+	}
+	lines := bytes.Split(trimmed, []byte("\n"))
+	return append(append([]byte("["), bytes.Join(lines, []byte(","))...), ']')
+}
+
+func bookingTimes(t *testing.T, s *webtest.Stack, email string) []string {
+	rows, err := s.Demo.Query(context.Background(), `SELECT b.starts_at FROM bookings b JOIN customers c ON c.id = b.customer_id WHERE c.email = $1`, email)
+	require.NoError(t, err)
+	var out []string
+	for rows.Next() {
+		var at time.Time
+		require.NoError(t, rows.Scan(&at))
+		out = append(out, at.UTC().Format(time.RFC3339))
+	}
+	require.NoError(t, rows.Err())
+	require.NotEmpty(t, out, "the demo customer has bookings")
+	sort.Strings(out)
+	return out
+}
+
+func exportedBookingTimes(t *testing.T, raw []byte) []string {
+	var rows []map[string]any
+	require.NoError(t, json.Unmarshal(rowsJSON(raw), &rows))
+	var out []string
+	for _, r := range rows {
+		at, err := time.Parse(time.RFC3339Nano, r["starts_at"].(string))
+		require.NoError(t, err)
+		out = append(out, at.UTC().Format(time.RFC3339))
+	}
+	sort.Strings(out)
+	return out
+}

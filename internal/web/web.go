@@ -1,0 +1,183 @@
+//go:build lethe_subject
+
+// Package web serves Lethe's server-rendered pages. MyAccount is where a data subject asks
+// for their rights, proves it is them with a code sent by email, follows the request and
+// downloads their export. The pages are plain HTML forms (POST-redirect-GET) that work with
+// JavaScript disabled, load no external assets, and are built for screen readers and phones.
+//
+// Until the request service has the subject's side (VerifyCode, ResendCode, ExportLink,
+// OpenExport and their errors), this package and its tests build only with -tags lethe_subject,
+// so the rest of Lethe keeps building.
+package web
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/lethe-privacy/lethe/internal/requests"
+	"github.com/lethe-privacy/lethe/workflows"
+)
+
+// Options configure MyAccount.
+type Options struct {
+	// SigningKey keys the CSRF tokens and the cookie binding a browser to a request. Required.
+	SigningKey []byte
+	// Secure marks cookies Secure; set it whenever the public URL is https.
+	Secure bool
+	// Base is the path the pages live under; default "/myaccount".
+	Base string
+	Log  *slog.Logger
+	Now  func() time.Time
+}
+
+// backend is what the pages need of the request service.
+type backend interface {
+	Submit(ctx context.Context, sub requests.Submission) (string, error)
+	Get(ctx context.Context, tenant, id string) (workflows.RequestState, error)
+	VerifyCode(ctx context.Context, tenant, id, code string) error
+	ResendCode(ctx context.Context, tenant, id string) error
+	ExportLink(ctx context.Context, tenant, id string) (string, time.Time, error)
+	OpenExport(ctx context.Context, token string) (io.ReadCloser, string, string, error)
+}
+
+type handler struct {
+	svc        backend
+	tenant     string
+	tenantName string
+	contact    string
+	keys       keys
+	secure     bool
+	base       string
+	log        *slog.Logger
+	now        func() time.Time
+	loc        *time.Location
+	mux        *http.ServeMux
+}
+
+// MyAccount serves the MyAccount pages of one tenant under opt.Base (default /myaccount).
+// Mount it for both the base path and the subtree, e.g.
+//
+//	srv.Handle("/myaccount", h)
+//	srv.Handle("/myaccount/", h)
+//
+// Routes (relative to the base):
+//
+//	GET  ""                        choose a request type, give email, phone, customer number
+//	POST /requests                 submit, then redirect to the verification step
+//	GET  /requests/{id}/verify     enter the emailed code
+//	POST /requests/{id}/verify     check it; on success bind this browser to the request
+//	POST /requests/{id}/resend     send a new code
+//	GET  /requests/{id}            status, due date, timeline, export download when ready
+//	GET  /requests/{id}/export     the export (ZIP), through a signed, expiring link
+//	GET  /style.css                the only stylesheet
+func MyAccount(svc *requests.Service, tenant string, opt Options) http.Handler {
+	t, _ := svc.Cfg.Tenant(tenant)
+	return newHandler(svc, tenant, t.Name, t.ContactEmail, t.TimeZone, opt)
+}
+
+func newHandler(svc backend, tenant, name, contact, timeZone string, opt Options) http.Handler {
+	if len(opt.SigningKey) == 0 {
+		panic("web: MyAccount needs a signing key")
+	}
+	h := &handler{
+		svc: svc, tenant: tenant, tenantName: name, contact: contact,
+		keys: deriveKeys(opt.SigningKey), secure: opt.Secure, base: opt.Base, log: opt.Log, now: opt.Now,
+		mux: http.NewServeMux(),
+	}
+	if h.base == "" {
+		h.base = "/myaccount"
+	}
+	if h.tenantName == "" {
+		h.tenantName = tenant
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	// Dates are shown in the tenant's zone, the one its deadlines are counted in.
+	h.loc = time.UTC
+	if l, err := time.LoadLocation(timeZone); err == nil && timeZone != "" {
+		h.loc = l
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	b := h.base
+	h.mux.HandleFunc("GET "+b+"/{$}", h.redirectToBase)
+	h.mux.HandleFunc("GET "+b, h.start)
+	h.mux.HandleFunc("GET "+b+"/style.css", serveCSS)
+	h.mux.HandleFunc("POST "+b+"/requests", h.submit)
+	h.mux.HandleFunc("GET "+b+"/requests/{id}/verify", h.verifyPage)
+	h.mux.HandleFunc("POST "+b+"/requests/{id}/verify", h.verify)
+	h.mux.HandleFunc("POST "+b+"/requests/{id}/resend", h.resend)
+	h.mux.HandleFunc("GET "+b+"/requests/{id}", h.status)
+	h.mux.HandleFunc("GET "+b+"/requests/{id}/export", h.export)
+	h.mux.HandleFunc(b+"/", h.notFound)
+
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.problem(w, r, http.StatusForbidden, problemExpiredForm)
+	}))
+	return securityHeaders(cop.Handler(h.mux))
+}
+
+// securityHeaders: no external assets, no framing, no referrer (request ids are in the URLs),
+// and no caching of pages that show a request.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("X-Frame-Options", "DENY")
+		if r.URL.Path != "" && !isStatic(r.URL.Path) {
+			hd.Set("Cache-Control", "no-store")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func isStatic(p string) bool { return len(p) > 4 && p[len(p)-4:] == ".css" }
+
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// requestID is the {id} of the path, or "" when it cannot be a request id.
+func requestID(r *http.Request) string {
+	id := r.PathValue("id")
+	if !requestIDPattern.MatchString(id) {
+		return ""
+	}
+	return id
+}
+
+func (h *handler) requestPath(id string) string { return h.base + "/requests/" + id }
+
+func (h *handler) redirectToBase(w http.ResponseWriter, r *http.Request) {
+	http.Redirect(w, r, h.base, http.StatusSeeOther)
+}
+
+func (h *handler) notFound(w http.ResponseWriter, r *http.Request) {
+	h.problem(w, r, http.StatusNotFound, problemNotFound)
+}
+
+// logFailure records that a step failed without any personal data: the error text has the
+// values the subject typed replaced, and request ids are Lethe's own references.
+func (h *handler) logFailure(r *http.Request, step string, err error, personal ...string) {
+	h.log.ErrorContext(r.Context(), "myaccount: "+step+" failed", "error", redact(err, personal...))
+}
+
+func redact(err error, personal ...string) string {
+	if err == nil {
+		return ""
+	}
+	msg := err.Error()
+	for _, p := range personal {
+		if len(p) >= 3 {
+			msg = replaceFold(msg, p, "[redacted]")
+		}
+	}
+	return msg
+}
