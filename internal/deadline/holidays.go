@@ -2,6 +2,7 @@ package deadline
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -70,14 +71,18 @@ var calendars = map[string][]*cal.Holiday{
 var aliases = map[string]string{"UK": "GB"}
 
 // Countries lists the country codes that have a public-holiday calendar, sorted.
-func Countries() []string {
+func Countries() []string { return slices.Clone(countryCodes) }
+
+// countryCodes is sorted once at start: workflows reach Countries (through error messages),
+// and workflow code must not iterate a map.
+var countryCodes = func() []string {
 	cs := make([]string, 0, len(calendars))
 	for c := range calendars {
 		cs = append(cs, c)
 	}
 	sort.Strings(cs)
 	return cs
-}
+}()
 
 // ParseCountry normalises a country code (case, "UK" for "GB") and checks that Lethe has its
 // holidays. An empty string is valid and means "weekends only".
