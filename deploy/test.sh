@@ -119,6 +119,7 @@ done
 source "$ENV_FILE"
 export LETHE_KAFKA_JARS="$KAFKA_JARS_DIR"
 export LETHE_TEMPORAL_BIN="$LETHE_ROOT/bin/temporal"
+export LETHE_BIN="$LETHE_ROOT/bin/lethe" # the binary the process-level tests start and kill
 say "test stack ready: PostgreSQL $LETHE_TEST_DATABASE_URL, Kafka $LETHE_TEST_KAFKA_BROKERS"
 
 test_flags=(-count=1 -p 1 -timeout 40m)
