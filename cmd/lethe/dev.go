@@ -229,7 +229,6 @@ Lethe is running. Ctrl-C stops everything.
 
   API            %[1]s/v1
   MyAccount      %[1]s/myaccount
-  Dashboard      %[1]s/dashboard
   Readiness      %[1]s/readyz
   Temporal UI    %[2]s
   Kafka          %[3]s
