@@ -7,49 +7,65 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/lethe-privacy/lethe/internal/identity"
 	"github.com/lethe-privacy/lethe/internal/requests"
 )
 
-// codeProblem says what went wrong with a code, in words the subject understands. Unknown
-// ids read like a wrong code, so the page never confirms that a request exists.
+// The words for a code that did not work. Unknown ids read like a wrong code, so the page
+// never confirms that a request exists.
+const (
+	wordsWrongCode   = "That code is not right. Check the latest email from us and try again"
+	wordsExpired     = "This code has expired. Ask for a new code below"
+	wordsTooMany     = "You have entered a wrong code too many times. Ask for a new code below"
+	wordsUsed        = "This code has already been used. Ask for a new code below"
+	wordsNoCode      = "We have no code waiting for this request. Ask for a new code below"
+	wordsTooManySent = "We have sent several codes already. Wait an hour, then ask again"
+)
+
+// codeProblem says what went wrong with a code, in words the subject understands.
 func codeProblem(err error) (msg string, status int, known bool) {
 	switch {
-	case errors.Is(err, requests.ErrCodeExpired):
-		return "This code has expired. Ask for a new code below", http.StatusUnprocessableEntity, true
-	case errors.Is(err, requests.ErrTooManyAttempts):
-		return "You have entered a wrong code too many times. Ask for a new code below", http.StatusTooManyRequests, true
-	case errors.Is(err, requests.ErrCodeWrong), errors.Is(err, requests.ErrNotFound):
-		return "That code is not right. Check the latest email from us and try again", http.StatusUnprocessableEntity, true
-	case errors.Is(err, requests.ErrAlreadyVerified):
-		return "This request is already confirmed. Open it in the browser where you entered the code", http.StatusConflict, true
+	case errors.Is(err, identity.ErrExpired):
+		return wordsExpired, http.StatusUnprocessableEntity, true
+	case errors.Is(err, identity.ErrTooManyAttempts):
+		return wordsTooMany, http.StatusTooManyRequests, true
+	case errors.Is(err, identity.ErrUsed):
+		return wordsUsed, http.StatusUnprocessableEntity, true
+	case errors.Is(err, identity.ErrNoCode):
+		return wordsNoCode, http.StatusUnprocessableEntity, true
+	case errors.Is(err, identity.ErrWrongCode), errors.Is(err, identity.ErrNotFound), errors.Is(err, requests.ErrNotFound):
+		return wordsWrongCode, http.StatusUnprocessableEntity, true
 	}
 	return "", 0, false
 }
 
-func resendProblem(err error) (msg string, status int, known bool) {
+// resendProblem is the same for asking a new code. An unknown id is answered as if a code
+// was sent (sent=true), for the same reason.
+func resendProblem(err error) (msg string, status int, sent bool, known bool) {
 	switch {
-	case errors.Is(err, requests.ErrNotFound):
-		// As if sent: the page never confirms that a request exists.
-		return "", 0, false
-	case errors.Is(err, requests.ErrTooManyAttempts):
-		return "We have sent several codes already. Wait a few minutes, then ask again", http.StatusTooManyRequests, true
-	case errors.Is(err, requests.ErrAlreadyVerified):
-		return "This request is already confirmed. Open it in the browser where you entered the code", http.StatusConflict, true
+	case errors.Is(err, identity.ErrNotFound), errors.Is(err, requests.ErrNotFound):
+		return "", 0, true, true
+	case errors.Is(err, identity.ErrTooManyCodes):
+		return wordsTooManySent, http.StatusTooManyRequests, false, true
 	}
-	return "", 0, false
+	return "", 0, false, false
 }
 
+// noExport reports that the request has no export to download (yet, or any more).
 func noExport(err error) bool { return errors.Is(err, requests.ErrNotFound) }
 
 // replaceFold replaces old in s ignoring case.
 func replaceFold(s, old, repl string) string {
 	lower, lold := strings.ToLower(s), strings.ToLower(old)
+	if len(lower) != len(s) {
+		return strings.ReplaceAll(s, old, repl) // case folding changed lengths: exact only
+	}
 	var b strings.Builder
 	for {
 		i := strings.Index(lower, lold)
-		if i < 0 || len(lower) != len(s) {
+		if i < 0 {
 			b.WriteString(s)
-			return strings.ReplaceAll(b.String(), old, repl)
+			return b.String()
 		}
 		b.WriteString(s[:i])
 		b.WriteString(repl)

@@ -173,14 +173,16 @@ func (h *handler) resend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.svc.ResendCode(r.Context(), h.tenant, id); err != nil {
-		msg, status, known := resendProblem(err)
-		if !known {
+		msg, status, sent, known := resendProblem(err)
+		switch {
+		case !known:
 			h.logFailure(r, "resend", err)
 			h.problem(w, r, http.StatusServiceUnavailable, problemUnavailable)
 			return
+		case !sent:
+			h.renderVerify(w, r, status, id, "", []fieldError{{"code", "code", msg}})
+			return
 		}
-		h.renderVerify(w, r, status, id, "", []fieldError{{"code", "code", msg}})
-		return
 	}
 	http.Redirect(w, r, h.requestPath(id)+"/verify?sent=1", http.StatusSeeOther)
 }
@@ -261,7 +263,8 @@ func (h *handler) export(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// linkToken takes the token out of a signed export link.
+// linkToken takes the token out of a signed export link: its token parameter, else its last
+// path segment.
 func linkToken(link string) (string, error) {
 	u, err := url.Parse(link)
 	if err != nil {
@@ -269,6 +272,9 @@ func linkToken(link string) (string, error) {
 	}
 	if t := u.Query().Get("token"); t != "" {
 		return t, nil
+	}
+	if i := strings.LastIndex(u.Path, "/"); i >= 0 && i < len(u.Path)-1 {
+		return u.Path[i+1:], nil
 	}
 	return "", errors.New("export link carries no token")
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/lethe-privacy/lethe/internal/identity"
 	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/internal/web/htmlcheck"
 	"github.com/lethe-privacy/lethe/workflows"
@@ -70,7 +71,7 @@ func (f *fake) VerifyCode(_ context.Context, tenant, id, code string) error {
 		return err
 	}
 	if code != f.code {
-		return requests.ErrCodeWrong
+		return identity.ErrWrongCode
 	}
 	return nil
 }
@@ -326,8 +327,9 @@ func TestCodeErrorsAreExplainedInPlainWords(t *testing.T) {
 	}{
 		{"", nil, http.StatusUnprocessableEntity, "Enter the code from the email"},
 		{"654321", nil, http.StatusUnprocessableEntity, "That code is not right"},
-		{"123456", requests.ErrCodeExpired, http.StatusUnprocessableEntity, "This code has expired. Ask for a new code"},
-		{"123456", requests.ErrTooManyAttempts, http.StatusTooManyRequests, "wrong code too many times. Ask for a new code"},
+		{"123456", identity.ErrExpired, http.StatusUnprocessableEntity, "This code has expired. Ask for a new code"},
+		{"123456", identity.ErrTooManyAttempts, http.StatusTooManyRequests, "wrong code too many times. Ask for a new code"},
+		{"123456", fmt.Errorf("verifying: %w", identity.ErrUsed), http.StatusUnprocessableEntity, "already been used. Ask for a new code"},
 	}
 	for _, tc := range cases {
 		f.verifyErr = tc.err
@@ -351,6 +353,16 @@ func TestCodeErrorsAreExplainedInPlainWords(t *testing.T) {
 	assert.Equal(t, 1, f.resent)
 	_, body = c.get(res.Header.Get("Location"))
 	assert.Contains(t, body, "We have sent you a new code")
+
+	// Too many codes: said in the page. An unknown id: answered as if sent.
+	f.resendErr = identity.ErrTooManyCodes
+	res, body = c.post(verify[:len(verify)-len("/verify")]+"/resend", submitForm(tok))
+	assert.Equal(t, http.StatusTooManyRequests, res.StatusCode)
+	assert.Contains(t, body, "We have sent several codes already")
+	f.resendErr = identity.ErrNotFound
+	res, _ = c.post("/myaccount/requests/R-NOSUCH/resend", submitForm(tok))
+	assert.Equal(t, http.StatusSeeOther, res.StatusCode)
+	assert.Equal(t, "/myaccount/requests/R-NOSUCH/verify?sent=1", res.Header.Get("Location"))
 }
 
 func TestVerifiedBrowserSeesStatusStepsDueDateAndDownload(t *testing.T) {
