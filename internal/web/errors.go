@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/lethe-privacy/lethe/internal/identity"
 	"github.com/lethe-privacy/lethe/internal/requests"
 )
 
@@ -20,21 +19,27 @@ const (
 	wordsUsed        = "This code has already been used. Ask for a new code below"
 	wordsNoCode      = "We have no code waiting for this request. Ask for a new code below"
 	wordsTooManySent = "We have sent several codes already. Wait an hour, then ask again"
+	wordsNotWaiting  = "This request is not waiting for a code. If you confirmed it already, open the link in our emails on the device where you did; otherwise make a new request"
 )
 
-// codeProblem says what went wrong with a code, in words the subject understands.
+// codeProblem says what went wrong with a code, in words the subject understands. The most
+// specific error is tested first: requests' errors also match broader ones.
 func codeProblem(err error) (msg string, status int, known bool) {
 	switch {
-	case errors.Is(err, identity.ErrExpired):
-		return wordsExpired, http.StatusUnprocessableEntity, true
-	case errors.Is(err, identity.ErrTooManyAttempts):
-		return wordsTooMany, http.StatusTooManyRequests, true
-	case errors.Is(err, identity.ErrUsed):
+	case errors.Is(err, requests.ErrCodeUsed):
 		return wordsUsed, http.StatusUnprocessableEntity, true
-	case errors.Is(err, identity.ErrNoCode):
+	case errors.Is(err, requests.ErrCodeExpired):
+		return wordsExpired, http.StatusUnprocessableEntity, true
+	case errors.Is(err, requests.ErrTooManyCodes):
+		return wordsTooManySent, http.StatusTooManyRequests, true
+	case errors.Is(err, requests.ErrTooManyAttempts):
+		return wordsTooMany, http.StatusTooManyRequests, true
+	case errors.Is(err, requests.ErrNoCodeSent):
 		return wordsNoCode, http.StatusUnprocessableEntity, true
-	case errors.Is(err, identity.ErrWrongCode), errors.Is(err, identity.ErrNotFound), errors.Is(err, requests.ErrNotFound):
+	case errors.Is(err, requests.ErrCodeWrong), errors.Is(err, requests.ErrNotFound):
 		return wordsWrongCode, http.StatusUnprocessableEntity, true
+	case errors.Is(err, requests.ErrAlreadyVerified), errors.Is(err, requests.ErrRequestClosed):
+		return wordsNotWaiting, http.StatusConflict, true
 	}
 	return "", 0, false
 }
@@ -43,16 +48,20 @@ func codeProblem(err error) (msg string, status int, known bool) {
 // was sent (sent=true), for the same reason.
 func resendProblem(err error) (msg string, status int, sent bool, known bool) {
 	switch {
-	case errors.Is(err, identity.ErrNotFound), errors.Is(err, requests.ErrNotFound):
+	case errors.Is(err, requests.ErrNotFound):
 		return "", 0, true, true
-	case errors.Is(err, identity.ErrTooManyCodes):
+	case errors.Is(err, requests.ErrTooManyCodes):
 		return wordsTooManySent, http.StatusTooManyRequests, false, true
+	case errors.Is(err, requests.ErrAlreadyVerified), errors.Is(err, requests.ErrRequestClosed):
+		return wordsNotWaiting, http.StatusConflict, false, true
 	}
 	return "", 0, false, false
 }
 
 // noExport reports that the request has no export to download (yet, or any more).
-func noExport(err error) bool { return errors.Is(err, requests.ErrNotFound) }
+func noExport(err error) bool {
+	return errors.Is(err, requests.ErrNoExport) || errors.Is(err, requests.ErrNotFound)
+}
 
 // replaceFold replaces old in s ignoring case.
 func replaceFold(s, old, repl string) string {

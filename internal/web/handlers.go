@@ -104,6 +104,10 @@ func (h *handler) submit(w http.ResponseWriter, r *http.Request) {
 		h.problem(w, r, http.StatusServiceUnavailable, problemUnavailable)
 		return
 	}
+	// The request is recorded either way; if the email fails, the verify page offers a new code.
+	if err := h.svc.ResendCode(r.Context(), h.tenant, id); err != nil {
+		h.logFailure(r, "sending the first code", err, f.Email, f.Phone, sub.Subject.Phone, f.CustomerID)
+	}
 	http.Redirect(w, r, h.requestPath(id)+"/verify", http.StatusSeeOther)
 }
 

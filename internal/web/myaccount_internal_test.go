@@ -21,7 +21,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/lethe-privacy/lethe/internal/identity"
 	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/internal/web/htmlcheck"
 	"github.com/lethe-privacy/lethe/workflows"
@@ -71,7 +70,7 @@ func (f *fake) VerifyCode(_ context.Context, tenant, id, code string) error {
 		return err
 	}
 	if code != f.code {
-		return identity.ErrWrongCode
+		return requests.ErrCodeWrong
 	}
 	return nil
 }
@@ -251,6 +250,7 @@ func TestFormsWithoutAValidCSRFTokenAreRefused(t *testing.T) {
 	res, _ = c.post("/myaccount/requests", good)
 	assert.Equal(t, http.StatusSeeOther, res.StatusCode)
 	require.Len(t, f.submitted, 1)
+	assert.Equal(t, 1, f.resent, "the first code is sent with the submission")
 }
 
 func TestSubmitRedirectsToVerificationAndShowsErrorsByField(t *testing.T) {
@@ -327,9 +327,11 @@ func TestCodeErrorsAreExplainedInPlainWords(t *testing.T) {
 	}{
 		{"", nil, http.StatusUnprocessableEntity, "Enter the code from the email"},
 		{"654321", nil, http.StatusUnprocessableEntity, "That code is not right"},
-		{"123456", identity.ErrExpired, http.StatusUnprocessableEntity, "This code has expired. Ask for a new code"},
-		{"123456", identity.ErrTooManyAttempts, http.StatusTooManyRequests, "wrong code too many times. Ask for a new code"},
-		{"123456", fmt.Errorf("verifying: %w", identity.ErrUsed), http.StatusUnprocessableEntity, "already been used. Ask for a new code"},
+		{"123456", requests.ErrCodeExpired, http.StatusUnprocessableEntity, "This code has expired. Ask for a new code"},
+		{"123456", requests.ErrTooManyAttempts, http.StatusTooManyRequests, "wrong code too many times. Ask for a new code"},
+		{"123456", fmt.Errorf("verifying: %w", requests.ErrCodeUsed), http.StatusUnprocessableEntity, "already been used. Ask for a new code"},
+		{"123456", requests.ErrNoCodeSent, http.StatusUnprocessableEntity, "no code waiting for this request. Ask for a new code"},
+		{"123456", requests.ErrAlreadyVerified, http.StatusConflict, "not waiting for a code"},
 	}
 	for _, tc := range cases {
 		f.verifyErr = tc.err
@@ -350,16 +352,16 @@ func TestCodeErrorsAreExplainedInPlainWords(t *testing.T) {
 	// Resend: a new code, and the verify page says so.
 	res, _ = c.post(verify[:len(verify)-len("/verify")]+"/resend", submitForm(tok))
 	require.Equal(t, http.StatusSeeOther, res.StatusCode)
-	assert.Equal(t, 1, f.resent)
+	assert.Equal(t, 2, f.resent, "the first code, then the new one")
 	_, body = c.get(res.Header.Get("Location"))
 	assert.Contains(t, body, "We have sent you a new code")
 
 	// Too many codes: said in the page. An unknown id: answered as if sent.
-	f.resendErr = identity.ErrTooManyCodes
+	f.resendErr = requests.ErrTooManyCodes
 	res, body = c.post(verify[:len(verify)-len("/verify")]+"/resend", submitForm(tok))
 	assert.Equal(t, http.StatusTooManyRequests, res.StatusCode)
 	assert.Contains(t, body, "We have sent several codes already")
-	f.resendErr = identity.ErrNotFound
+	f.resendErr = requests.ErrNotFound
 	res, _ = c.post("/myaccount/requests/R-NOSUCH/resend", submitForm(tok))
 	assert.Equal(t, http.StatusSeeOther, res.StatusCode)
 	assert.Equal(t, "/myaccount/requests/R-NOSUCH/verify?sent=1", res.Header.Get("Location"))

@@ -98,6 +98,10 @@ func TestMyAccountAccessRequestOnTheRealStack(t *testing.T) {
 	code, err := webtest.AwaitCode(ctx, s.URL, email, id)
 	require.NoError(t, err)
 	require.NotEmpty(t, code)
+	// A subject takes seconds to read the email; this test takes milliseconds. VerifyCode
+	// spends the code even when the workflow has not reached identity_pending yet, so wait
+	// for that as a subject would.
+	awaitStatus(ctx, t, s, id, "identity_pending")
 
 	wrong := "000000"
 	if code == wrong {
@@ -159,6 +163,21 @@ func TestMyAccountRefusesFormsWithoutTheCSRFToken(t *testing.T) {
 	var n int
 	require.NoError(t, s.Deps.Store.Pool.QueryRow(context.Background(), `SELECT count(*) FROM requests`).Scan(&n))
 	assert.Zero(t, n, "no request was recorded")
+}
+
+func awaitStatus(ctx context.Context, t *testing.T, s *webtest.Stack, id, want string) {
+	t.Helper()
+	for {
+		st, err := s.Deps.Requests().Get(ctx, webtest.Tenant, id)
+		if err == nil && st.Status == want {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("request %s never reached %s (last %q, %v)", id, want, st.Status, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 func unzip(t *testing.T, raw []byte) map[string][]byte {

@@ -126,7 +126,7 @@ connectors:
 	s.run(t, "connector", func(ctx context.Context) error { return d.RunConnector(ctx, "database") })
 
 	srv := api.New(log, d.Checkers()...)
-	Mount(srv, d, Tenant)
+	must(t, Mount(srv, d, Tenant))
 	srv.Handle("GET /dev/mailbox", s.Mailbox.Handler())
 	hs := httptest.NewUnstartedServer(srv)
 	hs.Listener.Close()
@@ -136,15 +136,23 @@ connectors:
 	return s
 }
 
-// Mount mounts MyAccount for tenant the way cmd/lethe does.
-func Mount(srv *api.Server, d *app.Deps, tenant string) {
-	h := web.MyAccount(d.Requests(), tenant, web.Options{
+// Mount mounts MyAccount for tenant the way cmd/lethe does. The request service sends the
+// verification codes, so it gets the process's mail sender.
+func Mount(srv *api.Server, d *app.Deps, tenant string) error {
+	svc := d.Requests()
+	m, err := d.Mailer()
+	if err != nil {
+		return err
+	}
+	svc.Mail = m
+	h := web.MyAccount(svc, tenant, web.Options{
 		SigningKey: []byte(d.Cfg.Secrets.SigningKey.Value()),
 		Secure:     strings.HasPrefix(d.Cfg.HTTP.PublicURL, "https:"),
 		Log:        d.Log,
 	})
 	srv.Handle("/myaccount", h)
 	srv.Handle("/myaccount/", h)
+	return nil
 }
 
 // run starts one long-lived part in this process and stops it, waiting, when the test ends.
