@@ -506,3 +506,24 @@ func TestUnknownPathsAndBadIDs(t *testing.T) {
 		htmlcheck.Check(t, body)
 	}
 }
+
+// A deployment with several tenants mounts each one's pages under its own base path.
+func TestPagesLiveUnderTheConfiguredBase(t *testing.T) {
+	f := &fake{states: map[string]workflows.RequestState{}, code: "1"}
+	h := newHandler(f, "acme", "Acme", "", "UTC", Options{SigningKey: []byte("test-signing-key-0123456789abcdef"), Base: "/myaccount/acme"})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	c := newClient(t, srv)
+	_, body := c.get("/myaccount/acme")
+	assert.Contains(t, body, `action="/myaccount/acme/requests"`)
+	assert.Contains(t, body, `href="/myaccount/acme/style.css"`)
+	res, _ := c.post("/myaccount/acme/requests", submitForm(c.token("/myaccount/acme"), "type", "access", "email", "ada@example.com"))
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	verify := res.Header.Get("Location")
+	require.Equal(t, "/myaccount/acme/requests/R-TEST1/verify", verify)
+	res, _ = c.post(verify, submitForm(c.token(verify), "code", "1"))
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	res, _ = c.get(res.Header.Get("Location"))
+	assert.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Equal(t, "acme", f.submitted[0].TenantID)
+}
