@@ -11,6 +11,7 @@ import (
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/config"
 	"github.com/lethe-privacy/lethe/internal/exports"
+	"github.com/lethe-privacy/lethe/internal/identity"
 	"github.com/lethe-privacy/lethe/internal/mail"
 	"github.com/lethe-privacy/lethe/internal/store"
 )
@@ -20,6 +21,7 @@ type Activities struct {
 	Store   *store.Store
 	Bus     *bus.Bus
 	Mail    mail.Sender
+	Codes   *identity.Codes
 	Exports exports.Store
 	// ExportBase is the export store URI prefix for connectors' files and packages.
 	ExportBase string

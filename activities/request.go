@@ -15,6 +15,7 @@ import (
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/crypto"
 	"github.com/lethe-privacy/lethe/internal/exportpkg"
+	"github.com/lethe-privacy/lethe/internal/identity"
 	"github.com/lethe-privacy/lethe/internal/mail"
 	"github.com/lethe-privacy/lethe/schemas"
 )
@@ -184,6 +185,22 @@ func (a *Activities) NotifySubject(ctx context.Context, n Notice) error {
 	detail["sent"] = true
 	detail["message_id"] = id
 	return a.audit(ctx, n.Key, n.TenantID, "lethe", "subject.notified", n.RequestID, detail)
+}
+
+// IssueVerificationCode creates a one-time code for the request and emails it to the subject.
+// Only the code's keyed hash is stored; the audit trail records that a code was sent.
+func (a *Activities) IssueVerificationCode(ctx context.Context, n Notice) error {
+	code, expires, err := a.Codes.Issue(ctx, n.RequestID)
+	switch {
+	case errors.Is(err, identity.ErrTooManyCodes), errors.Is(err, identity.ErrNotFound):
+		return permanent("issuing a verification code", err)
+	case err != nil:
+		return fmt.Errorf("issuing a verification code: %w", err)
+	}
+	n.Kind = "verification_code"
+	n.Data = map[string]any{"RequestID": n.RequestID, "Code": code,
+		"ExpiresInMinutes": int(expires.Sub(a.now()).Round(time.Minute).Minutes())}
+	return a.NotifySubject(ctx, n)
 }
 
 // Remind records a deadline reminder or an overdue escalation and publishes it on lethe.events,

@@ -243,6 +243,9 @@ func RequestWorkflow(ctx workflow.Context, in RequestInput) (RequestState, error
 		if err := r.moveTo(ctx, StatusIdentityPending, "request.identity_pending", "", nil); err != nil {
 			return r.state, err
 		}
+		if workflow.GetVersion(ctx, "identity-email-code", workflow.DefaultVersion, 1) == 1 && !r.verified {
+			r.issueCode(ctx)
+		}
 		ok, err := workflow.AwaitWithTimeout(ctx, in.Policy.IdentityTimeout, func() bool { return r.verified || r.canceled })
 		if err != nil {
 			return r.state, err
@@ -613,7 +616,9 @@ func (r *request) registerHandlers(ctx workflow.Context) error {
 				return r.state, nil
 			},
 			func(v Verification) error {
-				if r.state.Status != StatusIdentityPending {
+				// received counts too: a subject may hold a code (asked for one) a moment before
+				// the workflow records identity_pending.
+				if r.verified || (r.state.Status != StatusIdentityPending && r.state.Status != StatusReceived) {
 					return fmt.Errorf("request is %s, not waiting for identity verification", r.state.Status)
 				}
 				if !slices.Contains(VerificationMethods, v.Method) {
@@ -767,6 +772,18 @@ func (r *request) notify(ctx workflow.Context, kind string, data map[string]any)
 	_ = workflow.ExecuteActivity(nctx, a.NotifySubject, activities.Notice{
 		Key: r.in.RequestID + ":" + kind + ":" + strconv.Itoa(r.seq), RequestID: r.in.RequestID,
 		TenantID: r.in.TenantID, Kind: kind, Data: data,
+	}).Get(ctx, nil)
+}
+
+// issueCode sends the subject a one-time code by email. A failure is recorded by the activity;
+// the subject can ask for a new code from MyAccount or the host app.
+func (r *request) issueCode(ctx workflow.Context) {
+	nctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3, NonRetryableErrorTypes: []string{activities.ErrPermanent}},
+	})
+	_ = workflow.ExecuteActivity(nctx, a.IssueVerificationCode, activities.Notice{
+		Key: r.in.RequestID + ":code", RequestID: r.in.RequestID, TenantID: r.in.TenantID, Kind: "verification_code",
 	}).Get(ctx, nil)
 }
 

@@ -72,6 +72,10 @@ func newWorld(t *testing.T) *world {
 		w.add(func() { w.notices = append(w.notices, n.Kind); w.log = append(w.log, "notice:"+n.Kind) })
 		return nil
 	})
+	w.env.OnActivity(a.IssueVerificationCode, mock.Anything, mock.Anything).Return(func(_ context.Context, n activities.Notice) error {
+		w.add(func() { w.log = append(w.log, "code") })
+		return nil
+	})
 	w.env.OnActivity(a.Remind, mock.Anything, mock.Anything).Return(func(_ context.Context, r activities.Reminder) error {
 		w.add(func() { w.reminders = append(w.reminders, r) })
 		return nil
@@ -214,6 +218,7 @@ func TestIdentityNeverVerifiedExpires(t *testing.T) {
 	st := w.result(t)
 	require.Equal(t, workflows.StatusCanceled, st.Status)
 	require.Equal(t, []string{"identity_expired"}, w.notices)
+	require.Equal(t, []string{"code"}, filter(w.log, "code"), "one code sent on entering identity_pending")
 	require.Empty(t, w.dispatched, "no data leaves before identity is verified")
 	last := w.transitions[len(w.transitions)-1]
 	require.Equal(t, "request.identity_expired", last.Action)

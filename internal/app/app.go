@@ -21,6 +21,7 @@ import (
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/config"
 	"github.com/lethe-privacy/lethe/internal/exports"
+	"github.com/lethe-privacy/lethe/internal/identity"
 	"github.com/lethe-privacy/lethe/internal/mail"
 	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/internal/runner"
@@ -161,6 +162,7 @@ func (d *Deps) Activities() (*activities.Activities, error) {
 	}
 	return &activities.Activities{
 		Store: d.Store, Bus: d.Bus, Mail: m, Exports: d.Exports, ExportBase: d.Exports.URI(""),
+		Codes: &identity.Codes{Pool: d.Store.Pool, Key: []byte(d.Cfg.Secrets.SigningKey.Value())},
 		PublicURL: d.Cfg.HTTP.PublicURL, SigningKey: d.Cfg.Secrets.SigningKey.Value(), Tenants: tenants,
 	}, nil
 }

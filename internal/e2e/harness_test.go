@@ -21,6 +21,7 @@ import (
 	"github.com/lethe-privacy/lethe/internal/app"
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/config"
+	"github.com/lethe-privacy/lethe/internal/mail"
 	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/internal/testenv"
 	"github.com/lethe-privacy/lethe/workflows"
@@ -40,6 +41,8 @@ type stack struct {
 	deps    *app.Deps
 	demo    *pgxpool.Pool
 	mail    mailgun.MockServer
+	// box keeps the rendered messages, as lethe dev's mailbox does.
+	box *mail.Mailbox
 }
 
 const hashKey = "e2e-tenant-hash-key-0123456789abcdef"
@@ -97,6 +100,10 @@ connectors:
 	s.deps, err = app.Connect(ctx, s.cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), app.All)
 	require.NoError(t, err)
 	t.Cleanup(s.deps.Close)
+	mg, err := s.deps.Mailer()
+	require.NoError(t, err)
+	s.box = mail.NewMailbox(mg, 100)
+	s.deps.Mail = s.box
 	_, err = s.deps.Store.Migrate(ctx)
 	require.NoError(t, err)
 	require.NoError(t, s.deps.Bus.EnsureTopics(ctx, append(bus.CoreTopics(), bus.CommandTopic("database"))...))

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -18,6 +19,8 @@ import (
 
 	"github.com/lethe-privacy/lethe/deploy/demo"
 	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/internal/identity"
+	"github.com/lethe-privacy/lethe/internal/mail"
 	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/workflows"
 )
@@ -244,4 +247,37 @@ func TestRectificationAndObjectionEndToEnd(t *testing.T) {
 	require.NoError(t, s.deps.Store.Pool.QueryRow(ctx, `SELECT purpose, granted FROM consent_ledger WHERE request_id = $1`, obj).Scan(&purpose, &granted))
 	assert.Equal(t, "marketing", purpose)
 	assert.False(t, granted)
+}
+
+// A subject who is not vouched for gets a one-time code by email; nothing leaves a connector
+// until the code is checked and the identity update arrives.
+func TestEmailCodeVerificationEndToEnd(t *testing.T) {
+	s := newStack(t)
+	s.runAll()
+	ctx := context.Background()
+	email := demo.ClearCustomerEmail
+	id, err := s.deps.Requests().Submit(ctx, requests.Submission{TenantID: "salon", Type: workflows.TypeAccess, Subject: bus.Subject{Email: email}})
+	require.NoError(t, err)
+	st := s.awaitStatus(id, workflows.StatusIdentityPending)
+	require.Empty(t, st.Connectors, "no connector is asked before verification")
+
+	var code string
+	require.Eventually(t, func() bool {
+		for _, m := range s.box.Messages(email) {
+			if m.Kind == mail.KindVerificationCode && m.RequestID == id {
+				code = regexp.MustCompile(`\b\d{6}\b`).FindString(m.Text)
+			}
+		}
+		return code != ""
+	}, time.Minute, 50*time.Millisecond)
+	codes := &identity.Codes{Pool: s.deps.Store.Pool, Key: []byte(s.cfg.Secrets.SigningKey.Value())}
+	require.ErrorIs(t, codes.Check(ctx, id, "000000"), identity.ErrWrongCode)
+	require.NoError(t, codes.Check(ctx, id, code))
+	require.ErrorIs(t, codes.Check(ctx, id, code), identity.ErrUsed, "a code works once")
+	_, err = s.deps.Requests().Decide(ctx, "salon", id, workflows.UpdateVerifyIdentity, workflows.Verification{Method: "email_code", Actor: "subject"})
+	require.NoError(t, err)
+	require.Equal(t, workflows.StatusCompleted, s.await(id).Status)
+	var audit string
+	require.NoError(t, s.deps.Store.Pool.QueryRow(ctx, `SELECT string_agg(detail::text, ' ') FROM audit_events WHERE request_id = $1`, id).Scan(&audit))
+	require.NotContains(t, audit, code, "the code never reaches the audit trail")
 }
