@@ -1,0 +1,306 @@
+// Package intake reads what other services publish to Lethe over Kafka: data-subject requests
+// on lethe.requests.intake and consent changes on lethe.consent.changes.
+//
+// # Requests
+//
+// Publish a lethe.request.intake v1 message (schemas/request-intake.schema.json), keyed by
+// anything stable for the subject (e.g. the request id). Lethe records the request and starts
+// its workflow, and commits the message only after the start succeeded.
+//
+//   - Idempotency: send request_id. The same request_id twice is one request, also long after
+//     its workflow has ended (the requests table remembers it); the first message wins and later
+//     ones are acknowledged and ignored. Without request_id Lethe assigns a fresh id, so a
+//     message redelivered after a crash between the start and the commit can become a second
+//     request. Lethe does not derive ids from Kafka offsets: a recreated topic starts its offsets
+//     again and would make new requests look like old ones.
+//   - channel defaults to "kafka"; set "post" or "phone" when a service enters a request that
+//     arrived that way, with received_at when it really arrived (deadlines count from it).
+//   - Requests from Kafka are not identity-verified: the subject confirms by email code as on
+//     the API. note is accepted by the schema but not kept.
+//
+// # Consent changes
+//
+// Publish a lethe.consent.change v1 message (schemas/consent-change.schema.json). Each change
+// is appended to the consent ledger with the subject kept only as a keyed hash. The ledger key is
+// a hash of tenant, subject, purpose, granted and changed_at, so the same change delivered twice
+// (a redelivery, or a producer that retried) is recorded once. When a purpose starting with
+// "marketing" is withdrawn, Lethe also starts an objection request for the subject, whose id is
+// derived from that key: one withdrawal, one objection. The objection counts as
+// identity-verified because the publishing system already knows the subject; Kafka ACLs on
+// lethe.consent.changes are what make that trust safe.
+//
+// # Dead letters
+//
+// Messages that can never succeed go to lethe.dlq with the reason and are committed: not JSON,
+// another schema, a schema violation, an unknown tenant, values Lethe rejects beyond the schema
+// (e.g. received_at in the future, changes on a type other than rectification), or a request_id
+// another tenant already uses. Reasons name the field, never its value. Anything else
+// (PostgreSQL or Temporal unavailable) is retried with backoff until it succeeds: the partition
+// waits rather than losing a request.
+package intake
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/internal/crypto"
+	"github.com/lethe-privacy/lethe/internal/requests"
+	"github.com/lethe-privacy/lethe/internal/store"
+	"github.com/lethe-privacy/lethe/schemas"
+	"github.com/lethe-privacy/lethe/workflows"
+)
+
+// Consumer groups; replicas of one group share the topic's partitions.
+const (
+	GroupRequests = "lethe-intake"
+	GroupConsent  = "lethe-consent"
+)
+
+// Channel is the channel recorded for requests that name none.
+const Channel = "kafka"
+
+// handleTimeout bounds one attempt, so a hung dependency becomes a retry, not a stuck partition.
+const handleTimeout = 30 * time.Second
+
+// Intake consumes the intake and consent topics. It is safe for concurrent use.
+type Intake struct {
+	Bus      *bus.Bus
+	Requests *requests.Service
+	Store    *store.Store
+	// SigningKey keys the consent ledger's subject hashes (secrets.signing_key).
+	SigningKey string
+	Log        *slog.Logger
+	Now        func() time.Time
+}
+
+// Run consumes both topics until ctx ends or one consumer fails.
+func (i *Intake) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 2)
+	go func() { errc <- i.RunRequests(ctx) }()
+	go func() { errc <- i.RunConsent(ctx) }()
+	err := <-errc
+	cancel() // one consumer stopped: stop the other, so the process restarts whole
+	return errors.Join(err, <-errc)
+}
+
+// RunRequests consumes lethe.requests.intake until ctx ends.
+func (i *Intake) RunRequests(ctx context.Context) error {
+	if err := i.check(false); err != nil {
+		return err
+	}
+	return i.Bus.Consume(ctx, options(GroupRequests, bus.TopicIntake, schemas.RequestIntake), i.HandleRequest)
+}
+
+// RunConsent consumes lethe.consent.changes until ctx ends.
+func (i *Intake) RunConsent(ctx context.Context) error {
+	if err := i.check(true); err != nil {
+		return err
+	}
+	return i.Bus.Consume(ctx, options(GroupConsent, bus.TopicConsent, schemas.ConsentChange), i.HandleConsent)
+}
+
+func options(group, topic, schema string) bus.ConsumerOptions {
+	// Transient failures never dead-letter: a request lost to an outage is worse than a
+	// partition that waits. Permanent ones are marked bus.Invalid and leave at once.
+	return bus.ConsumerOptions{Group: group, Topic: topic, Schemas: []string{schema}, MaxAttempts: math.MaxInt}
+}
+
+func (i *Intake) check(consent bool) error {
+	switch {
+	case i.Bus == nil || i.Requests == nil || i.Store == nil:
+		return errors.New("intake needs the bus, the request service and the store")
+	case consent && i.SigningKey == "":
+		return errors.New("secrets.signing_key is not set: the consent ledger needs it to hash subjects")
+	}
+	return nil
+}
+
+// requestMessage is a lethe.request.intake v1 message.
+type requestMessage struct {
+	RequestID  string                     `json:"request_id"`
+	TenantID   string                     `json:"tenant_id"`
+	Type       string                     `json:"type"`
+	Subject    bus.Subject                `json:"subject"`
+	ReceivedAt *time.Time                 `json:"received_at"`
+	Regime     string                     `json:"regime"`
+	Country    string                     `json:"country"`
+	Channel    string                     `json:"channel"`
+	Changes    map[string]json.RawMessage `json:"changes"`
+}
+
+// HandleRequest submits one intake message: nil when the request exists (new or duplicate),
+// bus.Invalid when it never can, any other error to be retried.
+func (i *Intake) HandleRequest(ctx context.Context, m bus.Message) error {
+	var msg requestMessage
+	if err := json.Unmarshal(m.Value, &msg); err != nil {
+		return bus.Invalid(fmt.Errorf("decoding request: %w", err))
+	}
+	sub := requests.Submission{
+		RequestID: msg.RequestID, TenantID: msg.TenantID, Type: msg.Type, Subject: msg.Subject,
+		ReceivedAt: i.now(), Channel: msg.Channel, Regime: msg.Regime, Country: msg.Country,
+	}
+	if sub.Channel == "" {
+		sub.Channel = Channel
+	}
+	if msg.ReceivedAt != nil {
+		sub.ReceivedAt = *msg.ReceivedAt
+	}
+	if len(msg.Changes) > 0 {
+		sub.Changes = make(map[string]string, len(msg.Changes))
+		for field, raw := range msg.Changes {
+			var v string
+			if err := json.Unmarshal(raw, &v); err != nil {
+				return bus.Invalid(fmt.Errorf("changes.%s must be a string", field))
+			}
+			sub.Changes[field] = v
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, handleTimeout)
+	defer cancel()
+	id, err := i.Requests.Submit(ctx, sub)
+	switch {
+	case err == nil:
+		i.log().Info("request submitted from Kafka", "request_id", id, "tenant_id", sub.TenantID, "type", sub.Type)
+		return nil
+	case errors.Is(err, requests.ErrDuplicate):
+		// Submit also reports another tenant's id as a duplicate; for this sender that would be
+		// a request silently dropped, so it goes to the DLQ instead.
+		if err := i.sameTenant(ctx, sub.RequestID, sub.TenantID); err != nil {
+			return err
+		}
+		i.log().Debug("duplicate request ignored", "request_id", sub.RequestID, "tenant_id", sub.TenantID)
+		return nil
+	case errors.Is(err, requests.ErrInvalid):
+		return bus.Invalid(err)
+	}
+	return fmt.Errorf("submitting request from %s[%d]@%d: %w", m.Topic, m.Partition, m.Offset, err)
+}
+
+func (i *Intake) sameTenant(ctx context.Context, id, tenant string) error {
+	var owner string
+	err := i.Store.Pool.QueryRow(ctx, `SELECT tenant_id FROM requests WHERE id = $1`, id).Scan(&owner)
+	if err != nil {
+		return fmt.Errorf("reading the owner of request %s: %w", id, err)
+	}
+	if owner != tenant {
+		return bus.Invalid(errors.New("request_id is already used by another tenant's request"))
+	}
+	return nil
+}
+
+// consentMessage is a lethe.consent.change v1 message.
+type consentMessage struct {
+	TenantID  string      `json:"tenant_id"`
+	Subject   bus.Subject `json:"subject"`
+	Purpose   string      `json:"purpose"`
+	Granted   bool        `json:"granted"`
+	ChangedAt time.Time   `json:"changed_at"`
+	Source    string      `json:"source"`
+}
+
+// HandleConsent records one consent change and, for a marketing withdrawal, starts the
+// objection. Both steps are idempotent, so a retry after either one failed is safe.
+func (i *Intake) HandleConsent(ctx context.Context, m bus.Message) error {
+	var msg consentMessage
+	if err := json.Unmarshal(m.Value, &msg); err != nil {
+		return bus.Invalid(fmt.Errorf("decoding consent change: %w", err))
+	}
+	if _, ok := i.Requests.Cfg.Tenant(msg.TenantID); !ok {
+		return bus.Invalid(errors.New("unknown tenant"))
+	}
+	s := msg.Subject
+	hash := crypto.SubjectHash(i.SigningKey, msg.TenantID, s.Email, s.Phone, s.CustomerID)
+	key := ConsentKey(msg.TenantID, hash, msg.Purpose, msg.Granted, msg.ChangedAt)
+
+	var objection *requests.Submission
+	if Withdraws(msg.Purpose, msg.Granted) {
+		received := msg.ChangedAt
+		if now := i.now(); received.After(now) {
+			received = now // the sender's clock runs ahead; the request cannot arrive later than now
+		}
+		objection = &requests.Submission{
+			RequestID: ObjectionID(key), TenantID: msg.TenantID, Type: workflows.TypeObjection,
+			Subject: s, ReceivedAt: received, Channel: Channel, IdentityVerified: true,
+		}
+		// Checked before the ledger write, so a withdrawal Lethe cannot act on leaves no trace
+		// that suggests it did.
+		if err := i.Requests.Validate(objection); err != nil {
+			return bus.Invalid(fmt.Errorf("objection for the withdrawal: %w", err))
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, handleTimeout)
+	defer cancel()
+	if _, err := i.Store.Pool.Exec(ctx, `
+		INSERT INTO consent_ledger (event_key, tenant_id, subject_hash, purpose, granted, source, changed_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_key) DO NOTHING`,
+		key, msg.TenantID, hash, msg.Purpose, msg.Granted, msg.Source, msg.ChangedAt); err != nil {
+		return fmt.Errorf("recording consent change from %s[%d]@%d: %w", m.Topic, m.Partition, m.Offset, err)
+	}
+	if objection == nil {
+		return nil
+	}
+	id, err := i.Requests.Submit(ctx, *objection)
+	switch {
+	case err == nil:
+		i.log().Info("objection started for a marketing withdrawal", "request_id", id, "tenant_id", msg.TenantID, "purpose", msg.Purpose)
+		return nil
+	case errors.Is(err, requests.ErrDuplicate):
+		return nil
+	case errors.Is(err, requests.ErrInvalid):
+		return bus.Invalid(fmt.Errorf("objection for the withdrawal: %w", err))
+	}
+	return fmt.Errorf("starting the objection for %s[%d]@%d: %w", m.Topic, m.Partition, m.Offset, err)
+}
+
+// Withdraws reports whether a consent change withdraws marketing consent, which starts an
+// objection.
+func Withdraws(purpose string, granted bool) bool {
+	return !granted && strings.HasPrefix(purpose, "marketing")
+}
+
+// ConsentKey is the consent ledger's event key of a change: the same change always has the same
+// key, whichever message carried it. subjectHash is crypto.SubjectHash of the subject, so the
+// key holds no identifier.
+func ConsentKey(tenant, subjectHash, purpose string, granted bool, changedAt time.Time) string {
+	h := sha256.New()
+	for _, part := range []string{tenant, subjectHash, purpose, strconv.FormatBool(granted), changedAt.UTC().Format(time.RFC3339Nano)} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	return "consent:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// ObjectionID is the request id of the objection a withdrawal starts, derived from its ledger
+// key so a redelivered withdrawal finds the objection it already started.
+func ObjectionID(consentKey string) string {
+	sum := sha256.Sum256([]byte(consentKey))
+	return "C-" + strings.TrimRight(base32.StdEncoding.EncodeToString(sum[:10]), "=")
+}
+
+func (i *Intake) now() time.Time {
+	if i.Now != nil {
+		return i.Now()
+	}
+	return time.Now()
+}
+
+func (i *Intake) log() *slog.Logger {
+	if i.Log != nil {
+		return i.Log
+	}
+	return slog.Default()
+}
