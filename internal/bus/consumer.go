@@ -27,7 +27,8 @@ type Message struct {
 
 // Handler processes one message. Returning nil commits it. An error wrapped with Invalid sends
 // the message to the dead-letter topic at once; any other error is retried with backoff and,
-// after MaxAttempts, dead-lettered with the last error as the reason. Handlers must therefore be
+// if MaxAttempts is set, dead-lettered after that many attempts with the last error as the
+// reason. Handlers must therefore be
 // idempotent: a message can be seen again after a crash before its commit.
 type Handler func(ctx context.Context, m Message) error
 
@@ -53,6 +54,8 @@ type ConsumerOptions struct {
 	// Schemas lists the schema names accepted on this topic; anything else is dead-lettered.
 	Schemas []string
 	// MaxAttempts bounds retries of a failing handler before the message is dead-lettered.
+	// Zero retries until the handler succeeds or ctx ends: an outage of a dependency (Temporal,
+	// PostgreSQL) must hold the partition, not send good messages to the dead-letter topic.
 	MaxAttempts int
 	// Backoff is the first retry delay; it doubles up to 30 s.
 	Backoff time.Duration
@@ -76,9 +79,6 @@ type DeadLetter struct {
 // after the handler succeeded or the message was safely written to the dead-letter topic, so no
 // message is ever committed past silently. It returns nil when ctx is canceled.
 func (b *Bus) Consume(ctx context.Context, opts ConsumerOptions, h Handler) error {
-	if opts.MaxAttempts < 1 {
-		opts.MaxAttempts = 8
-	}
 	if opts.Backoff <= 0 {
 		opts.Backoff = 200 * time.Millisecond
 	}
@@ -144,7 +144,7 @@ func (b *Bus) handle(ctx context.Context, opts ConsumerOptions, m *Message, h Ha
 		if err == nil || IsInvalid(err) || ctx.Err() != nil {
 			return err
 		}
-		if attempt >= opts.MaxAttempts {
+		if opts.MaxAttempts > 0 && attempt >= opts.MaxAttempts {
 			return fmt.Errorf("gave up after %d attempts: %w", attempt, err)
 		}
 		b.log.Warn("handler failed; retrying", "topic", m.Topic, "partition", m.Partition,
