@@ -142,10 +142,13 @@ Run several replicas for throughput: they share the commands through one consume
 func newBridgeCmd() *cobra.Command {
 	return serviceCmd(&cobra.Command{
 		Use:   "bridge",
-		Short: "Complete fan-out activities from connector results",
+		Short: "Turn Kafka messages into Temporal calls: connector results, intake, consent changes",
 		Long: `Consume lethe.connector.results and complete (or fail, or heartbeat) the Temporal activity
-each result names by its task token. Results that are malformed go to lethe.dlq with the
-reason; results for activities that no longer wait are acknowledged and dropped.`,
+each result names by its task token; results for activities that no longer wait are
+acknowledged and dropped. Consume lethe.requests.intake and start each request (the same
+request_id twice is one request), and lethe.consent.changes, recording each change in the
+consent ledger and starting an objection when marketing consent is withdrawn. Anything
+malformed goes to lethe.dlq with the reason; a message is committed only once handled.`,
 		Args: cobra.NoArgs,
 	}, app.All, func(ctx context.Context, d *app.Deps, _ []string) error {
 		d.Log.Info("bridge consuming results")

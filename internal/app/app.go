@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/lethe-privacy/lethe/activities"
 	"github.com/lethe-privacy/lethe/connectors"
@@ -22,6 +23,7 @@ import (
 	"github.com/lethe-privacy/lethe/internal/config"
 	"github.com/lethe-privacy/lethe/internal/exports"
 	"github.com/lethe-privacy/lethe/internal/identity"
+	"github.com/lethe-privacy/lethe/internal/intake"
 	"github.com/lethe-privacy/lethe/internal/mail"
 	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/internal/runner"
@@ -187,9 +189,17 @@ func (d *Deps) RunWorker(ctx context.Context) error {
 	return nil
 }
 
-// RunBridge completes fan-out activities from connector results until ctx ends.
+// RunBridge runs everything that turns Kafka messages into Temporal calls until ctx ends:
+// connector results complete fan-out activities; intake messages and consent changes start
+// requests.
 func (d *Deps) RunBridge(ctx context.Context) error {
-	return (&bridge.Bridge{Bus: d.Bus, Temporal: d.Temporal, Log: d.Log}).Run(ctx)
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return (&bridge.Bridge{Bus: d.Bus, Temporal: d.Temporal, Log: d.Log}).Run(ctx) })
+	g.Go(func() error {
+		in := &intake.Intake{Bus: d.Bus, Requests: d.Requests(), Store: d.Store, SigningKey: d.Cfg.Secrets.SigningKey.Value(), Log: d.Log}
+		return in.Run(ctx)
+	})
+	return g.Wait()
 }
 
 // RunConnector serves one configured connector over Kafka until ctx ends.
