@@ -24,6 +24,10 @@ import (
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/config"
 	"github.com/lethe-privacy/lethe/internal/deadline"
+	"github.com/lethe-privacy/lethe/internal/exports"
+	"github.com/lethe-privacy/lethe/internal/identity"
+	"github.com/lethe-privacy/lethe/internal/links"
+	mailer "github.com/lethe-privacy/lethe/internal/mail"
 	"github.com/lethe-privacy/lethe/internal/store"
 	"github.com/lethe-privacy/lethe/workflows"
 )
@@ -44,6 +48,13 @@ type Service struct {
 	// ExportBase is the export store URI prefix given to the workflows.
 	ExportBase string
 	Now        func() time.Time
+
+	// The subject's own steps (subject.go). Codes, Links and Exports are built from Cfg and
+	// Store when nil; Mail is needed to send verification codes.
+	Codes   *identity.Codes
+	Links   *links.Signer
+	Exports exports.Store
+	Mail    mailer.Sender
 }
 
 // Submission is a new request as it arrives from any channel.

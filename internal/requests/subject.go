@@ -1,0 +1,443 @@
+package requests
+
+// The subject's own steps: proving identity (one-time email code or the host app's signed
+// assertion) and downloading the export through a signed, expiring link. The HTTP API,
+// MyAccount and Kafka intake all go through these methods.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/internal/crypto"
+	"github.com/lethe-privacy/lethe/internal/exports"
+	"github.com/lethe-privacy/lethe/internal/identity"
+	"github.com/lethe-privacy/lethe/internal/links"
+	mailer "github.com/lethe-privacy/lethe/internal/mail"
+	"github.com/lethe-privacy/lethe/workflows"
+)
+
+// ExportLinkTTL is how long a signed export link works.
+const ExportLinkTTL = 24 * time.Hour
+
+// Errors of the subject's steps. Their messages are written for the subject and never hold a
+// code, an address or any other personal data. Each also matches the broader error noted, so
+// callers that only know the broad one still answer sensibly.
+var (
+	// ErrCodeWrong: the code does not match (also ErrInvalid).
+	ErrCodeWrong = subjectError("that code is not right; check the latest email and try again", ErrInvalid)
+	// ErrNoCodeSent: no code was ever sent for this request (also ErrCodeWrong).
+	ErrNoCodeSent = subjectError("no code has been sent for this request; ask for a new code", ErrInvalid, ErrCodeWrong)
+	// ErrCodeExpired: the code is too old (also ErrInvalid).
+	ErrCodeExpired = subjectError("the code has expired; ask for a new code", ErrInvalid)
+	// ErrCodeUsed: the code worked once already (also ErrCodeExpired).
+	ErrCodeUsed = subjectError("the code was already used; ask for a new code", ErrInvalid, ErrCodeExpired)
+	// ErrTooManyAttempts: too many wrong codes; a new code is needed (also ErrInvalid).
+	ErrTooManyAttempts = subjectError("a wrong code was entered too many times; ask for a new code", ErrInvalid)
+	// ErrTooManyCodes: enough codes were sent for now (also ErrTooManyAttempts).
+	ErrTooManyCodes = subjectError("several codes were sent already; wait a while, then ask again", ErrInvalid, ErrTooManyAttempts)
+	// ErrAlreadyVerified: the identity is already confirmed (also ErrRejected).
+	ErrAlreadyVerified = subjectError("the identity for this request is already confirmed", ErrRejected)
+	// ErrRequestClosed: the request ended before its identity was confirmed (also ErrRejected).
+	ErrRequestClosed = subjectError("the request is closed", ErrRejected)
+	// ErrNoEmail: there is no email address to send a code to (also ErrInvalid).
+	ErrNoEmail = subjectError("this request has no email address to send a code to", ErrInvalid)
+	// ErrAssertionExpired: the identity assertion is past its expiry (also ErrInvalid).
+	ErrAssertionExpired = subjectError("identity_assertion has expired", ErrInvalid)
+	// ErrAssertionInvalid: the assertion is forged, for another tenant or malformed (also ErrInvalid).
+	ErrAssertionInvalid = subjectError("identity_assertion is not valid for this tenant", ErrInvalid)
+	// ErrAssertionReplayed: the assertion was used before; mint one per submission (also ErrInvalid).
+	ErrAssertionReplayed = subjectError("identity_assertion was already used; mint a new one for each submission", ErrInvalid)
+	// ErrAssertionMismatch: the assertion vouches for someone else (also ErrInvalid).
+	ErrAssertionMismatch = subjectError("identity_assertion does not vouch for the subject given", ErrInvalid)
+	// ErrNoExport: the request has no export to download (yet) (also ErrNotFound).
+	ErrNoExport = subjectError("there is no export to download for this request", ErrNotFound)
+	// ErrLinkInvalid: a download link that is tampered with or not for this request.
+	ErrLinkInvalid = errors.New("the download link is not valid")
+	// ErrLinkExpired: a genuine download link past its expiry (also ErrLinkInvalid).
+	ErrLinkExpired = subjectError("the download link has expired; ask for a new one", ErrLinkInvalid)
+	// ErrUnavailable: a service Lethe needs (mail) failed; trying again later may work.
+	ErrUnavailable = errors.New("a service Lethe depends on is unavailable")
+)
+
+type subjectErr struct {
+	msg  string
+	also []error
+}
+
+func subjectError(msg string, also ...error) error { return &subjectErr{msg, also} }
+
+func (e *subjectErr) Error() string { return e.msg }
+
+func (e *subjectErr) Is(target error) bool {
+	for _, a := range e.also {
+		if errors.Is(a, target) {
+			return true
+		}
+	}
+	return false
+}
+
+// VerifyCode checks the one-time code the subject received by email and, when it is right,
+// marks the request's identity verified (method email_code).
+func (s *Service) VerifyCode(ctx context.Context, tenant, id, code string) error {
+	st, err := s.Get(ctx, tenant, id)
+	if err != nil {
+		return err
+	}
+	if err := awaitingIdentity(st); err != nil {
+		return err
+	}
+	codes, err := s.codes()
+	if err != nil {
+		return err
+	}
+	if err := codes.Check(ctx, id, strings.TrimSpace(code)); err != nil {
+		return codeError(err)
+	}
+	_, err = s.Decide(ctx, tenant, id, workflows.UpdateVerifyIdentity, workflows.Verification{Method: "email_code", Actor: "subject"})
+	if errors.Is(err, ErrRejected) {
+		// Raced with another verification or the request's end: say which.
+		if st, gerr := s.Get(ctx, tenant, id); gerr == nil {
+			if aerr := awaitingIdentity(st); aerr != nil {
+				return aerr
+			}
+		}
+	}
+	return err
+}
+
+// ResendCode emails the subject a new verification code; earlier codes stop working.
+func (s *Service) ResendCode(ctx context.Context, tenant, id string) error {
+	_, err := s.SendCode(ctx, tenant, id)
+	return err
+}
+
+// SendCode is ResendCode that also says when the new code expires.
+func (s *Service) SendCode(ctx context.Context, tenant, id string) (time.Time, error) {
+	st, err := s.Get(ctx, tenant, id)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if err := awaitingIdentity(st); err != nil {
+		return time.Time{}, err
+	}
+	var email, lang *string
+	err = s.Store.Pool.QueryRow(ctx, `SELECT email, language FROM request_subjects WHERE request_id = $1 AND tenant_id = $2`, id, tenant).Scan(&email, &lang)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && (email == nil || *email == "")) {
+		return time.Time{}, ErrNoEmail
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("reading the subject of request %s: %w", id, err)
+	}
+	if s.Mail == nil {
+		return time.Time{}, errors.New("sending a verification code: no mail sender configured")
+	}
+	codes, err := s.codes()
+	if err != nil {
+		return time.Time{}, err
+	}
+	code, expires, err := codes.Issue(ctx, id)
+	if err != nil {
+		return time.Time{}, codeError(err)
+	}
+	t, _ := s.Cfg.Tenant(tenant)
+	minutes := int(expires.Sub(s.now()).Round(time.Minute) / time.Minute)
+	msgID, err := s.Mail.Send(ctx, mailer.Notice{
+		Kind: mailer.KindVerificationCode, To: *email, Language: deref(lang),
+		Tenant: mailer.Branding{Name: orDefault(t.Name, tenant), ContactEmail: t.ContactEmail, LogoURL: t.LogoURL, Color: t.Color},
+		Data:   map[string]any{"RequestID": id, "Code": code, "ExpiresInMinutes": max(minutes, 1)},
+	})
+	if err != nil {
+		// Mail errors name the notice kind and status, never the address.
+		return time.Time{}, fmt.Errorf("%w: sending the verification code: %v", ErrUnavailable, err)
+	}
+	if err := s.audit(ctx, tenant, id, "lethe", "subject.verification_code_sent", map[string]any{"message_id": msgID, "expires_at": expires.UTC()}); err != nil {
+		return time.Time{}, err
+	}
+	return expires, nil
+}
+
+// awaitingIdentity says why a request no longer takes identity proof, or nil if it does.
+func awaitingIdentity(st workflows.RequestState) error {
+	switch {
+	case st.IdentityVerifiedAt != nil:
+		return ErrAlreadyVerified
+	case workflows.Terminal(st.Status) || st.Status == workflows.StatusFailed:
+		return ErrRequestClosed
+	case st.Status != workflows.StatusReceived && st.Status != workflows.StatusIdentityPending:
+		return ErrAlreadyVerified
+	}
+	return nil
+}
+
+func codeError(err error) error {
+	switch {
+	case errors.Is(err, identity.ErrWrongCode):
+		return ErrCodeWrong
+	case errors.Is(err, identity.ErrNoCode):
+		return ErrNoCodeSent
+	case errors.Is(err, identity.ErrExpired):
+		return ErrCodeExpired
+	case errors.Is(err, identity.ErrUsed):
+		return ErrCodeUsed
+	case errors.Is(err, identity.ErrTooManyAttempts):
+		return ErrTooManyAttempts
+	case errors.Is(err, identity.ErrTooManyCodes):
+		return ErrTooManyCodes
+	case errors.Is(err, identity.ErrNotFound):
+		// The request stopped waiting for identity between our read and the code's.
+		return ErrRequestClosed
+	}
+	return fmt.Errorf("checking the verification code: %w", err)
+}
+
+// SubmitWithAssertion submits a request the host app vouches for with a signed identity
+// assertion (HS256 JWT, tenant's assertion key, audience public URL + "/" + tenant id). The
+// request starts with its identity verified. Identifiers missing from the submission are taken
+// from the assertion; any given must match it, so a valid assertion for one person cannot
+// carry a request about another.
+func (s *Service) SubmitWithAssertion(ctx context.Context, sub Submission, token string) (string, error) {
+	a, err := s.VerifyAssertion(sub.TenantID, token)
+	if err != nil {
+		return "", err
+	}
+	if err := matchAssertion(&sub.Subject, a); err != nil {
+		return "", err
+	}
+	// Checked before it is remembered, so a submission that can never succeed does not use
+	// up the assertion.
+	if err := s.Validate(&sub); err != nil {
+		return "", err
+	}
+	replays := identity.Replays{Pool: s.Store.Pool, Now: s.Now}
+	err = replays.Remember(ctx, identity.Audience(s.Cfg.HTTP.PublicURL, sub.TenantID), a)
+	switch {
+	case errors.Is(err, identity.ErrAssertionReplayed):
+		return "", ErrAssertionReplayed
+	case errors.Is(err, identity.ErrAssertionClaims):
+		return "", ErrAssertionInvalid
+	case err != nil:
+		return "", err
+	}
+	sub.IdentityVerified = true
+	return s.Submit(ctx, sub)
+}
+
+// VerifyAssertion checks a host app's identity assertion for tenant.
+func (s *Service) VerifyAssertion(tenant, token string) (identity.Assertion, error) {
+	t, ok := s.Cfg.Tenant(tenant)
+	if !ok {
+		return identity.Assertion{}, fmt.Errorf("%w: unknown tenant", ErrInvalid)
+	}
+	key := t.AssertionKey.Value()
+	if key == "" || s.Cfg.HTTP.PublicURL == "" {
+		// Without a key (or an audience) nothing can vouch for a subject.
+		return identity.Assertion{}, ErrAssertionInvalid
+	}
+	a, err := identity.VerifyAssertion([]byte(key), token, identity.Audience(s.Cfg.HTTP.PublicURL, tenant), s.now())
+	switch {
+	case err == nil:
+		return a, nil
+	case errors.Is(err, identity.ErrAssertionExpired):
+		return a, ErrAssertionExpired
+	case errors.Is(err, identity.ErrAssertionForged), errors.Is(err, identity.ErrAssertionAudience), errors.Is(err, identity.ErrAssertionClaims):
+		return a, ErrAssertionInvalid
+	}
+	return a, fmt.Errorf("checking the identity assertion: %w", err)
+}
+
+// matchAssertion fills the subject's missing identifiers from the assertion and fails when a
+// given one differs from, or is not vouched for by, the assertion.
+func matchAssertion(sub *bus.Subject, a identity.Assertion) error {
+	pairs := []struct {
+		given  *string
+		vouch  string
+		folded bool
+	}{{&sub.Email, a.Email, true}, {&sub.Phone, a.Phone, false}, {&sub.CustomerID, a.CustomerID, false}}
+	for _, p := range pairs {
+		given := strings.TrimSpace(*p.given)
+		switch {
+		case given == "":
+			*p.given = p.vouch
+		case p.folded && strings.EqualFold(given, p.vouch), given == p.vouch:
+		default:
+			return ErrAssertionMismatch
+		}
+	}
+	if *sub == (bus.Subject{}) {
+		return ErrAssertionMismatch
+	}
+	return nil
+}
+
+// ExportLink returns a signed, expiring download link for a completed request's export:
+// public URL + /v1/requests/{id}/export?token=...
+func (s *Service) ExportLink(ctx context.Context, tenant, id string) (string, time.Time, error) {
+	var status string
+	var uri *string
+	err := s.Store.Pool.QueryRow(ctx, `SELECT status, export_uri FROM requests WHERE id = $1 AND tenant_id = $2`, id, tenant).Scan(&status, &uri)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", time.Time{}, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("reading request %s: %w", id, err)
+	}
+	if status != workflows.StatusCompleted || deref(uri) == "" {
+		return "", time.Time{}, ErrNoExport
+	}
+	if s.Cfg.HTTP.PublicURL == "" {
+		return "", time.Time{}, errors.New("making an export link: http.public_url is not set")
+	}
+	signer, err := s.links()
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	token, expires := signer.Sign(tenant, id, ExportLinkTTL)
+	link := strings.TrimSuffix(s.Cfg.HTTP.PublicURL, "/") + "/v1/requests/" + url.PathEscape(id) + "/export?token=" + url.QueryEscape(token)
+	return link, expires, nil
+}
+
+// OpenExport opens the export a signed link points at, and records the download in the audit
+// trail before handing it over. The caller closes the reader.
+func (s *Service) OpenExport(ctx context.Context, token string) (io.ReadCloser, string, string, error) {
+	return s.openExport(ctx, "", token)
+}
+
+// OpenRequestExport is OpenExport for a link presented at request id's own URL: another
+// request's link is not valid there.
+func (s *Service) OpenRequestExport(ctx context.Context, id, token string) (io.ReadCloser, string, string, error) {
+	return s.openExport(ctx, id, token)
+}
+
+func (s *Service) openExport(ctx context.Context, id, token string) (io.ReadCloser, string, string, error) {
+	signer, err := s.links()
+	if err != nil {
+		return nil, "", "", err
+	}
+	l, err := signer.Verify(token)
+	switch {
+	case errors.Is(err, links.ErrLinkExpired):
+		return nil, "", "", ErrLinkExpired
+	case err != nil, id != "" && l.RequestID != id:
+		return nil, "", "", ErrLinkInvalid
+	}
+	var status string
+	var uri, sum *string
+	err = s.Store.Pool.QueryRow(ctx, `SELECT status, export_uri, export_sha256 FROM requests WHERE id = $1 AND tenant_id = $2`,
+		l.RequestID, l.TenantID).Scan(&status, &uri, &sum)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, "", "", ErrLinkInvalid
+	}
+	if err != nil {
+		return nil, "", "", fmt.Errorf("reading request %s: %w", l.RequestID, err)
+	}
+	if status != workflows.StatusCompleted || deref(uri) == "" {
+		return nil, "", "", ErrNoExport
+	}
+	store, err := s.exports()
+	if err != nil {
+		return nil, "", "", err
+	}
+	rc, err := store.Open(ctx, *uri)
+	if err != nil {
+		return nil, "", "", fmt.Errorf("opening the export of request %s: %w", l.RequestID, err)
+	}
+	detail := map[string]any{"sha256": deref(sum), "link_expires_at": l.Expires.UTC()}
+	if err := s.audit(ctx, l.TenantID, l.RequestID, "subject (signed link)", "request.export_downloaded", detail); err != nil {
+		rc.Close()
+		return nil, "", "", err
+	}
+	return rc, path.Base(*uri), deref(sum), nil
+}
+
+// audit records one event; its key is unique, so every call is its own event.
+func (s *Service) audit(ctx context.Context, tenant, id, actor, action string, detail map[string]any) error {
+	raw, err := json.Marshal(detail)
+	if err != nil {
+		return fmt.Errorf("encoding audit detail: %w", err)
+	}
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	key := id + ":" + action + ":" + hex.EncodeToString(b)
+	if _, err := s.Store.Pool.Exec(ctx, `
+		INSERT INTO audit_events (event_key, tenant_id, occurred_at, actor, action, request_id, detail)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, key, tenant, s.now(), actor, action, id, raw); err != nil {
+		return fmt.Errorf("writing the audit event %s: %w", action, err)
+	}
+	return nil
+}
+
+func (s *Service) codes() (*identity.Codes, error) {
+	if s.Codes != nil {
+		return s.Codes, nil
+	}
+	key := s.Cfg.Secrets.SigningKey.Value()
+	if key == "" {
+		return nil, errors.New("verification codes need secrets.signing_key")
+	}
+	return &identity.Codes{Pool: s.Store.Pool, Key: []byte(key), Now: s.Now}, nil
+}
+
+func (s *Service) links() (*links.Signer, error) {
+	if s.Links != nil {
+		return s.Links, nil
+	}
+	key := s.Cfg.Secrets.SigningKey.Value()
+	if key == "" {
+		return nil, errors.New("export links need secrets.signing_key")
+	}
+	return &links.Signer{Key: []byte(key), Now: s.Now}, nil
+}
+
+func (s *Service) exports() (exports.Store, error) {
+	if s.Exports != nil {
+		return s.Exports, nil
+	}
+	return exports.NewDir(s.Cfg.Exports.Dir)
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+// SubjectKey is an opaque keyed hash of a subject's address (email, else phone, else customer
+// id), so per-subject rate limits can count a subject without holding its address.
+func (s *Service) SubjectKey(tenant string, sub bus.Subject) string {
+	return crypto.SubjectHash(s.Cfg.Secrets.SigningKey.Value(), tenant, strings.TrimSpace(sub.Email), sub.Phone, sub.CustomerID)
+}
+
+// RequestSubjectKey is SubjectKey of a request's subject. Unknown ids and other tenants'
+// requests are ErrNotFound; a subject already forgotten is keyed by the request.
+func (s *Service) RequestSubjectKey(ctx context.Context, tenant, id string) (string, error) {
+	var email, phone, customer *string
+	var known bool
+	err := s.Store.Pool.QueryRow(ctx, `
+		SELECT rs.email, rs.phone, rs.customer_id, rs.request_id IS NOT NULL
+		FROM requests r LEFT JOIN request_subjects rs ON rs.request_id = r.id
+		WHERE r.id = $1 AND r.tenant_id = $2`, id, tenant).Scan(&email, &phone, &customer, &known)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading the subject of request %s: %w", id, err)
+	}
+	if !known {
+		return "request:" + id, nil
+	}
+	return s.SubjectKey(tenant, bus.Subject{Email: deref(email), Phone: deref(phone), CustomerID: deref(customer)}), nil
+}
