@@ -285,16 +285,16 @@ func matchAssertion(sub *bus.Subject, a identity.Assertion) error {
 // ExportLink returns a signed, expiring download link for a completed request's export:
 // public URL + /v1/requests/{id}/export?token=...
 func (s *Service) ExportLink(ctx context.Context, tenant, id string) (string, time.Time, error) {
-	var status string
-	var uri *string
-	err := s.Store.Pool.QueryRow(ctx, `SELECT status, export_uri FROM requests WHERE id = $1 AND tenant_id = $2`, id, tenant).Scan(&status, &uri)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", time.Time{}, fmt.Errorf("%w: %s", ErrNotFound, id)
-	}
+	// The live status: the read model may record completion a moment after the workflow.
+	st, err := s.Get(ctx, tenant, id)
 	if err != nil {
+		return "", time.Time{}, err
+	}
+	var uri *string
+	if err := s.Store.Pool.QueryRow(ctx, `SELECT export_uri FROM requests WHERE id = $1`, id).Scan(&uri); err != nil {
 		return "", time.Time{}, fmt.Errorf("reading request %s: %w", id, err)
 	}
-	if status != workflows.StatusCompleted || deref(uri) == "" {
+	if st.Status != workflows.StatusCompleted || deref(uri) == "" {
 		return "", time.Time{}, ErrNoExport
 	}
 	if s.Cfg.HTTP.PublicURL == "" {
@@ -333,17 +333,17 @@ func (s *Service) openExport(ctx context.Context, id, token string) (io.ReadClos
 	case err != nil, id != "" && l.RequestID != id:
 		return nil, "", "", ErrLinkInvalid
 	}
-	var status string
+	// Links are only signed for completed requests, so the package being there is enough.
 	var uri, sum *string
-	err = s.Store.Pool.QueryRow(ctx, `SELECT status, export_uri, export_sha256 FROM requests WHERE id = $1 AND tenant_id = $2`,
-		l.RequestID, l.TenantID).Scan(&status, &uri, &sum)
+	err = s.Store.Pool.QueryRow(ctx, `SELECT export_uri, export_sha256 FROM requests WHERE id = $1 AND tenant_id = $2`,
+		l.RequestID, l.TenantID).Scan(&uri, &sum)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, "", "", ErrLinkInvalid
 	}
 	if err != nil {
 		return nil, "", "", fmt.Errorf("reading request %s: %w", l.RequestID, err)
 	}
-	if status != workflows.StatusCompleted || deref(uri) == "" {
+	if deref(uri) == "" {
 		return nil, "", "", ErrNoExport
 	}
 	store, err := s.exports()

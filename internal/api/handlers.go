@@ -1,0 +1,413 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.temporal.io/api/serviceerror"
+
+	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/internal/requests"
+	"github.com/lethe-privacy/lethe/workflows"
+)
+
+// staffRoles may state when a request really arrived (post, phone).
+var staffRoles = []string{"support", "dpo", "admin"}
+
+// handlers maps each OpenAPI operationId to the code that serves it.
+func (a *v1) handlers() map[string]func(http.ResponseWriter, *http.Request, *call) {
+	return map[string]func(http.ResponseWriter, *http.Request, *call){
+		"submitRequest":          a.submit,
+		"listRequests":           a.list,
+		"getRequest":             a.get,
+		"verifyRequest":          a.verify,
+		"resendVerificationCode": a.resend,
+		"approveRequest":         a.decide(workflows.UpdateApprove),
+		"denyRequest":            a.decide(workflows.UpdateDeny),
+		"extendRequest":          a.decide(workflows.UpdateExtend),
+		"cancelRequest":          a.decide(workflows.UpdateCancel),
+		"retryRequest":           a.decide(workflows.UpdateRetry),
+		"getExport":              a.export,
+		"listAudit":              a.audit,
+	}
+}
+
+type submission struct {
+	Type              string            `json:"type"`
+	Subject           bus.Subject       `json:"subject"`
+	Changes           map[string]string `json:"changes"`
+	ReceivedAt        *time.Time        `json:"received_at"`
+	Regime            string            `json:"regime"`
+	Country           string            `json:"country"`
+	Language          string            `json:"language"`
+	RequestID         string            `json:"request_id"`
+	IdentityAssertion string            `json:"identity_assertion"`
+}
+
+type submitted struct {
+	RequestID        string `json:"request_id"`
+	Status           string `json:"status"`
+	IdentityVerified bool   `json:"identity_verified"`
+}
+
+func (a *v1) submit(w http.ResponseWriter, r *http.Request, c *call) {
+	var in submission
+	if err := decode(c.body, &in); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_json", "the body does not match the submission schema")
+		return
+	}
+	sub := requests.Submission{
+		RequestID: in.RequestID, TenantID: c.tenant, Type: in.Type, Subject: in.Subject, Changes: in.Changes,
+		Channel: "api", Language: in.Language, Regime: in.Regime, Country: in.Country,
+	}
+	if in.ReceivedAt != nil {
+		if !isStaff(c.role) {
+			writeError(w, http.StatusForbidden, "forbidden", "received_at may only be set by staff roles ("+strings.Join(staffRoles, ", ")+")")
+			return
+		}
+		sub.ReceivedAt = *in.ReceivedAt
+	}
+	// Without identifiers the assertion names the subject; it is counted by the assertion
+	// until then, which is as specific.
+	subjectKey := a.svc.SubjectKey(c.tenant, in.Subject)
+	if in.Subject == (bus.Subject{}) {
+		sum := sha256.Sum256([]byte(in.IdentityAssertion))
+		subjectKey = "assertion:" + hex.EncodeToString(sum[:])
+	}
+	if !a.allow(w, spend{a.limits.submitTenant, c.tenant}, spend{a.limits.submitSubject, subjectKey}) {
+		return
+	}
+	var id string
+	var err error
+	if in.IdentityAssertion != "" {
+		id, err = a.svc.SubmitWithAssertion(r.Context(), sub, in.IdentityAssertion)
+	} else {
+		id, err = a.svc.Submit(r.Context(), sub)
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/requests/"+id)
+	writeJSON(w, http.StatusCreated, submitted{RequestID: id, Status: workflows.StatusReceived, IdentityVerified: in.IdentityAssertion != ""})
+}
+
+func (a *v1) get(w http.ResponseWriter, r *http.Request, c *call) {
+	st, err := a.svc.Get(r.Context(), c.tenant, c.params["id"])
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, viewOf(st))
+}
+
+func (a *v1) verify(w http.ResponseWriter, r *http.Request, c *call) {
+	var in struct {
+		Code string `json:"code"`
+	}
+	if err := decode(c.body, &in); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_json", "the body must be {\"code\": \"...\"}")
+		return
+	}
+	id := c.params["id"]
+	if !a.allowSubject(w, r, c, a.limits.verifyTenant, a.limits.verifySubject) {
+		return
+	}
+	if err := a.svc.VerifyCode(r.Context(), c.tenant, id, in.Code); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	st, err := a.svc.Get(r.Context(), c.tenant, id)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, viewOf(st))
+}
+
+func (a *v1) resend(w http.ResponseWriter, r *http.Request, c *call) {
+	id := c.params["id"]
+	if !a.allowSubject(w, r, c, a.limits.resendTenant, a.limits.resendSubject) {
+		return
+	}
+	expires, err := a.svc.SendCode(r.Context(), c.tenant, id)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"status": "sent", "expires_at": expires.UTC()})
+}
+
+func (a *v1) decide(update string) func(http.ResponseWriter, *http.Request, *call) {
+	return func(w http.ResponseWriter, r *http.Request, c *call) {
+		var in struct {
+			Reason string `json:"reason"`
+			Actor  string `json:"actor"`
+		}
+		if err := decode(c.body, &in); err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_json", "the body must be {\"reason\": \"...\", \"actor\": \"...\"}")
+			return
+		}
+		if update != workflows.UpdateApprove && update != workflows.UpdateRetry && strings.TrimSpace(in.Reason) == "" {
+			writeError(w, http.StatusUnprocessableEntity, "invalid_request", "reason must not be blank: it is sent to the subject")
+			return
+		}
+		// The token says which tenant and role decided; actor, when given, who clicked.
+		actor := "api:" + c.tenant + "/" + c.role
+		if in.Actor = strings.TrimSpace(in.Actor); in.Actor != "" {
+			actor = in.Actor + " (" + actor + ")"
+		}
+		st, err := a.svc.Decide(r.Context(), c.tenant, c.params["id"], update, workflows.Decision{Actor: actor, Reason: strings.TrimSpace(in.Reason)})
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, viewOf(st))
+	}
+}
+
+func (a *v1) list(w http.ResponseWriter, r *http.Request, c *call) {
+	q := r.URL.Query()
+	f := requests.Filter{Status: q.Get("status"), DueBefore: q.Get("due_before")}
+	if v := q.Get("limit"); v != "" {
+		f.Limit, _ = strconv.Atoi(v) // validated against the document
+	}
+	out, err := a.svc.List(r.Context(), c.tenant, f)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if out == nil {
+		out = []requests.Summary{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"requests": out})
+}
+
+// export serves the package to a signed link, and hands token holders a fresh signed link,
+// so every download goes through the link check and its audit event.
+func (a *v1) export(w http.ResponseWriter, r *http.Request, c *call) {
+	id := c.params["id"]
+	if !c.link {
+		link, expires, err := a.svc.ExportLink(r.Context(), c.tenant, id)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		w.Header().Set("Location", link)
+		writeJSON(w, http.StatusFound, map[string]any{"url": link, "expires_at": expires.UTC()})
+		return
+	}
+	body, name, sum, err := a.svc.OpenRequestExport(r.Context(), id, r.URL.Query().Get("token"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	defer body.Close()
+	h := w.Header()
+	h.Set("Content-Type", "application/zip")
+	h.Set("Content-Disposition", `attachment; filename="`+strings.Map(safeFileRune, name)+`"`)
+	h.Set("X-Checksum-Sha256", sum)
+	// The token is in the URL: keep it out of Referer headers.
+	h.Set("Referrer-Policy", "no-referrer")
+	w.WriteHeader(http.StatusOK)
+	if _, err := io.Copy(w, body); err != nil {
+		a.log.Warn("sending an export was cut short", "request_id", id, "err", err)
+	}
+}
+
+func safeFileRune(r rune) rune {
+	if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' {
+		return r
+	}
+	return '_'
+}
+
+// auditEvent is one row of the audit trail as the API shows it.
+type auditEvent struct {
+	ID         int64          `json:"id"`
+	OccurredAt time.Time      `json:"occurred_at"`
+	Actor      string         `json:"actor"`
+	Action     string         `json:"action"`
+	RequestID  string         `json:"request_id,omitempty"`
+	BreachID   string         `json:"breach_id,omitempty"`
+	Detail     map[string]any `json:"detail"`
+}
+
+func (a *v1) audit(w http.ResponseWriter, r *http.Request, c *call) {
+	q := r.URL.Query()
+	limit := 100
+	if v := q.Get("limit"); v != "" {
+		limit, _ = strconv.Atoi(v) // validated against the document
+	}
+	rows, err := a.svc.Store.Pool.Query(r.Context(), `
+		SELECT id, occurred_at, actor, action, COALESCE(request_id, ''), COALESCE(breach_id, ''), detail
+		FROM audit_events
+		WHERE tenant_id = $1 AND ($2 = '' OR request_id = $2)
+		ORDER BY occurred_at DESC, id DESC
+		LIMIT $3`, c.tenant, q.Get("request_id"), limit)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	defer rows.Close()
+	events := []auditEvent{}
+	for rows.Next() {
+		var e auditEvent
+		if err := rows.Scan(&e.ID, &e.OccurredAt, &e.Actor, &e.Action, &e.RequestID, &e.BreachID, &e.Detail); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		if e.Detail == nil {
+			e.Detail = map[string]any{}
+		}
+		events = append(events, e)
+	}
+	if err := rows.Err(); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"events": events})
+}
+
+// allowSubject applies a route's per-tenant and per-subject limits to a call about request
+// {id}. An unknown id still costs the tenant a token, so ids cannot be probed at speed.
+func (a *v1) allowSubject(w http.ResponseWriter, r *http.Request, c *call, tenant, subject *buckets) bool {
+	key, err := a.svc.RequestSubjectKey(r.Context(), c.tenant, c.params["id"])
+	if err != nil {
+		if a.allow(w, spend{tenant, c.tenant}) {
+			a.fail(w, r, err)
+		}
+		return false
+	}
+	return a.allow(w, spend{tenant, c.tenant}, spend{subject, key})
+}
+
+// allow spends rate-limit tokens, or answers 429 with Retry-After.
+func (a *v1) allow(w http.ResponseWriter, spends ...spend) bool {
+	wait := take(a.now(), spends...)
+	if wait <= 0 {
+		return true
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(retryAfter(wait)))
+	writeError(w, http.StatusTooManyRequests, "rate_limited", "too many requests; try again in "+strconv.Itoa(retryAfter(wait))+" seconds")
+	return false
+}
+
+// fail answers a service error with its status. Messages of the service's errors are written
+// for the caller and hold no personal data; anything unexpected is logged and answered 500.
+func (a *v1) fail(w http.ResponseWriter, r *http.Request, err error) {
+	for _, m := range errorMap {
+		if errors.Is(err, m.err) {
+			msg := m.msg
+			if msg == "" {
+				msg = strings.TrimPrefix(err.Error(), m.err.Error()+": ")
+			}
+			writeError(w, m.status, m.code, msg)
+			return
+		}
+	}
+	var unavailable *serviceerror.Unavailable
+	if errors.As(err, &unavailable) || errors.Is(err, context.DeadlineExceeded) {
+		a.log.Warn("api dependency unavailable", "path", r.URL.Path, "err", err)
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "a service Lethe depends on is unavailable; try again")
+		return
+	}
+	a.log.Error("api request failed", "path", r.URL.Path, "err", err)
+	writeError(w, http.StatusInternalServerError, "internal", "Lethe failed to handle the request")
+}
+
+// errorMap is checked in order: the specific errors first, since each also matches a broad one.
+var errorMap = []struct {
+	err    error
+	status int
+	code   string
+	msg    string // "" means the error's own message
+}{
+	{requests.ErrCodeUsed, http.StatusUnprocessableEntity, "code_used", ""},
+	{requests.ErrCodeExpired, http.StatusUnprocessableEntity, "code_expired", ""},
+	{requests.ErrNoCodeSent, http.StatusUnprocessableEntity, "no_code", ""},
+	{requests.ErrCodeWrong, http.StatusUnprocessableEntity, "wrong_code", ""},
+	{requests.ErrTooManyCodes, http.StatusTooManyRequests, "too_many_codes", ""},
+	{requests.ErrTooManyAttempts, http.StatusTooManyRequests, "too_many_attempts", ""},
+	{requests.ErrAlreadyVerified, http.StatusConflict, "already_verified", ""},
+	{requests.ErrRequestClosed, http.StatusConflict, "conflict", ""},
+	{requests.ErrNoEmail, http.StatusUnprocessableEntity, "no_email", ""},
+	{requests.ErrAssertionExpired, http.StatusUnprocessableEntity, "assertion_expired", ""},
+	{requests.ErrAssertionReplayed, http.StatusUnprocessableEntity, "assertion_replayed", ""},
+	{requests.ErrAssertionMismatch, http.StatusUnprocessableEntity, "assertion_mismatch", ""},
+	{requests.ErrAssertionInvalid, http.StatusUnprocessableEntity, "assertion_invalid", ""},
+	{requests.ErrLinkExpired, http.StatusForbidden, "link_expired", ""},
+	{requests.ErrLinkInvalid, http.StatusForbidden, "link_invalid", ""},
+	{requests.ErrNoExport, http.StatusConflict, "no_export", ""},
+	{requests.ErrUnavailable, http.StatusServiceUnavailable, "unavailable", "a service Lethe depends on is unavailable; try again"},
+	{requests.ErrNotFound, http.StatusNotFound, "not_found", "no such request"},
+	{requests.ErrDuplicate, http.StatusConflict, "duplicate", "a request with this request_id already exists"},
+	{requests.ErrInvalid, http.StatusUnprocessableEntity, "invalid_request", ""},
+	{requests.ErrRejected, http.StatusConflict, "conflict", ""},
+}
+
+func isStaff(role string) bool {
+	for _, r := range staffRoles {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}
+
+// requestView is a request as the API shows it: no storage locations, no connector internals.
+type requestView struct {
+	RequestID          string             `json:"request_id"`
+	Type               string             `json:"type"`
+	Status             string             `json:"status"`
+	Extended           bool               `json:"extended"`
+	ExtensionReason    string             `json:"extension_reason,omitempty"`
+	ReceivedAt         time.Time          `json:"received_at"`
+	ClockStartedAt     *time.Time         `json:"clock_started_at,omitempty"`
+	DueDate            string             `json:"due_date,omitempty"`
+	IdentityVerifiedAt *time.Time         `json:"identity_verified_at,omitempty"`
+	ApprovedBy         string             `json:"approved_by,omitempty"`
+	DenialReason       string             `json:"denial_reason,omitempty"`
+	Blocks             []bus.Block        `json:"blocks,omitempty"`
+	Connectors         []connectorOutcome `json:"connectors,omitempty"`
+	Export             *exportView        `json:"export,omitempty"`
+	Steps              []workflows.Step   `json:"steps"`
+}
+
+type connectorOutcome struct {
+	Connector string `json:"connector"`
+	Action    string `json:"action"`
+	Status    string `json:"status"`
+	Error     string `json:"error,omitempty"`
+}
+
+type exportView struct {
+	SHA256 string `json:"sha256"`
+	Bytes  int64  `json:"bytes"`
+}
+
+func viewOf(st workflows.RequestState) requestView {
+	v := requestView{
+		RequestID: st.RequestID, Type: st.Type, Status: st.Status, Extended: st.Extended,
+		ExtensionReason: st.ExtensionReason, ReceivedAt: st.ReceivedAt, ClockStartedAt: st.ClockStartedAt,
+		DueDate: st.DueDate, IdentityVerifiedAt: st.IdentityVerifiedAt, ApprovedBy: st.ApprovedBy,
+		DenialReason: st.DenialReason, Blocks: st.Blocks, Steps: st.Steps,
+	}
+	if v.Steps == nil {
+		v.Steps = []workflows.Step{}
+	}
+	for _, o := range st.Connectors {
+		v.Connectors = append(v.Connectors, connectorOutcome{Connector: o.Connector, Action: o.Action, Status: o.Status, Error: o.Error})
+	}
+	if st.Export != nil {
+		v.Export = &exportView{SHA256: st.Export.SHA256, Bytes: st.Export.Bytes}
+	}
+	return v
+}

@@ -1,0 +1,323 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	"github.com/lethe-privacy/lethe/internal/config"
+	"github.com/lethe-privacy/lethe/internal/requests"
+	"github.com/lethe-privacy/lethe/schemas"
+)
+
+// DefaultMaxBody bounds a request body; every documented body is far smaller.
+const DefaultMaxBody = 64 << 10
+
+// V1Options configure the /v1 JSON API.
+type V1Options struct {
+	// Requests is the request service; its Cfg supplies tenants and their tokens.
+	Requests *requests.Service
+	Log      *slog.Logger
+	// Limits are the rate limits; the zero value means DefaultLimits.
+	Limits *Limits
+	// MaxBody bounds request bodies in bytes (default DefaultMaxBody).
+	MaxBody int64
+	// Now is the clock of the rate limits (default time.Now).
+	Now func() time.Time
+}
+
+// MountV1 serves the /v1 API on the server.
+func (s *Server) MountV1(opt V1Options) error {
+	if opt.Log == nil {
+		opt.Log = s.log
+	}
+	h, err := NewV1(opt)
+	if err != nil {
+		return err
+	}
+	s.mux.Handle("/v1/", h)
+	s.mux.Handle("/v1", h) // answered "no route" in JSON, not redirected
+	return nil
+}
+
+// v1 routes, authenticates, limits and validates every call from schemas/openapi.yaml, then
+// runs the operation's handler: the document is the only route table.
+type v1 struct {
+	svc     *requests.Service
+	log     *slog.Logger
+	router  routers.Router
+	ops     map[string]operation
+	tokens  []token
+	limits  *limiter
+	maxBody int64
+	now     func() time.Time
+}
+
+type operation struct {
+	roles  []string
+	handle func(w http.ResponseWriter, r *http.Request, c *call)
+}
+
+// call is one authenticated, validated API call.
+type call struct {
+	tenant, role string
+	// link is set when a signed export link, not a bearer token, admits the call.
+	link   bool
+	params map[string]string
+	body   []byte
+}
+
+type token struct {
+	sum          [sha256.Size]byte
+	tenant, role string
+}
+
+// NewV1 builds the /v1 handler. It fails when the OpenAPI document is invalid or names an
+// operation Lethe does not serve, or the other way round.
+func NewV1(opt V1Options) (http.Handler, error) {
+	if opt.Requests == nil {
+		return nil, errors.New("api: V1Options.Requests is required")
+	}
+	doc, err := LoadOpenAPI(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	router, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		return nil, fmt.Errorf("routing the OpenAPI document: %w", err)
+	}
+	a := &v1{svc: opt.Requests, log: opt.Log, router: router, maxBody: opt.MaxBody, now: opt.Now}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	if a.maxBody <= 0 {
+		a.maxBody = DefaultMaxBody
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	lim := DefaultLimits()
+	if opt.Limits != nil {
+		lim = *opt.Limits
+	}
+	a.limits = newLimiter(lim)
+	for _, t := range opt.Requests.Cfg.Tenants {
+		for _, tok := range t.Tokens {
+			if v := tok.Value(); v != "" {
+				a.tokens = append(a.tokens, token{sum: sha256.Sum256([]byte(v)), tenant: t.ID, role: tok.Role})
+			}
+		}
+	}
+	handlers := a.handlers()
+	a.ops = map[string]operation{}
+	for _, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			h, ok := handlers[op.OperationID]
+			if !ok {
+				return nil, fmt.Errorf("api: OpenAPI operation %s %s (%s) has no handler", method, op.OperationID, op.OperationID)
+			}
+			roles, err := rolesOf(op)
+			if err != nil {
+				return nil, fmt.Errorf("api: operation %s: %w", op.OperationID, err)
+			}
+			a.ops[op.OperationID] = operation{roles: roles, handle: h}
+		}
+	}
+	for id := range handlers {
+		if _, ok := a.ops[id]; !ok {
+			return nil, fmt.Errorf("api: handler %s is not in the OpenAPI document", id)
+		}
+	}
+	return a, nil
+}
+
+// LoadOpenAPI parses and validates schemas/openapi.yaml.
+func LoadOpenAPI(ctx context.Context) (*openapi3.T, error) {
+	doc, err := openapi3.NewLoader().LoadFromData(schemas.OpenAPI)
+	if err != nil {
+		return nil, fmt.Errorf("loading schemas/openapi.yaml: %w", err)
+	}
+	if err := doc.Validate(ctx); err != nil {
+		return nil, fmt.Errorf("schemas/openapi.yaml is not a valid OpenAPI document: %w", err)
+	}
+	return doc, nil
+}
+
+// rolesOf reads x-lethe-roles: the roles allowed to call the operation.
+func rolesOf(op *openapi3.Operation) ([]string, error) {
+	raw, ok := op.Extensions["x-lethe-roles"].([]any)
+	if !ok || len(raw) == 0 {
+		return nil, errors.New("x-lethe-roles must list the roles allowed")
+	}
+	var roles []string
+	for _, r := range raw {
+		s, _ := r.(string)
+		if !slices.Contains(config.Roles, s) {
+			return nil, fmt.Errorf("x-lethe-roles: %v is not one of %s", r, strings.Join(config.Roles, ", "))
+		}
+		roles = append(roles, s)
+	}
+	return roles, nil
+}
+
+func (a *v1) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			a.log.Error("api handler panicked", "path", r.URL.Path, "panic", fmt.Sprint(v))
+			writeError(w, http.StatusInternalServerError, "internal", "Lethe failed to handle the request")
+		}
+	}()
+	route, params, err := a.router.FindRoute(r)
+	switch {
+	case errors.Is(err, routers.ErrMethodNotAllowed):
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "method "+r.Method+" is not allowed here")
+		return
+	case err != nil:
+		writeError(w, http.StatusNotFound, "no_route", "no such API route")
+		return
+	}
+	op := a.ops[route.Operation.OperationID]
+	c := &call{params: params}
+
+	if route.Operation.OperationID == "getExport" && r.URL.Query().Has("token") && r.Header.Get("Authorization") == "" {
+		c.link = true // the signed link is the credential; OpenExport checks it
+	} else {
+		tenant, role, ok := a.authenticate(r)
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="lethe"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized", "a valid bearer token is required")
+			return
+		}
+		if !slices.Contains(op.roles, role) {
+			writeError(w, http.StatusForbidden, "forbidden", "the "+role+" role may not do this; allowed: "+strings.Join(op.roles, ", "))
+			return
+		}
+		c.tenant, c.role = tenant, role
+	}
+
+	if r.Body != nil && r.Body != http.NoBody {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.maxBody))
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, "payload_too_large", fmt.Sprintf("the body is larger than %d bytes", a.maxBody))
+			return
+		}
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_request", "the body could not be read")
+			return
+		}
+		c.body = body
+	}
+	if len(c.body) > 0 {
+		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+			writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "the body must be application/json")
+			return
+		}
+		if route.Operation.RequestBody == nil {
+			writeError(w, http.StatusBadRequest, "invalid_request", "this route takes no body")
+			return
+		}
+	}
+	r.Body = io.NopCloser(bytes.NewReader(c.body))
+	in := &openapi3filter.RequestValidationInput{
+		Request: r, PathParams: params, Route: route,
+		Options: &openapi3filter.Options{
+			// Authentication ran above; defaults are applied by the handlers.
+			AuthenticationFunc:  openapi3filter.NoopAuthenticationFunc,
+			SkipSettingDefaults: true,
+		},
+	}
+	if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
+		code, msg := describeInvalid(err)
+		writeError(w, http.StatusBadRequest, code, msg)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(c.body))
+	op.handle(w, r, c)
+}
+
+// authenticate finds the token's tenant and role. Every configured token is compared, in
+// constant time, so timing reveals neither a token nor how many there are before it.
+func (a *v1) authenticate(r *http.Request) (tenant, role string, ok bool) {
+	h := r.Header.Get("Authorization")
+	scheme, presented, found := strings.Cut(h, " ")
+	if !found || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(presented) == "" {
+		return "", "", false
+	}
+	sum := sha256.Sum256([]byte(strings.TrimSpace(presented)))
+	for _, t := range a.tokens {
+		if subtle.ConstantTimeCompare(sum[:], t.sum[:]) == 1 {
+			tenant, role, ok = t.tenant, t.role, true
+		}
+	}
+	return tenant, role, ok
+}
+
+// describeInvalid turns a validation failure into a code and a message naming the parameter
+// or body field and the rule, never the value sent.
+func describeInvalid(err error) (code, msg string) {
+	var re *openapi3filter.RequestError
+	if !errors.As(err, &re) {
+		return "invalid_request", "the request does not match the API description"
+	}
+	var se *openapi3.SchemaError
+	reason := re.Reason
+	if errors.As(re.Err, &se) {
+		reason = se.Reason
+		if p := se.JSONPointer(); len(p) > 0 {
+			reason = "/" + strings.Join(p, "/") + ": " + reason
+		}
+	} else if errors.Is(re.Err, openapi3filter.ErrInvalidRequired) {
+		reason = "is required"
+	}
+	var pe *openapi3filter.ParseError
+	switch {
+	case re.Parameter != nil:
+		return "invalid_request", fmt.Sprintf("%s parameter %s: %s", re.Parameter.In, re.Parameter.Name, reason)
+	case re.RequestBody != nil && errors.As(re.Err, &pe) && se == nil:
+		return "invalid_json", "the body is not valid JSON"
+	case re.RequestBody != nil:
+		return "invalid_request", "body " + reason
+	}
+	return "invalid_request", reason
+}
+
+// apiError is the body of every error answer.
+type apiError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, apiError{Code: code, Message: msg})
+}
+
+// decode reads a validated body into v; an empty body leaves v as it is.
+func decode(body []byte, v any) error {
+	if len(body) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
+}

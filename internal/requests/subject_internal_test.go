@@ -1,0 +1,85 @@
+package requests
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/internal/identity"
+)
+
+// Callers that only know the broad errors (MyAccount, the CLI) still answer sensibly.
+func TestSubjectErrorsMatchTheirBroaderOnes(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		also []error
+		not  []error
+	}{
+		{ErrCodeWrong, []error{ErrInvalid}, []error{ErrCodeExpired, ErrNotFound}},
+		{ErrNoCodeSent, []error{ErrInvalid, ErrCodeWrong}, []error{ErrCodeExpired}},
+		{ErrCodeUsed, []error{ErrInvalid, ErrCodeExpired}, []error{ErrCodeWrong}},
+		{ErrTooManyCodes, []error{ErrInvalid, ErrTooManyAttempts}, nil},
+		{ErrAlreadyVerified, []error{ErrRejected}, []error{ErrInvalid}},
+		{ErrNoExport, []error{ErrNotFound}, []error{ErrInvalid}},
+		{ErrLinkExpired, []error{ErrLinkInvalid}, []error{ErrInvalid}},
+		{fmt.Errorf("wrapped: %w", ErrCodeUsed), []error{ErrCodeExpired, ErrInvalid}, nil},
+	} {
+		for _, a := range c.also {
+			if !errors.Is(c.err, a) {
+				t.Errorf("%q is not %q", c.err, a)
+			}
+		}
+		for _, n := range c.not {
+			if errors.Is(c.err, n) {
+				t.Errorf("%q must not be %q", c.err, n)
+			}
+		}
+	}
+}
+
+func TestCodeErrorsNameTheSubjectsProblem(t *testing.T) {
+	for in, want := range map[error]error{
+		identity.ErrWrongCode:       ErrCodeWrong,
+		identity.ErrNoCode:          ErrNoCodeSent,
+		identity.ErrExpired:         ErrCodeExpired,
+		identity.ErrUsed:            ErrCodeUsed,
+		identity.ErrTooManyAttempts: ErrTooManyAttempts,
+		identity.ErrTooManyCodes:    ErrTooManyCodes,
+		identity.ErrNotFound:        ErrRequestClosed,
+	} {
+		if got := codeError(fmt.Errorf("checking: %w", in)); got != want {
+			t.Errorf("codeError(%v) = %v, want %v", in, got, want)
+		}
+	}
+	if got := codeError(errors.New("connection refused")); errors.Is(got, ErrInvalid) {
+		t.Errorf("an outage reads as the subject's mistake: %v", got)
+	}
+}
+
+func TestMatchAssertion(t *testing.T) {
+	a := identity.Assertion{Email: "Nora@Example.com", CustomerID: "C-7"}
+	for _, c := range []struct {
+		name string
+		sub  bus.Subject
+		want bus.Subject
+		err  error
+	}{
+		{"empty takes the assertion's", bus.Subject{}, bus.Subject{Email: "Nora@Example.com", CustomerID: "C-7"}, nil},
+		{"same email in another case", bus.Subject{Email: "nora@example.com"}, bus.Subject{Email: "nora@example.com", CustomerID: "C-7"}, nil},
+		{"all given and equal", bus.Subject{Email: "nora@example.com", CustomerID: "C-7"}, bus.Subject{Email: "nora@example.com", CustomerID: "C-7"}, nil},
+		{"another email", bus.Subject{Email: "uma@example.com"}, bus.Subject{}, ErrAssertionMismatch},
+		{"another customer", bus.Subject{Email: "nora@example.com", CustomerID: "C-8"}, bus.Subject{}, ErrAssertionMismatch},
+		{"an identifier not vouched for", bus.Subject{Email: "nora@example.com", Phone: "+4915112345678"}, bus.Subject{}, ErrAssertionMismatch},
+	} {
+		sub := c.sub
+		err := matchAssertion(&sub, a)
+		if err != c.err {
+			t.Errorf("%s: err = %v, want %v", c.name, err, c.err)
+			continue
+		}
+		if err == nil && sub != c.want {
+			t.Errorf("%s: subject = %+v, want %+v", c.name, sub, c.want)
+		}
+	}
+}
