@@ -27,6 +27,8 @@ type Activities struct {
 	ExportBase string
 	// PublicURL is where subjects reach MyAccount, for links in notices.
 	PublicURL string
+	// MyAccountPath maps a tenant to the path of its MyAccount pages.
+	MyAccountPath func(tenant string) string
 	// SigningKey keys the consent ledger's subject hashes.
 	SigningKey string
 	Tenants    map[string]config.Tenant

@@ -165,8 +165,8 @@ func (a *Activities) NotifySubject(ctx context.Context, n Notice) error {
 	for k, v := range n.Data {
 		data[k] = v
 	}
-	if a.PublicURL != "" {
-		data["Link"] = strings.TrimSuffix(a.PublicURL, "/") + "/myaccount/requests/" + n.RequestID
+	if a.PublicURL != "" && a.MyAccountPath != nil {
+		data["Link"] = strings.TrimSuffix(a.PublicURL, "/") + a.MyAccountPath(n.TenantID) + "/requests/" + n.RequestID
 	}
 	id, err := a.Mail.Send(ctx, mail.Notice{
 		Kind: mail.Kind(n.Kind), To: *email, Tenant: a.branding(n.TenantID), Language: deref(lang), Data: data,

@@ -115,14 +115,14 @@ type Policy struct {
 // carries no subject identifiers: activities read them from Lethe's database by request id,
 // so Temporal's history never holds them and an erasure can forget the last copy.
 type RequestInput struct {
-	RequestID  string
-	TenantID   string
-	Type       string
+	RequestID string
+	TenantID  string
+	Type      string
 	// ChangedFields names the fields a rectification corrects; the values stay in Lethe's
 	// database with the subject.
 	ChangedFields []string
-	ReceivedAt time.Time
-	Channel    string
+	ReceivedAt    time.Time
+	Channel       string
 	// IdentityVerified is true when the host app vouched for the subject (signed assertion).
 	IdentityVerified bool
 	Policy           Policy
@@ -643,6 +643,8 @@ func (r *request) registerHandlers(ctx workflow.Context) error {
 			func(d Decision) error { return r.validateDecision(d, true, StatusPendingApproval) }},
 		{UpdateExtend,
 			func(ctx workflow.Context, d Decision) (RequestState, error) {
+				// An update handler's context does not inherit the main coroutine's options.
+				ctx = workflow.WithActivityOptions(ctx, recordOptions)
 				r.state.Extended, r.state.ExtensionReason = true, d.Reason
 				if err := r.computeDue(); err != nil {
 					return r.state, err

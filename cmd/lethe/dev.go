@@ -22,7 +22,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/lethe-privacy/lethe/deploy/demo"
-	"github.com/lethe-privacy/lethe/internal/api"
 	"github.com/lethe-privacy/lethe/internal/app"
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/config"
@@ -212,7 +211,10 @@ func runDev(ctx context.Context, out io.Writer, o devOptions) error {
 	for _, name := range cfg.ConnectorNames() {
 		g.Go(func() error { return d.RunConnector(gctx, name) })
 	}
-	srv := api.New(log, d.Checkers()...)
+	srv, err := d.Server()
+	if err != nil {
+		return err
+	}
 	srv.Handle("GET /dev/mailbox", box.Handler())
 	g.Go(func() error { return app.Serve(gctx, l, srv) })
 

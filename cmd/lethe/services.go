@@ -6,7 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/lethe-privacy/lethe/internal/api"
 	"github.com/lethe-privacy/lethe/internal/app"
 	"github.com/lethe-privacy/lethe/internal/bus"
 )
@@ -52,8 +51,12 @@ func newServeCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
+		srv, err := d.Server()
+		if err != nil {
+			return err
+		}
 		d.Log.Info("serving", "addr", l.Addr().String())
-		return app.Serve(ctx, l, api.New(d.Log, d.Checkers()...))
+		return app.Serve(ctx, l, srv)
 	})
 }
 

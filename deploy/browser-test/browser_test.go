@@ -1,5 +1,3 @@
-//go:build lethe_subject
-
 // Package browsertest walks MyAccount in headless Chromium, as a data subject would: submit an
 // access request, read the code from the dev mailbox, verify, watch the status until it is
 // completed, download the export, and find the customer's bookings in it. The pages carry no
@@ -9,15 +7,17 @@
 //
 // Two tests run the same walk:
 //
-//	TestMyAccountOnLetheDev   against a running `lethe dev` at $LETHE_DEV_URL
+//	TestMyAccountOnLetheDev   against `lethe dev`: the one at $LETHE_DEV_URL, else one it starts
+//	                          from $LETHE_BIN on free ports
 //	TestMyAccountInProcess    against MyAccount on an in-process stack (see internal/web/webtest)
 //
 // Chromium comes from the distribution (Debian: apt-get install chromium); the tests never
-// download a browser. Outside CI a missing browser or LETHE_DEV_URL skips; under CI=true it fails.
+// download a browser. Outside CI a missing browser skips; under CI=true it fails.
 package browsertest
 
 import (
 	"archive/zip"
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -39,12 +39,76 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/lethe-privacy/lethe/deploy/demo"
+	"github.com/lethe-privacy/lethe/internal/localstack"
 	"github.com/lethe-privacy/lethe/internal/testenv"
 	"github.com/lethe-privacy/lethe/internal/web/htmlcheck"
 	"github.com/lethe-privacy/lethe/internal/web/webtest"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
+
+// startDev runs `lethe dev` ($LETHE_BIN, built by deploy/test.sh) on free ports in a fresh
+// directory, as a newcomer would, and returns its URL; it is stopped with Ctrl-C's signal.
+func startDev(t *testing.T) string {
+	t.Helper()
+	bin := os.Getenv("LETHE_BIN")
+	if bin == "" {
+		skipOrFail(t, "neither LETHE_DEV_URL nor LETHE_BIN is set: run deploy/test.sh, or start `lethe dev` and set LETHE_DEV_URL")
+	}
+	args := []string{"dev", "--dir", t.TempDir(), "--temporal-bin", testenv.TemporalBinary(t)}
+	for _, flag := range []string{"--postgres-port", "--temporal-port", "--temporal-ui-port", "--kafka-port"} {
+		port, err := localstack.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, flag, fmt.Sprint(port))
+	}
+	port, err := localstack.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	args = append(args, "--http", addr)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "LETHE_KAFKA_BROKERS=") // dev's own in-process broker
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	cmd.Stderr = &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("lethe dev stderr:\n%s", log.String())
+		}
+	})
+	ready := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "Lethe is running") {
+				ready <- nil
+				io.Copy(io.Discard, out)
+				return
+			}
+		}
+		ready <- errors.New("lethe dev exited before it was running")
+	}()
+	select {
+	case err := <-ready:
+		if err != nil {
+			t.Fatalf("%v:\n%s", err, log.String())
+		}
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("lethe dev did not come up within 3 minutes:\n%s", log.String())
+	}
+	return "http://" + addr
+}
 
 // skipOrFail skips outside CI and fails under CI, so CI can never pass by skipping.
 func skipOrFail(t *testing.T, msg string) {
@@ -58,7 +122,7 @@ func skipOrFail(t *testing.T, msg string) {
 func TestMyAccountOnLetheDev(t *testing.T) {
 	base := strings.TrimSuffix(os.Getenv("LETHE_DEV_URL"), "/")
 	if base == "" {
-		skipOrFail(t, "LETHE_DEV_URL is not set: start `lethe dev` (deploy/dev.sh) and set it to its URL, e.g. http://127.0.0.1:8080")
+		base = startDev(t)
 	}
 	files := walk(t, base, "dev")
 	// The dev stack's database is not ours to read: the export must hold this customer, and

@@ -28,6 +28,7 @@ import (
 	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/internal/runner"
 	"github.com/lethe-privacy/lethe/internal/store"
+	"github.com/lethe-privacy/lethe/internal/web"
 	"github.com/lethe-privacy/lethe/worker"
 )
 
@@ -164,14 +165,38 @@ func (d *Deps) Activities() (*activities.Activities, error) {
 	}
 	return &activities.Activities{
 		Store: d.Store, Bus: d.Bus, Mail: m, Exports: d.Exports, ExportBase: d.Exports.URI(""),
-		Codes: &identity.Codes{Pool: d.Store.Pool, Key: []byte(d.Cfg.Secrets.SigningKey.Value())},
-		PublicURL: d.Cfg.HTTP.PublicURL, SigningKey: d.Cfg.Secrets.SigningKey.Value(), Tenants: tenants,
+		Codes:     &identity.Codes{Pool: d.Store.Pool, Key: []byte(d.Cfg.Secrets.SigningKey.Value())},
+		PublicURL: d.Cfg.HTTP.PublicURL, MyAccountPath: d.Cfg.MyAccountPath,
+		SigningKey: d.Cfg.Secrets.SigningKey.Value(), Tenants: tenants,
 	}, nil
 }
 
 // Requests is the request service over the opened dependencies.
 func (d *Deps) Requests() *requests.Service {
-	return &requests.Service{Temporal: d.Temporal, Store: d.Store, Cfg: d.Cfg, ExportBase: d.Exports.URI("")}
+	return &requests.Service{Temporal: d.Temporal, Store: d.Store, Cfg: d.Cfg, ExportBase: d.Exports.URI(""), Mail: d.Mail}
+}
+
+// Server builds the HTTP surface: health, readiness and metrics, the /v1 API, and every
+// tenant's MyAccount pages (see config.MyAccountPath).
+func (d *Deps) Server() (*api.Server, error) {
+	if _, err := d.Mailer(); err != nil {
+		return nil, err
+	}
+	srv := api.New(d.Log, d.Checkers()...)
+	svc := d.Requests()
+	if err := srv.MountV1(api.V1Options{Requests: svc, Log: d.Log}); err != nil {
+		return nil, err
+	}
+	for _, t := range d.Cfg.Tenants {
+		base := d.Cfg.MyAccountPath(t.ID)
+		h := web.MyAccount(svc, t.ID, web.Options{
+			SigningKey: []byte(d.Cfg.Secrets.SigningKey.Value()), Base: base,
+			Secure: strings.HasPrefix(d.Cfg.HTTP.PublicURL, "https:"), Log: d.Log,
+		})
+		srv.Handle(base, h)
+		srv.Handle(base+"/", h)
+	}
+	return srv, nil
 }
 
 // RunWorker polls the task queue until ctx ends.

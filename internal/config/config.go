@@ -494,6 +494,15 @@ func (c *Config) Tenant(id string) (Tenant, bool) {
 	return Tenant{}, false
 }
 
+// MyAccountPath is where a tenant's MyAccount pages live: /myaccount when the deployment has one
+// tenant, /myaccount/<tenant> when it has several.
+func (c *Config) MyAccountPath(tenant string) string {
+	if len(c.Tenants) <= 1 {
+		return "/myaccount"
+	}
+	return "/myaccount/" + tenant
+}
+
 // ConnectorNames lists the configured connectors in a stable order.
 func (c *Config) ConnectorNames() []string {
 	names := make([]string, 0, len(c.Connectors))

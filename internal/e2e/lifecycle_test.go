@@ -195,13 +195,21 @@ func TestBlockedErasureEndToEnd(t *testing.T) {
 	assert.Contains(t, st.Blocks[0].Reason, "booking")
 	assert.Equal(t, "1", s.scalar(`SELECT count(*) FROM customers WHERE email = $1`, email), "nothing erased while blocked")
 
+	// The DPO extends it on the real server: the due date moves two months and the subject is told.
+	ext, err := s.deps.Requests().Decide(ctx, "salon", id, workflows.UpdateExtend, workflows.Decision{Actor: "dpo", Reason: "waiting for the booking to pass"})
+	require.NoError(t, err)
+	require.True(t, ext.Extended)
+	require.Greater(t, ext.DueDate, st.DueDate)
+	_, err = s.deps.Requests().Decide(ctx, "salon", id, workflows.UpdateExtend, workflows.Decision{Actor: "dpo", Reason: "again"})
+	require.ErrorIs(t, err, requests.ErrRejected, "a request is extended once")
+
 	// Staff close it; the workflow ends canceled.
-	_, err := s.deps.Requests().Decide(ctx, "salon", id, workflows.UpdateCancel, workflows.Decision{Actor: "sam", Reason: "subject will ask again after the booking"})
+	_, err = s.deps.Requests().Decide(ctx, "salon", id, workflows.UpdateCancel, workflows.Decision{Actor: "sam", Reason: "subject will ask again after the booking"})
 	require.NoError(t, err)
 	assert.Equal(t, workflows.StatusCanceled, s.await(id).Status)
-	s.record(id, "request_erasure_blocked")
+	s.record(id, "request_erasure_blocked_extended")
 	subjects := s.mailTo(email)
-	require.Len(t, subjects, 2, "acknowledgement and the blocked notice: %q", subjects)
+	require.Len(t, subjects, 3, "acknowledgement, the blocked notice and the extension notice: %q", subjects)
 }
 
 // awaitStatus polls the request's live status until it is want.
@@ -277,6 +285,7 @@ func TestEmailCodeVerificationEndToEnd(t *testing.T) {
 	_, err = s.deps.Requests().Decide(ctx, "salon", id, workflows.UpdateVerifyIdentity, workflows.Verification{Method: "email_code", Actor: "subject"})
 	require.NoError(t, err)
 	require.Equal(t, workflows.StatusCompleted, s.await(id).Status)
+	s.record(id, "request_access_email_code")
 	var audit string
 	require.NoError(t, s.deps.Store.Pool.QueryRow(ctx, `SELECT string_agg(detail::text, ' ') FROM audit_events WHERE request_id = $1`, id).Scan(&audit))
 	require.NotContains(t, audit, code, "the code never reaches the audit trail")

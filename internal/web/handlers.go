@@ -1,5 +1,3 @@
-//go:build lethe_subject
-
 package web
 
 import (
@@ -104,10 +102,8 @@ func (h *handler) submit(w http.ResponseWriter, r *http.Request) {
 		h.problem(w, r, http.StatusServiceUnavailable, problemUnavailable)
 		return
 	}
-	// The request is recorded either way; if the email fails, the verify page offers a new code.
-	if err := h.svc.ResendCode(r.Context(), h.tenant, id); err != nil {
-		h.logFailure(r, "sending the first code", err, f.Email, f.Phone, sub.Subject.Phone, f.CustomerID)
-	}
+	// The request's workflow emails the first code when it starts waiting for identity; a
+	// second one here would replace it while it may already be on its way.
 	http.Redirect(w, r, h.requestPath(id)+"/verify", http.StatusSeeOther)
 }
 

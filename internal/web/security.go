@@ -1,5 +1,3 @@
-//go:build lethe_subject
-
 package web
 
 import (

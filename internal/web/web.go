@@ -1,13 +1,7 @@
-//go:build lethe_subject
-
 // Package web serves Lethe's server-rendered pages. MyAccount is where a data subject asks
 // for their rights, proves it is them with a code sent by email, follows the request and
 // downloads their export. The pages are plain HTML forms (POST-redirect-GET) that work with
 // JavaScript disabled, load no external assets, and are built for screen readers and phones.
-//
-// Until the request service has the subject's side (VerifyCode, ResendCode, ExportLink,
-// OpenExport and their errors), this package and its tests build only with -tags lethe_subject,
-// so the rest of Lethe keeps building.
 package web
 
 import (

@@ -1,5 +1,3 @@
-//go:build lethe_subject
-
 // Package webtest runs MyAccount on a whole in-process Lethe for tests: the real PostgreSQL,
 // Kafka and Temporal dev server of deploy/test.sh, the worker, the bridge, the database
 // connector over the demo salon's data, Mailgun's stand-in behind the dev mailbox, and an HTTP

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lethe-privacy/lethe/deploy/demo"
+	"github.com/lethe-privacy/lethe/internal/app"
+	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/internal/config"
+	"github.com/lethe-privacy/lethe/internal/mail"
+	"github.com/lethe-privacy/lethe/internal/requests"
+	"github.com/lethe-privacy/lethe/workflows"
+)
+
+func newDemoCmd() *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Drive sample requests through a running `lethe dev` and print each step",
+		Long: `Against a running "lethe dev" (in another terminal), submit three requests for customers of
+the demo salon, as a subject would: an access request, an erasure, and an erasure for a
+customer with a booking still to come. Each is verified with the code from the dev mailbox and
+approved where the salon's policy asks for it. Every step is printed with its timing, ending
+with where the export is, why the blocked erasure is blocked, and the rows the erasure changed.`,
+		Example: "  ./deploy/dev.sh          # terminal 1\n  ./bin/lethe demo         # terminal 2",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signalContext()
+			defer stop()
+			path := os.Getenv(config.EnvFile)
+			if path == "" {
+				path = filepath.Join(dir, "dev.yaml")
+			}
+			if _, err := os.Stat(path); err != nil {
+				return fmt.Errorf("no running lethe dev found (%s is missing): start ./deploy/dev.sh first", path)
+			}
+			cfg, err := config.LoadFrom(path, os.LookupEnv)
+			if err != nil {
+				return err
+			}
+			d, err := app.Connect(ctx, cfg, newLogger("text"), app.Need{Store: true, Temporal: true})
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			r := &demoRun{out: cmd.OutOrStdout(), svc: d.Requests(), tenant: "demo", mailbox: cfg.HTTP.PublicURL + "/dev/mailbox", start: time.Now()}
+			return r.run(ctx)
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", ".lethe", "the state directory of the running lethe dev")
+	return cmd
+}
+
+type demoRun struct {
+	out     io.Writer
+	svc     *requests.Service
+	tenant  string
+	mailbox string
+	start   time.Time
+}
+
+func (r *demoRun) step(format string, args ...any) {
+	fmt.Fprintf(r.out, "[%6.2fs] %s\n", time.Since(r.start).Seconds(), fmt.Sprintf(format, args...))
+}
+
+func (r *demoRun) run(ctx context.Context) error {
+	access, err := r.request(ctx, "access", workflows.TypeAccess, demo.HealthNotesCustomerEmail)
+	if err != nil {
+		return err
+	}
+	erasure, err := r.request(ctx, "erasure", workflows.TypeErasure, demo.ClearCustomerEmail)
+	if err != nil {
+		return err
+	}
+	blocked, err := r.request(ctx, "erasure with a booking to come", workflows.TypeErasure, demo.FutureBookingCustomerEmail)
+	if err != nil {
+		return err
+	}
+
+	fmt.Fprintln(r.out, "\nSummary")
+	if access.Export != nil {
+		fmt.Fprintf(r.out, "  export of %s: %s\n    sha256 %s, %d bytes\n", access.RequestID, access.Export.URI, access.Export.SHA256, access.Export.Bytes)
+	}
+	for _, b := range blocked.Blocks {
+		fmt.Fprintf(r.out, "  %s is blocked (%s): %s\n", blocked.RequestID, b.Code, b.Reason)
+	}
+	for _, c := range erasure.Connectors {
+		if c.Action != "erase" || c.Output == nil {
+			continue
+		}
+		var res struct {
+			Anonymised map[string]int64 `json:"anonymised"`
+			Deleted    map[string]int64 `json:"deleted"`
+			Kept       []string         `json:"kept"`
+		}
+		_ = json.Unmarshal(c.Output.Result, &res)
+		fmt.Fprintf(r.out, "  erasure %s in %s: anonymised %v, deleted %v, kept (de-identified) %v\n",
+			erasure.RequestID, c.Connector, res.Anonymised, res.Deleted, res.Kept)
+	}
+	return nil
+}
+
+// request walks one request as the subject and the salon's staff would.
+func (r *demoRun) request(ctx context.Context, label, typ, email string) (workflows.RequestState, error) {
+	fmt.Fprintf(r.out, "\n%s request for %s\n", label, email)
+	id, err := r.svc.Submit(ctx, requests.Submission{TenantID: r.tenant, Type: typ, Subject: bus.Subject{Email: email}, Channel: "myaccount"})
+	if err != nil {
+		return workflows.RequestState{}, err
+	}
+	r.step("submitted %s", id)
+	st, err := r.await(ctx, id, workflows.StatusIdentityPending)
+	if err != nil {
+		return st, err
+	}
+	r.step("due %s; waiting for the subject to verify", st.DueDate)
+	code, err := r.code(ctx, email, id)
+	if err != nil {
+		return st, err
+	}
+	r.step("code found in the dev mailbox")
+	if err := r.svc.VerifyCode(ctx, r.tenant, id, code); err != nil {
+		return st, err
+	}
+	r.step("identity verified")
+	st, err = r.await(ctx, id, workflows.StatusPendingApproval, workflows.StatusBlocked, workflows.StatusCompleted)
+	if err != nil {
+		return st, err
+	}
+	if st.Status == workflows.StatusPendingApproval {
+		r.step("waiting for approval; approving as the demo's support staff")
+		if _, err := r.svc.Decide(ctx, r.tenant, id, workflows.UpdateApprove, workflows.Decision{Actor: "lethe demo"}); err != nil {
+			return st, err
+		}
+		if st, err = r.await(ctx, id, workflows.StatusBlocked, workflows.StatusCompleted); err != nil {
+			return st, err
+		}
+	}
+	for _, c := range st.Connectors {
+		r.step("connector %s %s: %s", c.Connector, c.Action, c.Status)
+	}
+	r.step("%s", st.Status)
+	return st, nil
+}
+
+// await polls the request until it reaches one of the statuses.
+func (r *demoRun) await(ctx context.Context, id string, statuses ...string) (workflows.RequestState, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	for {
+		st, err := r.svc.Get(ctx, r.tenant, id)
+		if err == nil {
+			for _, s := range statuses {
+				if st.Status == s {
+					return st, nil
+				}
+			}
+			if workflows.Terminal(st.Status) {
+				return st, fmt.Errorf("request %s ended %s, expected %s", id, st.Status, strings.Join(statuses, " or "))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return st, fmt.Errorf("request %s did not reach %s: is lethe dev still running?", id, strings.Join(statuses, " or "))
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+var sixDigits = regexp.MustCompile(`\b\d{6}\b`)
+
+// code reads the verification code for the request from the dev mailbox.
+func (r *demoRun) code(ctx context.Context, email, id string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	u := r.mailbox + "?format=json&to=" + url.QueryEscape(email)
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			var msgs []mail.Sent
+			err = json.NewDecoder(resp.Body).Decode(&msgs)
+			resp.Body.Close()
+			for _, m := range msgs {
+				if err == nil && m.Kind == mail.KindVerificationCode && m.RequestID == id {
+					if c := sixDigits.FindString(m.Text); c != "" {
+						return c, nil
+					}
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return "", errors.New("no verification code arrived in the dev mailbox at " + r.mailbox)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
