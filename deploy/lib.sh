@@ -130,6 +130,21 @@ ensure_python_connector() {
 	export LETHE_PYTHON
 }
 
+# ensure_chromium makes sure Debian's Chromium is there for the MyAccount browser test; the test
+# never downloads a browser of its own.
+ensure_chromium() {
+	if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then
+		return 0
+	fi
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		say "installing Chromium from Debian's packages for the browser test (first run only)"
+		apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2 ||
+			die "installing chromium failed; install it yourself: apt-get install chromium"
+		return 0
+	fi
+	say "Chromium is missing: the browser test will be skipped (install it: apt-get install chromium)"
+}
+
 build_lethe() {
 	say "building ./bin/lethe"
 	go build -o bin/lethe ./cmd/lethe

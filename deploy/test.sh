@@ -59,6 +59,7 @@ if [ "$KAFKA_MODE" = real ]; then
 fi
 ensure_workflowcheck
 ensure_python_connector
+ensure_chromium
 build_lethe
 
 show_stack_logs() {
