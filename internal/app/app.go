@@ -183,6 +183,7 @@ func (d *Deps) Server() (*api.Server, error) {
 		return nil, err
 	}
 	srv := api.New(d.Log, d.Checkers()...)
+	srv.Handle("POST /webhooks/mailgun", &api.MailgunWebhook{SigningKey: d.Cfg.Mail.WebhookSigningKey.Value(), Pool: d.Store.Pool, Log: d.Log})
 	svc := d.Requests()
 	if err := srv.MountV1(api.V1Options{Requests: svc, Log: d.Log}); err != nil {
 		return nil, err

@@ -94,6 +94,9 @@ type Mail struct {
 	// APIBase overrides the region's API URL (a Mailgun-compatible service).
 	APIBase string `yaml:"api_base"`
 	APIKey  Secret `yaml:"api_key"`
+	// WebhookSigningKey verifies Mailgun's delivery webhooks at /webhooks/mailgun; without it
+	// the route refuses every call.
+	WebhookSigningKey Secret `yaml:"webhook_signing_key"`
 }
 
 // Secrets names where Lethe's own keys come from.
@@ -210,7 +213,8 @@ func Defaults() Config {
 		Database: Database{MaxConns: 10},
 		Exports:  Exports{Dir: "exports"},
 		Secrets:  Secrets{SigningKey: Secret{Env: "LETHE_SIGNING_KEY"}},
-		Mail:     Mail{Region: "us", APIKey: Secret{Env: "LETHE_MAILGUN_API_KEY"}},
+		Mail: Mail{Region: "us", APIKey: Secret{Env: "LETHE_MAILGUN_API_KEY"},
+			WebhookSigningKey: Secret{Env: "LETHE_MAILGUN_WEBHOOK_KEY"}},
 	}
 }
 
@@ -288,6 +292,10 @@ func (c *Config) resolveSecrets(lookup func(string) (string, bool)) error {
 		return err
 	}
 	c.Mail.APIKey.value = v
+	if v, err = resolve("mail.webhook_signing_key", c.Mail.WebhookSigningKey, lookup, false); err != nil {
+		return err
+	}
+	c.Mail.WebhookSigningKey.value = v
 	if c.Database.URLFile != "" && c.Database.URL == "" {
 		b, err := os.ReadFile(c.Database.URLFile)
 		if err != nil {

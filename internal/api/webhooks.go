@@ -1,0 +1,83 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/lethe-privacy/lethe/internal/mail"
+)
+
+// MailgunWebhook records Mailgun delivery events (delivered, failed, ...) of Lethe's notices in
+// the audit trail. A request must carry a valid signature made with the webhook signing key,
+// a timestamp within the freshness window, and a token not seen before.
+type MailgunWebhook struct {
+	SigningKey string
+	Pool       *pgxpool.Pool
+	Log        *slog.Logger
+	Now        func() time.Time
+	// Window bounds how old a signed timestamp may be (default 5 minutes).
+	Window time.Duration
+}
+
+func (h *MailgunWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	now := time.Now
+	if h.Now != nil {
+		now = h.Now
+	}
+	window := h.Window
+	if window <= 0 {
+		window = 5 * time.Minute
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", "the webhook body is too large")
+		return
+	}
+	sig, ev, err := mail.ParseWebhook(body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_webhook", "the body is not a Mailgun webhook")
+		return
+	}
+	if h.SigningKey == "" || !mail.VerifyWebhook(h.SigningKey, sig) {
+		writeError(w, http.StatusForbidden, "bad_signature", "the webhook signature does not verify")
+		return
+	}
+	if !sig.Fresh(now(), window) {
+		writeError(w, http.StatusForbidden, "stale_signature", "the webhook timestamp is too old")
+		return
+	}
+	ctx := r.Context()
+	if _, err := h.Pool.Exec(ctx, `INSERT INTO mail_webhook_tokens (token, received_at) VALUES ($1, $2)`, sig.Token, now()); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+			writeError(w, http.StatusForbidden, "replayed", "this webhook was already received")
+			return
+		}
+		h.Log.Error("recording a mail webhook token", "error", err)
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "try again later")
+		return
+	}
+	// Tokens older than the window can no longer verify as fresh: keep the table small.
+	_, _ = h.Pool.Exec(ctx, `DELETE FROM mail_webhook_tokens WHERE received_at < $1`, now().Add(-2*window))
+	if ev.RequestID != "" {
+		detail, _ := json.Marshal(map[string]any{"event": ev.Type, "kind": ev.Kind, "message_id": ev.MessageID, "severity": ev.Severity, "reason": ev.Reason})
+		_, err := h.Pool.Exec(ctx, `
+			INSERT INTO audit_events (event_key, tenant_id, occurred_at, actor, action, request_id, detail)
+			SELECT $1, tenant_id, $2, 'mailgun', $3, id, $4 FROM requests WHERE id = $5
+			ON CONFLICT DO NOTHING`,
+			"mailgun:"+ev.ID, ev.Timestamp, "mail."+string(ev.Type), detail, ev.RequestID)
+		if err != nil {
+			h.Log.Error("recording a mail event", "error", err)
+			writeError(w, http.StatusServiceUnavailable, "unavailable", "try again later")
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "recorded"})
+}
