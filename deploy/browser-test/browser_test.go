@@ -55,7 +55,15 @@ func startDev(t *testing.T) string {
 	if bin == "" {
 		skipOrFail(t, "neither LETHE_DEV_URL nor LETHE_BIN is set: run deploy/test.sh, or start `lethe dev` and set LETHE_DEV_URL")
 	}
-	args := []string{"dev", "--dir", t.TempDir(), "--temporal-bin", testenv.TemporalBinary(t)}
+	dir := t.TempDir()
+	// lethe dev runs PostgreSQL as the postgres user when started as root: it must be able to
+	// reach the data directory inside the test's private temporary directory.
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	args := []string{"dev", "--dir", dir, "--temporal-bin", testenv.TemporalBinary(t)}
 	for _, flag := range []string{"--postgres-port", "--temporal-port", "--temporal-ui-port", "--kafka-port"} {
 		port, err := localstack.FreePort()
 		if err != nil {
