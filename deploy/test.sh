@@ -16,8 +16,6 @@
 #                                    deploy/test.sh -v -run TestRequestWorkflow
 #
 # Environment:
-#   LETHE_SLOW=1            also run the slow tests (long scenarios, load and benchmark checks);
-#                           without it they skip.
 #   CI=true                 a test whose service is not configured fails instead of skipping.
 #   LETHE_TEST_DIR=DIR      where the test stack keeps its data and logs (default ./.lethe/test);
 #                           give concurrent runs in one checkout different directories.
