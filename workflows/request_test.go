@@ -89,7 +89,7 @@ func newWorld(t *testing.T) *world {
 		return nil
 	})
 	w.env.OnActivity(a.BuildExport, mock.Anything, mock.Anything).Return(func(_ context.Context, r activities.ExportRequest) (activities.ExportPackage, error) {
-		w.add(func() { w.log = append(w.log, fmt.Sprintf("export:%d", len(r.Sources))) })
+		w.add(func() { w.log = append(w.log, fmt.Sprintf("export:%s:%d", r.Kind, len(r.Sources))) })
 		return activities.ExportPackage{URI: "file:///x/" + r.RequestID + ".zip", SHA256: strings.Repeat("a", 64), Bytes: 10}, nil
 	})
 	return w
@@ -169,7 +169,7 @@ func TestAccessCollectsFromEveryConnectorAndBuildsExport(t *testing.T) {
 	}
 	require.NotNil(t, st.Export)
 	require.Equal(t, []string{"acknowledgement", "export_ready", "completion"}, w.notices)
-	require.Contains(t, w.log, "export:2")
+	require.Contains(t, w.log, "export:access:2")
 	require.Empty(t, w.forgotten, "only erasure forgets the subject")
 }
 
@@ -488,4 +488,14 @@ func TestTransientConnectorFailureIsRetriedByTemporal(t *testing.T) {
 		}
 	}
 	require.Equal(t, 3, n)
+}
+
+func TestPortabilityBuildsAMachineReadableExport(t *testing.T) {
+	w := newWorld(t)
+	w.env.ExecuteWorkflow(workflows.RequestWorkflow, input(workflows.TypePortability))
+	st := w.result(t)
+	require.Equal(t, workflows.StatusCompleted, st.Status)
+	require.ElementsMatch(t, []string{"dispatch:database:access", "dispatch:newsletter:access"}, w.dispatchLog())
+	require.Contains(t, w.log, "export:portability:2", "the package is built as a portability export")
+	require.Equal(t, []string{"acknowledgement", "export_ready", "completion"}, w.notices)
 }

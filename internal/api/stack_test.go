@@ -5,12 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -21,20 +17,14 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/mailgun/mailgun-go/v4"
 	"github.com/stretchr/testify/require"
 
-	"github.com/lethe-privacy/lethe/deploy/demo"
 	"github.com/lethe-privacy/lethe/internal/api"
-	"github.com/lethe-privacy/lethe/internal/app"
-	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/config"
 	"github.com/lethe-privacy/lethe/internal/mail"
 	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/internal/testenv"
-
-	_ "github.com/lethe-privacy/lethe/connectors/database"
+	"github.com/lethe-privacy/lethe/internal/teststack"
 )
 
 // Tokens of the two tenants' roles, as configured in the stack.
@@ -47,55 +37,21 @@ const (
 	signingKey   = "api-signing-key-0123456789abcdef"
 )
 
-// stack is a whole Lethe for the API tests: the real PostgreSQL, Kafka and Temporal dev
-// server, the worker, the bridge and the demo salon's database connector, mail through the dev
-// mailbox to Mailgun's stand-in, and the HTTP server with /v1 mounted. Two tenants: salon
-// (with the demo data) and spa.
+// stack is a whole Lethe for the API tests (see teststack), with the worker, the bridge and
+// the demo salon's connector running and /v1 mounted on its server. Two tenants: salon (with
+// the demo data) and spa.
 type stack struct {
-	t    *testing.T
-	url  string
-	deps *app.Deps
-	svc  *requests.Service
-	box  *mail.Mailbox
-	demo *pgxpool.Pool
-	doc  *openapi3.T
-	rt   routers.Router
+	*teststack.Stack
+	t   *testing.T
+	svc *requests.Service
+	doc *openapi3.T
+	rt  routers.Router
 }
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
 	ctx := context.Background()
-	s := &stack{t: t}
-	mg := mailgun.NewMockServer()
-	t.Cleanup(mg.Stop)
-
-	demoURL := testenv.PostgresURL(t)
-	pool, err := pgxpool.New(ctx, demoURL)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	_, err = demo.Load(ctx, pool, time.Now())
-	require.NoError(t, err)
-	s.demo = pool
-
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	s.url = "http://" + l.Addr().String()
-
-	env := map[string]string{
-		"DATABASE_URL":              testenv.PostgresURL(t),
-		"LETHE_KAFKA_BROKERS":       strings.Join(testenv.KafkaBrokers(t), ","),
-		"LETHE_KAFKA_TOPIC_PREFIX":  "api-" + testenv.Suffix() + ".",
-		"LETHE_KAFKA_PARTITIONS":    "2",
-		"LETHE_TEMPORAL_HOSTPORT":   testenv.TemporalHostPort(t),
-		"LETHE_TEMPORAL_TASK_QUEUE": "api-" + testenv.Suffix(),
-		"LETHE_PUBLIC_URL":          s.url,
-		"LETHE_SIGNING_KEY":         signingKey,
-		"LETHE_MAIL_API_BASE":       mg.URL(),
-		"LETHE_MAILGUN_API_KEY":     "key-api",
-		"LETHE_DEMO_DATABASE_URL":   demoURL,
-		"LETHE_DEMO_HASH_KEY":       "api-tenant-hash-key-0123456789abcdef",
-		"API_ASSERTION_KEY":         assertionKey,
-	}
+	env := map[string]string{"API_ASSERTION_KEY": assertionKey}
 	var yamlTokens = map[string]string{}
 	for _, tenant := range []string{"salon", "spa"} {
 		var b strings.Builder
@@ -107,12 +63,9 @@ func newStack(t *testing.T) *stack {
 		}
 		yamlTokens[tenant] = b.String()
 	}
-	dir := t.TempDir()
-	env["LETHE_EXPORTS_DIR"] = filepath.Join(dir, "exports")
-	env["LETHE_CONFIG"] = filepath.Join(dir, "lethe.yaml")
-	connector := strings.ReplaceAll("\n"+string(demo.ConnectorConfig), "\n", "\n    ")
-	require.NoError(t, os.WriteFile(env["LETHE_CONFIG"], []byte(`
-tenants:
+	opt := teststack.Options{
+		Name: "api",
+		Tenants: `
   - id: salon
     name: Salon Example
     regime: gdpr
@@ -121,65 +74,34 @@ tenants:
     contact_email: privacy@salon.example
     assertion_key: {env: API_ASSERTION_KEY}
     policy: {manual_approval: [erasure, rectification, restriction]}
-    tokens:`+yamlTokens["salon"]+`
+    tokens:` + yamlTokens["salon"] + `
   - id: spa
     name: Spa Example
     regime: gdpr
     country: FR
     assertion_key: {env: API_ASSERTION_KEY}
-    tokens:`+yamlTokens["spa"]+`
-mail: {domain: mg.salon.example, from: privacy@mg.salon.example}
-connectors:
-  database:`+connector+"\n"), 0o600))
-	for k, v := range env {
-		t.Setenv(k, v)
+    tokens:` + yamlTokens["spa"],
+		Env:         env,
+		SigningKey:  signingKey,
+		Listen:      true,
+		MailboxSize: 1000,
 	}
-	cfg, err := config.Load()
-	require.NoError(t, err)
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	d, err := app.Connect(ctx, cfg, log, app.All)
-	require.NoError(t, err)
-	t.Cleanup(d.Close)
-	s.deps = d
-	sender, err := d.Mailer()
-	require.NoError(t, err)
-	s.box = mail.NewMailbox(sender, 1000)
-	d.Mail = s.box
-	_, err = d.Store.Migrate(ctx)
-	require.NoError(t, err)
-	require.NoError(t, d.Bus.EnsureTopics(ctx, append(bus.CoreTopics(), bus.CommandTopic("database"))...))
-	s.run("worker", d.RunWorker)
-	s.run("bridge", d.RunBridge)
-	s.run("connector", func(ctx context.Context) error { return d.RunConnector(ctx, "database") })
+	s := &stack{Stack: teststack.New(t, opt), t: t}
+	s.RunAll()
 
-	s.svc = d.Requests()
-	s.svc.Mail = s.box
-	srv := api.New(log, d.Checkers()...)
+	s.svc = s.Deps.Requests()
+	s.svc.Mail = s.Mailbox
+	srv := api.New(s.Log, s.Deps.Checkers()...)
 	// Limits are tested on their own server; here they must not get in the way.
-	require.NoError(t, srv.MountV1(api.V1Options{Requests: s.svc, Log: log, Limits: &api.Limits{}}))
-	hs := httptest.NewUnstartedServer(srv)
-	hs.Listener.Close()
-	hs.Listener = l
-	hs.Start()
-	t.Cleanup(hs.Close)
+	require.NoError(t, srv.MountV1(api.V1Options{Requests: s.svc, Log: s.Log, Limits: &api.Limits{}}))
+	s.Serve(srv)
 
+	var err error
 	s.doc, err = api.LoadOpenAPI(ctx)
 	require.NoError(t, err)
 	s.rt, err = gorillamux.NewRouter(s.doc)
 	require.NoError(t, err)
 	return s
-}
-
-func (s *stack) run(name string, part func(context.Context) error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- part(ctx) }()
-	s.t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil && ctx.Err() == nil {
-			s.t.Errorf("%s: %v", name, err)
-		}
-	})
 }
 
 // serve mounts /v1 with other options on a server of its own (same stack behind it).
@@ -239,7 +161,7 @@ func (s *stack) call(t *testing.T, base, method, path, token string, body any) r
 func (s *stack) send(t *testing.T, base, method, path, token, contentType string, raw []byte) response {
 	t.Helper()
 	if base == "" {
-		base = s.url
+		base = s.URL
 	}
 	req, err := http.NewRequest(method, base+path, bytes.NewReader(raw))
 	require.NoError(t, err)
@@ -318,7 +240,7 @@ var codeLine = regexp.MustCompile(`(?m)^\s{4}(\d{6})\s*$`)
 // latestCode is the code of the newest verification email for request id.
 func (s *stack) latestCode(t *testing.T, to, id string) string {
 	t.Helper()
-	for _, m := range s.box.Messages(to) {
+	for _, m := range s.Mailbox.Messages(to) {
 		if m.Kind == mail.KindVerificationCode && m.RequestID == id {
 			if c := codeLine.FindStringSubmatch(m.Text); c != nil {
 				return c[1]

@@ -75,7 +75,7 @@ func (s *stack) testAuthentication(t *testing.T) {
 	for _, c := range []struct {
 		name, header string
 	}{{"no token", ""}, {"unknown token", "Bearer nope-nope-nope-nope"}, {"basic", "Basic " + tok("salon", "admin")}, {"empty", "Bearer "}} {
-		req, _ := http.NewRequest("GET", s.url+"/v1/requests", nil)
+		req, _ := http.NewRequest("GET", s.URL+"/v1/requests", nil)
 		if c.header != "" {
 			req.Header.Set("Authorization", c.header)
 		}
@@ -350,7 +350,7 @@ func (c *clock) add(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c
 // codesAt serves /v1 with verification codes on a clock the test moves.
 func (s *stack) codesAt(t *testing.T, c *clock) string {
 	svc := *s.svc
-	svc.Codes = &identity.Codes{Pool: s.deps.Store.Pool, Key: []byte(signingKey), Now: c.Now}
+	svc.Codes = &identity.Codes{Pool: s.Deps.Store.Pool, Key: []byte(signingKey), Now: c.Now}
 	return s.serve(api.V1Options{Requests: &svc, Limits: &api.Limits{}})
 }
 
@@ -408,7 +408,7 @@ func (s *stack) testCodeAttempts(t *testing.T) {
 func (s *stack) assertion(t *testing.T, a identity.Assertion, audience string) string {
 	t.Helper()
 	if audience == "" {
-		audience = identity.Audience(s.url, "salon")
+		audience = identity.Audience(s.URL, "salon")
 	}
 	if a.IssuedAt.IsZero() {
 		a.IssuedAt = time.Now()
@@ -440,7 +440,7 @@ func (s *stack) testAssertion(t *testing.T) {
 	assert.Equal(t, 201, r.status, "%s", r.body)
 
 	forgedKey := strings.Repeat("k", 40)
-	forged, err := identity.SignAssertion([]byte(forgedKey), identity.Assertion{Email: addr, IssuedAt: time.Now(), ExpiresAt: time.Now().Add(time.Minute)}, identity.Audience(s.url, "salon"))
+	forged, err := identity.SignAssertion([]byte(forgedKey), identity.Assertion{Email: addr, IssuedAt: time.Now(), ExpiresAt: time.Now().Add(time.Minute)}, identity.Audience(s.URL, "salon"))
 	require.NoError(t, err)
 	for _, c := range []struct {
 		name, token, code string
@@ -450,7 +450,7 @@ func (s *stack) testAssertion(t *testing.T) {
 		{"forged", forged, "assertion_invalid", nil},
 		{"tampered", good[:len(good)-4] + "AAAA", "assertion_invalid", nil},
 		{"garbage", "not.a.jwt", "assertion_invalid", nil},
-		{"another tenant's audience", s.assertion(t, identity.Assertion{Email: addr}, identity.Audience(s.url, "spa")), "assertion_invalid", nil},
+		{"another tenant's audience", s.assertion(t, identity.Assertion{Email: addr}, identity.Audience(s.URL, "spa")), "assertion_invalid", nil},
 		{"another subject", s.assertion(t, identity.Assertion{Email: email(t)}, ""), "assertion_mismatch", map[string]any{"email": addr}},
 		{"an identifier it does not vouch for", s.assertion(t, identity.Assertion{Email: addr}, ""), "assertion_mismatch", map[string]any{"email": addr, "customer_id": "C-2"}},
 	} {
@@ -609,8 +609,8 @@ func (s *stack) testExport(t *testing.T) {
 	require.Equal(t, http.StatusFound, r.status, "%s", r.body)
 	link := r.header.Get("Location")
 	assert.Equal(t, link, r.json(t)["url"])
-	require.True(t, strings.HasPrefix(link, s.url+"/v1/requests/"+id+"/export?token="), link)
-	path := strings.TrimPrefix(link, s.url)
+	require.True(t, strings.HasPrefix(link, s.URL+"/v1/requests/"+id+"/export?token="), link)
+	path := strings.TrimPrefix(link, s.URL)
 
 	download := func() response { return s.call(t, "", "GET", path, "", nil) }
 	for i := 0; i < 2; i++ {
@@ -639,7 +639,7 @@ func (s *stack) testExport(t *testing.T) {
 	}
 	assert.Equal(t, 2, downloads, "every download is audited")
 
-	token := strings.TrimPrefix(link, s.url+"/v1/requests/"+id+"/export?token=")
+	token := strings.TrimPrefix(link, s.URL+"/v1/requests/"+id+"/export?token=")
 	raw, err := url.QueryUnescape(token)
 	require.NoError(t, err)
 	flipped := []byte(raw)
@@ -671,7 +671,7 @@ func (s *stack) testExport(t *testing.T) {
 func (s *stack) testRateLimits(t *testing.T) {
 	c := &clock{t: time.Now()}
 	svc := *s.svc
-	svc.Codes = &identity.Codes{Pool: s.deps.Store.Pool, Key: []byte(signingKey), Now: c.Now}
+	svc.Codes = &identity.Codes{Pool: s.Deps.Store.Pool, Key: []byte(signingKey), Now: c.Now}
 	base := s.serve(api.V1Options{Requests: &svc, Now: c.Now, Limits: &api.Limits{
 		SubmitPerTenant:  api.Limit{Every: time.Hour, Burst: 3},
 		SubmitPerSubject: api.Limit{Every: time.Hour, Burst: 2},

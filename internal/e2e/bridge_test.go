@@ -25,7 +25,7 @@ func (s *stack) nextMessage(topic string, match func(bus.Message) bool) bus.Mess
 	defer cancel()
 	var got bus.Message
 	found := errors.New("found")
-	err := s.deps.Bus.Consume(ctx, bus.ConsumerOptions{Group: "probe-" + topic + "-" + time.Now().Format("150405.000000"), Topic: topic},
+	err := s.Deps.Bus.Consume(ctx, bus.ConsumerOptions{Group: "probe-" + topic + "-" + time.Now().Format("150405.000000"), Topic: topic},
 		func(_ context.Context, m bus.Message) error {
 			if match(m) {
 				got = m
@@ -42,10 +42,10 @@ func (s *stack) nextMessage(topic string, match func(bus.Message) bool) bus.Mess
 // a good result after them still completes the request.
 func TestBridgeDeadLettersBadResultsAndKeepsGoing(t *testing.T) {
 	s := newStack(t)
-	s.run("worker", s.deps.RunWorker)
-	s.run("bridge", s.deps.RunBridge)
+	s.Run("worker", s.Deps.RunWorker)
+	s.Run("bridge", s.Deps.RunBridge)
 	// No connector runs: the test answers the command itself.
-	id := s.submit(workflows.TypeRestriction, bus.Subject{Email: demo.ClearCustomerEmail})
+	id := s.Submit(workflows.TypeRestriction, bus.Subject{Email: demo.ClearCustomerEmail})
 	cmdMsg := s.nextMessage(bus.CommandTopic("database"), func(m bus.Message) bool { return strings.Contains(string(m.Value), id) })
 	var cmd bus.Command
 	require.NoError(t, json.Unmarshal(cmdMsg.Value, &cmd))
@@ -59,11 +59,11 @@ func TestBridgeDeadLettersBadResultsAndKeepsGoing(t *testing.T) {
 	forgedRaw, _ := json.Marshal(forged)
 	ctx := context.Background()
 	for _, raw := range [][]byte{[]byte("{oops"), []byte(`{"schema":"lethe.event","version":1,"id":"e1","type":"request.status_changed","tenant_id":"salon","request_id":"` + id + `","occurred_at":"2026-01-01T00:00:00Z"}`), badStatus, forgedRaw} {
-		require.NoError(t, s.deps.Bus.PublishRaw(ctx, bus.TopicResults, id, raw))
+		require.NoError(t, s.Deps.Bus.PublishRaw(ctx, bus.TopicResults, id, raw))
 	}
-	require.NoError(t, s.deps.Bus.Publish(ctx, bus.TopicResults, id, good))
+	require.NoError(t, s.Deps.Bus.Publish(ctx, bus.TopicResults, id, good))
 
-	st := s.await(id)
+	st := s.Await(id)
 	require.Equal(t, workflows.StatusCompleted, st.Status, "the good result after the bad ones completed the request")
 
 	var reasons []string
@@ -98,8 +98,8 @@ func contains(list []string, s string) bool {
 // workflow has ended.
 func TestDuplicateSubmissionIsOneRequest(t *testing.T) {
 	s := newStack(t)
-	s.runAll()
-	svc := s.deps.Requests()
+	s.RunAll()
+	svc := s.Deps.Requests()
 	ctx := context.Background()
 	sub := requests.Submission{RequestID: "dup-" + time.Now().Format("150405.000"), TenantID: "salon", Type: workflows.TypeAccess,
 		Subject: bus.Subject{Email: demo.ClearCustomerEmail}, IdentityVerified: true}
@@ -108,7 +108,7 @@ func TestDuplicateSubmissionIsOneRequest(t *testing.T) {
 	require.NoError(t, err)
 	_, err = svc.Submit(ctx, sub)
 	require.ErrorIs(t, err, requests.ErrDuplicate)
-	require.Equal(t, workflows.StatusCompleted, s.await(id).Status)
+	require.Equal(t, workflows.StatusCompleted, s.Await(id).Status)
 	_, err = svc.Submit(ctx, sub)
 	require.ErrorIs(t, err, requests.ErrDuplicate, "still a duplicate after the workflow closed")
 
@@ -119,6 +119,6 @@ func TestDuplicateSubmissionIsOneRequest(t *testing.T) {
 	require.ErrorIs(t, err, requests.ErrInvalid, "unknown tenant")
 
 	var n int
-	require.NoError(t, s.deps.Store.Pool.QueryRow(ctx, `SELECT count(*) FROM audit_events WHERE request_id = $1 AND action = 'request.received'`, id).Scan(&n))
+	require.NoError(t, s.Deps.Store.Pool.QueryRow(ctx, `SELECT count(*) FROM audit_events WHERE request_id = $1 AND action = 'request.received'`, id).Scan(&n))
 	assert.Equal(t, 1, n, "one request, one lifecycle")
 }

@@ -67,7 +67,7 @@ func (s *stack) start(args ...string) *proc {
 	s.t.Helper()
 	cmd := exec.Command(letheBinary(s.t), append(args, "--log-format", "text")...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	for k, v := range s.env {
+	for k, v := range s.Env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	p := &proc{name: strings.Join(args, " "), cmd: cmd, out: &bytes.Buffer{}}
@@ -100,11 +100,11 @@ func TestKilledProcessesMidFanOutApplyEffectsOnce(t *testing.T) {
 	ctx := context.Background()
 	email := demo.ClearCustomerEmail
 	var customerID int64
-	require.NoError(t, s.demo.QueryRow(ctx, `SELECT id FROM customers WHERE email = $1`, email).Scan(&customerID))
+	require.NoError(t, s.Demo.QueryRow(ctx, `SELECT id FROM customers WHERE email = $1`, email).Scan(&customerID))
 
 	worker := s.start("worker")
 	connector := s.start("connector", "database")
-	id := s.submit(workflows.TypeErasure, bus.Subject{Email: email})
+	id := s.Submit(workflows.TypeErasure, bus.Subject{Email: email})
 
 	// The block check was answered, but no bridge runs: the activity is still pending.
 	s.nextMessage(bus.TopicResults, func(m bus.Message) bool {
@@ -122,13 +122,13 @@ func TestKilledProcessesMidFanOutApplyEffectsOnce(t *testing.T) {
 	s.start("bridge")
 	s.start("connector", "database")
 
-	st := s.await(id)
+	st := s.Await(id)
 	require.Equal(t, workflows.StatusCompleted, st.Status)
 	assert.Equal(t, "1", s.scalar(`SELECT count(*) FROM lethe_applied_tasks WHERE request_id = $1 AND action = 'erase'`, id), "erased once")
 	assert.Equal(t, "0", s.scalar(`SELECT count(*) FROM customers WHERE email = $1`, email))
 	assert.Equal(t, "Erased", s.scalar(`SELECT first_name FROM customers WHERE id = $1`, customerID))
 	var completed int
-	require.NoError(t, s.deps.Store.Pool.QueryRow(ctx, `SELECT count(*) FROM audit_events WHERE request_id = $1 AND action = 'request.completed'`, id).Scan(&completed))
+	require.NoError(t, s.Deps.Store.Pool.QueryRow(ctx, `SELECT count(*) FROM audit_events WHERE request_id = $1 AND action = 'request.completed'`, id).Scan(&completed))
 	assert.Equal(t, 1, completed)
 	assert.Len(t, s.mailTo(email), 2, "acknowledgement and completion, once each")
 }
@@ -140,7 +140,7 @@ func (s *stack) awaitDemo(q, arg, want string) {
 	defer cancel()
 	for {
 		var v any
-		if err := s.demo.QueryRow(ctx, q, arg).Scan(&v); err == nil && jsonString(v) == want {
+		if err := s.Demo.QueryRow(ctx, q, arg).Scan(&v); err == nil && jsonString(v) == want {
 			return
 		}
 		select {

@@ -28,7 +28,7 @@ import (
 // mailTo lists the subject lines the Mailgun stand-in accepted for one address, in order.
 func (s *stack) mailTo(addr string) []string {
 	var out []string
-	for _, e := range s.mail.Events() {
+	for _, e := range s.Mailgun.Events() {
 		if a, ok := e.(*events.Accepted); ok && a.Recipient == addr {
 			out = append(out, a.Message.Headers.Subject)
 		}
@@ -38,7 +38,7 @@ func (s *stack) mailTo(addr string) []string {
 
 func readZip(t *testing.T, s *stack, uri string) map[string][]byte {
 	t.Helper()
-	r, err := s.deps.Exports.Open(context.Background(), uri)
+	r, err := s.Deps.Exports.Open(context.Background(), uri)
 	require.NoError(t, err)
 	defer r.Close()
 	raw, err := io.ReadAll(r)
@@ -81,10 +81,10 @@ func jsonRows(t *testing.T, b []byte) []map[string]any {
 // export holds exactly that customer's records from the demo database.
 func TestAccessRequestEndToEnd(t *testing.T) {
 	s := newStack(t)
-	s.runAll()
+	s.RunAll()
 	email := demo.HealthNotesCustomerEmail
-	id := s.submit(workflows.TypeAccess, bus.Subject{Email: email})
-	st := s.await(id)
+	id := s.Submit(workflows.TypeAccess, bus.Subject{Email: email})
+	st := s.Await(id)
 	s.record(id, "request_access")
 
 	require.Equal(t, workflows.StatusCompleted, st.Status)
@@ -98,7 +98,7 @@ func TestAccessRequestEndToEnd(t *testing.T) {
 
 	// Bookings: the same start times as in the demo database, and no one else's.
 	var want []string
-	rows, err := s.demo.Query(context.Background(), `SELECT b.starts_at FROM bookings b JOIN customers c ON c.id = b.customer_id WHERE c.email = $1`, email)
+	rows, err := s.Demo.Query(context.Background(), `SELECT b.starts_at FROM bookings b JOIN customers c ON c.id = b.customer_id WHERE c.email = $1`, email)
 	require.NoError(t, err)
 	for rows.Next() {
 		var at time.Time
@@ -137,16 +137,16 @@ func jsonNum(n int) string { b, _ := json.Marshal(n); return string(b) }
 // completion email before Lethe forgets the address.
 func TestErasureRequestEndToEnd(t *testing.T) {
 	s := newStack(t)
-	s.runAll()
+	s.RunAll()
 	email := demo.ClearCustomerEmail
 	ctx := context.Background()
 	var customerID int64
-	require.NoError(t, s.demo.QueryRow(ctx, `SELECT id FROM customers WHERE email = $1`, email).Scan(&customerID))
+	require.NoError(t, s.Demo.QueryRow(ctx, `SELECT id FROM customers WHERE email = $1`, email).Scan(&customerID))
 	invoicesBefore := s.scalar(`SELECT count(*)::text || '/' || coalesce(sum(amount_cents), 0)::text FROM invoices WHERE customer_id = $1`, customerID)
 	require.NotEqual(t, "0/0", invoicesBefore, "the demo customer has invoices to keep")
 
-	id := s.submit(workflows.TypeErasure, bus.Subject{Email: email})
-	st := s.await(id)
+	id := s.Submit(workflows.TypeErasure, bus.Subject{Email: email})
+	st := s.Await(id)
 	s.record(id, "request_erasure")
 	require.Equal(t, workflows.StatusCompleted, st.Status)
 
@@ -159,7 +159,7 @@ func TestErasureRequestEndToEnd(t *testing.T) {
 
 	// Lethe's own copy of the address went last, after the completion notice.
 	var order []string
-	rows, err := s.deps.Store.Pool.Query(ctx, `SELECT action, detail->>'kind' FROM audit_events WHERE request_id = $1 ORDER BY id`, id)
+	rows, err := s.Deps.Store.Pool.Query(ctx, `SELECT action, detail->>'kind' FROM audit_events WHERE request_id = $1 ORDER BY id`, id)
 	require.NoError(t, err)
 	for rows.Next() {
 		var action string
@@ -175,7 +175,7 @@ func TestErasureRequestEndToEnd(t *testing.T) {
 	require.Equal(t, "subject.forgotten", order[len(order)-2])
 	require.Equal(t, "subject.notified:completion", order[len(order)-3])
 	var left int
-	require.NoError(t, s.deps.Store.Pool.QueryRow(ctx, `SELECT count(*) FROM request_subjects WHERE request_id = $1`, id).Scan(&left))
+	require.NoError(t, s.Deps.Store.Pool.QueryRow(ctx, `SELECT count(*) FROM request_subjects WHERE request_id = $1`, id).Scan(&left))
 	assert.Zero(t, left)
 	assert.Len(t, s.mailTo(email), 2, "acknowledgement and completion")
 }
@@ -184,10 +184,10 @@ func TestErasureRequestEndToEnd(t *testing.T) {
 // subject is told, and nothing is erased.
 func TestBlockedErasureEndToEnd(t *testing.T) {
 	s := newStack(t)
-	s.runAll()
+	s.RunAll()
 	email := demo.FutureBookingCustomerEmail
 	ctx := context.Background()
-	id := s.submit(workflows.TypeErasure, bus.Subject{Email: email})
+	id := s.Submit(workflows.TypeErasure, bus.Subject{Email: email})
 
 	st := s.awaitStatus(id, workflows.StatusBlocked)
 	require.NotEmpty(t, st.Blocks)
@@ -196,17 +196,17 @@ func TestBlockedErasureEndToEnd(t *testing.T) {
 	assert.Equal(t, "1", s.scalar(`SELECT count(*) FROM customers WHERE email = $1`, email), "nothing erased while blocked")
 
 	// The DPO extends it on the real server: the due date moves two months and the subject is told.
-	ext, err := s.deps.Requests().Decide(ctx, "salon", id, workflows.UpdateExtend, workflows.Decision{Actor: "dpo", Reason: "waiting for the booking to pass"})
+	ext, err := s.Deps.Requests().Decide(ctx, "salon", id, workflows.UpdateExtend, workflows.Decision{Actor: "dpo", Reason: "waiting for the booking to pass"})
 	require.NoError(t, err)
 	require.True(t, ext.Extended)
 	require.Greater(t, ext.DueDate, st.DueDate)
-	_, err = s.deps.Requests().Decide(ctx, "salon", id, workflows.UpdateExtend, workflows.Decision{Actor: "dpo", Reason: "again"})
+	_, err = s.Deps.Requests().Decide(ctx, "salon", id, workflows.UpdateExtend, workflows.Decision{Actor: "dpo", Reason: "again"})
 	require.ErrorIs(t, err, requests.ErrRejected, "a request is extended once")
 
 	// Staff close it; the workflow ends canceled.
-	_, err = s.deps.Requests().Decide(ctx, "salon", id, workflows.UpdateCancel, workflows.Decision{Actor: "sam", Reason: "subject will ask again after the booking"})
+	_, err = s.Deps.Requests().Decide(ctx, "salon", id, workflows.UpdateCancel, workflows.Decision{Actor: "sam", Reason: "subject will ask again after the booking"})
 	require.NoError(t, err)
-	assert.Equal(t, workflows.StatusCanceled, s.await(id).Status)
+	assert.Equal(t, workflows.StatusCanceled, s.Await(id).Status)
 	s.record(id, "request_erasure_blocked_extended")
 	subjects := s.mailTo(email)
 	require.Len(t, subjects, 3, "acknowledgement, the blocked notice and the extension notice: %q", subjects)
@@ -218,7 +218,7 @@ func (s *stack) awaitStatus(id, want string) workflows.RequestState {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	for {
-		st, err := s.deps.Requests().Get(ctx, "salon", id)
+		st, err := s.Deps.Requests().Get(ctx, "salon", id)
 		if err == nil && st.Status == want {
 			return st
 		}
@@ -234,25 +234,25 @@ func (s *stack) awaitStatus(id, want string) workflows.RequestState {
 // marketing at once and records the withdrawal in the consent ledger.
 func TestRectificationAndObjectionEndToEnd(t *testing.T) {
 	s := newStack(t)
-	s.runAll()
+	s.RunAll()
 	ctx := context.Background()
 	email := demo.HealthNotesCustomerEmail
-	id, err := s.deps.Requests().Submit(ctx, requests.Submission{
+	id, err := s.Deps.Requests().Submit(ctx, requests.Submission{
 		TenantID: "salon", Type: workflows.TypeRectification, Subject: bus.Subject{Email: email},
 		Changes: map[string]string{"last_name": "Lovelace", "city": "Eastfold"}, IdentityVerified: true,
 	})
 	require.NoError(t, err)
-	require.Equal(t, workflows.StatusCompleted, s.await(id).Status)
+	require.Equal(t, workflows.StatusCompleted, s.Await(id).Status)
 	assert.Equal(t, "Lovelace/Eastfold", s.scalar(`SELECT last_name || '/' || city FROM customers WHERE email = $1`, email))
 
-	_, err = s.demo.Exec(ctx, `UPDATE marketing_consents SET granted = true WHERE customer_id = (SELECT id FROM customers WHERE email = $1)`, email)
+	_, err = s.Demo.Exec(ctx, `UPDATE marketing_consents SET granted = true WHERE customer_id = (SELECT id FROM customers WHERE email = $1)`, email)
 	require.NoError(t, err)
-	obj := s.submit(workflows.TypeObjection, bus.Subject{Email: email})
-	require.Equal(t, workflows.StatusCompleted, s.await(obj).Status)
+	obj := s.Submit(workflows.TypeObjection, bus.Subject{Email: email})
+	require.Equal(t, workflows.StatusCompleted, s.Await(obj).Status)
 	assert.Equal(t, "0", s.scalar(`SELECT count(*) FROM marketing_consents m JOIN customers c ON c.id = m.customer_id WHERE c.email = $1 AND m.granted`, email))
 	var purpose string
 	var granted bool
-	require.NoError(t, s.deps.Store.Pool.QueryRow(ctx, `SELECT purpose, granted FROM consent_ledger WHERE request_id = $1`, obj).Scan(&purpose, &granted))
+	require.NoError(t, s.Deps.Store.Pool.QueryRow(ctx, `SELECT purpose, granted FROM consent_ledger WHERE request_id = $1`, obj).Scan(&purpose, &granted))
 	assert.Equal(t, "marketing", purpose)
 	assert.False(t, granted)
 }
@@ -261,32 +261,32 @@ func TestRectificationAndObjectionEndToEnd(t *testing.T) {
 // until the code is checked and the identity update arrives.
 func TestEmailCodeVerificationEndToEnd(t *testing.T) {
 	s := newStack(t)
-	s.runAll()
+	s.RunAll()
 	ctx := context.Background()
 	email := demo.ClearCustomerEmail
-	id, err := s.deps.Requests().Submit(ctx, requests.Submission{TenantID: "salon", Type: workflows.TypeAccess, Subject: bus.Subject{Email: email}})
+	id, err := s.Deps.Requests().Submit(ctx, requests.Submission{TenantID: "salon", Type: workflows.TypeAccess, Subject: bus.Subject{Email: email}})
 	require.NoError(t, err)
 	st := s.awaitStatus(id, workflows.StatusIdentityPending)
 	require.Empty(t, st.Connectors, "no connector is asked before verification")
 
 	var code string
 	require.Eventually(t, func() bool {
-		for _, m := range s.box.Messages(email) {
+		for _, m := range s.Mailbox.Messages(email) {
 			if m.Kind == mail.KindVerificationCode && m.RequestID == id {
 				code = regexp.MustCompile(`\b\d{6}\b`).FindString(m.Text)
 			}
 		}
 		return code != ""
 	}, time.Minute, 50*time.Millisecond)
-	codes := &identity.Codes{Pool: s.deps.Store.Pool, Key: []byte(s.cfg.Secrets.SigningKey.Value())}
+	codes := &identity.Codes{Pool: s.Deps.Store.Pool, Key: []byte(s.Cfg.Secrets.SigningKey.Value())}
 	require.ErrorIs(t, codes.Check(ctx, id, "000000"), identity.ErrWrongCode)
 	require.NoError(t, codes.Check(ctx, id, code))
 	require.ErrorIs(t, codes.Check(ctx, id, code), identity.ErrUsed, "a code works once")
-	_, err = s.deps.Requests().Decide(ctx, "salon", id, workflows.UpdateVerifyIdentity, workflows.Verification{Method: "email_code", Actor: "subject"})
+	_, err = s.Deps.Requests().Decide(ctx, "salon", id, workflows.UpdateVerifyIdentity, workflows.Verification{Method: "email_code", Actor: "subject"})
 	require.NoError(t, err)
-	require.Equal(t, workflows.StatusCompleted, s.await(id).Status)
+	require.Equal(t, workflows.StatusCompleted, s.Await(id).Status)
 	s.record(id, "request_access_email_code")
 	var audit string
-	require.NoError(t, s.deps.Store.Pool.QueryRow(ctx, `SELECT string_agg(detail::text, ' ') FROM audit_events WHERE request_id = $1`, id).Scan(&audit))
+	require.NoError(t, s.Deps.Store.Pool.QueryRow(ctx, `SELECT string_agg(detail::text, ' ') FROM audit_events WHERE request_id = $1`, id).Scan(&audit))
 	require.NotContains(t, audit, code, "the code never reaches the audit trail")
 }

@@ -28,7 +28,7 @@ import (
 // input reads the workflow input a request was started with, from its history.
 func (s *stack) input(id string) workflows.RequestInput {
 	s.t.Helper()
-	it := s.deps.Temporal.GetWorkflowHistory(context.Background(), id, "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	it := s.Deps.Temporal.GetWorkflowHistory(context.Background(), id, "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	require.True(s.t, it.HasNext(), "no history for %s", id)
 	first, err := it.Next()
 	require.NoError(s.t, err)
@@ -41,7 +41,7 @@ func (s *stack) input(id string) workflows.RequestInput {
 // the workflow: the requests table remembers it.
 func TestDuplicateRequestIsOneRequest(t *testing.T) {
 	s := newStack(t)
-	s.run("intake", s.intake(nil).RunRequests)
+	s.Run("intake", s.intake(nil).RunRequests)
 	id := "kafka-" + testenv.Suffix()
 	msg := newIntake(id, "salon", workflows.TypeAccess, demo.ClearCustomerEmail)
 	s.publish(bus.TopicIntake, msg)
@@ -56,8 +56,8 @@ func TestDuplicateRequestIsOneRequest(t *testing.T) {
 	assert.False(t, in.IdentityVerified, "a Kafka request still needs the subject to verify")
 
 	// Temporal forgets the workflow (as after its retention period); the id stays taken.
-	_, err := s.deps.Temporal.WorkflowService().DeleteWorkflowExecution(context.Background(), &workflowservice.DeleteWorkflowExecutionRequest{
-		Namespace: s.cfg.Temporal.Namespace, WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: id},
+	_, err := s.Deps.Temporal.WorkflowService().DeleteWorkflowExecution(context.Background(), &workflowservice.DeleteWorkflowExecutionRequest{
+		Namespace: s.Cfg.Temporal.Namespace, WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: id},
 	})
 	require.NoError(t, err)
 	eventually(t, 60*time.Second, func() bool { return !s.workflowExists(id) }, "Temporal never forgot workflow %s", id)
@@ -73,8 +73,8 @@ func TestDuplicateRequestIsOneRequest(t *testing.T) {
 func TestInvalidMessagesAreDeadLettered(t *testing.T) {
 	s := newStack(t)
 	in := s.intake(nil)
-	s.run("requests", in.RunRequests)
-	s.run("consent", in.RunConsent)
+	s.Run("requests", in.RunRequests)
+	s.Run("consent", in.RunConsent)
 	email := demo.ClearCustomerEmail
 
 	taken := "taken-" + testenv.Suffix()
@@ -139,15 +139,15 @@ func TestCommitOnlyAfterStart(t *testing.T) {
 		halfway bool
 	}{
 		{"temporal unavailable", func(s *stack) *requests.Service {
-			svc := s.deps.Requests()
+			svc := s.Deps.Requests()
 			svc.Temporal = temporalDown{Client: svc.Temporal, calls: &atomic.Int64{}}
 			return svc
 		}, true},
 		{"postgres closed", func(s *stack) *requests.Service {
-			st, err := store.Open(context.Background(), s.env["DATABASE_URL"], 2)
+			st, err := store.Open(context.Background(), s.Env["DATABASE_URL"], 2)
 			require.NoError(t, err)
 			st.Close()
-			svc := s.deps.Requests()
+			svc := s.Deps.Requests()
 			svc.Store = st
 			return svc
 		}, false},
@@ -157,7 +157,7 @@ func TestCommitOnlyAfterStart(t *testing.T) {
 			id := "outage-" + testenv.Suffix()
 			s.publish(bus.TopicIntake, newIntake(id, "salon", workflows.TypeAccess, demo.ClearCustomerEmail))
 
-			stop := s.run("broken intake", s.intake(tc.broken(s)).RunRequests)
+			stop := s.Run("broken intake", s.intake(tc.broken(s)).RunRequests)
 			eventually(t, 60*time.Second, func() bool {
 				return s.retries.Load() >= 2 || s.committed(intake.GroupRequests, bus.TopicIntake) >= 1
 			}, "the failing start was neither retried nor committed")
@@ -170,7 +170,7 @@ func TestCommitOnlyAfterStart(t *testing.T) {
 			}
 			assert.False(t, s.workflowExists(id))
 
-			s.run("recovered intake", s.intake(nil).RunRequests)
+			s.Run("recovered intake", s.intake(nil).RunRequests)
 			s.waitCommitted(intake.GroupRequests, bus.TopicIntake, 1)
 			assert.True(t, s.workflowExists(id))
 			assert.Equal(t, 1, s.count(`SELECT count(*) FROM requests WHERE id = $1 AND started`, id))
@@ -184,12 +184,12 @@ func TestCommitOnlyAfterStart(t *testing.T) {
 // marketing in the connected systems; the same change delivered twice changes nothing more.
 func TestMarketingWithdrawalStartsOneObjection(t *testing.T) {
 	s := newStack(t)
-	s.runLifecycle()
+	s.RunAll()
 	in := s.intake(nil)
-	s.run("consent", in.RunConsent)
+	s.Run("consent", in.RunConsent)
 	ctx := context.Background()
 	email := demo.ClearCustomerEmail
-	_, err := s.demo.Exec(ctx, `UPDATE marketing_consents SET granted = true WHERE customer_id = (SELECT id FROM customers WHERE email = $1)`, email)
+	_, err := s.Demo.Exec(ctx, `UPDATE marketing_consents SET granted = true WHERE customer_id = (SELECT id FROM customers WHERE email = $1)`, email)
 	require.NoError(t, err)
 
 	at := time.Now().Add(-time.Hour).Truncate(time.Millisecond).UTC()
@@ -215,16 +215,16 @@ func TestMarketingWithdrawalStartsOneObjection(t *testing.T) {
 	wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	var st workflows.RequestState
-	require.NoError(t, s.deps.Temporal.GetWorkflow(wctx, id, "").Get(wctx, &st))
+	require.NoError(t, s.Deps.Temporal.GetWorkflow(wctx, id, "").Get(wctx, &st))
 	assert.Equal(t, workflows.StatusCompleted, st.Status)
 	var granted int
-	require.NoError(t, s.demo.QueryRow(ctx, `SELECT count(*) FROM marketing_consents m JOIN customers c ON c.id = m.customer_id WHERE c.email = $1 AND m.granted`, email).Scan(&granted))
+	require.NoError(t, s.Demo.QueryRow(ctx, `SELECT count(*) FROM marketing_consents m JOIN customers c ON c.id = m.customer_id WHERE c.email = $1 AND m.granted`, email).Scan(&granted))
 	assert.Equal(t, 0, granted, "marketing stopped in the salon's database")
 
 	// Redelivery of the very same record after the objection finished: nothing new.
 	raw, err := json.Marshal(withdrawal)
 	require.NoError(t, err)
-	require.NoError(t, in.HandleConsent(ctx, bus.Message{Topic: s.prefix + bus.TopicConsent, Value: raw, Schema: "lethe.consent.change"}))
+	require.NoError(t, in.HandleConsent(ctx, bus.Message{Topic: s.Prefix + bus.TopicConsent, Value: raw, Schema: "lethe.consent.change"}))
 	assert.Equal(t, 1, s.count(`SELECT count(*) FROM requests`))
 	assert.Equal(t, 3, s.count(`SELECT count(*) FROM consent_ledger WHERE source = 'mailchimp'`))
 }
@@ -240,11 +240,11 @@ func TestRequestFieldsAreKept(t *testing.T) {
 	msg.Changes = map[string]string{"last_name": "Lovelace"}
 	raw, err := json.Marshal(msg)
 	require.NoError(t, err)
-	require.NoError(t, in.HandleRequest(ctx, bus.Message{Topic: s.prefix + bus.TopicIntake, Value: raw}))
+	require.NoError(t, in.HandleRequest(ctx, bus.Message{Topic: s.Prefix + bus.TopicIntake, Value: raw}))
 
 	var regime, country, lastName string
 	var at time.Time
-	require.NoError(t, s.deps.Store.Pool.QueryRow(ctx, `
+	require.NoError(t, s.Deps.Store.Pool.QueryRow(ctx, `
 		SELECT r.regime, r.country, r.received_at, s.changes->>'last_name'
 		FROM requests r JOIN request_subjects s ON s.request_id = r.id WHERE r.id = $1`, msg.RequestID).
 		Scan(&regime, &country, &at, &lastName))
@@ -255,14 +255,14 @@ func TestRequestFieldsAreKept(t *testing.T) {
 	// Without request_id Lethe assigns one.
 	anon := newIntake("", "salon", workflows.TypeAccess, demo.ClearCustomerEmail)
 	raw, _ = json.Marshal(anon)
-	require.NoError(t, in.HandleRequest(ctx, bus.Message{Topic: s.prefix + bus.TopicIntake, Value: raw}))
+	require.NoError(t, in.HandleRequest(ctx, bus.Message{Topic: s.Prefix + bus.TopicIntake, Value: raw}))
 	assert.Equal(t, 1, s.count(`SELECT count(*) FROM requests WHERE id <> $1 AND started`, msg.RequestID))
 }
 
 func scalar(t *testing.T, s *stack, q string, args ...any) string {
 	t.Helper()
 	var v string
-	require.NoError(t, s.deps.Store.Pool.QueryRow(context.Background(), q, args...).Scan(&v))
+	require.NoError(t, s.Deps.Store.Pool.QueryRow(context.Background(), q, args...).Scan(&v))
 	return v
 }
 
@@ -271,7 +271,7 @@ func deadLettersNow(t *testing.T, s *stack) []bus.DeadLetter {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := kafka.DialLeader(ctx, "tcp", s.deps.Bus.Brokers()[0], s.prefix+bus.TopicDLQ, 0)
+	conn, err := kafka.DialLeader(ctx, "tcp", s.Deps.Bus.Brokers()[0], s.Prefix+bus.TopicDLQ, 0)
 	require.NoError(t, err)
 	last, err := conn.ReadLastOffset()
 	conn.Close()
@@ -280,7 +280,7 @@ func deadLettersNow(t *testing.T, s *stack) []bus.DeadLetter {
 	if last == 0 {
 		return out
 	}
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: s.deps.Bus.Brokers(), Topic: s.prefix + bus.TopicDLQ, Partition: 0,
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: s.Deps.Bus.Brokers(), Topic: s.Prefix + bus.TopicDLQ, Partition: 0,
 		MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 100 * time.Millisecond})
 	defer r.Close()
 	for {

@@ -1,0 +1,228 @@
+// Package teststack builds a whole in-process Lethe for one test: its own databases, Kafka
+// topic prefix and Temporal task queue on the real services of internal/testenv, the demo
+// salon's database loaded behind the database connector, and Mailgun's stand-in behind the
+// dev mailbox, as `lethe dev` sends mail. Only tests use it.
+package teststack
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/mailgun/mailgun-go/v4"
+	"github.com/stretchr/testify/require"
+
+	"github.com/lethe-privacy/lethe/deploy/demo"
+	"github.com/lethe-privacy/lethe/internal/app"
+	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/internal/config"
+	"github.com/lethe-privacy/lethe/internal/mail"
+	"github.com/lethe-privacy/lethe/internal/requests"
+	"github.com/lethe-privacy/lethe/internal/testenv"
+	"github.com/lethe-privacy/lethe/workflows"
+
+	_ "github.com/lethe-privacy/lethe/connectors/database" // the demo salon's connector
+)
+
+// Salon is the YAML of the demo salon tenant, approving nothing by hand.
+const Salon = `
+  - id: salon
+    name: Salon Example
+    regime: gdpr
+    country: DE
+    time_zone: Europe/Berlin
+    contact_email: privacy@salon.example
+    policy: {manual_approval: []}`
+
+// Options say what a suite needs from its stack; the zero value (with a Name) is the salon
+// alone, two partitions per topic and public URL http://lethe.test.
+type Options struct {
+	// Name prefixes the topics, the task queue and the keys, so a failing suite is findable.
+	Name string
+	// Tenants is the YAML list under tenants: (default Salon).
+	Tenants string
+	// Env is set in addition to the stack's own variables, e.g. tokens the tenants refer to.
+	Env map[string]string
+	// SigningKey defaults to Name + "-signing-key-0123456789abcdef".
+	SigningKey string
+	// Partitions per topic (default 2); 1 lets a test read one partition's offsets.
+	Partitions int
+	// Listen reserves a local address before configuration is loaded: it becomes the public
+	// URL that links in emails use, and Serve serves on it.
+	Listen bool
+	// LogHandler wraps the warn-level text handler, e.g. to count log records.
+	LogHandler func(slog.Handler) slog.Handler
+	// MailboxSize is how many messages the mailbox keeps (default 100).
+	MailboxSize int
+}
+
+// Stack is one test's Lethe. Everything it starts stops when the test ends.
+type Stack struct {
+	T       testing.TB
+	Cfg     config.Config
+	CfgFile string
+	Env     map[string]string // what the stack set, for lethe processes started by the test
+	Prefix  string            // Kafka topic and group prefix
+	URL     string            // public URL; served by Serve when Options.Listen
+	Deps    *app.Deps
+	Demo    *pgxpool.Pool // the demo salon's database
+	Mailgun mailgun.MockServer
+	Mailbox *mail.Mailbox
+	Log     *slog.Logger
+
+	listener net.Listener
+}
+
+// New builds the stack: configuration, connections, migrations and topics. No part runs yet.
+func New(t testing.TB, o Options) *Stack {
+	t.Helper()
+	ctx := context.Background()
+	if o.Tenants == "" {
+		o.Tenants = Salon
+	}
+	if o.SigningKey == "" {
+		o.SigningKey = o.Name + "-signing-key-0123456789abcdef"
+	}
+	if o.Partitions == 0 {
+		o.Partitions = 2
+	}
+	if o.MailboxSize == 0 {
+		o.MailboxSize = 100
+	}
+	s := &Stack{T: t, Mailgun: mailgun.NewMockServer(), Prefix: o.Name + "-" + testenv.Suffix() + ".", URL: "http://lethe.test"}
+	t.Cleanup(s.Mailgun.Stop)
+
+	demoURL := testenv.PostgresURL(t)
+	pool, err := pgxpool.New(ctx, demoURL)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	_, err = demo.Load(ctx, pool, time.Now())
+	require.NoError(t, err)
+	s.Demo = pool
+
+	if o.Listen {
+		s.listener, err = net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		s.URL = "http://" + s.listener.Addr().String()
+	}
+
+	dir := t.TempDir()
+	s.CfgFile = filepath.Join(dir, "lethe.yaml")
+	connector := strings.ReplaceAll("\n"+string(demo.ConnectorConfig), "\n", "\n    ")
+	require.NoError(t, os.WriteFile(s.CfgFile, []byte(`
+tenants:`+o.Tenants+`
+mail: {domain: mg.salon.example, from: privacy@mg.salon.example}
+connectors:
+  database:`+connector+"\n"), 0o600))
+	s.Env = map[string]string{
+		"DATABASE_URL":              testenv.PostgresURL(t),
+		"LETHE_KAFKA_BROKERS":       strings.Join(testenv.KafkaBrokers(t), ","),
+		"LETHE_KAFKA_TOPIC_PREFIX":  s.Prefix,
+		"LETHE_KAFKA_PARTITIONS":    strconv.Itoa(o.Partitions),
+		"LETHE_TEMPORAL_HOSTPORT":   testenv.TemporalHostPort(t),
+		"LETHE_TEMPORAL_TASK_QUEUE": o.Name + "-" + testenv.Suffix(),
+		"LETHE_EXPORTS_DIR":         filepath.Join(dir, "exports"),
+		"LETHE_PUBLIC_URL":          s.URL,
+		"LETHE_SIGNING_KEY":         o.SigningKey,
+		"LETHE_MAIL_API_BASE":       s.Mailgun.URL(),
+		"LETHE_MAILGUN_API_KEY":     "key-" + o.Name,
+		"LETHE_DEMO_DATABASE_URL":   demoURL,
+		"LETHE_DEMO_HASH_KEY":       o.Name + "-tenant-hash-key-0123456789abcdef",
+		"LETHE_CONFIG":              s.CfgFile,
+	}
+	for k, v := range o.Env {
+		s.Env[k] = v
+	}
+	for k, v := range s.Env {
+		t.Setenv(k, v)
+	}
+	s.Cfg, err = config.Load()
+	require.NoError(t, err)
+	var h slog.Handler = slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})
+	if o.LogHandler != nil {
+		h = o.LogHandler(h)
+	}
+	s.Log = slog.New(h)
+	s.Deps, err = app.Connect(ctx, s.Cfg, s.Log, app.All)
+	require.NoError(t, err)
+	t.Cleanup(s.Deps.Close)
+	mg, err := s.Deps.Mailer()
+	require.NoError(t, err)
+	s.Mailbox = mail.NewMailbox(mg, o.MailboxSize)
+	s.Deps.Mail = s.Mailbox
+	_, err = s.Deps.Store.Migrate(ctx)
+	require.NoError(t, err)
+	require.NoError(t, s.Deps.Bus.EnsureTopics(ctx, append(bus.CoreTopics(), bus.CommandTopic("database"))...))
+	return s
+}
+
+// Run starts one part (worker, bridge, connector, intake) in this process; the returned
+// function stops it and waits until it has. Parts still running stop when the test ends.
+func (s *Stack) Run(name string, part func(context.Context) error) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- part(ctx) }()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		// A part stopped while still starting reports the cancellation; that is no failure.
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			s.T.Errorf("%s: %v", name, err)
+		}
+	}
+	s.T.Cleanup(stop)
+	return stop
+}
+
+// RunAll starts the worker, the bridge and the database connector's runner.
+func (s *Stack) RunAll() {
+	s.Run("worker", s.Deps.RunWorker)
+	s.Run("bridge", s.Deps.RunBridge)
+	s.Run("connector", func(ctx context.Context) error { return s.Deps.RunConnector(ctx, "database") })
+}
+
+// Serve serves h at URL until the test ends; the stack must have been built with Listen.
+func (s *Stack) Serve(h http.Handler) {
+	s.T.Helper()
+	require.NotNil(s.T, s.listener, "teststack: Serve needs Options.Listen")
+	hs := httptest.NewUnstartedServer(h)
+	hs.Listener.Close()
+	hs.Listener = s.listener
+	hs.Start()
+	s.T.Cleanup(hs.Close)
+}
+
+// Submit files a verified request for the salon through the API channel and returns its id.
+func (s *Stack) Submit(typ string, subject bus.Subject) string {
+	s.T.Helper()
+	id, err := s.Deps.Requests().Submit(context.Background(), requests.Submission{
+		TenantID: "salon", Type: typ, Subject: subject, IdentityVerified: true, Channel: "api",
+	})
+	require.NoError(s.T, err)
+	return id
+}
+
+// Await waits for the request's workflow to end and returns its final state.
+func (s *Stack) Await(id string) workflows.RequestState {
+	s.T.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var st workflows.RequestState
+	err := s.Deps.Temporal.GetWorkflow(ctx, id, "").Get(ctx, &st)
+	require.NoError(s.T, err, "request %s", id)
+	return st
+}
