@@ -36,14 +36,14 @@ type Config struct {
 	// MaxConns bounds the connection pool (default 4).
 	MaxConns int32 `yaml:"max_conns"`
 
-	Subject   SubjectConfig   `yaml:"subject"`
-	Tables    []TableConfig   `yaml:"tables"`
-	Blocks    []BlockRule     `yaml:"blocks"`
+	Subject SubjectConfig `yaml:"subject"`
+	Tables  []TableConfig `yaml:"tables"`
+	Blocks  []BlockRule   `yaml:"blocks"`
 	// Objections are statements run when the subject objects to a purpose (restrict with
 	// params {"purpose": ...}), e.g. marketing consent set to withdrawn; $1 is the subject's key.
 	Objections []ObjectionRule `yaml:"objections"`
-	Finders   []FinderConfig  `yaml:"finders"`
-	Retention []RetentionRule `yaml:"retention"`
+	Finders    []FinderConfig  `yaml:"finders"`
+	Retention  []RetentionRule `yaml:"retention"`
 }
 
 // SubjectConfig says how a Subject is found in the subject (root) table. Every identifier the
