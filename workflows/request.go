@@ -308,10 +308,12 @@ func (r *request) perform(ctx workflow.Context) (RequestState, error) {
 		if err == nil {
 			return r.complete(ctx)
 		}
+		// Cleared before the status says failed: a retry may arrive while the transition is
+		// still being recorded, and must not be lost.
+		r.retry = false
 		if err := r.moveTo(ctx, StatusFailed, "request.failed", "", map[string]any{"error": err.Error(), "failed": r.failedConnectors()}); err != nil {
 			return r.state, err
 		}
-		r.retry = false
 		ok, aerr := workflow.AwaitWithTimeout(ctx, r.in.Policy.RetryWindow, func() bool { return r.retry || r.canceled })
 		if aerr != nil {
 			return r.state, aerr

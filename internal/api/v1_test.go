@@ -3,6 +3,7 @@ package api_test
 import (
 	"archive/zip"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
@@ -488,6 +489,21 @@ func (s *stack) testDecisions(t *testing.T) {
 	r = decide(approved, "approve", map[string]any{"actor": "Dana at the front desk"})
 	require.Equal(t, 200, r.status, "%s", r.body)
 	s.await(t, "salon", approved, status("completed"))
+
+	// A connector fails the request (its table is gone); staff fix the system and retry.
+	ctx := context.Background()
+	_, err := s.Demo.Exec(ctx, `ALTER TABLE customers RENAME TO customers_away`)
+	require.NoError(t, err)
+	failing := s.verified(t, "restriction", email(t))
+	s.await(t, "salon", failing, status("pending_approval"))
+	require.Equal(t, 200, decide(failing, "approve", nil).status)
+	failed := s.await(t, "salon", failing, status("failed"))
+	assert.NotEmpty(t, failed["connectors"], "the failed connector is named")
+	_, err = s.Demo.Exec(ctx, `ALTER TABLE customers_away RENAME TO customers`)
+	require.NoError(t, err)
+	r = decide(failing, "retry", map[string]any{"actor": "Dana"})
+	require.Equal(t, 200, r.status, "%s", r.body)
+	s.await(t, "salon", failing, status("completed"))
 	r = decide(approved, "approve", nil)
 	assert.Equal(t, 409, r.status, "approving a closed request")
 
