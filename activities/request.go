@@ -66,8 +66,18 @@ func (a *Activities) RecordTransition(ctx context.Context, t Transition) error {
 	return a.Bus.Publish(ctx, bus.TopicEvents, t.RequestID, bus.Event{
 		Schema: schemas.Event, Version: schemas.Version, ID: t.Key, Type: t.Action,
 		TenantID: t.TenantID, RequestID: t.RequestID, Status: t.Status, OccurredAt: t.At.UTC(),
-		Data: map[string]any{"due_date": t.DueDate, "extended": t.Extended},
+		Data: eventData(t),
 	})
+}
+
+// eventData is what a status event tells other services: the deadline, and for a
+// rectification the names of the corrected fields (Art. 19), never their values.
+func eventData(t Transition) map[string]any {
+	data := map[string]any{"due_date": t.DueDate, "extended": t.Extended}
+	if f, ok := t.Detail["fields"]; ok {
+		data["fields"] = f
+	}
+	return data
 }
 
 // DispatchCommand publishes a connector command carrying this activity's task token and

@@ -363,8 +363,14 @@ func (r *request) complete(ctx workflow.Context) (RequestState, error) {
 		r.notify(ctx, "export_ready", map[string]any{"SHA256": r.state.Export.SHA256})
 	}
 	if r.in.Type == TypeRectification {
-		// Art. 19: recipients of the data learn of the correction through lethe.events.
 		data["Fields"] = r.in.ChangedFields
+		// Art. 19: recipients of the data learn which fields were corrected (names, never
+		// values) from a request.rectified event on lethe.events.
+		if workflow.GetVersion(ctx, "rectified-event", workflow.DefaultVersion, 1) == 1 {
+			if err := r.record(ctx, r.state.Status, "request.rectified", "", map[string]any{"fields": r.in.ChangedFields}, ""); err != nil {
+				return r.state, err
+			}
+		}
 	}
 	r.notify(ctx, "completion", data)
 	if r.in.Type == TypeErasure {

@@ -403,6 +403,14 @@ func TestRectificationReachesConnectorsThatRectify(t *testing.T) {
 	require.Equal(t, workflows.StatusCompleted, st.Status)
 	require.Equal(t, []string{"dispatch:database:rectify"}, w.dispatchLog(), "only connectors that can rectify")
 	require.Equal(t, "r1:database:rectify", w.dispatched[0].IdempotencyKey)
+	var rectified *activities.Transition
+	for i := range w.transitions {
+		if w.transitions[i].Action == "request.rectified" {
+			rectified = &w.transitions[i]
+		}
+	}
+	require.NotNil(t, rectified, "recipients are told of the correction (Art. 19)")
+	require.Equal(t, []any{"last_name", "phone"}, rectified.Detail["fields"])
 }
 
 func TestObjectionRecordsConsentThenStopsMarketing(t *testing.T) {

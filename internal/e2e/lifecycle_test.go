@@ -244,6 +244,14 @@ func TestRectificationAndObjectionEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, workflows.StatusCompleted, s.Await(id).Status)
 	assert.Equal(t, "Lovelace/Eastfold", s.scalar(`SELECT last_name || '/' || city FROM customers WHERE email = $1`, email))
+	// Art. 19: other services learn which fields were corrected, never the new values.
+	ev := s.nextMessage(bus.TopicEvents, func(m bus.Message) bool {
+		return strings.Contains(string(m.Value), id) && strings.Contains(string(m.Value), "request.rectified")
+	})
+	var event bus.Event
+	require.NoError(t, json.Unmarshal(ev.Value, &event))
+	assert.Equal(t, []any{"city", "last_name"}, event.Data["fields"])
+	assert.NotContains(t, string(ev.Value), "Lovelace")
 
 	_, err = s.Demo.Exec(ctx, `UPDATE marketing_consents SET granted = true WHERE customer_id = (SELECT id FROM customers WHERE email = $1)`, email)
 	require.NoError(t, err)
