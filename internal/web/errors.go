@@ -17,6 +17,7 @@ const (
 	wordsUsed        = "This code has already been used. Ask for a new code below"
 	wordsNoCode      = "We have no code waiting for this request. Ask for a new code below"
 	wordsTooManySent = "We have sent several codes already. Wait an hour, then ask again"
+	wordsNoEmail     = "We have no email address for this request, so we cannot send a code. Please contact us to confirm it is you"
 	wordsNotWaiting  = "This request is not waiting for a code. If you confirmed it already, open the link in our emails on the device where you did; otherwise make a new request"
 )
 
@@ -52,6 +53,8 @@ func resendProblem(err error) (msg string, status int, sent bool, known bool) {
 		return wordsTooManySent, http.StatusTooManyRequests, false, true
 	case errors.Is(err, requests.ErrAlreadyVerified), errors.Is(err, requests.ErrRequestClosed):
 		return wordsNotWaiting, http.StatusConflict, false, true
+	case errors.Is(err, requests.ErrNoEmail):
+		return wordsNoEmail, http.StatusConflict, false, true
 	}
 	return "", 0, false, false
 }
