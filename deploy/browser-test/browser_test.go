@@ -16,11 +16,9 @@
 package browsertest
 
 import (
-	"archive/zip"
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -41,6 +39,7 @@ import (
 	"github.com/lethe-privacy/lethe/deploy/demo"
 	"github.com/lethe-privacy/lethe/internal/localstack"
 	"github.com/lethe-privacy/lethe/internal/testenv"
+	"github.com/lethe-privacy/lethe/internal/teststack"
 	"github.com/lethe-privacy/lethe/internal/web/htmlcheck"
 	"github.com/lethe-privacy/lethe/internal/web/webtest"
 )
@@ -135,11 +134,11 @@ func TestMyAccountOnLetheDev(t *testing.T) {
 	files := walk(t, base, "dev")
 	// The dev stack's database is not ours to read: the export must hold this customer, and
 	// bookings that are theirs.
-	customers := rows(t, files, "database/customers.json")
+	customers := teststack.Rows(t, files, "database/customers.json")
 	if len(customers) != 1 || customers[0]["email"] != demo.HealthNotesCustomerEmail {
 		t.Fatalf("customers.json holds %d rows, want only %s", len(customers), demo.HealthNotesCustomerEmail)
 	}
-	if len(rows(t, files, "database/bookings.json")) == 0 {
+	if len(teststack.Rows(t, files, "database/bookings.json")) == 0 {
 		t.Fatal("the export has no bookings; the demo customer has some")
 	}
 }
@@ -166,7 +165,7 @@ func TestMyAccountInProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []string
-	for _, b := range rows(t, files, "database/bookings.json") {
+	for _, b := range teststack.Rows(t, files, "database/bookings.json") {
 		at, err := time.Parse(time.RFC3339Nano, fmt.Sprint(b["starts_at"]))
 		if err != nil {
 			t.Fatalf("booking starts_at: %v", err)
@@ -457,59 +456,11 @@ func (s *session) download(sel string) map[string][]byte {
 			if err != nil {
 				s.t.Fatal(err)
 			}
-			return unzip(s.t, raw)
+			return teststack.Unzip(s.t, raw)
 		}
 	}
 	s.t.Fatal("the download never completed")
 	return nil
-}
-
-func unzip(t *testing.T, raw []byte) map[string][]byte {
-	t.Helper()
-	z, err := zip.NewReader(bytes.NewReader(raw), int64(len(raw)))
-	if err != nil {
-		t.Fatalf("the download is not a ZIP (%d bytes): %v", len(raw), err)
-	}
-	out := map[string][]byte{}
-	for _, f := range z.File {
-		rc, err := f.Open()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var b bytes.Buffer
-		_, err = b.ReadFrom(rc)
-		rc.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[f.Name] = b.Bytes()
-	}
-	return out
-}
-
-// rows parses an exported table: a JSON array, or one object per line.
-func rows(t *testing.T, files map[string][]byte, name string) []map[string]any {
-	t.Helper()
-	raw, ok := files[name]
-	if !ok {
-		t.Fatalf("the export has no %s", name)
-	}
-	var out []map[string]any
-	if err := json.Unmarshal(raw, &out); err == nil {
-		return out
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	for {
-		var r map[string]any
-		err := dec.Decode(&r)
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatalf("reading %s: %v", name, err)
-		}
-		out = append(out, r)
-	}
 }
 
 func ptr[T any](v T) *T { return &v }

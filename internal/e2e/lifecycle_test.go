@@ -1,9 +1,6 @@
 package e2e_test
 
 import (
-	"archive/zip"
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -22,6 +19,7 @@ import (
 	"github.com/lethe-privacy/lethe/internal/identity"
 	"github.com/lethe-privacy/lethe/internal/mail"
 	"github.com/lethe-privacy/lethe/internal/requests"
+	"github.com/lethe-privacy/lethe/internal/teststack"
 	"github.com/lethe-privacy/lethe/workflows"
 )
 
@@ -43,38 +41,7 @@ func readZip(t *testing.T, s *stack, uri string) map[string][]byte {
 	defer r.Close()
 	raw, err := io.ReadAll(r)
 	require.NoError(t, err)
-	z, err := zip.NewReader(bytes.NewReader(raw), int64(len(raw)))
-	require.NoError(t, err)
-	files := map[string][]byte{}
-	for _, f := range z.File {
-		rc, err := f.Open()
-		require.NoError(t, err)
-		b, err := io.ReadAll(rc)
-		require.NoError(t, err)
-		rc.Close()
-		files[f.Name] = b
-	}
-	return files
-}
-
-// jsonRows parses an exported <table>.json (one object per line, or a JSON array).
-func jsonRows(t *testing.T, b []byte) []map[string]any {
-	t.Helper()
-	var rows []map[string]any
-	if err := json.Unmarshal(b, &rows); err == nil {
-		return rows
-	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		line := strings.TrimSpace(strings.Trim(strings.TrimSpace(sc.Text()), ","))
-		if line == "" || line == "[" || line == "]" {
-			continue
-		}
-		var row map[string]any
-		require.NoError(t, json.Unmarshal([]byte(line), &row))
-		rows = append(rows, row)
-	}
-	return rows
+	return teststack.Unzip(t, raw)
 }
 
 // An access request for a demo customer runs end to end through the Kafka fan-out, and the
@@ -91,7 +58,7 @@ func TestAccessRequestEndToEnd(t *testing.T) {
 	require.NotNil(t, st.Export)
 	files := readZip(t, s, st.Export.URI)
 
-	customers := jsonRows(t, files["database/customers.json"])
+	customers := teststack.Rows(t, files, "database/customers.json")
 	require.Len(t, customers, 1)
 	assert.Equal(t, email, customers[0]["email"])
 	assert.Equal(t, demo.HealthNotesCustomerNumber, customers[0]["customer_number"])
@@ -108,7 +75,7 @@ func TestAccessRequestEndToEnd(t *testing.T) {
 	require.NoError(t, rows.Err())
 	require.NotEmpty(t, want)
 	var got []string
-	for _, b := range jsonRows(t, files["database/bookings.json"]) {
+	for _, b := range teststack.Rows(t, files, "database/bookings.json") {
 		at, err := time.Parse(time.RFC3339Nano, b["starts_at"].(string))
 		require.NoError(t, err)
 		got = append(got, at.UTC().Format(time.RFC3339))
@@ -117,7 +84,7 @@ func TestAccessRequestEndToEnd(t *testing.T) {
 	sort.Strings(got)
 	assert.Equal(t, want, got)
 
-	notes := jsonRows(t, files["database/consultation_notes.json"])
+	notes := teststack.Rows(t, files, "database/consultation_notes.json")
 	assert.Equal(t, s.scalar(`SELECT count(*) FROM consultation_notes n JOIN customers c ON c.id = n.customer_id WHERE c.email = $1`, email), itoa(len(notes)))
 	assert.Contains(t, files, "database/bookings.csv")
 	assert.Contains(t, string(files["summary.html"]), "Health data")

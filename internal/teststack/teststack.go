@@ -5,8 +5,12 @@
 package teststack
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -225,4 +229,41 @@ func (s *Stack) Await(id string) workflows.RequestState {
 	err := s.Deps.Temporal.GetWorkflow(ctx, id, "").Get(ctx, &st)
 	require.NoError(s.T, err, "request %s", id)
 	return st
+}
+
+// Unzip reads every file of an export package.
+func Unzip(t testing.TB, raw []byte) map[string][]byte {
+	t.Helper()
+	z, err := zip.NewReader(bytes.NewReader(raw), int64(len(raw)))
+	if err != nil {
+		t.Fatalf("the export is not a ZIP (%d bytes): %v", len(raw), err)
+	}
+	out := map[string][]byte{}
+	for _, f := range z.File {
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[f.Name] = b
+	}
+	return out
+}
+
+// Rows parses one exported table (<connector>/<table>.json, a JSON array of objects).
+func Rows(t testing.TB, files map[string][]byte, name string) []map[string]any {
+	t.Helper()
+	raw, ok := files[name]
+	if !ok {
+		t.Fatalf("the export has no %s", name)
+	}
+	var rows []map[string]any
+	if err := json.Unmarshal(raw, &rows); err != nil {
+		t.Fatalf("%s is not a JSON array of records: %v", name, err)
+	}
+	return rows
 }

@@ -1,10 +1,7 @@
 package web_test
 
 import (
-	"archive/zip"
-	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -19,6 +16,7 @@ import (
 
 	"github.com/lethe-privacy/lethe/deploy/demo"
 	"github.com/lethe-privacy/lethe/internal/testenv"
+	"github.com/lethe-privacy/lethe/internal/teststack"
 	"github.com/lethe-privacy/lethe/internal/web/htmlcheck"
 	"github.com/lethe-privacy/lethe/internal/web/webtest"
 )
@@ -135,12 +133,11 @@ func TestMyAccountAccessRequestOnTheRealStack(t *testing.T) {
 	res, raw = b.do(http.MethodGet, status+"/export", nil)
 	require.Equal(t, http.StatusOK, res.StatusCode, string(raw))
 	assert.Equal(t, "application/zip", res.Header.Get("Content-Type"))
-	files := unzip(t, raw)
-	var customers []map[string]any
-	require.NoError(t, json.Unmarshal(rowsJSON(files["database/customers.json"]), &customers))
+	files := teststack.Unzip(t, raw)
+	customers := teststack.Rows(t, files, "database/customers.json")
 	require.Len(t, customers, 1)
 	assert.Equal(t, email, customers[0]["email"])
-	assert.Equal(t, bookingTimes(t, s, email), exportedBookingTimes(t, files["database/bookings.json"]))
+	assert.Equal(t, bookingTimes(t, s, email), exportedBookingTimes(t, teststack.Rows(t, files, "database/bookings.json")))
 
 	// Another browser with the id sees nothing, and cannot download.
 	other := newBrowser(t, s.URL)
@@ -178,32 +175,6 @@ func awaitStatus(ctx context.Context, t *testing.T, s *webtest.Stack, id, want s
 	}
 }
 
-func unzip(t *testing.T, raw []byte) map[string][]byte {
-	t.Helper()
-	z, err := zip.NewReader(bytes.NewReader(raw), int64(len(raw)))
-	require.NoError(t, err)
-	out := map[string][]byte{}
-	for _, f := range z.File {
-		rc, err := f.Open()
-		require.NoError(t, err)
-		b, err := io.ReadAll(rc)
-		require.NoError(t, err)
-		rc.Close()
-		out[f.Name] = b
-	}
-	return out
-}
-
-// rowsJSON turns an exported table (a JSON array, or one object per line) into a JSON array.
-func rowsJSON(b []byte) []byte {
-	trimmed := bytes.TrimSpace(b)
-	if bytes.HasPrefix(trimmed, []byte("[")) {
-		return trimmed
-	}
-	lines := bytes.Split(trimmed, []byte("\n"))
-	return append(append([]byte("["), bytes.Join(lines, []byte(","))...), ']')
-}
-
 func bookingTimes(t *testing.T, s *webtest.Stack, email string) []string {
 	rows, err := s.Demo.Query(context.Background(), `SELECT b.starts_at FROM bookings b JOIN customers c ON c.id = b.customer_id WHERE c.email = $1`, email)
 	require.NoError(t, err)
@@ -219,9 +190,7 @@ func bookingTimes(t *testing.T, s *webtest.Stack, email string) []string {
 	return out
 }
 
-func exportedBookingTimes(t *testing.T, raw []byte) []string {
-	var rows []map[string]any
-	require.NoError(t, json.Unmarshal(rowsJSON(raw), &rows))
+func exportedBookingTimes(t *testing.T, rows []map[string]any) []string {
 	var out []string
 	for _, r := range rows {
 		at, err := time.Parse(time.RFC3339Nano, r["starts_at"].(string))
