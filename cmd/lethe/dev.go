@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -238,11 +239,17 @@ Lethe is running. Ctrl-C stops everything.
   PostgreSQL     %[4]s  (demo data: %[5]s)
   Demo tenant    demo (admin token: %[6]s)
 
+Try the API:
+  curl -H 'Authorization: Bearer %[6]s' -H 'Content-Type: application/json' \
+       -d '{"type":"access","subject":{"email":"hana.health@example.com"}}' %[1]s/v1/requests
+Watch a whole flow (access, erasure, blocked erasure), in another terminal:
+  ./bin/lethe demo%[9]s
+
 Operator commands use the same stack through its configuration file:
   export LETHE_CONFIG=%[8]s
   lethe requests submit --type access --email nora.clearwater@example.com --verified
   lethe requests list
-`, base, tmp.UIURL(), kafkaDesc, redactURL(pg.URL("lethe")), summary, secrets.AdminToken, mailbox.URL(), cfgPath)
+`, base, tmp.UIURL(), kafkaDesc, redactURL(pg.URL("lethe")), summary, secrets.AdminToken, mailbox.URL(), cfgPath, demoDirFlag(o.dir))
 
 	err = g.Wait()
 	fmt.Fprintln(out, "==> stopping")
@@ -289,6 +296,14 @@ func devConfig(env map[string]string) (config.Config, error) {
 	return cfg, err
 }
 
+// demoDirFlag is the --dir that `lethe demo` needs to find this stack.
+func demoDirFlag(dir string) string {
+	if dir == ".lethe" {
+		return ""
+	}
+	return " --dir " + dir
+}
+
 // writeDevConfig writes the running stack's configuration, with secrets as files beside it,
 // so `lethe requests` and other operator commands reach the same stack.
 func writeDevConfig(dir string, cfg config.Config, s devSecrets) (string, error) {
@@ -310,7 +325,11 @@ func writeDevConfig(dir string, cfg config.Config, s devSecrets) (string, error)
 	if cfg.Mail.APIKey, err = secret("mailgun-api-key", cfg.Mail.APIKey.Value()); err != nil {
 		return "", err
 	}
+	// The tenants and their tokens are shared with the running configuration: copy them
+	// before pointing the tokens at files, or the running server would lose their values.
+	cfg.Tenants = slices.Clone(cfg.Tenants)
 	for i := range cfg.Tenants {
+		cfg.Tenants[i].Tokens = slices.Clone(cfg.Tenants[i].Tokens)
 		for j := range cfg.Tenants[i].Tokens {
 			name := fmt.Sprintf("%s-%s-token", cfg.Tenants[i].ID, cfg.Tenants[i].Tokens[j].Role)
 			if cfg.Tenants[i].Tokens[j].Secret, err = secret(name, cfg.Tenants[i].Tokens[j].Value()); err != nil {
@@ -366,7 +385,8 @@ func loadDemo(ctx context.Context, url string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("loading the demo dataset: %w", err)
 	}
-	return fmt.Sprintf("%+v", s), nil
+	return fmt.Sprintf("%d customers, %d bookings (%d to come), %d invoices (%d unpaid)",
+		s.Customers, s.Bookings, s.FutureBookings, s.Invoices, s.UnpaidInvoices), nil
 }
 
 func selfCheck(ctx context.Context, c client.Client, taskQueue string) error {

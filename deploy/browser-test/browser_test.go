@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -95,10 +96,14 @@ func startDev(t *testing.T) string {
 		}
 	})
 	ready := make(chan error, 1)
+	var token string
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
-			if strings.Contains(sc.Text(), "Lethe is running") {
+			if m := adminToken.FindStringSubmatch(sc.Text()); m != nil {
+				token = m[1]
+			}
+			if strings.HasPrefix(sc.Text(), "Try the API:") {
 				ready <- nil
 				io.Copy(io.Discard, out)
 				return
@@ -114,8 +119,21 @@ func startDev(t *testing.T) string {
 	case <-time.After(3 * time.Minute):
 		t.Fatalf("lethe dev did not come up within 3 minutes:\n%s", log.String())
 	}
+	// The token lethe dev prints lets a newcomer try the API at once.
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/v1/requests", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if token == "" || res.StatusCode != http.StatusOK {
+		t.Fatalf("the admin token lethe dev printed (%q) does not open the API: %s", token, res.Status)
+	}
 	return "http://" + addr
 }
+
+var adminToken = regexp.MustCompile(`admin token: (\S+)\)`)
 
 // skipOrFail skips outside CI and fails under CI, so CI can never pass by skipping.
 func skipOrFail(t *testing.T, msg string) {
