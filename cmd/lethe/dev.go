@@ -67,7 +67,7 @@ delete that directory to start afresh.`,
 	f := cmd.Flags()
 	f.StringVar(&o.dir, "dir", ".lethe", "directory for local state")
 	f.StringVar(&o.temporalBin, "temporal-bin", filepath.Join("bin", "temporal"), "path of the Temporal CLI")
-	f.StringVar(&o.httpAddr, "http", "127.0.0.1:8080", "address of the API, MyAccount and dashboard")
+	f.StringVar(&o.httpAddr, "http", "127.0.0.1:8080", "address of the API, MyAccount and the dev mailbox")
 	f.IntVar(&o.pgPort, "postgres-port", 54329, "port of the local PostgreSQL")
 	f.IntVar(&o.temporalPort, "temporal-port", 7233, "port of the Temporal frontend")
 	f.IntVar(&o.uiPort, "temporal-ui-port", 8233, "port of the Temporal Web UI")

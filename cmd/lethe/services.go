@@ -43,8 +43,8 @@ func serviceCmd(cmd *cobra.Command, need app.Need, run func(ctx context.Context,
 func newServeCmd() *cobra.Command {
 	return serviceCmd(&cobra.Command{
 		Use:   "serve",
-		Short: "Run the HTTP API, MyAccount and dashboard against external Temporal, Kafka and PostgreSQL",
-		Long:  "Serve the HTTP surface (/v1 API, /myaccount, /dashboard, /healthz, /readyz, /metrics).",
+		Short: "Run the HTTP API and MyAccount against external Temporal, Kafka and PostgreSQL",
+		Long:  "Serve the HTTP surface: the /v1 API, /myaccount, /webhooks/mailgun, /healthz, /readyz and /metrics.",
 		Args:  cobra.NoArgs,
 	}, app.All, func(ctx context.Context, d *app.Deps, _ []string) error {
 		l, err := app.Listen(d.Cfg.HTTP.Addr)
