@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"cmp"
 	"encoding/base64"
 	"sort"
 
@@ -13,13 +14,13 @@ var base64Std = base64.StdEncoding
 // branding is how notices to the tenant's subjects look.
 func (a *Activities) branding(tenant string) mail.Branding {
 	t := a.Tenants[tenant]
-	return mail.Branding{Name: orDefault(t.Name, tenant), ContactEmail: t.ContactEmail, LogoURL: t.LogoURL, Color: t.Color}
+	return mail.Branding{Name: cmp.Or(t.Name, tenant), ContactEmail: t.ContactEmail, LogoURL: t.LogoURL, Color: t.Color}
 }
 
 // notice is the Art. 15 information the tenant gives in every access export.
 func (a *Activities) notice(tenant string) exportpkg.Art15Notice {
 	t := a.Tenants[tenant]
-	return exportpkg.DefaultNotice(orDefault(t.Name, tenant), t.ContactEmail)
+	return exportpkg.DefaultNotice(cmp.Or(t.Name, tenant), t.ContactEmail)
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -29,11 +30,4 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -228,7 +229,7 @@ func RequestWorkflow(ctx workflow.Context, in RequestInput) (RequestState, error
 	}
 	ctx = workflow.WithActivityOptions(ctx, recordOptions)
 
-	if err := r.moveTo(ctx, StatusReceived, "request.received", "received via "+orDefault(in.Channel, "api"), nil); err != nil {
+	if err := r.moveTo(ctx, StatusReceived, "request.received", "received via "+cmp.Or(in.Channel, "api"), nil); err != nil {
 		return r.state, err
 	}
 	clockCtx, stopClock := workflow.WithCancel(ctx)
@@ -740,7 +741,7 @@ func (r *request) note(ctx workflow.Context, text string) {
 func (r *request) record(ctx workflow.Context, status, action, note string, detail map[string]any, actor string) error {
 	r.seq++
 	if actor == "" {
-		actor, r.actor = orDefault(r.actor, "lethe"), ""
+		actor, r.actor = cmp.Or(r.actor, "lethe"), ""
 	}
 	if detail == nil {
 		detail = map[string]any{}
@@ -861,11 +862,4 @@ func errorMessage(err error) string {
 		return "timed out (" + timeout.TimeoutType().String() + ")"
 	}
 	return err.Error()
-}
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }

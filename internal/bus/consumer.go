@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -134,7 +135,7 @@ func (b *Bus) handle(ctx context.Context, opts ConsumerOptions, m *Message, h Ha
 	if err != nil {
 		return err
 	}
-	if len(opts.Schemas) > 0 && !contains(opts.Schemas, name) {
+	if len(opts.Schemas) > 0 && !slices.Contains(opts.Schemas, name) {
 		return fmt.Errorf("schema %s is not accepted on %s", name, opts.Topic)
 	}
 	m.Schema = name
@@ -172,13 +173,4 @@ func (b *Bus) deadLetter(ctx context.Context, m Message, reason error) error {
 		dl.ValueBase64 = &v
 	}
 	return b.Publish(ctx, TopicDLQ, m.Topic+"/"+strconv.Itoa(m.Partition), dl)
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -428,7 +429,7 @@ func (c *Config) Validate() error {
 			return err
 		}
 		for j, tok := range t.Tokens {
-			if !contains(Roles, tok.Role) {
+			if !slices.Contains(Roles, tok.Role) {
 				return fmt.Errorf("tenants[%s].tokens[%d].role: %q must be one of %s", t.ID, j, tok.Role, strings.Join(Roles, ", "))
 			}
 			if tok.value != "" && len(tok.value) < 16 {
@@ -447,7 +448,7 @@ var DefaultManualApproval = []string{"erasure", "rectification", "restriction"}
 
 func (p *Policy) validate(tenant string) error {
 	for _, t := range p.ManualApproval {
-		if !contains(RequestTypes, t) {
+		if !slices.Contains(RequestTypes, t) {
 			return fmt.Errorf("tenants[%s].policy.manual_approval: %q must be one of %s", tenant, t, strings.Join(RequestTypes, ", "))
 		}
 	}
@@ -471,9 +472,9 @@ func (p *Policy) validate(tenant string) error {
 // NeedsApproval reports whether requests of type t wait for a staff decision.
 func (p Policy) NeedsApproval(t string) bool {
 	if p.ManualApproval == nil {
-		return contains(DefaultManualApproval, t)
+		return slices.Contains(DefaultManualApproval, t)
 	}
-	return contains(p.ManualApproval, t)
+	return slices.Contains(p.ManualApproval, t)
 }
 
 func (c *Config) validateDatabase() error {
@@ -549,15 +550,6 @@ func splitList(v string) []string {
 		}
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -71,7 +72,7 @@ func TestBridgeDeadLettersBadResultsAndKeepsGoing(t *testing.T) {
 		m := s.nextMessage(bus.TopicDLQ, func(m bus.Message) bool {
 			var dl bus.DeadLetter
 			_ = json.Unmarshal(m.Value, &dl)
-			return dl.Key == id && !contains(reasons, dl.Reason)
+			return dl.Key == id && !slices.Contains(reasons, dl.Reason)
 		})
 		var dl bus.DeadLetter
 		require.NoError(t, json.Unmarshal(m.Value, &dl))
@@ -83,15 +84,6 @@ func TestBridgeDeadLettersBadResultsAndKeepsGoing(t *testing.T) {
 	assert.Contains(t, all, "not accepted on")
 	assert.Contains(t, all, "/status")
 	assert.Contains(t, all, "task token")
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // The same request id submitted twice is one request and one workflow, also after the

@@ -12,6 +12,7 @@ import (
 	"net/mail"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -137,7 +138,7 @@ func normalize(n Notice) (data, error) {
 		if k == "ContactPoint" && isEmpty(v) {
 			v = n.Tenant.ContactEmail
 		}
-		if contains(sp.lists, k) {
+		if slices.Contains(sp.lists, k) {
 			l, ok := stringList(v)
 			if !ok {
 				return nil, &FieldError{n.Kind, "Data." + k, "is not a list of text"}
@@ -165,7 +166,7 @@ func normalize(n Notice) (data, error) {
 			return nil, &FieldError{n.Kind, "Data." + k, "is not an http(s) URL"}
 		}
 	}
-	if sp.typed && !contains(RequestTypes(), out["RequestType"].(string)) {
+	if sp.typed && !slices.Contains(RequestTypes(), out["RequestType"].(string)) {
 		return nil, &FieldError{n.Kind, "Data.RequestType", "is not one of " + strings.Join(RequestTypes(), ", ")}
 	}
 	if n.Kind == KindBlocked {
@@ -233,15 +234,6 @@ func stringList(v any) ([]string, bool) {
 func isEmpty(v any) bool {
 	s, ok := v.(string)
 	return v == nil || ok && strings.TrimSpace(s) == ""
-}
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
 }
 
 var colorRe = regexp.MustCompile(`^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$`)

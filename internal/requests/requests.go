@@ -3,6 +3,7 @@
 package requests
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base32"
@@ -195,7 +196,7 @@ func (s *Service) record(ctx context.Context, sub Submission, in workflows.Reque
 		_, err = tx.Exec(ctx, `
 			INSERT INTO request_subjects (request_id, tenant_id, email, phone, customer_id, language, changes)
 			VALUES ($1, $2, NULLIF($3, ''), NULLIF($4, ''), NULLIF($5, ''), $6, $7)`,
-			sub.RequestID, sub.TenantID, sub.Subject.Email, sub.Subject.Phone, sub.Subject.CustomerID, orDefault(sub.Language, "en"), changes)
+			sub.RequestID, sub.TenantID, sub.Subject.Email, sub.Subject.Phone, sub.Subject.CustomerID, cmp.Or(sub.Language, "en"), changes)
 		return err
 	})
 	if err != nil {
@@ -207,8 +208,8 @@ func (s *Service) record(ctx context.Context, sub Submission, in workflows.Reque
 // input resolves the tenant's policy into the workflow input.
 func (s *Service) input(t config.Tenant, sub Submission) workflows.RequestInput {
 	p := workflows.Policy{
-		Regime: orDefault(sub.Regime, t.Regime), Country: orDefault(sub.Country, t.Country),
-		TimeZone: orDefault(t.TimeZone, "UTC"), ClockStart: t.Policy.ClockStart,
+		Regime: cmp.Or(sub.Regime, t.Regime), Country: cmp.Or(sub.Country, t.Country),
+		TimeZone: cmp.Or(t.TimeZone, "UTC"), ClockStart: t.Policy.ClockStart,
 		ManualApproval: t.Policy.NeedsApproval(sub.Type), BlockedErasure: t.Policy.BlockedErasure,
 		ExportBase: s.ExportBase, Connectors: s.Connectors(),
 	}
@@ -220,7 +221,7 @@ func (s *Service) input(t config.Tenant, sub Submission) workflows.RequestInput 
 	}
 	return workflows.RequestInput{
 		RequestID: sub.RequestID, TenantID: sub.TenantID, Type: sub.Type,
-		ChangedFields: changedFields(sub.Changes), ReceivedAt: sub.ReceivedAt, Channel: orDefault(sub.Channel, "api"),
+		ChangedFields: changedFields(sub.Changes), ReceivedAt: sub.ReceivedAt, Channel: cmp.Or(sub.Channel, "api"),
 		IdentityVerified: sub.IdentityVerified, Policy: p,
 	}
 }
@@ -383,11 +384,4 @@ func changedFields(changes map[string]string) []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }

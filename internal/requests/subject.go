@@ -5,6 +5,7 @@ package requests
 // MyAccount and Kafka intake all go through these methods.
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -156,7 +157,7 @@ func (s *Service) SendCode(ctx context.Context, tenant, id string) (time.Time, e
 	minutes := int(expires.Sub(s.now()).Round(time.Minute) / time.Minute)
 	msgID, err := s.Mail.Send(ctx, mailer.Notice{
 		Kind: mailer.KindVerificationCode, To: *email, Language: deref(lang),
-		Tenant: mailer.Branding{Name: orDefault(t.Name, tenant), ContactEmail: t.ContactEmail, LogoURL: t.LogoURL, Color: t.Color},
+		Tenant: mailer.Branding{Name: cmp.Or(t.Name, tenant), ContactEmail: t.ContactEmail, LogoURL: t.LogoURL, Color: t.Color},
 		Data:   map[string]any{"RequestID": id, "Code": code, "ExpiresInMinutes": max(minutes, 1)},
 	})
 	if err != nil {
