@@ -24,7 +24,6 @@ import (
 
 	"github.com/lethe-privacy/lethe/deploy/demo"
 	"github.com/lethe-privacy/lethe/internal/app"
-	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/config"
 	"github.com/lethe-privacy/lethe/internal/localstack"
 	"github.com/lethe-privacy/lethe/internal/mail"
@@ -197,7 +196,7 @@ func runDev(ctx context.Context, out io.Writer, o devOptions) error {
 		return err
 	}
 	step("creating Kafka topics")
-	if err := d.Bus.EnsureTopics(ctx, append(bus.CoreTopics(), commandTopics(cfg.ConnectorNames())...)...); err != nil {
+	if err := d.EnsureTopics(ctx); err != nil {
 		return err
 	}
 	step("loading the demo salon's database")

@@ -2,14 +2,21 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/segmentio/kafka-go"
+
+	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/testenv"
+	"github.com/lethe-privacy/lethe/schemas"
 )
 
 // The test binary doubles as the lethe binary, so start-up failures are seen exactly as a user
@@ -97,5 +104,67 @@ func TestHelpExplainsCommands(t *testing.T) {
 		if !strings.Contains(out, "\n  "+c+" ") {
 			t.Errorf("--help does not list %q:\n%s", c, out)
 		}
+	}
+}
+
+// A remote connector has no runner of Lethe's to create its command topic, and the broker
+// does not auto-create topics: migrate --topics must, or every dispatch to it waits out its
+// timeout.
+func TestMigrateCreatesRemoteConnectorTopics(t *testing.T) {
+	brokers := testenv.KafkaBrokers(t)
+	prefix := "migrate-" + testenv.Suffix() + "."
+	cfgFile := filepath.Join(t.TempDir(), "lethe.yaml")
+	os.WriteFile(cfgFile, []byte("remote_connectors: [{name: newsletter, capabilities: [access, erase]}]\n"), 0o600)
+	env := map[string]string{
+		"LETHE_CONFIG": cfgFile, "DATABASE_URL": testenv.PostgresURL(t), "LETHE_KAFKA_BROKERS": strings.Join(brokers, ","),
+		"LETHE_KAFKA_TOPIC_PREFIX": prefix, "LETHE_SIGNING_KEY": "migrate-signing-key-0123456789abcdef",
+	}
+	if _, stderr, code := runLethe(t, env, "migrate", "--topics"); code != 0 {
+		t.Fatalf("migrate --topics exit %d:\n%s", code, stderr)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	topic := bus.CommandTopic("newsletter")
+	cl := &kafka.Client{Addr: kafka.TCP(brokers...)}
+	md, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{prefix + topic}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(md.Topics) != 1 || md.Topics[0].Error != nil {
+		t.Fatalf("topic %s after migrate --topics: %+v", prefix+topic, md.Topics)
+	}
+
+	// A dispatch reaches the remote connector's consumer.
+	b, err := bus.Open(ctx, bus.Config{Brokers: brokers, TopicPrefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	cmd := bus.Command{
+		Schema: schemas.ConnectorCommand, Version: schemas.Version, ID: "R-REMOTE:newsletter:erase:1",
+		IdempotencyKey: "R-REMOTE:newsletter:erase", RequestID: "R-REMOTE", TenantID: "salon", Connector: "newsletter",
+		Action: "erase", Subject: &bus.Subject{Email: "remote@example.com"}, TaskToken: "dG9rZW4=", IssuedAt: time.Now().UTC(),
+	}
+	if err := b.Publish(ctx, topic, cmd.RequestID, cmd); err != nil {
+		t.Fatalf("dispatching to the remote connector: %v", err)
+	}
+	got := make(chan string, 1)
+	cctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go b.Consume(cctx, bus.ConsumerOptions{Group: "newsletter", Topic: topic, Schemas: []string{schemas.ConnectorCommand}},
+		func(_ context.Context, m bus.Message) error {
+			var c bus.Command
+			_ = json.Unmarshal(m.Value, &c)
+			got <- c.ID
+			return nil
+		})
+	select {
+	case id := <-got:
+		if id != cmd.ID {
+			t.Fatalf("consumed command %q, want %q", id, cmd.ID)
+		}
+	case <-ctx.Done():
+		t.Fatal("the remote connector never received its command")
 	}
 }

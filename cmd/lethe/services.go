@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lethe-privacy/lethe/internal/app"
-	"github.com/lethe-privacy/lethe/internal/bus"
 )
 
 const configHelp = `
@@ -104,25 +103,16 @@ also creates the Kafka topics (existing ones are left as they are).` + configHel
 				fmt.Fprintln(cmd.OutOrStdout(), "database schema is up to date")
 			}
 			if topics {
-				all := append(bus.CoreTopics(), commandTopics(cfg.ConnectorNames())...)
-				if err := d.Bus.EnsureTopics(ctx, all...); err != nil {
+				if err := d.EnsureTopics(ctx); err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "kafka topics ready: %d\n", len(all))
+				fmt.Fprintf(cmd.OutOrStdout(), "kafka topics ready: %d\n", len(app.Topics(cfg)))
 			}
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&topics, "topics", false, "also create the Kafka topics")
 	return cmd
-}
-
-func commandTopics(connectors []string) []string {
-	var out []string
-	for _, c := range connectors {
-		out = append(out, bus.CommandTopic(c))
-	}
-	return out
 }
 
 func newConnectorCmd() *cobra.Command {

@@ -121,6 +121,21 @@ func (d *Deps) Close() {
 	}
 }
 
+// Topics are the Kafka topics of the deployment: the core ones and one command topic per
+// connector, in-process or remote (auto-creation is off, so a topic not made here never exists).
+func Topics(cfg config.Config) []string {
+	topics := bus.CoreTopics()
+	for _, name := range cfg.CommandConnectors() {
+		topics = append(topics, bus.CommandTopic(name))
+	}
+	return topics
+}
+
+// EnsureTopics creates every topic of the deployment that does not exist yet.
+func (d *Deps) EnsureTopics(ctx context.Context) error {
+	return d.Bus.EnsureTopics(ctx, Topics(d.Cfg)...)
+}
+
 // Checkers lists the opened dependencies for /readyz.
 func (d *Deps) Checkers() []api.Checker {
 	var cs []api.Checker
@@ -239,7 +254,9 @@ func (d *Deps) RunConnector(ctx context.Context, name string) error {
 		return fmt.Errorf("connectors.%s: %w", name, err)
 	}
 	defer c.Close()
-	if err := d.Bus.EnsureTopics(ctx, bus.CommandTopic(name)); err != nil {
+	// Every command topic, not only this one: a runner is often the first process of a
+	// deployment to start, and a remote connector's topic has no runner of Lethe's to make it.
+	if err := d.EnsureTopics(ctx); err != nil {
 		return err
 	}
 	r := &runner.Runner{Connector: c, Bus: d.Bus, Store: d.Store, Exports: d.Exports, Log: d.Log.With("connector", name)}

@@ -522,6 +522,17 @@ func (c *Config) ConnectorNames() []string {
 	return names
 }
 
+// CommandConnectors lists every connector that takes commands from its own Kafka topic: the Go
+// connectors and the remote ones, sorted.
+func (c *Config) CommandConnectors() []string {
+	names := c.ConnectorNames()
+	for _, rc := range c.RemoteConnectors {
+		names = append(names, rc.Name)
+	}
+	sort.Strings(names)
+	return names
+}
+
 // ConnectorYAML returns the raw YAML of one connector's configuration, for connectors.Open.
 func (c *Config) ConnectorYAML(name string) ([]byte, error) {
 	n, ok := c.Connectors[name]
