@@ -117,10 +117,13 @@ func (w *world) result(t *testing.T) workflows.RequestState {
 }
 
 // update sends a human decision at a given workflow time and fails the test if the validator
-// rejects it (or accepts it when reject is set).
+// rejects it (or accepts it when reject is set), or if an accepted update's handler fails or
+// never completes.
 func (w *world) update(t *testing.T, after time.Duration, name string, arg any, reject bool) {
+	id := "u-" + name + after.String()
+	completed := false
 	w.env.RegisterDelayedCallback(func() {
-		w.env.UpdateWorkflow(name, "u-"+name+after.String(), &testsuite.TestUpdateCallback{
+		w.env.UpdateWorkflow(name, id, &testsuite.TestUpdateCallback{
 			OnReject: func(err error) {
 				if !reject {
 					t.Errorf("%s rejected: %v", name, err)
@@ -131,9 +134,21 @@ func (w *world) update(t *testing.T, after time.Duration, name string, arg any, 
 					t.Errorf("%s accepted, want it rejected", name)
 				}
 			},
-			OnComplete: func(any, error) {},
+			OnComplete: func(_ any, err error) {
+				completed = true
+				if err != nil {
+					t.Errorf("%s accepted but its handler failed: %v", name, err)
+				}
+			},
 		}, arg)
 	}, after)
+	if !reject {
+		t.Cleanup(func() {
+			if !t.Failed() && !completed {
+				t.Errorf("%s (%s) was accepted but never completed", name, id)
+			}
+		})
+	}
 }
 
 var received = time.Date(2026, 1, 15, 9, 0, 0, 0, time.UTC) // a Thursday

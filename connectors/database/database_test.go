@@ -167,6 +167,11 @@ func TestRetryAfterCrashDoesNotApplyTwice(t *testing.T) {
 	assert.True(t, again.AlreadyApplied)
 	assert.Equal(t, first.Anonymised, again.Anonymised, "the stored result is returned")
 	assert.Equal(t, after, snapshot(), "nothing changed on the retry")
+	id, err := demo.CustomerID(ctx, e.admin, demo.ClearCustomerNumber)
+	require.NoError(t, err)
+	changes, err := demo.Changes(ctx, e.admin, id)
+	require.NoError(t, err)
+	assert.Equal(t, 1, changes, "the customer's row was changed by one erasure only")
 
 	// The same key used for another action is a mistake, not a no-op.
 	_, err = e.conn.Restrict(ctx, task("req-1/database/erase", subj))

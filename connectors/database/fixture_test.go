@@ -46,6 +46,7 @@ func newEnv(t *testing.T, config []byte) *env {
 	t.Cleanup(admin.Close)
 	_, err = demo.Load(ctx, admin, loadedAt)
 	require.NoError(t, err)
+	require.NoError(t, demo.TrackChanges(ctx, admin))
 
 	u, err := url.Parse(dbURL)
 	require.NoError(t, err)

@@ -555,10 +555,6 @@ func (s *stack) testExtend(t *testing.T) {
 	r := s.call(t, "", "POST", "/v1/requests/"+closed+"/extend", support, map[string]any{"reason": "complex"})
 	assert.Equal(t, 409, r.status, "extending a closed request: %s", r.body)
 
-	// The workflow's extend update schedules its audit activity without timeouts, so the
-	// workflow task fails and the update never completes (workflows/request.go, UpdateExtend:
-	// r.record runs on the handler's context, which lacks recordOptions).
-	t.Skip("extend success path waits for the request workflow's extend handler to set activity options")
 	id := s.verified(t, "erasure", email(t))
 	s.await(t, "salon", id, status("pending_approval"))
 	r = s.call(t, "", "POST", "/v1/requests/"+id+"/extend", tok("salon", "dpo"), map[string]any{"reason": "we need to check three systems"})

@@ -124,7 +124,10 @@ func TestKilledProcessesMidFanOutApplyEffectsOnce(t *testing.T) {
 
 	st := s.Await(id)
 	require.Equal(t, workflows.StatusCompleted, st.Status)
-	assert.Equal(t, "1", s.scalar(`SELECT count(*) FROM lethe_applied_tasks WHERE request_id = $1 AND action = 'erase'`, id), "erased once")
+	assert.Equal(t, "1", s.scalar(`SELECT count(*) FROM lethe_applied_tasks WHERE request_id = $1 AND action = 'erase'`, id))
+	changes, err := demo.Changes(ctx, s.Demo, customerID)
+	require.NoError(t, err)
+	assert.Equal(t, 1, changes, "the customer's row was erased once")
 	assert.Equal(t, "0", s.scalar(`SELECT count(*) FROM customers WHERE email = $1`, email))
 	assert.Equal(t, "Erased", s.scalar(`SELECT first_name FROM customers WHERE id = $1`, customerID))
 	var completed int

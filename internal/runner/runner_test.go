@@ -87,6 +87,9 @@ func (f *fixture) results(t *testing.T, n int) []bus.Result {
 func TestRedeliveredCommandIsAnsweredFromTheStore(t *testing.T) {
 	f := newFixture(t)
 	cmd := f.command("erase", "R-RUN:database:erase")
+	// Matched by customer number, which erasure keeps, so a second erasure would find the
+	// row again and show in the change log.
+	cmd.Subject = &bus.Subject{CustomerID: demo.ClearCustomerNumber}
 	require.NoError(t, f.handle(t, cmd))
 	cmd.ID = "R-RUN:database:erase:2" // the retry is a new message with the same key
 	require.NoError(t, f.handle(t, cmd))
@@ -103,7 +106,12 @@ func TestRedeliveredCommandIsAnsweredFromTheStore(t *testing.T) {
 	require.NoError(t, f.stack.Demo.QueryRow(context.Background(),
 		`SELECT count(*) FROM lethe_applied_tasks WHERE task_key = 'R-RUN:database:erase'`).Scan(&ledger))
 	assert.Equal(t, 1, stored)
-	assert.Equal(t, 1, ledger, "the connector applied the erasure once")
+	assert.Equal(t, 1, ledger)
+	id, err := demo.CustomerID(context.Background(), f.stack.Demo, demo.ClearCustomerNumber)
+	require.NoError(t, err)
+	changes, err := demo.Changes(context.Background(), f.stack.Demo, id)
+	require.NoError(t, err)
+	assert.Equal(t, 1, changes, "the connector applied the erasure once")
 }
 
 // Access results travel as files in the export store, referenced with their checksum, never

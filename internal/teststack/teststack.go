@@ -112,6 +112,7 @@ func New(t testing.TB, o Options) *Stack {
 	t.Cleanup(pool.Close)
 	_, err = demo.Load(ctx, pool, time.Now())
 	require.NoError(t, err)
+	require.NoError(t, demo.TrackChanges(ctx, pool))
 	s.Demo = pool
 
 	if o.Listen {
