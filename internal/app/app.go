@@ -72,7 +72,7 @@ func Connect(ctx context.Context, cfg config.Config, log *slog.Logger, need Need
 		b, err := bus.Open(ctx, bus.Config{
 			Brokers: cfg.Kafka.Brokers, ClientID: cfg.Kafka.ClientID, Logger: log,
 			Partitions: cfg.Kafka.Partitions, ReplicationFactor: cfg.Kafka.ReplicationFactor,
-			TopicPrefix: cfg.Kafka.TopicPrefix,
+			TopicPrefix: cfg.Kafka.TopicPrefix, Retention: bus.Retention(cfg.Kafka.Retention),
 		})
 		if err != nil {
 			d.Close()
@@ -123,13 +123,7 @@ func (d *Deps) Close() {
 
 // Topics are the Kafka topics of the deployment: the core ones and one command topic per
 // connector, in-process or remote (auto-creation is off, so a topic not made here never exists).
-func Topics(cfg config.Config) []string {
-	topics := bus.CoreTopics()
-	for _, name := range cfg.CommandConnectors() {
-		topics = append(topics, bus.CommandTopic(name))
-	}
-	return topics
-}
+func Topics(cfg config.Config) []string { return bus.Topics(cfg.CommandConnectors()...) }
 
 // EnsureTopics creates every topic of the deployment that does not exist yet.
 func (d *Deps) EnsureTopics(ctx context.Context) error {

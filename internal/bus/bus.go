@@ -3,12 +3,14 @@
 package bus
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -34,6 +36,60 @@ func CoreTopics() []string {
 	return []string{TopicIntake, TopicConsent, TopicResults, TopicEvents, TopicDLQ}
 }
 
+// Topics are the topics of a deployment with these connectors: the core topics and one
+// command topic each.
+func Topics(connectors ...string) []string {
+	all := CoreTopics()
+	for _, c := range connectors {
+		all = append(all, CommandTopic(c))
+	}
+	return all
+}
+
+// Retention is how long each kind of topic keeps its messages. Commands, results, dead letters
+// and intake carry references to people (commands encrypted, intake in clear from the sender),
+// so they are kept only as long as a stuck consumer could need to catch up. Zero fields take
+// the defaults of DefaultRetention.
+type Retention struct {
+	Commands time.Duration // lethe.connector.<name>.commands, and any topic of no other kind
+	Results  time.Duration // lethe.connector.results
+	DLQ      time.Duration // lethe.dlq
+	Intake   time.Duration // lethe.requests.intake, lethe.consent.changes
+	Events   time.Duration // lethe.events
+}
+
+// DefaultRetention keeps work topics for 7 days and status events for 30.
+func DefaultRetention() Retention {
+	week := 7 * 24 * time.Hour
+	return Retention{Commands: week, Results: week, DLQ: week, Intake: week, Events: 30 * 24 * time.Hour}
+}
+
+func (r Retention) orDefault() Retention {
+	d := DefaultRetention()
+	return Retention{
+		Commands: cmp.Or(r.Commands, d.Commands), Results: cmp.Or(r.Results, d.Results),
+		DLQ: cmp.Or(r.DLQ, d.DLQ), Intake: cmp.Or(r.Intake, d.Intake), Events: cmp.Or(r.Events, d.Events),
+	}
+}
+
+// Of is the retention of the topic with this (unprefixed) name.
+func (r Retention) Of(topic string) time.Duration {
+	switch {
+	case topic == TopicResults:
+		return r.Results
+	case topic == TopicDLQ:
+		return r.DLQ
+	case topic == TopicEvents:
+		return r.Events
+	case topic == TopicIntake || topic == TopicConsent:
+		return r.Intake
+	}
+	return r.Commands
+}
+
+// retentionConfig is the topic setting that holds a retention.
+const retentionConfig = "retention.ms"
+
 // Config is what the bus needs to know about the cluster.
 type Config struct {
 	Brokers           []string
@@ -43,7 +99,9 @@ type Config struct {
 	// TopicPrefix is put before every topic name, so environments (or test runs) can share a
 	// cluster without seeing each other's messages. Empty in a dedicated cluster.
 	TopicPrefix string
-	Logger      *slog.Logger
+	// Retention is set on every topic EnsureTopics creates or finds.
+	Retention Retention
+	Logger    *slog.Logger
 }
 
 // Bus is a connection to one Kafka cluster. It is safe for concurrent use.
@@ -69,6 +127,7 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	cfg.Retention = cfg.Retention.orDefault()
 	b := &Bus{
 		cfg:    cfg,
 		log:    cfg.Logger,
@@ -122,15 +181,19 @@ func (b *Bus) Check(ctx context.Context) error {
 // topic is the real name of a topic on this cluster.
 func (b *Bus) topic(name string) string { return b.cfg.TopicPrefix + name }
 
-// EnsureTopics creates the topics that do not exist yet, with the configured partitions and
-// replication factor; existing topics are left as they are.
+// EnsureTopics creates the topics that do not exist yet, with the configured partitions,
+// replication factor and retention. Topics that exist keep their partitions but get the
+// configured retention, so a deployment whose topics predate the setting is brought in line.
 func (b *Bus) EnsureTopics(ctx context.Context, topics ...string) error {
 	req := &kafka.CreateTopicsRequest{}
 	real := make([]string, len(topics))
+	retention := map[string]string{} // real name -> retention.ms
 	for i, t := range topics {
 		real[i] = b.topic(t)
+		retention[real[i]] = strconv.FormatInt(b.cfg.Retention.Of(t).Milliseconds(), 10)
 		req.Topics = append(req.Topics, kafka.TopicConfig{
 			Topic: real[i], NumPartitions: b.cfg.Partitions, ReplicationFactor: b.cfg.ReplicationFactor,
+			ConfigEntries: []kafka.ConfigEntry{{ConfigName: retentionConfig, ConfigValue: retention[real[i]]}},
 		})
 	}
 	res, err := b.client.CreateTopics(ctx, req)
@@ -138,15 +201,45 @@ func (b *Bus) EnsureTopics(ctx context.Context, topics ...string) error {
 		return fmt.Errorf("creating topics: %w", err)
 	}
 	var errs []error
+	alter := &kafka.IncrementalAlterConfigsRequest{}
 	for topic, err := range res.Errors {
-		if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+		switch {
+		case errors.Is(err, kafka.TopicAlreadyExists):
+			alter.Resources = append(alter.Resources, kafka.IncrementalAlterConfigsRequestResource{
+				ResourceType: kafka.ResourceTypeTopic, ResourceName: topic,
+				Configs: []kafka.IncrementalAlterConfigsRequestConfig{{
+					Name: retentionConfig, Value: retention[topic], ConfigOperation: kafka.ConfigOperationSet,
+				}},
+			})
+		case err != nil:
 			errs = append(errs, fmt.Errorf("creating topic %s: %w", topic, err))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
+	if err := b.setRetention(ctx, alter); err != nil {
+		return err
+	}
 	return b.awaitLeaders(ctx, real)
+}
+
+// setRetention applies the retention of topics that already existed.
+func (b *Bus) setRetention(ctx context.Context, req *kafka.IncrementalAlterConfigsRequest) error {
+	if len(req.Resources) == 0 {
+		return nil
+	}
+	res, err := b.client.IncrementalAlterConfigs(ctx, req)
+	if err != nil {
+		return fmt.Errorf("setting the retention of existing topics: %w", err)
+	}
+	var errs []error
+	for _, r := range res.Resources {
+		if r.Error != nil {
+			errs = append(errs, fmt.Errorf("setting the retention of topic %s: %w", r.ResourceName, r.Error))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // awaitLeaders waits until every new partition has a leader, so the first publish succeeds.

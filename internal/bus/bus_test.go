@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -287,4 +288,82 @@ func TestOpenUnreachableBrokerFailsFast(t *testing.T) {
 	if time.Since(start) > 10*time.Second {
 		t.Fatalf("Open took %v to fail", time.Since(start))
 	}
+}
+
+// Every topic gets an explicit retention on the broker: new topics at creation, topics that
+// already existed (an older deployment's) when EnsureTopics next runs.
+func TestEnsureTopicsSetsRetention(t *testing.T) {
+	ctx := context.Background()
+	brokers := testenv.KafkaBrokers(t)
+	prefix := "rt" + testenv.Suffix() + "."
+	// A topic created without Lethe's settings, as by an older version or by hand.
+	admin := &kafka.Client{Addr: kafka.TCP(brokers...)}
+	if _, err := admin.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{
+		{Topic: prefix + bus.TopicEvents, NumPartitions: 1, ReplicationFactor: 1},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+
+	b, err := bus.Open(ctx, bus.Config{Brokers: brokers, ClientID: "lethe-test", Partitions: 1, TopicPrefix: prefix,
+		Retention: bus.Retention{Results: 36 * time.Hour, Events: 90 * 24 * time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	topics := bus.Topics("salon-db")
+	if err := b.EnsureTopics(ctx, topics...); err != nil {
+		t.Fatal(err)
+	}
+	week := strconv.FormatInt((7 * 24 * time.Hour).Milliseconds(), 10)
+	want := map[string]string{
+		bus.TopicIntake: week, bus.TopicConsent: week, bus.CommandTopic("salon-db"): week, bus.TopicDLQ: week,
+		bus.TopicResults: strconv.FormatInt((36 * time.Hour).Milliseconds(), 10),
+		bus.TopicEvents:  strconv.FormatInt((90 * 24 * time.Hour).Milliseconds(), 10),
+	}
+	if len(want) != len(topics) {
+		t.Fatalf("bus.Topics = %v, want the %d topics of %v", topics, len(want), want)
+	}
+	req := &kafka.DescribeConfigsRequest{}
+	for _, topic := range topics {
+		req.Resources = append(req.Resources, kafka.DescribeConfigRequestResource{
+			ResourceType: kafka.ResourceTypeTopic, ResourceName: prefix + topic, ConfigNames: []string{"retention.ms"},
+		})
+	}
+	// A broker applies an altered config from the metadata log a moment after the controller
+	// accepted it, so the description is read until it settles.
+	var got map[string]string
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		got = describeRetention(t, admin, req, prefix)
+		if fmt.Sprint(got) == fmt.Sprint(want) || time.Now().After(deadline) {
+			break
+		}
+		<-time.After(100 * time.Millisecond)
+	}
+	for topic, ms := range want {
+		if got[topic] != ms {
+			t.Errorf("%s: retention.ms = %q, want %s", topic, got[topic], ms)
+		}
+	}
+}
+
+func describeRetention(t *testing.T, admin *kafka.Client, req *kafka.DescribeConfigsRequest, prefix string) map[string]string {
+	t.Helper()
+	res, err := admin.DescribeConfigs(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, r := range res.Resources {
+		if r.Error != nil {
+			t.Fatalf("describing %s: %v", r.ResourceName, r.Error)
+		}
+		for _, e := range r.ConfigEntries {
+			// Only the topic's own setting (source 1, DYNAMIC_TOPIC_CONFIG) counts: the broker's
+			// default is whatever that cluster happens to say.
+			if e.ConfigName == "retention.ms" && e.ConfigSource == 1 {
+				got[strings.TrimPrefix(r.ResourceName, prefix)] = e.ConfigValue
+			}
+		}
+	}
+	return got
 }

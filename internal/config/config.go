@@ -70,6 +70,18 @@ type Kafka struct {
 	ClientID          string `yaml:"client_id"`
 	// TopicPrefix is put before every topic name, for environments sharing one cluster.
 	TopicPrefix string `yaml:"topic_prefix"`
+	// Retention is how long each kind of topic keeps messages (Go durations such as 168h).
+	Retention KafkaRetention `yaml:"retention"`
+}
+
+// KafkaRetention is set on every topic Lethe creates or finds at start. Zero means the default:
+// 168h (7 days) for commands, results, the dead-letter topic and intake; 720h for events.
+type KafkaRetention struct {
+	Commands time.Duration `yaml:"commands"`
+	Results  time.Duration `yaml:"results"`
+	DLQ      time.Duration `yaml:"dlq"`
+	Intake   time.Duration `yaml:"intake"`
+	Events   time.Duration `yaml:"events"`
 }
 
 // Database is Lethe's own PostgreSQL database (read model, audit trail, ledgers).
@@ -191,8 +203,25 @@ var envOverrides = []struct {
 	{"LETHE_MAIL_REGION", "mail.region", func(c *Config, v string) error { c.Mail.Region = v; return nil }},
 	{"LETHE_MAIL_FROM", "mail.from", func(c *Config, v string) error { c.Mail.From = v; return nil }},
 	{"LETHE_MAIL_API_BASE", "mail.api_base", func(c *Config, v string) error { c.Mail.APIBase = v; return nil }},
+	{"LETHE_KAFKA_RETENTION_COMMANDS", "kafka.retention.commands", duration(func(c *Config) *time.Duration { return &c.Kafka.Retention.Commands })},
+	{"LETHE_KAFKA_RETENTION_RESULTS", "kafka.retention.results", duration(func(c *Config) *time.Duration { return &c.Kafka.Retention.Results })},
+	{"LETHE_KAFKA_RETENTION_DLQ", "kafka.retention.dlq", duration(func(c *Config) *time.Duration { return &c.Kafka.Retention.DLQ })},
+	{"LETHE_KAFKA_RETENTION_INTAKE", "kafka.retention.intake", duration(func(c *Config) *time.Duration { return &c.Kafka.Retention.Intake })},
+	{"LETHE_KAFKA_RETENTION_EVENTS", "kafka.retention.events", duration(func(c *Config) *time.Duration { return &c.Kafka.Retention.Events })},
 	{"LETHE_KAFKA_TOPIC_PREFIX", "kafka.topic_prefix", func(c *Config, v string) error { c.Kafka.TopicPrefix = v; return nil }},
 	{"DATABASE_URL", "database.url", func(c *Config, v string) error { c.Database.URL = v; return nil }},
+}
+
+// duration is the override of a duration setting.
+func duration(field func(c *Config) *time.Duration) func(c *Config, v string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration such as 168h", v)
+		}
+		*field(c) = d
+		return nil
+	}
 }
 
 // Setting returns the name of a setting with its environment override, for error messages.
@@ -387,6 +416,14 @@ func (c *Config) Validate() error {
 	}
 	if c.Kafka.ReplicationFactor < 1 {
 		return fmt.Errorf("kafka.replication_factor: must be at least 1")
+	}
+	r := c.Kafka.Retention
+	for i, d := range []time.Duration{r.Commands, r.Results, r.DLQ, r.Intake, r.Events} {
+		// Under a minute, a consumer restart would lose messages: surely a unit mistyped.
+		if d != 0 && d < time.Minute {
+			name := []string{"commands", "results", "dlq", "intake", "events"}[i]
+			return fmt.Errorf("%s: %s is shorter than a minute; write a duration such as 168h", Setting("kafka.retention."+name), d)
+		}
 	}
 	if c.Exports.Dir == "" {
 		return fmt.Errorf("%s: must not be empty", Setting("exports.dir"))

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -141,5 +142,29 @@ func TestPolicyRoundTripsThroughYAML(t *testing.T) {
 	none := config.Policy{ManualApproval: []string{}}
 	if none.NeedsApproval("erasure") {
 		t.Fatal("an explicit empty list means no manual approvals")
+	}
+}
+
+func TestKafkaRetention(t *testing.T) {
+	p := writeFile(t, `
+kafka: {brokers: ["k:9092"], retention: {commands: 48h, events: 2160h}}
+database: {url: "`+base+`"}
+`)
+	cfg, err := config.LoadFrom(p, env(map[string]string{"LETHE_KAFKA_RETENTION_DLQ": "336h"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cfg.Kafka.Retention
+	if r.Commands != 48*time.Hour || r.Events != 2160*time.Hour || r.DLQ != 336*time.Hour || r.Results != 0 {
+		t.Errorf("retention = %+v", r)
+	}
+	for value, want := range map[string]string{
+		"30s":  "kafka.retention.results (LETHE_KAFKA_RETENTION_RESULTS): 30s is shorter than a minute",
+		"week": `kafka.retention.results (LETHE_KAFKA_RETENTION_RESULTS): "week" is not a duration`,
+	} {
+		_, err := config.LoadFrom(p, env(map[string]string{"LETHE_KAFKA_RETENTION_RESULTS": value}))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("results %q: error %v, want %q", value, err, want)
+		}
 	}
 }
