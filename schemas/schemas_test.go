@@ -73,8 +73,9 @@ var fixtures = []struct {
 
 	{"dlq/valid-utf8.json", DLQ, ""},
 	{"dlq/valid-binary.json", DLQ, ""},
+	{"dlq/valid-reference.json", DLQ, ""},
 	{"dlq/invalid-both-values.json", DLQ, `lethe.dlq v1: matches more than one oneOf alternative; send exactly one`},
-	{"dlq/invalid-no-value.json", DLQ, `lethe.dlq v1: needs exactly one of "value", "value_base64"`},
+	{"dlq/invalid-no-value.json", DLQ, `lethe.dlq v1: needs exactly one of "value", "value_base64", "value_ref"`},
 	{"dlq/invalid-negative-offset.json", DLQ, `lethe.dlq v1: /offset: must be at least 0`},
 	{"dlq/invalid-partition-fraction.json", DLQ, `lethe.dlq v1: /partition: must be integer, not number`},
 

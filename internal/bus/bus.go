@@ -28,6 +28,19 @@ const (
 	TopicDLQ     = "lethe.dlq"
 )
 
+// MaxMessageBytes is the largest message Lethe's topics accept (their max.message.bytes) and
+// its consumers fetch. It is set on purpose above the broker's 1 MiB default so that an
+// oversized message written by an outside producer reaches Lethe and is dead-lettered with
+// a reference, instead of failing at the producer of a cluster whose brokers allow more.
+const MaxMessageBytes = 8 << 20
+
+const maxMessageConfig = "max.message.bytes"
+
+// writerBatchBytes bounds one produce request of Lethe's own writer. Everything Lethe writes is
+// small (dead letters are capped well below, see deadLetterMaxBytes), and 1 MiB also fits
+// topics created elsewhere with the broker's default limit.
+const writerBatchBytes = 1 << 20
+
 // CommandTopic is the topic on which one connector receives its commands.
 func CommandTopic(connector string) string { return "lethe.connector." + connector + ".commands" }
 
@@ -142,6 +155,7 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 			MaxAttempts:            10,
 			WriteBackoffMax:        500 * time.Millisecond,
 			WriteTimeout:           10 * time.Second,
+			BatchBytes:             writerBatchBytes,
 			AllowAutoTopicCreation: false, // topics are created on purpose, with set partitions
 			// A short metadata TTL lets the writer see topics created after it started (a new
 			// connector's command topic) within a second instead of six.
@@ -182,8 +196,9 @@ func (b *Bus) Check(ctx context.Context) error {
 func (b *Bus) topic(name string) string { return b.cfg.TopicPrefix + name }
 
 // EnsureTopics creates the topics that do not exist yet, with the configured partitions,
-// replication factor and retention. Topics that exist keep their partitions but get the
-// configured retention, so a deployment whose topics predate the setting is brought in line.
+// replication factor, retention and MaxMessageBytes. Topics that exist keep their partitions but
+// get the configured retention and size limit, so a deployment whose topics predate the settings
+// is brought in line.
 func (b *Bus) EnsureTopics(ctx context.Context, topics ...string) error {
 	req := &kafka.CreateTopicsRequest{}
 	real := make([]string, len(topics))
@@ -193,7 +208,10 @@ func (b *Bus) EnsureTopics(ctx context.Context, topics ...string) error {
 		retention[real[i]] = strconv.FormatInt(b.cfg.Retention.Of(t).Milliseconds(), 10)
 		req.Topics = append(req.Topics, kafka.TopicConfig{
 			Topic: real[i], NumPartitions: b.cfg.Partitions, ReplicationFactor: b.cfg.ReplicationFactor,
-			ConfigEntries: []kafka.ConfigEntry{{ConfigName: retentionConfig, ConfigValue: retention[real[i]]}},
+			ConfigEntries: []kafka.ConfigEntry{
+				{ConfigName: retentionConfig, ConfigValue: retention[real[i]]},
+				{ConfigName: maxMessageConfig, ConfigValue: strconv.Itoa(MaxMessageBytes)},
+			},
 		})
 	}
 	res, err := b.client.CreateTopics(ctx, req)
@@ -207,9 +225,10 @@ func (b *Bus) EnsureTopics(ctx context.Context, topics ...string) error {
 		case errors.Is(err, kafka.TopicAlreadyExists):
 			alter.Resources = append(alter.Resources, kafka.IncrementalAlterConfigsRequestResource{
 				ResourceType: kafka.ResourceTypeTopic, ResourceName: topic,
-				Configs: []kafka.IncrementalAlterConfigsRequestConfig{{
-					Name: retentionConfig, Value: retention[topic], ConfigOperation: kafka.ConfigOperationSet,
-				}},
+				Configs: []kafka.IncrementalAlterConfigsRequestConfig{
+					{Name: retentionConfig, Value: retention[topic], ConfigOperation: kafka.ConfigOperationSet},
+					{Name: maxMessageConfig, Value: strconv.Itoa(MaxMessageBytes), ConfigOperation: kafka.ConfigOperationSet},
+				},
 			})
 		case err != nil:
 			errs = append(errs, fmt.Errorf("creating topic %s: %w", topic, err))
@@ -224,7 +243,7 @@ func (b *Bus) EnsureTopics(ctx context.Context, topics ...string) error {
 	return b.awaitLeaders(ctx, real)
 }
 
-// setRetention applies the retention of topics that already existed.
+// setRetention applies the retention (and size limit) of topics that already existed.
 func (b *Bus) setRetention(ctx context.Context, req *kafka.IncrementalAlterConfigsRequest) error {
 	if len(req.Resources) == 0 {
 		return nil

@@ -2,7 +2,10 @@ package bus
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -62,7 +65,8 @@ type ConsumerOptions struct {
 	Backoff time.Duration
 }
 
-// DeadLetter is the body of a message on lethe.dlq.
+// DeadLetter is the body of a message on lethe.dlq. It holds the original value whole (Value or
+// ValueBase64) or, when that would be too large, a reference to it (ValueRef).
 type DeadLetter struct {
 	Schema      string    `json:"schema"`
 	Version     int       `json:"version"`
@@ -73,8 +77,28 @@ type DeadLetter struct {
 	Key         string    `json:"key,omitempty"`
 	Value       *string   `json:"value,omitempty"`
 	ValueBase64 *string   `json:"value_base64,omitempty"`
+	ValueRef    *ValueRef `json:"value_ref,omitempty"`
 	FailedAt    time.Time `json:"failed_at"`
 }
+
+// ValueRef stands for a message too large to copy into lethe.dlq: it stays at the dead letter's
+// source_topic, partition and offset (until the topic's retention removes it); the reference
+// says how large it was, its SHA-256 and its first bytes.
+type ValueRef struct {
+	Bytes  int    `json:"bytes"`
+	SHA256 string `json:"sha256"`
+	Head   []byte `json:"head_base64"` // encoding/json writes []byte as base64
+}
+
+// Limits of a dead letter. A whole copy grows in encoding (JSON escapes '<' to six bytes, base64
+// adds a third), so one whose encoding passes deadLetterMaxBytes, well under the writer's batch
+// limit, is sent as a reference instead. maxReason is the schema's limit on reasons.
+const (
+	deadLetterMaxBytes = 256 << 10
+	deadLetterHead     = 256
+	maxKey             = 256
+	maxReason          = 1000
+)
 
 // Consume runs fetch → validate → handle → commit until ctx ends. Offsets are committed only
 // after the handler succeeded or the message was safely written to the dead-letter topic, so no
@@ -88,7 +112,7 @@ func (b *Bus) Consume(ctx context.Context, opts ConsumerOptions, h Handler) erro
 		GroupID:           b.cfg.TopicPrefix + opts.Group,
 		Topic:             b.topic(opts.Topic),
 		MinBytes:          1,
-		MaxBytes:          10 << 20,
+		MaxBytes:          MaxMessageBytes, // the topics' own limit: every message they hold can be fetched
 		MaxWait:           250 * time.Millisecond,
 		CommitInterval:    0, // synchronous commits: CommitMessages returns once the broker has it
 		StartOffset:       kafka.FirstOffset,
@@ -115,7 +139,7 @@ func (b *Bus) Consume(ctx context.Context, opts ConsumerOptions, h Handler) erro
 		}
 		if herr != nil {
 			if err := b.deadLetter(ctx, m, herr); err != nil {
-				return fmt.Errorf("dead-lettering %s[%d]@%d: %w", m.Topic, m.Partition, m.Offset, err)
+				return nil // only ctx ends the retries: not committed, the next owner sees it again
 			}
 			// The reason may quote the payload, so only coordinates reach the log.
 			log.Warn("message dead-lettered", "partition", m.Partition, "offset", m.Offset)
@@ -159,18 +183,66 @@ func (b *Bus) handle(ctx context.Context, opts ConsumerOptions, m *Message, h Ha
 	}
 }
 
+// deadLetter writes m to the dead-letter topic, whole if it fits and as a reference otherwise.
+// A failure to write is retried until ctx ends: the dead-letter topic being unavailable is an
+// outage that holds the partition, and no single message may stop the consumer.
 func (b *Bus) deadLetter(ctx context.Context, m Message, reason error) error {
 	dl := DeadLetter{
-		Schema: schemas.DLQ, Version: 1, Reason: reason.Error(),
-		SourceTopic: m.Topic, Partition: m.Partition, Offset: m.Offset,
-		Key: string(m.Key), FailedAt: time.Now().UTC(),
+		Schema: schemas.DLQ, Version: 1, Reason: truncate(reason.Error(), maxReason),
+		SourceTopic: m.Topic, Partition: m.Partition, Offset: m.Offset, FailedAt: time.Now().UTC(),
 	}
+	if dl.Reason == "" {
+		dl.Reason = "unknown reason"
+	}
+	if len(m.Key) <= maxKey && utf8.Valid(m.Key) {
+		dl.Key = string(m.Key)
+	}
+	key := m.Topic + "/" + strconv.Itoa(m.Partition)
+	whole := dl
 	if utf8.Valid(m.Value) {
 		v := string(m.Value)
-		dl.Value = &v
+		whole.Value = &v
 	} else {
 		v := base64.StdEncoding.EncodeToString(m.Value)
-		dl.ValueBase64 = &v
+		whole.ValueBase64 = &v
 	}
-	return b.Publish(ctx, TopicDLQ, m.Topic+"/"+strconv.Itoa(m.Partition), dl)
+	if raw, err := json.Marshal(whole); err == nil && len(raw) <= deadLetterMaxBytes {
+		err := b.Publish(ctx, TopicDLQ, key, whole)
+		if err == nil {
+			return nil
+		}
+		b.log.Warn("dead letter could not be written whole; writing a reference", "topic", m.Topic,
+			"partition", m.Partition, "offset", m.Offset, "error", err)
+	}
+	sum := sha256.Sum256(m.Value)
+	dl.ValueRef = &ValueRef{Bytes: len(m.Value), SHA256: hex.EncodeToString(sum[:]), Head: m.Value[:min(len(m.Value), deadLetterHead)]}
+	delay := 200 * time.Millisecond
+	for {
+		err := b.Publish(ctx, TopicDLQ, key, dl)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		b.log.Warn("writing a dead letter failed; retrying", "topic", m.Topic, "partition", m.Partition,
+			"offset", m.Offset, "error", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 30*time.Second)
+	}
+}
+
+// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
