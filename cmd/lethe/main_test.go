@@ -53,7 +53,7 @@ func TestBadConfigurationFailsWithOneLine(t *testing.T) {
 	kafka := strings.Join(testenv.KafkaBrokers(t), ",")
 	cfgFile := filepath.Join(t.TempDir(), "lethe.yaml")
 	os.WriteFile(cfgFile, []byte("tenants: [{id: salon, regime: gdpr, tokens: [{role: admin, env: SALON_ADMIN_TOKEN}]}]\n"), 0o600)
-	good := map[string]string{"DATABASE_URL": pg, "LETHE_KAFKA_BROKERS": kafka, "LETHE_TEMPORAL_HOSTPORT": "127.0.0.1:1", "LETHE_HTTP_ADDR": "127.0.0.1:0"}
+	good := map[string]string{"LETHE_SIGNING_KEY": "main-test-signing-key-0123456789abcdef", "DATABASE_URL": pg, "LETHE_KAFKA_BROKERS": kafka, "LETHE_TEMPORAL_HOSTPORT": "127.0.0.1:1", "LETHE_HTTP_ADDR": "127.0.0.1:0"}
 	with := func(kv ...string) map[string]string {
 		m := map[string]string{}
 		for k, v := range good {

@@ -141,6 +141,8 @@ func newRequestsSubmitCmd(f *requestsFlags) *cobra.Command {
 	fl.StringArrayVar(&changes, "change", nil, "rectification: field=value (repeatable)")
 	fl.BoolVar(&sub.IdentityVerified, "verified", false, "the subject's identity is already verified")
 	fl.StringVar(&sub.Language, "language", "en", "language of notices to the subject")
+	fl.StringVar(&sub.Regime, "regime", "", "gdpr or ccpa (default: the tenant's)")
+	fl.StringVar(&sub.Country, "country", "", "country whose public holidays move the due date (default: the tenant's)")
 	_ = cmd.MarkFlagRequired("type")
 	return cmd
 }

@@ -51,7 +51,8 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// Readiness is the body of /readyz: one entry per dependency, "ok" or the error.
+// Readiness is the body of /readyz: one entry per dependency, "ok" or "unreachable". The
+// driver's error goes to the log only: it can name hosts, users and internal addresses.
 type Readiness struct {
 	Status string            `json:"status"`
 	Checks map[string]string `json:"checks"`
@@ -72,7 +73,8 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 			defer mu.Unlock()
 			if err != nil {
 				res.Status = "unavailable"
-				res.Checks[c.Name()] = err.Error()
+				res.Checks[c.Name()] = "unreachable"
+				s.log.Warn("dependency not ready", "dependency", c.Name(), "err", err)
 				return
 			}
 			res.Checks[c.Name()] = "ok"
@@ -82,7 +84,6 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	code := http.StatusOK
 	if res.Status != "ok" {
 		code = http.StatusServiceUnavailable
-		s.log.Warn("not ready", "checks", res.Checks)
 	}
 	writeJSON(w, code, res)
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 
 	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/internal/exports"
 	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/workflows"
 )
@@ -217,7 +217,7 @@ func (a *v1) export(w http.ResponseWriter, r *http.Request, c *call) {
 	// The token is in the URL: keep it out of Referer headers.
 	h.Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(http.StatusOK)
-	if _, err := io.Copy(w, body); err != nil {
+	if err := exports.Send(w, body, exports.DownloadStall); err != nil {
 		a.log.Warn("sending an export was cut short", "request_id", id, "err", err)
 	}
 }

@@ -127,6 +127,7 @@ func (s *stack) testBadInput(t *testing.T) {
 		{"bad email", "POST", "/v1/requests", `{"type": "access", "subject": {"email": "not-an-address"}}`, "", 422, "invalid_request"},
 		{"rectification without changes", "POST", "/v1/requests", `{"type": "rectification", "subject": {"email": "a@example.com"}}`, "", 422, "invalid_request"},
 		{"changes on access", "POST", "/v1/requests", `{"type": "access", "subject": {"email": "a@example.com"}, "changes": {"phone": "+4915112345678"}}`, "", 422, "invalid_request"},
+		{"country without a holiday calendar", "POST", "/v1/requests", `{"type": "access", "subject": {"email": "a@example.com"}, "country": "ZZ"}`, "", 422, "invalid_request"},
 		{"bad id", "GET", "/v1/requests/R%20X", ``, "", 400, "invalid_request"},
 		{"long id", "GET", "/v1/requests/" + strings.Repeat("a", 65), ``, "", 400, "invalid_request"},
 		{"unknown id", "GET", "/v1/requests/R-UNKNOWN", ``, "", 404, "not_found"},
@@ -149,6 +150,9 @@ func (s *stack) testBadInput(t *testing.T) {
 		assert.Equal(t, c.status, r.status, "%s: %s", c.name, r.body)
 		if r.status == c.status {
 			assert.Equal(t, c.code, r.code(t), "%s: %s", c.name, r.body)
+		}
+		if strings.Contains(c.body, `"country"`) {
+			assert.Contains(t, string(r.body), "country must be one of AT, BE,", "the answer names the field and the supported codes")
 		}
 		assert.NotContains(t, string(r.body), "not-an-address", "%s: an error repeats the value sent", c.name)
 	}

@@ -266,9 +266,29 @@ func Listen(addr string) (net.Listener, error) {
 	return l, nil
 }
 
+// Timeouts bound how long one HTTP connection may hold the server.
+type Timeouts struct {
+	ReadHeader, Read, Write, Idle time.Duration
+}
+
+// HTTPTimeouts are the server's limits. Request bodies are capped at a few hundred kilobytes,
+// so 30 s to read one is generous even on a poor mobile link, and 10 s for headers cuts
+// slow-header (slowloris) clients early. Every JSON answer is small and its handler bounded by
+// its own calls (readiness checks 5 s, Temporal and PostgreSQL calls well under a minute), so
+// 60 s to write is ample; an export download may legitimately take longer and moves its own
+// deadline on while bytes flow (exports.Send). Idle keep-alive connections go after 2 min.
+func HTTPTimeouts() Timeouts {
+	return Timeouts{ReadHeader: 10 * time.Second, Read: 30 * time.Second, Write: time.Minute, Idle: 2 * time.Minute}
+}
+
+// NewHTTPServer is the HTTP server for h with the given limits.
+func NewHTTPServer(h http.Handler, t Timeouts) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: t.ReadHeader, ReadTimeout: t.Read, WriteTimeout: t.Write, IdleTimeout: t.Idle}
+}
+
 // Serve runs h on l until ctx ends, then shuts down gracefully.
 func Serve(ctx context.Context, l net.Listener, h http.Handler) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := NewHTTPServer(h, HTTPTimeouts())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	select {

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/lethe-privacy/lethe/internal/deadline"
 )
 
 // EnvFile names the environment variable that points at the YAML file.
@@ -313,9 +315,14 @@ func Parse(data []byte, cfg *Config) error {
 }
 
 func (c *Config) resolveSecrets(lookup func(string) (string, bool)) error {
-	v, err := resolve("secrets.signing_key", c.Secrets.SigningKey, lookup, false)
+	// The signing key keys export links, MyAccount sessions, verification-code and subject
+	// hashes: without it they would be keyed by nothing.
+	v, err := resolve("secrets.signing_key", c.Secrets.SigningKey, lookup, true)
 	if err != nil {
 		return err
+	}
+	if len(v) < 32 {
+		return fmt.Errorf("secrets.signing_key: must be at least 32 bytes (e.g. the output of openssl rand -hex 32)")
 	}
 	c.Secrets.SigningKey.value = v
 	if v, err = resolve("mail.api_key", c.Mail.APIKey, lookup, false); err != nil {
@@ -456,6 +463,13 @@ func (c *Config) Validate() error {
 		}
 		if t.Country != "" && !country.MatchString(t.Country) {
 			return fmt.Errorf("tenants[%s].country: %q must be an ISO 3166-1 alpha-2 code such as DE", t.ID, t.Country)
+		}
+		// Without a calendar every request of the tenant would fail at its due date.
+		if c, err := deadline.ParseCountry(t.Country); err != nil {
+			return fmt.Errorf("tenants[%s].country: %s has no public-holiday calendar; use one of %s, or leave it out to move due dates past weekends only",
+				t.ID, t.Country, strings.Join(deadline.Countries(), ", "))
+		} else if c != t.Country {
+			return fmt.Errorf("tenants[%s].country: write %s as %s", t.ID, t.Country, c)
 		}
 		if t.TimeZone != "" {
 			if _, err := time.LoadLocation(t.TimeZone); err != nil {

@@ -25,7 +25,10 @@ func writeFile(t *testing.T, body string) string {
 	return p
 }
 
-const base = "postgres://lethe@127.0.0.1:5432/lethe"
+const (
+	base       = "postgres://lethe@127.0.0.1:5432/lethe"
+	signingKey = "config-test-signing-key-0123456789abcdef"
+)
 
 func TestEnvironmentOverridesFile(t *testing.T) {
 	p := writeFile(t, `
@@ -41,6 +44,7 @@ tenants:
 	cfg, err := config.LoadFrom(p, env(map[string]string{
 		"LETHE_KAFKA_BROKERS": "a:9092, b:9093",
 		"SALON_DPO_TOKEN":     "0123456789abcdef0123",
+		"LETHE_SIGNING_KEY":   signingKey,
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +65,7 @@ tenants:
 }
 
 func TestErrorsNameTheSetting(t *testing.T) {
-	ok := map[string]string{"DATABASE_URL": base, "LETHE_KAFKA_BROKERS": "k:9092"}
+	ok := map[string]string{"DATABASE_URL": base, "LETHE_KAFKA_BROKERS": "k:9092", "LETHE_SIGNING_KEY": signingKey}
 	with := func(k, v string) map[string]string {
 		m := map[string]string{}
 		for a, b := range ok {
@@ -77,7 +81,7 @@ func TestErrorsNameTheSetting(t *testing.T) {
 	}{
 		{"unknown key", "kafka: {brokerz: [x]}", ok, "field brokerz not found"},
 		{"bad broker", "", with("LETHE_KAFKA_BROKERS", "no-port"), "kafka.brokers (LETHE_KAFKA_BROKERS)"},
-		{"no database", "", map[string]string{"LETHE_KAFKA_BROKERS": "k:9092"}, "database.url (DATABASE_URL): not set"},
+		{"no database", "", map[string]string{"LETHE_KAFKA_BROKERS": "k:9092", "LETHE_SIGNING_KEY": signingKey}, "database.url (DATABASE_URL): not set"},
 		{"not postgres", "", with("DATABASE_URL", "mysql://x"), "database.url (DATABASE_URL): not a postgres:// URL"},
 		{"password in file", "database: {url: 'postgres://u:pw@h/db'}", ok, "database.url: holds a password"},
 		{"missing secret", "tenants: [{id: a, regime: gdpr, tokens: [{role: admin, env: A_TOKEN}]}]", ok,
@@ -87,6 +91,12 @@ func TestErrorsNameTheSetting(t *testing.T) {
 		{"bad regime", "tenants: [{id: a, regime: hipaa}]", ok, `tenants[a].regime: "hipaa" must be gdpr or ccpa`},
 		{"bad partitions", "", with("LETHE_KAFKA_PARTITIONS", "three"), "kafka.partitions (LETHE_KAFKA_PARTITIONS)"},
 		{"bad zone", "tenants: [{id: a, regime: gdpr, time_zone: Mars/Base}]", ok, "tenants[a].time_zone"},
+		{"country without a calendar", "tenants: [{id: a, regime: gdpr, country: ZZ}]", ok,
+			"tenants[a].country: ZZ has no public-holiday calendar; use one of AT, BE,"},
+		{"country alias", "tenants: [{id: a, regime: gdpr, country: UK}]", ok, "tenants[a].country: write UK as GB"},
+		{"no signing key", "", map[string]string{"DATABASE_URL": base, "LETHE_KAFKA_BROKERS": "k:9092"},
+			"secrets.signing_key: environment variable LETHE_SIGNING_KEY is not set"},
+		{"short signing key", "", with("LETHE_SIGNING_KEY", strings.Repeat("k", 31)), "secrets.signing_key: must be at least 32 bytes"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -115,7 +125,7 @@ func TestSecretFromFileNeverInError(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := writeFile(t, "tenants: [{id: a, regime: gdpr, tokens: [{role: admin, file: "+keyFile+"}]}]")
-	_, err := config.LoadFrom(p, env(map[string]string{"DATABASE_URL": base, "LETHE_KAFKA_BROKERS": "k:9092"}))
+	_, err := config.LoadFrom(p, env(map[string]string{"DATABASE_URL": base, "LETHE_KAFKA_BROKERS": "k:9092", "LETHE_SIGNING_KEY": signingKey}))
 	if err == nil || !strings.Contains(err.Error(), "shorter than 16") {
 		t.Fatalf("err = %v, want the short-token error", err)
 	}

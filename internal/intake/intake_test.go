@@ -95,6 +95,9 @@ func TestInvalidMessagesAreDeadLettered(t *testing.T) {
 	numeric, _ := json.Marshal(map[string]any{"schema": "lethe.request.intake", "version": 1, "tenant_id": "salon",
 		"type": "rectification", "subject": map[string]string{"email": email}, "changes": map[string]any{"house_number": 12}})
 	s.publishRaw(bus.TopicIntake, numeric)
+	noCalendar := newIntake("", "salon", workflows.TypeAccess, email)
+	noCalendar.Country = "ZZ"
+	s.publish(bus.TopicIntake, noCalendar)
 	s.publish(bus.TopicIntake, newIntake(taken, "spa", workflows.TypeErasure, email))
 	good := "good-" + testenv.Suffix()
 	s.publish(bus.TopicIntake, newIntake(good, "spa", workflows.TypeErasure, email))
@@ -102,7 +105,7 @@ func TestInvalidMessagesAreDeadLettered(t *testing.T) {
 	s.publish(bus.TopicConsent, newConsent("nosuchtenant", email, "marketing_email", false, time.Now().UTC()))
 	s.publish(bus.TopicConsent, newConsent("salon", email, "marketing_email", true, time.Now().UTC()))
 
-	s.waitCommitted(intake.GroupRequests, bus.TopicIntake, 10)
+	s.waitCommitted(intake.GroupRequests, bus.TopicIntake, 11)
 	s.waitCommitted(intake.GroupConsent, bus.TopicConsent, 2)
 	assert.Equal(t, 2, s.count(`SELECT count(*) FROM requests`), "only the two valid requests exist")
 	assert.Equal(t, "salon", scalar(t, s, `SELECT tenant_id FROM requests WHERE id = $1`, taken), "another tenant's id left untouched")
@@ -117,6 +120,7 @@ func TestInvalidMessagesAreDeadLettered(t *testing.T) {
 		"received_at is in the future",
 		"changes only belong to a rectification",
 		"changes.house_number must be a string",
+		"country must be one of AT, BE,",
 		"request_id is already used by another tenant's request",
 	}
 	dls := s.deadLetters(bus.TopicIntake, len(want))

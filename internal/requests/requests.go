@@ -121,6 +121,15 @@ func (s *Service) Validate(sub *Submission) error {
 			return bad("regime must be gdpr or ccpa")
 		}
 	}
+	// A country without a holiday calendar would fail the due date inside the workflow, after
+	// the request was accepted; refuse it here, where the sender can still fix it.
+	if sub.Country != "" {
+		c, err := deadline.ParseCountry(sub.Country)
+		if err != nil {
+			return bad("country must be one of %s (the countries with a public-holiday calendar), or left out for the tenant's", strings.Join(deadline.Countries(), ", "))
+		}
+		sub.Country = c
+	}
 	return nil
 }
 

@@ -2,7 +2,6 @@ package web
 
 import (
 	"errors"
-	"io"
 	"net/http"
 	"net/mail"
 	"net/url"
@@ -10,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/internal/exports"
 	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/workflows"
 )
@@ -258,7 +258,7 @@ func (h *handler) export(w http.ResponseWriter, r *http.Request) {
 	if sum != "" {
 		hd.Set("X-Checksum-Sha256", sum)
 	}
-	if _, err := io.Copy(w, body); err != nil {
+	if err := exports.Send(w, body, exports.DownloadStall); err != nil {
 		h.logFailure(r, "sending export", err)
 	}
 }
