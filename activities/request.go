@@ -63,7 +63,7 @@ func (a *Activities) RecordTransition(ctx context.Context, t Transition) error {
 	if err != nil {
 		return err
 	}
-	return a.Bus.Publish(ctx, bus.TopicEvents, t.RequestID, bus.Event{
+	return a.publish(ctx, bus.TopicEvents, t.RequestID, bus.Event{
 		Schema: schemas.Event, Version: schemas.Version, ID: t.Key, Type: t.Action,
 		TenantID: t.TenantID, RequestID: t.RequestID, Status: t.Status, OccurredAt: t.At.UTC(),
 		Data: eventData(t),
@@ -120,7 +120,7 @@ func (a *Activities) DispatchCommand(ctx context.Context, d Dispatch) (bus.Outpu
 	if d.ExportLocation != "" {
 		cmd.Export = &bus.ExportLocation{Location: d.ExportLocation}
 	}
-	if err := a.Bus.Publish(ctx, bus.CommandTopic(d.Connector), d.RequestID, cmd); err != nil {
+	if err := a.publish(ctx, bus.CommandTopic(d.Connector), d.RequestID, cmd); err != nil {
 		return bus.Output{}, err
 	}
 	return bus.Output{}, activity.ErrResultPending
@@ -182,15 +182,7 @@ func (a *Activities) NotifySubject(ctx context.Context, n Notice) error {
 		Kind: mail.Kind(n.Kind), To: *email, Tenant: a.branding(n.TenantID), Language: deref(lang), Data: data,
 	})
 	if err != nil {
-		if mail.IsPermanent(err) {
-			return permanent("sending the "+n.Kind+" notice", err)
-		}
-		if d, ok := mail.RetryAfter(err); ok {
-			// The provider said when to come back: wait that long, not the policy's backoff.
-			return temporal.NewApplicationErrorWithOptions("sending the "+n.Kind+" notice: throttled", "throttled",
-				temporal.ApplicationErrorOptions{NextRetryDelay: d, Cause: err})
-		}
-		return fmt.Errorf("sending the %s notice: %w", n.Kind, err)
+		return mailError("sending the "+n.Kind+" notice", err)
 	}
 	detail["sent"] = true
 	detail["message_id"] = id
@@ -213,22 +205,83 @@ func (a *Activities) IssueVerificationCode(ctx context.Context, n Notice) error 
 	return a.NotifySubject(ctx, n)
 }
 
-// Remind records a deadline reminder or an overdue escalation and publishes it on lethe.events,
-// where staff channels (Slack, the dashboard, email digests) pick it up.
+// Remind records a deadline reminder or an overdue escalation, publishes it on lethe.events
+// (where staff channels such as Slack and the dashboard pick it up) and emails it: a reminder to
+// the tenant's staff, the escalation to its DPO. The email names the request, its type and due
+// date, never the subject.
 func (a *Activities) Remind(ctx context.Context, r Reminder) error {
-	action := "request.deadline_reminder"
-	actor := "lethe"
+	t := a.Tenants[r.TenantID]
+	action, actor, kind, to := "request.deadline_reminder", "lethe", mail.KindDeadlineReminder, t.StaffAddress()
 	if r.Kind == "overdue" {
-		action = "request.overdue_escalated"
-		actor = "lethe (escalation to the DPO)"
+		action, actor, kind, to = "request.overdue_escalated", "lethe (escalation to the DPO)", mail.KindOverdueEscalation, t.DPOAddress()
 	}
 	if err := a.audit(ctx, r.Key, r.TenantID, actor, action, r.RequestID, map[string]any{"due_date": r.DueDate}); err != nil {
 		return err
 	}
-	return a.Bus.Publish(ctx, bus.TopicEvents, r.RequestID, bus.Event{
+	err := a.publish(ctx, bus.TopicEvents, r.RequestID, bus.Event{
 		Schema: schemas.Event, Version: schemas.Version, ID: r.Key, Type: action, TenantID: r.TenantID,
 		RequestID: r.RequestID, OccurredAt: r.At.UTC(), Data: map[string]any{"due_date": r.DueDate, "kind": r.Kind},
 	})
+	if err != nil {
+		return err
+	}
+	return a.mailStaff(ctx, r.Key+":mail", kind, to, r)
+}
+
+// mailStaff emails a deadline notice once per key: a retry after the send (the audit write
+// failed) does not mail staff twice.
+func (a *Activities) mailStaff(ctx context.Context, key string, kind mail.Kind, to string, r Reminder) error {
+	var sent bool
+	if err := a.Store.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM audit_events WHERE event_key = $1)`, key).Scan(&sent); err != nil {
+		return fmt.Errorf("checking whether the %s was mailed: %w", kind, err)
+	}
+	if sent {
+		return nil
+	}
+	var typ string
+	err := a.Store.Pool.QueryRow(ctx, `SELECT type FROM requests WHERE id = $1`, r.RequestID).Scan(&typ)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return permanent("request "+r.RequestID+" is not in the read model", nil)
+	}
+	if err != nil {
+		return fmt.Errorf("reading the type of request %s: %w", r.RequestID, err)
+	}
+	data := map[string]any{"RequestID": r.RequestID, "RequestType": typ, "DueDate": r.DueDate}
+	if a.PublicURL != "" {
+		data["Link"] = strings.TrimSuffix(a.PublicURL, "/") + "/v1/requests/" + r.RequestID
+	}
+	id, err := a.Mail.Send(ctx, mail.Notice{Kind: kind, To: to, Tenant: a.branding(r.TenantID), Data: data})
+	if err != nil {
+		return mailError("sending the "+string(kind), err)
+	}
+	return a.audit(ctx, key, r.TenantID, "lethe", "staff.notified", r.RequestID, map[string]any{"kind": kind, "message_id": id})
+}
+
+// ReportFailure surfaces an activity that failed for good where the workflow carries on without
+// it (a reminder): in the audit trail, on lethe.events and in the worker's log. The reason is an
+// error text, which Lethe keeps free of personal data.
+func (a *Activities) ReportFailure(ctx context.Context, f Failure) error {
+	activity.GetLogger(ctx).Error("activity failed for good", "activity", f.Activity,
+		"request_id", f.RequestID, "tenant_id", f.TenantID, "reason", f.Reason)
+	detail := map[string]any{"activity": f.Activity, "reason": f.Reason}
+	if err := a.audit(ctx, f.Key, f.TenantID, "lethe", "request.activity_failed", f.RequestID, detail); err != nil {
+		return err
+	}
+	return a.publish(ctx, bus.TopicEvents, f.RequestID, bus.Event{
+		Schema: schemas.Event, Version: schemas.Version, ID: f.Key, Type: "request.activity_failed",
+		TenantID: f.TenantID, RequestID: f.RequestID, OccurredAt: f.At.UTC(), Data: detail,
+	})
+}
+
+// publish sends a message on the bus. A message the bus refuses as invalid (it does not encode
+// or does not match its schema) can never be sent: this is the one place that makes it a
+// permanent failure, for every activity.
+func (a *Activities) publish(ctx context.Context, topic, key string, msg any) error {
+	err := a.Bus.Publish(ctx, topic, key, msg)
+	if bus.IsInvalid(err) {
+		return permanent(err.Error(), err)
+	}
+	return err
 }
 
 // ForgetSubject deletes Lethe's own copy of the subject's identifiers: the last step of an
@@ -278,6 +331,20 @@ func (a *Activities) BuildExport(ctx context.Context, r ExportRequest) (ExportPa
 		return ExportPackage{}, fmt.Errorf("recording the export of request %s: %w", r.RequestID, err)
 	}
 	return ExportPackage{URI: pkg.URI, SHA256: pkg.SHA256, Bytes: pkg.Bytes}, nil
+}
+
+// mailError sorts a failed send: permanent, throttled (retry when the provider said), or
+// transient. Mail errors name the notice and the reason, never the address.
+func mailError(doing string, err error) error {
+	if mail.IsPermanent(err) {
+		return permanent(err.Error(), err)
+	}
+	if d, ok := mail.RetryAfter(err); ok {
+		// The provider said when to come back: wait that long, not the policy's backoff.
+		return temporal.NewApplicationErrorWithOptions(doing+": throttled", "throttled",
+			temporal.ApplicationErrorOptions{NextRetryDelay: d, Cause: err})
+	}
+	return fmt.Errorf("%s: %w", doing, err)
 }
 
 func (a *Activities) audit(ctx context.Context, key, tenant, actor, action, requestID string, detail map[string]any) error {

@@ -63,6 +63,16 @@ type Reminder struct {
 	At        time.Time
 }
 
+// Failure is an activity that failed for good, for ReportFailure to surface.
+type Failure struct {
+	Key       string
+	RequestID string
+	TenantID  string
+	Activity  string // e.g. "Remind"
+	Reason    string // the error text, free of personal data
+	At        time.Time
+}
+
 // ExportRequest asks BuildExport to package a subject's records for download.
 type ExportRequest struct {
 	RequestID string

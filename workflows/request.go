@@ -596,11 +596,38 @@ func (r *request) runClock(ctx workflow.Context) {
 		}
 		sent[key] = true
 		r.seq++
-		_ = workflow.ExecuteActivity(ctx, a.Remind, activities.Reminder{
-			Key: r.in.RequestID + ":" + key, RequestID: r.in.RequestID, TenantID: r.in.TenantID,
+		err := workflow.ExecuteActivity(ctx, a.Remind, activities.Reminder{
+			Key: r.in.RequestID + ":" + r.alarmKey(ctx, next.kind, next.at), RequestID: r.in.RequestID, TenantID: r.in.TenantID,
 			Kind: next.kind, DueDate: r.state.DueDate, At: workflow.Now(ctx),
 		}).Get(ctx, nil)
+		if err != nil && ctx.Err() == nil {
+			// The clock goes on to the next alarm; the failure is not left unseen.
+			r.reportFailure(ctx, "Remind", err)
+		}
 	}
+}
+
+// alarmKey names one reminder or escalation in the audit trail and on lethe.events. Reminders
+// were once keyed by their time in the tenant's zone, whose "+01:00" the event schema refuses;
+// histories that recorded such keys replay with them.
+func (r *request) alarmKey(ctx workflow.Context, kind string, at time.Time) string {
+	if kind == "overdue" {
+		return "overdue:" + r.state.DueDate
+	}
+	if workflow.GetVersion(ctx, "reminder-key-utc", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return kind + ":" + at.Format(time.RFC3339)
+	}
+	return kind + ":" + at.UTC().Format(time.RFC3339)
+}
+
+// reportFailure surfaces an activity that failed for good where the workflow carries on without
+// it: audit trail, lethe.events and the worker's log.
+func (r *request) reportFailure(ctx workflow.Context, activity string, err error) {
+	r.seq++
+	_ = workflow.ExecuteActivity(ctx, a.ReportFailure, activities.Failure{
+		Key: r.in.RequestID + ":failed:" + strconv.Itoa(r.seq), RequestID: r.in.RequestID, TenantID: r.in.TenantID,
+		Activity: activity, Reason: errorMessage(err), At: workflow.Now(ctx),
+	}).Get(ctx, nil)
 }
 
 func (r *request) markVerified(at time.Time) {
@@ -798,9 +825,18 @@ func (r *request) issueCode(ctx workflow.Context) {
 	}).Get(ctx, nil)
 }
 
+// recordOptions are for the activities that record and report (PostgreSQL, Kafka, Mailgun). A
+// failure no retry can cure is permanent and not retried at all. Anything else is retried once a
+// minute for about a day of attempts: long enough to ride out an outage fixed the same day
+// (deadlines count in days, reminders come days apart), short enough that a fault nobody fixed
+// ends as a failure people see rather than a retry loop nobody does. Attempts, not
+// ScheduleToClose, so that a day with no worker running does not use up the budget.
 var recordOptions = workflow.ActivityOptions{
 	StartToCloseTimeout: 30 * time.Second,
-	RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute},
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval: time.Second, MaximumInterval: time.Minute, MaximumAttempts: 1440,
+		NonRetryableErrorTypes: []string{activities.ErrPermanent},
+	},
 }
 
 func withDefaults(p Policy) Policy {

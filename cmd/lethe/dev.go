@@ -271,7 +271,9 @@ func devConfig(env map[string]string) (config.Config, error) {
 		cfg.Tenants = append(cfg.Tenants, config.Tenant{
 			ID: "demo", Name: "Demo Salon", Regime: "gdpr", Country: "DE", TimeZone: "Europe/Berlin",
 			ContactEmail: "privacy@demo-salon.example",
-			Tokens:       []config.Token{{Role: "admin", Secret: config.Secret{Env: "LETHE_DEMO_ADMIN_TOKEN"}}},
+			// Deadline reminders and escalations land in the dev mailbox under these addresses.
+			DPOEmail: "dpo@demo-salon.example", StaffEmail: "front-desk@demo-salon.example",
+			Tokens: []config.Token{{Role: "admin", Secret: config.Secret{Env: "LETHE_DEMO_ADMIN_TOKEN"}}},
 		})
 	}
 	// The demo salon's database is served by the database connector unless configured.

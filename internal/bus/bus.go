@@ -299,13 +299,15 @@ func allLed(res *kafka.MetadataResponse, want int) bool {
 
 // Publish marshals msg to JSON, checks it against its schema (a message Lethe itself would
 // reject is a bug, never sent), and writes it with acknowledgement from all in-sync replicas.
+// A message that cannot be encoded or does not match its schema is an error marked Invalid
+// (IsInvalid): sending it again cannot succeed.
 func (b *Bus) Publish(ctx context.Context, topic, key string, msg any) error {
 	data, err := json.Marshal(msg)
 	if err != nil {
-		return fmt.Errorf("encoding message for %s: %w", topic, err)
+		return Invalid(fmt.Errorf("encoding message for %s: %w", topic, err))
 	}
 	if _, err := schemas.Validate(data); err != nil {
-		return fmt.Errorf("message for %s does not match its schema: %w", topic, err)
+		return Invalid(fmt.Errorf("message for %s does not match its schema: %w", topic, err))
 	}
 	return b.PublishRaw(ctx, topic, key, data)
 }

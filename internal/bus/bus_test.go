@@ -16,6 +16,7 @@ import (
 
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/testenv"
+	"github.com/lethe-privacy/lethe/schemas"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -366,4 +367,22 @@ func describeRetention(t *testing.T, admin *kafka.Client, req *kafka.DescribeCon
 		}
 	}
 	return got
+}
+
+// A message Lethe itself would refuse is never sent, and the error says it is invalid, so the
+// caller can tell it from a broker outage and stop retrying.
+func TestPublishMarksSchemaViolationsInvalid(t *testing.T) {
+	b, topic := harness(t)
+	bad := newEvent("r1:reminder:2026-02-09T00:00:00+01:00") // "+" is not allowed in an id
+	err := b.Publish(context.Background(), topic, "k", bad)
+	if err == nil || !bus.IsInvalid(err) {
+		t.Fatalf("err = %v, want one marked invalid", err)
+	}
+	var se *schemas.Error
+	if !errors.As(err, &se) {
+		t.Fatalf("err = %v, want the schema problem kept", err)
+	}
+	if err := b.Publish(context.Background(), topic, "k", newEvent("good")); err != nil || bus.IsInvalid(err) {
+		t.Fatalf("valid message: %v", err)
+	}
 }

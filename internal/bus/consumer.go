@@ -42,7 +42,7 @@ func (e invalidError) Error() string { return e.err.Error() }
 func (e invalidError) Unwrap() error { return e.err }
 
 // Invalid marks err as permanent: the message can never succeed and goes to the dead-letter
-// topic with err as the reason.
+// topic with err as the reason. Publish marks the messages it refuses the same way.
 func Invalid(err error) error { return invalidError{err} }
 
 // IsInvalid reports whether err was marked with Invalid.

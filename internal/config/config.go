@@ -6,10 +6,12 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/mail"
 	"net/url"
 	"os"
 	"regexp"
@@ -144,6 +146,10 @@ type Tenant struct {
 	Tokens   []Token `yaml:"tokens"`
 	// ContactEmail is the privacy contact shown to subjects; LogoURL and Color brand notices.
 	ContactEmail string `yaml:"contact_email"`
+	// DPOEmail receives the escalation of every overdue request (default: ContactEmail).
+	DPOEmail string `yaml:"dpo_email"`
+	// StaffEmail receives the reminders before a due date (default: the DPO's address).
+	StaffEmail string `yaml:"staff_email"`
 	// AssertionKey verifies identity assertions from the tenant's own app: HS256 JWTs whose
 	// subject Lethe then treats as verified.
 	AssertionKey Secret `yaml:"assertion_key"`
@@ -487,6 +493,34 @@ func (c *Config) Validate() error {
 				return fmt.Errorf("tenants[%s].tokens[%d]: token is shorter than 16 characters", t.ID, j)
 			}
 		}
+		if err := t.validateAddresses(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DPOAddress is where overdue escalations go: dpo_email, else contact_email.
+func (t Tenant) DPOAddress() string { return cmp.Or(t.DPOEmail, t.ContactEmail) }
+
+// StaffAddress is where deadline reminders go: staff_email, else the DPO's address.
+func (t Tenant) StaffAddress() string { return cmp.Or(t.StaffEmail, t.DPOAddress()) }
+
+// validateAddresses checks the tenant's addresses; the escalation of an overdue request must
+// reach a person, so one of dpo_email and contact_email is required.
+func (t Tenant) validateAddresses() error {
+	for _, a := range []struct{ name, value string }{
+		{"contact_email", t.ContactEmail}, {"dpo_email", t.DPOEmail}, {"staff_email", t.StaffEmail},
+	} {
+		if a.value == "" {
+			continue
+		}
+		if addr, err := mail.ParseAddress(a.value); err != nil || addr.Address != a.value {
+			return fmt.Errorf("tenants[%s].%s: %q is not an email address such as dpo@example.com", t.ID, a.name, a.value)
+		}
+	}
+	if t.DPOAddress() == "" {
+		return fmt.Errorf("tenants[%s].dpo_email: not set: overdue requests are escalated to this address (contact_email is used when it is left out)", t.ID)
 	}
 	return nil
 }

@@ -39,6 +39,7 @@ tenants:
   - id: salon
     regime: gdpr
     country: FR
+    dpo_email: dpo@salon.example
     tokens: [{role: dpo, env: SALON_DPO_TOKEN}]
 `)
 	cfg, err := config.LoadFrom(p, env(map[string]string{
@@ -97,6 +98,9 @@ func TestErrorsNameTheSetting(t *testing.T) {
 		{"no signing key", "", map[string]string{"DATABASE_URL": base, "LETHE_KAFKA_BROKERS": "k:9092"},
 			"secrets.signing_key: environment variable LETHE_SIGNING_KEY is not set"},
 		{"short signing key", "", with("LETHE_SIGNING_KEY", strings.Repeat("k", 31)), "secrets.signing_key: must be at least 32 bytes"},
+		{"no DPO", "tenants: [{id: a, regime: gdpr}]", ok, "tenants[a].dpo_email: not set"},
+		{"bad DPO", "tenants: [{id: a, regime: gdpr, dpo_email: 'Dana <dpo@a.example>'}]", ok, `tenants[a].dpo_email: "Dana <dpo@a.example>" is not an email address`},
+		{"bad staff", "tenants: [{id: a, regime: gdpr, contact_email: p@a.example, staff_email: desk}]", ok, "tenants[a].staff_email"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -175,6 +179,26 @@ database: {url: "`+base+`"}
 		_, err := config.LoadFrom(p, env(map[string]string{"LETHE_KAFKA_RETENTION_RESULTS": value}))
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("results %q: error %v, want %q", value, err, want)
+		}
+	}
+}
+
+// Reminders go to staff_email, else to the DPO; the escalation to dpo_email, else to the
+// public contact address.
+func TestDeadlineMailFallsBack(t *testing.T) {
+	for _, c := range []struct {
+		tenant     config.Tenant
+		staff, dpo string
+	}{
+		{config.Tenant{ContactEmail: "p@a.example", DPOEmail: "d@a.example", StaffEmail: "s@a.example"}, "s@a.example", "d@a.example"},
+		{config.Tenant{ContactEmail: "p@a.example", DPOEmail: "d@a.example"}, "d@a.example", "d@a.example"},
+		{config.Tenant{ContactEmail: "p@a.example"}, "p@a.example", "p@a.example"},
+	} {
+		if got := c.tenant.StaffAddress(); got != c.staff {
+			t.Errorf("%+v: staff address %q, want %q", c.tenant, got, c.staff)
+		}
+		if got := c.tenant.DPOAddress(); got != c.dpo {
+			t.Errorf("%+v: DPO address %q, want %q", c.tenant, got, c.dpo)
 		}
 	}
 }

@@ -32,6 +32,13 @@ func notice(k mail.Kind, who string) mail.Notice {
 	case mail.KindBlocked:
 		d["Reasons"] = []string{"A booking for " + who + " on 2026-12-01", "An unpaid invoice for " + who}
 		d["RecheckDate"] = "2026-12-02"
+	case mail.KindBlockedClosed:
+		d["Reasons"] = []string{"A booking for " + who + " on 2026-12-01", "An unpaid invoice for " + who}
+	case mail.KindDeadlineReminder, mail.KindOverdueEscalation:
+		delete(d, "Name")
+		d["RequestType"] = "erasure"
+		d["DueDate"] = "2026-12-28"
+		d["Link"] = "https://lethe.example/v1/requests/R-" + W + "-7"
 	case mail.KindDenial:
 		d["RequestType"] = "erasure"
 		d["Reason"] = "The request for " + who + " repeats one answered last week"
@@ -65,6 +72,9 @@ var wantSubject = map[mail.Kind]string{
 	mail.KindCompletion:         "Your rectification request R-ALPHA-7 at Salon Example is complete",
 	mail.KindIdentityExpired:    "Your objection request R-ALPHA-7 at Salon Example was closed: identity not confirmed",
 	mail.KindBreachNotification: "Important: a personal data breach at Salon Example",
+	mail.KindBlockedClosed:      "Your erasure request R-ALPHA-7 at Salon Example was closed without erasure",
+	mail.KindDeadlineReminder:   "Reminder: erasure request R-ALPHA-7 at Salon Example is due by 2026-12-28",
+	mail.KindOverdueEscalation:  "Overdue: erasure request R-ALPHA-7 at Salon Example was due by 2026-12-28",
 }
 
 // shown lists the text values of a notice's data as a reader would see them.

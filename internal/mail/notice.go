@@ -1,6 +1,7 @@
 // Package mail tells data subjects what is happening with their privacy requests and breaches
-// that affect them. It renders one notice per message from embedded templates (HTML and text,
-// per language, branded per tenant) and sends it through Mailgun.
+// that affect them, and tells a tenant's staff and DPO when a request's deadline nears or has
+// passed. It renders one notice per message from embedded templates (HTML and text, per
+// language, branded per tenant) and sends it through Mailgun.
 //
 // Subject lines carry only the tenant's name, the request reference, the request type and due
 // dates: mail subjects are logged and previewed everywhere, so nothing else about the subject
@@ -27,6 +28,7 @@ const (
 	KindAcknowledgement    Kind = "acknowledgement"
 	KindExtension          Kind = "extension"
 	KindBlocked            Kind = "blocked"
+	KindBlockedClosed      Kind = "blocked_closed"
 	KindDenial             Kind = "denial"
 	KindExportReady        Kind = "export_ready"
 	KindCompletion         Kind = "completion"
@@ -34,11 +36,22 @@ const (
 	KindBreachNotification Kind = "breach_notification"
 )
 
+// The notices Lethe sends to a tenant's own people. They carry the request's reference, type and
+// due date and a link, never anything about the subject.
+const (
+	KindDeadlineReminder  Kind = "deadline_reminder"
+	KindOverdueEscalation Kind = "overdue_escalation"
+)
+
+// Staff reports whether a kind of notice goes to the tenant's staff or DPO, not to a subject.
+func (k Kind) Staff() bool { return specs[k].staff }
+
 // Kinds returns every kind of notice, in a stable order.
 func Kinds() []Kind {
 	return []Kind{
-		KindVerificationCode, KindAcknowledgement, KindExtension, KindBlocked, KindDenial,
+		KindVerificationCode, KindAcknowledgement, KindExtension, KindBlocked, KindBlockedClosed, KindDenial,
 		KindExportReady, KindCompletion, KindIdentityExpired, KindBreachNotification,
+		KindDeadlineReminder, KindOverdueEscalation,
 	}
 }
 
@@ -56,12 +69,15 @@ func RequestTypes() []string {
 //	acknowledgement      RequestID, RequestType, DueDate
 //	extension            RequestID, RequestType, Reason, NewDueDate
 //	blocked              RequestID, Reasons (list of readable reasons), RecheckDate (optional)
+//	blocked_closed       RequestID, Reasons (list of readable reasons)
 //	denial               RequestID, RequestType, Reason
 //	export_ready         RequestID, Link, LinkExpiresAt (optional)
 //	completion           RequestID, RequestType
 //	identity_expired     RequestID, RequestType
 //	breach_notification  Nature, Consequences, Measures, ContactPoint (defaults to
 //	                     Tenant.ContactEmail), Recommendations (optional list), Reference (optional)
+//	deadline_reminder    RequestID, RequestType, DueDate, Link (optional; to staff)
+//	overdue_escalation   RequestID, RequestType, DueDate, Link (optional; to the DPO)
 //
 // Dates may be strings (shown as given) or time.Time (shown as 2006-01-02, or with the time for
 // keys ending in "At"). RequestType is one of RequestTypes.
@@ -90,6 +106,7 @@ type spec struct {
 	lists    []string
 	links    []string
 	typed    bool // RequestType must be one of RequestTypes
+	staff    bool // to the tenant's staff or DPO, not to a subject
 }
 
 var specs = map[Kind]spec{
@@ -97,11 +114,14 @@ var specs = map[Kind]spec{
 	KindAcknowledgement:    {required: []string{"RequestID", "RequestType", "DueDate"}, typed: true},
 	KindExtension:          {required: []string{"RequestID", "RequestType", "Reason", "NewDueDate"}, typed: true},
 	KindBlocked:            {required: []string{"RequestID", "Reasons"}, optional: []string{"RecheckDate"}, lists: []string{"Reasons"}},
+	KindBlockedClosed:      {required: []string{"RequestID", "Reasons"}, lists: []string{"Reasons"}},
 	KindDenial:             {required: []string{"RequestID", "RequestType", "Reason"}, typed: true},
 	KindExportReady:        {required: []string{"RequestID", "Link"}, optional: []string{"LinkExpiresAt"}, links: []string{"Link"}},
 	KindCompletion:         {required: []string{"RequestID", "RequestType"}, typed: true},
 	KindIdentityExpired:    {required: []string{"RequestID", "RequestType"}, typed: true},
 	KindBreachNotification: {required: []string{"Nature", "Consequences", "Measures", "ContactPoint"}, optional: []string{"Reference", "Recommendations"}, lists: []string{"Recommendations"}},
+	KindDeadlineReminder:   {required: []string{"RequestID", "RequestType", "DueDate"}, optional: []string{"Link"}, links: []string{"Link"}, typed: true, staff: true},
+	KindOverdueEscalation:  {required: []string{"RequestID", "RequestType", "DueDate"}, optional: []string{"Link"}, links: []string{"Link"}, typed: true, staff: true},
 }
 
 // FieldError says which field of a notice is missing or invalid. It never carries the value.
@@ -162,14 +182,18 @@ func normalize(n Notice) (data, error) {
 		}
 	}
 	for _, k := range sp.links {
-		if u, err := url.Parse(out[k].(string)); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		link, ok := out[k].(string)
+		if !ok {
+			continue // an optional link left out
+		}
+		if u, err := url.Parse(link); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			return nil, &FieldError{n.Kind, "Data." + k, "is not an http(s) URL"}
 		}
 	}
 	if sp.typed && !slices.Contains(RequestTypes(), out["RequestType"].(string)) {
 		return nil, &FieldError{n.Kind, "Data.RequestType", "is not one of " + strings.Join(RequestTypes(), ", ")}
 	}
-	if n.Kind == KindBlocked {
+	if n.Kind == KindBlocked || n.Kind == KindBlockedClosed {
 		out["RequestType"] = "erasure" // only erasure is ever blocked by a preflight check
 	}
 	return out, nil

@@ -109,6 +109,7 @@ type bodyView struct {
 	Lang    string
 	Subject string
 	Kind    Kind
+	Staff   bool // to the tenant's own people: no subject-facing footer
 	Tenant  brand
 	Type    string // readable request type, e.g. "data portability"
 	D       data
@@ -152,7 +153,7 @@ func render(c map[string]*langSet, n Notice) (Rendered, error) {
 	// A subject is a single header line whatever the tenant's name contains.
 	subject := strings.Join(strings.Fields(sb.String()), " ")
 
-	v := bodyView{Lang: lang, Subject: subject, Kind: n.Kind, Tenant: makeBrand(n.Tenant), Type: typ, D: d}
+	v := bodyView{Lang: lang, Subject: subject, Kind: n.Kind, Staff: n.Kind.Staff(), Tenant: makeBrand(n.Tenant), Type: typ, D: d}
 	var tb, hb bytes.Buffer
 	if err := ls.text[n.Kind].ExecuteTemplate(&tb, "layout.txt", v); err != nil {
 		return Rendered{}, fmt.Errorf("rendering %s text body: %w", n.Kind, err)

@@ -30,13 +30,26 @@ func TestRenderEveryKind(t *testing.T) {
 					t.Errorf("HTML lacks Data.%s", key)
 				}
 			}
-			for _, want := range []string{`<html lang="en">`, "background-color:#7c3aed", `src="https://salon.example/logo.png"`, `href="mailto:privacy@salon.example"`} {
+			for _, want := range []string{`<html lang="en">`, "background-color:#7c3aed", `src="https://salon.example/logo.png"`} {
 				if !strings.Contains(r.HTML, want) {
 					t.Errorf("HTML lacks %s", want)
 				}
 			}
-			if !strings.Contains(r.Text, "Questions about your personal data: privacy@salon.example") {
-				t.Error("text lacks the tenant's contact address")
+			// Subjects learn whom to ask; staff notices say where they come from instead.
+			contact := "Questions about your personal data: privacy@salon.example"
+			if k.Staff() {
+				contact = "Sent by Lethe, the privacy request workflow of Salon Example."
+				if strings.Contains(r.Text+r.HTML, "Questions about your personal data") {
+					t.Error("a staff notice speaks to the subject")
+				}
+			} else if !strings.Contains(r.HTML, `href="mailto:privacy@salon.example"`) {
+				t.Error("HTML lacks the tenant's contact address")
+			}
+			if !strings.Contains(r.Text, contact) {
+				t.Errorf("text lacks %q", contact)
+			}
+			if k.Staff() && !strings.Contains(r.HTML, contact) {
+				t.Errorf("HTML lacks %q", contact)
 			}
 			if strings.Contains(r.HTML+r.Text, "<no value>") || strings.Contains(r.HTML, "ZgotmplZ") {
 				t.Error("a template printed a missing or unsafe value")
@@ -105,7 +118,7 @@ func TestTwoSubjectsNeverSeeEachOthersData(t *testing.T) {
 				t.Errorf("%s notice for one subject holds the other's (%s) data", k, who)
 			}
 		}
-		if !strings.Contains(a.Text, "alpha") || !strings.Contains(b.Text, "bravo") {
+		if !strings.Contains(strings.ToLower(a.Text), "alpha") || !strings.Contains(strings.ToLower(b.Text), "bravo") {
 			t.Errorf("%s notices lack their own subject's data", k)
 		}
 	}
@@ -179,6 +192,9 @@ func TestMissingDataNamesTheField(t *testing.T) {
 		mail.KindCompletion:         {"RequestID", "RequestType"},
 		mail.KindIdentityExpired:    {"RequestID", "RequestType"},
 		mail.KindBreachNotification: {"Nature", "Consequences", "Measures"},
+		mail.KindBlockedClosed:      {"RequestID", "Reasons"},
+		mail.KindDeadlineReminder:   {"RequestID", "RequestType", "DueDate"},
+		mail.KindOverdueEscalation:  {"RequestID", "RequestType", "DueDate"},
 	}
 	for k, fields := range required {
 		for _, f := range fields {
@@ -302,6 +318,48 @@ func TestLightBrandColourGetsDarkHeaderText(t *testing.T) {
 		}
 		if !strings.Contains(r.HTML, "background-color:"+strings.ToLower(colour)) || !strings.Contains(r.HTML, "font-weight:bold;"+text+";\">Salon Example") {
 			t.Errorf("%s header: want text %s", colour, text)
+		}
+	}
+}
+
+// A blocked erasure closed at the deadline tells the subject every reason and what they can do.
+func TestBlockedClosedNamesReasonsAndRemedies(t *testing.T) {
+	r, err := mail.Render(notice(mail.KindBlockedClosed, "alpha"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"  - A booking for alpha on 2026-12-01", "  - An unpaid invoice for alpha",
+		"Submit a new erasure request once nothing stands in the way",
+		"reply to this message or contact us",
+		"lodge a complaint with a data protection supervisory authority",
+	} {
+		if !strings.Contains(r.Text, want) {
+			t.Errorf("text lacks %q:\n%s", want, r.Text)
+		}
+	}
+	if !strings.Contains(r.HTML, "<li style=\"margin:0 0 8px 0;\">An unpaid invoice for alpha</li>") {
+		t.Error("HTML lacks the reasons as a list")
+	}
+}
+
+// Staff notices name the request, its type and due date and link to it; without a public URL
+// they still say how to find it.
+func TestStaffNoticesLinkTheRequest(t *testing.T) {
+	for _, k := range []mail.Kind{mail.KindDeadlineReminder, mail.KindOverdueEscalation} {
+		n := notice(k, "alpha")
+		r, err := mail.Render(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"erasure request R-ALPHA-7", "2026-12-28", "https://lethe.example/v1/requests/R-ALPHA-7", "lethe requests show R-ALPHA-7"} {
+			if !strings.Contains(r.Text, want) || !strings.Contains(r.HTML, want) {
+				t.Errorf("%s lacks %q", k, want)
+			}
+		}
+		delete(n.Data, "Link")
+		if r, err = mail.Render(n); err != nil || !strings.Contains(r.Text, "See the request: lethe requests show R-ALPHA-7") {
+			t.Errorf("%s without a link: %v\n%s", k, err, r.Text)
 		}
 	}
 }
