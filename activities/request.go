@@ -126,12 +126,16 @@ func (a *Activities) DispatchCommand(ctx context.Context, d Dispatch) (bus.Outpu
 	return bus.Output{}, activity.ErrResultPending
 }
 
-// subject reads Lethe's copy of the subject's identifiers.
+// subject reads the subject's proven identifiers (proofs are keyed by bus.Subject's JSON
+// names, see internal/requests): one typed next to a verified email, but never proven, must
+// not match anybody's data.
 func (a *Activities) subject(ctx context.Context, requestID string) (bus.Subject, error) {
 	var s bus.Subject
 	var email, phone, customer *string
-	err := a.Store.Pool.QueryRow(ctx,
-		`SELECT email, phone, customer_id FROM request_subjects WHERE request_id = $1`, requestID).Scan(&email, &phone, &customer)
+	err := a.Store.Pool.QueryRow(ctx, `
+		SELECT CASE WHEN proofs ? 'email' THEN email END, CASE WHEN proofs ? 'phone' THEN phone END,
+		       CASE WHEN proofs ? 'customer_id' THEN customer_id END
+		FROM request_subjects WHERE request_id = $1`, requestID).Scan(&email, &phone, &customer)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return s, permanent("the subject of request "+requestID+" is no longer known to Lethe", nil)
 	}
@@ -139,6 +143,9 @@ func (a *Activities) subject(ctx context.Context, requestID string) (bus.Subject
 		return s, fmt.Errorf("reading the subject of request %s: %w", requestID, err)
 	}
 	s.Email, s.Phone, s.CustomerID = deref(email), deref(phone), deref(customer)
+	if s == (bus.Subject{}) {
+		return s, permanent("no identifier of the subject of request "+requestID+" is proven; staff can confirm one (lethe requests verify)", nil)
+	}
 	return s, nil
 }
 

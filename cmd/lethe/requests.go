@@ -120,6 +120,9 @@ func newRequestsSubmitCmd(f *requestsFlags) *cobra.Command {
 			}
 			return withRequests(f, func(ctx context.Context, s *requests.Service, tenant string) error {
 				sub.TenantID = tenant
+				if sub.IdentityVerified {
+					sub.Proof = requests.Proof{Method: requests.MethodStaff, Actor: f.who()}
+				}
 				id, err := s.Submit(ctx, sub)
 				if err != nil {
 					return err
@@ -139,7 +142,7 @@ func newRequestsSubmitCmd(f *requestsFlags) *cobra.Command {
 	fl.StringVar(&received, "received", "", "date the request arrived, YYYY-MM-DD (default: now); deadlines count from it")
 	fl.StringVar(&sub.Channel, "channel", "api", "how it arrived: api, post, phone, email")
 	fl.StringArrayVar(&changes, "change", nil, "rectification: field=value (repeatable)")
-	fl.BoolVar(&sub.IdentityVerified, "verified", false, "the subject's identity is already verified")
+	fl.BoolVar(&sub.IdentityVerified, "verified", false, "staff (--actor) checked every identifier given")
 	fl.StringVar(&sub.Language, "language", "en", "language of notices to the subject")
 	fl.StringVar(&sub.Regime, "regime", "", "gdpr or ccpa (default: the tenant's)")
 	fl.StringVar(&sub.Country, "country", "", "country whose public holidays move the due date (default: the tenant's)")
@@ -184,7 +187,7 @@ func newRequestsListCmd(f *requestsFlags) *cobra.Command {
 func newRequestsShowCmd(f *requestsFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:   "show ID",
-		Short: "Show a request: status, due date, connectors and timeline",
+		Short: "Show a request: status, due date, connectors, timeline and the subject's identifiers",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withRequests(f, func(ctx context.Context, s *requests.Service, tenant string) error {
@@ -192,7 +195,7 @@ func newRequestsShowCmd(f *requestsFlags) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return printOut(cmd.OutOrStdout(), f.json, st, func(w io.Writer) { printState(w, st) })
+				return showRequest(ctx, cmd.OutOrStdout(), f.json, s, tenant, st)
 			})
 		},
 	}
@@ -253,24 +256,52 @@ func newDecisionCmd(f *requestsFlags, use, update, short string, needReason bool
 }
 
 func newRequestsVerifyCmd(f *requestsFlags) *cobra.Command {
-	var method string
+	var confirm []string
 	cmd := &cobra.Command{
-		Use:   "verify ID",
-		Short: "Record that the subject's identity was verified",
-		Long:  "Record identity verification. Use --method staff when staff checked the subject's identity themselves (in person, by a call back).",
-		Args:  cobra.ExactArgs(1),
+		Use:   "verify ID --confirm IDENTIFIERS",
+		Short: "Confirm identifiers staff checked themselves; verifies a request waiting for identity",
+		Long: `Record that staff checked, themselves (in person, by a call back), that the named identifiers
+belong to the person asking. Only proven identifiers are used to find the subject's data: an
+email code proves the email address alone, so a phone or customer number the subject typed
+waits, unproven, until staff confirm it here (lethe requests show lists them). A request still
+waiting for identity is verified by the confirmation (method staff).`,
+		Example: "  lethe requests verify R-7K3QF2M9XA --confirm email,customer_id",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withRequests(f, func(ctx context.Context, s *requests.Service, tenant string) error {
-				st, err := s.Decide(ctx, tenant, args[0], workflows.UpdateVerifyIdentity, workflows.Verification{Method: method, Actor: f.who()})
+				st, err := s.ConfirmIdentifiers(ctx, tenant, args[0], f.who(), confirm)
 				if err != nil {
 					return err
 				}
-				return printOut(cmd.OutOrStdout(), f.json, st, func(w io.Writer) { printState(w, st) })
+				return showRequest(ctx, cmd.OutOrStdout(), f.json, s, tenant, st)
 			})
 		},
 	}
-	cmd.Flags().StringVar(&method, "method", "staff", strings.Join(workflows.VerificationMethods, ", "))
+	cmd.Flags().StringSliceVar(&confirm, "confirm", nil, "identifiers checked: "+strings.Join(requests.Identifiers, ", "))
+	_ = cmd.MarkFlagRequired("confirm")
 	return cmd
+}
+
+// showRequest prints a request with its subject's identifiers and how each was proven.
+func showRequest(ctx context.Context, w io.Writer, asJSON bool, s *requests.Service, tenant string, st workflows.RequestState) error {
+	ids, err := s.SubjectIdentifiers(ctx, tenant, st.RequestID)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		workflows.RequestState
+		Identifiers []requests.Identifier `json:"identifiers"`
+	}{st, ids}
+	return printOut(w, asJSON, out, func(w io.Writer) {
+		printState(w, st)
+		for _, id := range ids {
+			proof := "UNPROVEN: not used to find data until staff confirm it (lethe requests verify " + st.RequestID + " --confirm " + id.Name + ")"
+			if id.Proof != nil {
+				proof = "proven by " + id.Proof.Method + " (" + id.Proof.Actor + ")"
+			}
+			fmt.Fprintf(w, "subject %-12s %s  %s\n", id.Name, id.Value, proof)
+		}
+	})
 }
 
 // printOut prints v as JSON with --json, else as text.

@@ -34,6 +34,7 @@ func (a *v1) handlers() map[string]func(http.ResponseWriter, *http.Request, *cal
 		"extendRequest":          a.decide(workflows.UpdateExtend),
 		"cancelRequest":          a.decide(workflows.UpdateCancel),
 		"retryRequest":           a.decide(workflows.UpdateRetry),
+		"confirmIdentifiers":     a.confirm,
 		"getExport":              a.export,
 		"listAudit":              a.audit,
 	}
@@ -105,7 +106,48 @@ func (a *v1) get(w http.ResponseWriter, r *http.Request, c *call) {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, viewOf(st))
+	a.writeRequest(w, r, c, st)
+}
+
+// writeRequest answers with the request; staff also see the subject's identifiers and which
+// are proven, to confirm the others.
+func (a *v1) writeRequest(w http.ResponseWriter, r *http.Request, c *call, st workflows.RequestState) {
+	v := viewOf(st)
+	if isStaff(c.role) {
+		ids, err := a.svc.SubjectIdentifiers(r.Context(), c.tenant, st.RequestID)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		v.Identifiers = ids
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (a *v1) confirm(w http.ResponseWriter, r *http.Request, c *call) {
+	var in struct {
+		Identifiers []string `json:"identifiers"`
+		Actor       string   `json:"actor"`
+	}
+	if err := decode(c.body, &in); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_json", "the body must be {\"identifiers\": [\"customer_id\"], \"actor\": \"...\"}")
+		return
+	}
+	st, err := a.svc.ConfirmIdentifiers(r.Context(), c.tenant, c.params["id"], a.actor(c, in.Actor), in.Identifiers)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.writeRequest(w, r, c, st)
+}
+
+// actor names who decided: the token's tenant and role, and who clicked when given.
+func (a *v1) actor(c *call, clicked string) string {
+	actor := "api:" + c.tenant + "/" + c.role
+	if clicked = strings.TrimSpace(clicked); clicked != "" {
+		actor = clicked + " (" + actor + ")"
+	}
+	return actor
 }
 
 func (a *v1) verify(w http.ResponseWriter, r *http.Request, c *call) {
@@ -159,12 +201,7 @@ func (a *v1) decide(update string) func(http.ResponseWriter, *http.Request, *cal
 			writeError(w, http.StatusUnprocessableEntity, "invalid_request", "reason must not be blank: it is sent to the subject")
 			return
 		}
-		// The token says which tenant and role decided; actor, when given, who clicked.
-		actor := "api:" + c.tenant + "/" + c.role
-		if in.Actor = strings.TrimSpace(in.Actor); in.Actor != "" {
-			actor = in.Actor + " (" + actor + ")"
-		}
-		st, err := a.svc.Decide(r.Context(), c.tenant, c.params["id"], update, workflows.Decision{Actor: actor, Reason: strings.TrimSpace(in.Reason)})
+		st, err := a.svc.Decide(r.Context(), c.tenant, c.params["id"], update, workflows.Decision{Actor: a.actor(c, in.Actor), Reason: strings.TrimSpace(in.Reason)})
 		if err != nil {
 			a.fail(w, r, err)
 			return
@@ -379,6 +416,8 @@ type requestView struct {
 	Connectors         []connectorOutcome `json:"connectors,omitempty"`
 	Export             *exportView        `json:"export,omitempty"`
 	Steps              []workflows.Step   `json:"steps"`
+	// Identifiers are shown to staff roles only.
+	Identifiers []requests.Identifier `json:"identifiers,omitempty"`
 }
 
 type connectorOutcome struct {

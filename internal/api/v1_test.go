@@ -36,6 +36,7 @@ func TestAPI(t *testing.T) {
 	t.Run("VerificationCodeExpires", s.testCodeExpires)
 	t.Run("VerificationCodeAttempts", s.testCodeAttempts)
 	t.Run("IdentityAssertion", s.testAssertion)
+	t.Run("ConfirmIdentifiers", s.testConfirmIdentifiers)
 	t.Run("Decisions", s.testDecisions)
 	t.Run("Extend", s.testExtend)
 	t.Run("ListAndAudit", s.testListAndAudit)
@@ -61,7 +62,7 @@ func (s *stack) testDocumentedRoutes(t *testing.T) {
 			assert.NotEqual(t, http.StatusMethodNotAllowed, r.status, "%s %s", method, p)
 		}
 	}
-	assert.Equal(t, 12, n, "operations in the document")
+	assert.Equal(t, 13, n, "operations in the document")
 	for _, c := range []struct{ method, path string }{
 		{"GET", "/v1/nothing"}, {"GET", "/v1/requests/R-1/verify"}, {"DELETE", "/v1/requests/R-1"},
 		{"GET", "/v1/requests/R-1/approve"}, {"PUT", "/v1/requests"}, {"GET", "/v1/requests/"}, {"GET", "/v1"},

@@ -232,6 +232,21 @@ func TestRectificationAndObjectionEndToEnd(t *testing.T) {
 	assert.False(t, granted)
 }
 
+// code waits for the verification code of request id to arrive in email's mailbox.
+func (s *stack) code(email, id string) string {
+	s.t.Helper()
+	var code string
+	require.Eventually(s.t, func() bool {
+		for _, m := range s.Mailbox.Messages(email) {
+			if m.Kind == mail.KindVerificationCode && m.RequestID == id {
+				code = regexp.MustCompile(`\b\d{6}\b`).FindString(m.Text)
+			}
+		}
+		return code != ""
+	}, time.Minute, 50*time.Millisecond)
+	return code
+}
+
 // A subject who is not vouched for gets a one-time code by email; nothing leaves a connector
 // until the code is checked and the identity update arrives.
 func TestEmailCodeVerificationEndToEnd(t *testing.T) {
@@ -244,21 +259,12 @@ func TestEmailCodeVerificationEndToEnd(t *testing.T) {
 	st := s.awaitStatus(id, workflows.StatusIdentityPending)
 	require.Empty(t, st.Connectors, "no connector is asked before verification")
 
-	var code string
-	require.Eventually(t, func() bool {
-		for _, m := range s.Mailbox.Messages(email) {
-			if m.Kind == mail.KindVerificationCode && m.RequestID == id {
-				code = regexp.MustCompile(`\b\d{6}\b`).FindString(m.Text)
-			}
-		}
-		return code != ""
-	}, time.Minute, 50*time.Millisecond)
+	code := s.code(email, id)
+	svc := s.Deps.Requests()
+	require.ErrorIs(t, svc.VerifyCode(ctx, "salon", id, "000000"), requests.ErrCodeWrong)
+	require.NoError(t, svc.VerifyCode(ctx, "salon", id, code))
 	codes := &identity.Codes{Pool: s.Deps.Store.Pool, Key: []byte(s.Cfg.Secrets.SigningKey.Value())}
-	require.ErrorIs(t, codes.Check(ctx, id, "000000"), identity.ErrWrongCode)
-	require.NoError(t, codes.Check(ctx, id, code))
 	require.ErrorIs(t, codes.Check(ctx, id, code), identity.ErrUsed, "a code works once")
-	_, err = s.Deps.Requests().Decide(ctx, "salon", id, workflows.UpdateVerifyIdentity, workflows.Verification{Method: "email_code", Actor: "subject"})
-	require.NoError(t, err)
 	require.Equal(t, workflows.StatusCompleted, s.Await(id).Status)
 	s.record(id, "request_access_email_code")
 	var audit string

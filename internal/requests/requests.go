@@ -67,9 +67,12 @@ type Submission struct {
 	Subject   bus.Subject
 	Changes   map[string]string
 	// ReceivedAt is when the request really arrived (e.g. by post); zero means now.
-	ReceivedAt       time.Time
-	Channel          string
+	ReceivedAt time.Time
+	Channel    string
+	// IdentityVerified says the submitter vouches for every identifier given; Proof says who
+	// and how (default: the trusted channel itself).
 	IdentityVerified bool
+	Proof            Proof
 	Language         string
 	// Regime and Country override the tenant's defaults (e.g. a Californian customer).
 	Regime  string
@@ -202,10 +205,19 @@ func (s *Service) record(ctx context.Context, sub Submission, in workflows.Reque
 		if len(sub.Changes) > 0 {
 			changes = sub.Changes
 		}
+		proofs := map[string]Proof{}
+		if sub.IdentityVerified {
+			p := sub.Proof
+			p.Method, p.Actor = cmp.Or(p.Method, "trusted_channel"), cmp.Or(p.Actor, sub.Channel, "api")
+			if p.At.IsZero() {
+				p.At = s.now().UTC()
+			}
+			proofs = proofsOf(given(sub.Subject), p)
+		}
 		_, err = tx.Exec(ctx, `
-			INSERT INTO request_subjects (request_id, tenant_id, email, phone, customer_id, language, changes)
-			VALUES ($1, $2, NULLIF($3, ''), NULLIF($4, ''), NULLIF($5, ''), $6, $7)`,
-			sub.RequestID, sub.TenantID, sub.Subject.Email, sub.Subject.Phone, sub.Subject.CustomerID, cmp.Or(sub.Language, "en"), changes)
+			INSERT INTO request_subjects (request_id, tenant_id, email, phone, customer_id, language, changes, proofs)
+			VALUES ($1, $2, NULLIF($3, ''), NULLIF($4, ''), NULLIF($5, ''), $6, $7, $8)`,
+			sub.RequestID, sub.TenantID, sub.Subject.Email, sub.Subject.Phone, sub.Subject.CustomerID, cmp.Or(sub.Language, "en"), changes, proofs)
 		return err
 	})
 	if err != nil {

@@ -107,6 +107,10 @@ func (s *Service) VerifyCode(ctx context.Context, tenant, id, code string) error
 	if err := codes.Check(ctx, id, strings.TrimSpace(code)); err != nil {
 		return codeError(err)
 	}
+	// The code went to the email address: that, and only that, is now proven.
+	if err := s.prove(ctx, tenant, id, []string{IdentifierEmail}, Proof{Method: "email_code", Actor: "subject", At: s.now().UTC()}); err != nil {
+		return err
+	}
 	_, err = s.Decide(ctx, tenant, id, workflows.UpdateVerifyIdentity, workflows.Verification{Method: "email_code", Actor: "subject"})
 	if errors.Is(err, ErrRejected) {
 		// Raced with another verification or the request's end: say which.
@@ -232,7 +236,9 @@ func (s *Service) SubmitWithAssertion(ctx context.Context, sub Submission, token
 	case err != nil:
 		return "", err
 	}
+	// matchAssertion left only identifiers the assertion signs, so all of them are proven.
 	sub.IdentityVerified = true
+	sub.Proof = Proof{Method: "assertion", Actor: "host app (assertion " + a.ID + ")", At: s.now().UTC()}
 	return s.Submit(ctx, sub)
 }
 

@@ -68,6 +68,8 @@ type Options struct {
 	LogHandler func(slog.Handler) slog.Handler
 	// MailboxSize is how many messages the mailbox keeps (default 100).
 	MailboxSize int
+	// Connector is the database connector's YAML (default deploy/demo's).
+	Connector []byte
 }
 
 // Stack is one test's Lethe. Everything it starts stops when the test ends.
@@ -123,7 +125,10 @@ func New(t testing.TB, o Options) *Stack {
 
 	dir := t.TempDir()
 	s.CfgFile = filepath.Join(dir, "lethe.yaml")
-	connector := strings.ReplaceAll("\n"+string(demo.ConnectorConfig), "\n", "\n    ")
+	if o.Connector == nil {
+		o.Connector = demo.ConnectorConfig
+	}
+	connector := strings.ReplaceAll("\n"+string(o.Connector), "\n", "\n    ")
 	require.NoError(t, os.WriteFile(s.CfgFile, []byte(`
 tenants:`+o.Tenants+`
 mail: {domain: mg.salon.example, from: privacy@mg.salon.example}

@@ -1,0 +1,127 @@
+package e2e_test
+
+import (
+	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/enums/v1"
+
+	"github.com/lethe-privacy/lethe/deploy/demo"
+	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/internal/requests"
+	"github.com/lethe-privacy/lethe/internal/teststack"
+	"github.com/lethe-privacy/lethe/workflows"
+)
+
+// customerNumberStack runs the demo salon behind a database connector that finds subjects by
+// customer number alone, as many shop systems do.
+func customerNumberStack(t *testing.T) *stack {
+	byNumber := regexp.MustCompile(`(?m)^  (email|phone): .*\n`).ReplaceAll(demo.ConnectorConfig, nil)
+	require.NotEqual(t, string(demo.ConnectorConfig), string(byNumber))
+	s := &stack{Stack: teststack.New(t, teststack.Options{Name: "e2e", Connector: byNumber}), t: t}
+	s.RunAll()
+	return s
+}
+
+// submitUnverified files a request the subject must verify by email code, and verifies it.
+func (s *stack) submitUnverified(typ string, subject bus.Subject) string {
+	s.t.Helper()
+	ctx := context.Background()
+	id, err := s.Deps.Requests().Submit(ctx, requests.Submission{TenantID: "salon", Type: typ, Subject: subject})
+	require.NoError(s.t, err)
+	require.NoError(s.t, s.Deps.Requests().VerifyCode(ctx, "salon", id, s.code(subject.Email, id)))
+	return id
+}
+
+// awaitSettled polls until the request failed or its workflow closed, however it closed.
+func (s *stack) awaitSettled(id string) workflows.RequestState {
+	s.t.Helper()
+	ctx := context.Background()
+	var st workflows.RequestState
+	require.Eventually(s.t, func() bool {
+		var err error
+		if st, err = s.Deps.Requests().Get(ctx, "salon", id); err != nil {
+			return false
+		}
+		d, err := s.Deps.Temporal.DescribeWorkflowExecution(ctx, id, "")
+		return err == nil && (st.Status == workflows.StatusFailed ||
+			d.WorkflowExecutionInfo.Status != enums.WORKFLOW_EXECUTION_STATUS_RUNNING)
+	}, 2*time.Minute, 100*time.Millisecond, "request %s never settled", id)
+	return st
+}
+
+// exportFilesContaining lists the files under the export directory that contain needle.
+func (s *stack) exportFilesContaining(needle string) []string {
+	s.t.Helper()
+	var out []string
+	err := filepath.WalkDir(s.Cfg.Exports.Dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if strings.Contains(string(raw), needle) {
+			out = append(out, path)
+		}
+		return nil
+	})
+	if !os.IsNotExist(err) {
+		require.NoError(s.t, err)
+	}
+	return out
+}
+
+// An attacker proves their own email address and types the victim's customer number: the
+// email code proves only the email, so no connector command carries the customer number, the
+// export holds nothing of the victim's and the erasure touches none of the victim's rows.
+func TestTypedCustomerNumberBorrowsNoIdentity(t *testing.T) {
+	s := customerNumberStack(t)
+	ctx := context.Background()
+	const attacker = "mallory@attacker.example"
+
+	access := s.submitUnverified(workflows.TypeAccess, bus.Subject{Email: attacker, CustomerID: demo.HealthNotesCustomerNumber})
+	st := s.awaitSettled(access)
+	if st.Export != nil {
+		files := readZip(t, s, st.Export.URI)
+		for name, raw := range files {
+			assert.NotContains(t, string(raw), demo.HealthNotesCustomerEmail, "the export's %s holds the victim's data", name)
+		}
+	}
+	assert.Empty(t, s.exportFilesContaining(demo.HealthNotesCustomerEmail), "files Lethe wrote hold the victim's data")
+
+	victimBefore := s.scalar(`SELECT first_name || '/' || email FROM customers WHERE customer_number = $1`, demo.ClearCustomerNumber)
+	erasure := s.submitUnverified(workflows.TypeErasure, bus.Subject{Email: attacker, CustomerID: demo.ClearCustomerNumber})
+	s.awaitSettled(erasure)
+	assert.Equal(t, victimBefore, s.scalar(`SELECT first_name || '/' || email FROM customers WHERE customer_number = $1`, demo.ClearCustomerNumber),
+		"the erasure touched the victim's record")
+	assert.Equal(t, "0", s.scalar(`SELECT count(*) FROM lethe_applied_tasks`), "no connector acted for the attacker")
+
+	// The real customer's own request: the number waits for staff, who check it and retry.
+	own := s.submitUnverified(workflows.TypeAccess, bus.Subject{Email: demo.HealthNotesCustomerEmail, CustomerID: demo.HealthNotesCustomerNumber})
+	require.Equal(t, workflows.StatusFailed, s.awaitSettled(own).Status, "a connector that only knows customer numbers has nothing proven to match")
+	svc := s.Deps.Requests()
+	ids, err := svc.SubjectIdentifiers(ctx, "salon", own)
+	require.NoError(t, err)
+	require.Len(t, ids, 2)
+	assert.Equal(t, requests.IdentifierCustomerID, ids[1].Name)
+	assert.Nil(t, ids[1].Proof, "the typed customer number is not proven by the email code")
+	_, err = svc.ConfirmIdentifiers(ctx, "salon", own, "sam", []string{requests.IdentifierCustomerID})
+	require.NoError(t, err)
+	_, err = svc.Decide(ctx, "salon", own, workflows.UpdateRetry, workflows.Decision{Actor: "sam"})
+	require.NoError(t, err)
+	st = s.Await(own)
+	require.Equal(t, workflows.StatusCompleted, st.Status)
+	customers := teststack.Rows(t, readZip(t, s, st.Export.URI), "database/customers.json")
+	require.Len(t, customers, 1)
+	assert.Equal(t, demo.HealthNotesCustomerEmail, customers[0]["email"])
+}
