@@ -17,6 +17,7 @@ import (
 	"github.com/lethe-privacy/lethe/internal/exportpkg"
 	"github.com/lethe-privacy/lethe/internal/identity"
 	"github.com/lethe-privacy/lethe/internal/mail"
+	"github.com/lethe-privacy/lethe/internal/store"
 	"github.com/lethe-privacy/lethe/schemas"
 )
 
@@ -117,8 +118,14 @@ func (a *Activities) DispatchCommand(ctx context.Context, d Dispatch) (bus.Outpu
 		}
 		cmd.Params = raw
 	}
+	rec := store.Command{ID: cmd.ID, RequestID: d.RequestID, TenantID: d.TenantID, Connector: d.Connector, Action: d.Action, IssuedAt: cmd.IssuedAt}
 	if d.ExportLocation != "" {
 		cmd.Export = &bus.ExportLocation{Location: d.ExportLocation}
+		rec.ExportPrefix = cmd.Export.Prefix(d.Connector)
+	}
+	// Recorded before it is sent: the bridge accepts only results that match a recorded command.
+	if err := a.Store.RecordCommand(ctx, rec, info.TaskToken); err != nil {
+		return bus.Output{}, err
 	}
 	if err := a.publish(ctx, bus.CommandTopic(d.Connector), d.RequestID, cmd); err != nil {
 		return bus.Output{}, err

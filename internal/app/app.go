@@ -229,7 +229,9 @@ func (d *Deps) RunWorker(ctx context.Context) error {
 // requests.
 func (d *Deps) RunBridge(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return (&bridge.Bridge{Bus: d.Bus, Temporal: d.Temporal, Log: d.Log}).Run(ctx) })
+	g.Go(func() error {
+		return (&bridge.Bridge{Bus: d.Bus, Store: d.Store, Temporal: d.Temporal, Log: d.Log}).Run(ctx)
+	})
 	g.Go(func() error {
 		in := &intake.Intake{Bus: d.Bus, Requests: d.Requests(), Store: d.Store, SigningKey: d.Cfg.Secrets.SigningKey.Value(), Log: d.Log}
 		return in.Run(ctx)

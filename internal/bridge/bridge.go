@@ -16,6 +16,8 @@ import (
 
 	"github.com/lethe-privacy/lethe/activities"
 	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/internal/exports"
+	"github.com/lethe-privacy/lethe/internal/store"
 	"github.com/lethe-privacy/lethe/schemas"
 )
 
@@ -23,9 +25,11 @@ import (
 const Group = "lethe-bridge"
 
 // Bridge consumes lethe.connector.results and completes, fails or heartbeats the activity
-// each result names by its task token.
+// each result names by its task token, once the result matches the command recorded for that
+// token (activities.DispatchCommand records it).
 type Bridge struct {
 	Bus      *bus.Bus
+	Store    *store.Store
 	Temporal client.Client
 	Log      *slog.Logger
 }
@@ -49,6 +53,16 @@ func (b *Bridge) Handle(ctx context.Context, m bus.Message) error {
 	token, err := base64.StdEncoding.DecodeString(res.TaskToken)
 	if err != nil || len(token) == 0 {
 		return bus.Invalid(errors.New("task_token is not base64"))
+	}
+	cmd, err := b.Store.FindCommand(ctx, token)
+	if errors.Is(err, store.ErrNoCommand) {
+		return bus.Invalid(err)
+	}
+	if err != nil {
+		return err
+	}
+	if err := matches(cmd, res); err != nil {
+		return bus.Invalid(err)
 	}
 	log := b.Log.With("request_id", res.RequestID, "connector", res.Connector, "action", res.Action, "status", res.Status)
 	switch res.Status {
@@ -78,6 +92,31 @@ func (b *Bridge) Handle(ctx context.Context, m bus.Message) error {
 		return bus.Invalid(fmt.Errorf("Temporal rejected the task token: %w", err))
 	}
 	return fmt.Errorf("completing activity for %s %s: %w", res.Connector, res.Action, err)
+}
+
+// matches checks that a result answers the command its task token was issued with, and that
+// every export it names lies in that command's own export prefix: a token copied from another
+// command, or a file of another request or connector, completes nothing.
+func matches(cmd store.Command, res bus.Result) error {
+	for _, f := range []struct{ name, want, got string }{
+		{"request_id", cmd.RequestID, res.RequestID},
+		{"tenant_id", cmd.TenantID, res.TenantID},
+		{"connector", cmd.Connector, res.Connector},
+		{"action", cmd.Action, res.Action},
+	} {
+		if f.got != f.want {
+			return fmt.Errorf("result does not match command %s: %s is %q, the task token was issued for %q", cmd.ID, f.name, f.got, f.want)
+		}
+	}
+	if res.Output == nil {
+		return nil
+	}
+	for i, e := range res.Output.Exports {
+		if cmd.ExportPrefix == "" || !exports.Within(e.URI, cmd.ExportPrefix) {
+			return fmt.Errorf("result of command %s: /output/exports/%d lies outside the export location of this request and connector", cmd.ID, i)
+		}
+	}
+	return nil
 }
 
 // failure turns a failed result into the activity's error: permanent failures are not

@@ -2,6 +2,7 @@ package bus
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/lethe-privacy/lethe/schemas"
@@ -34,6 +35,12 @@ type Command struct {
 // ExportLocation is the URI prefix under which a connector writes large results.
 type ExportLocation struct {
 	Location string `json:"location"`
+}
+
+// Prefix is where the named connector writes its files: its own directory below the location
+// (schemas/README.md), so connectors of one request never share files.
+func (l ExportLocation) Prefix(connector string) string {
+	return strings.TrimSuffix(l.Location, "/") + "/" + connector + "/"
 }
 
 // Result statuses.

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -103,6 +104,18 @@ func (d *Dir) path(uri string) (string, error) {
 		return "", errors.New("export location is outside the export directory")
 	}
 	return p, nil
+}
+
+// Within reports whether uri names an object below prefix (a URI ending in "/"), after
+// resolving "." and ".." segments, so no spelling of a path can step out of the prefix.
+func Within(uri, prefix string) bool {
+	u, err := url.Parse(uri)
+	p, perr := url.Parse(prefix)
+	if err != nil || perr != nil || u.Scheme != p.Scheme || u.Host != p.Host || u.RawQuery != "" || u.Fragment != "" {
+		return false
+	}
+	dir := path.Clean(p.Path) + "/"
+	return strings.HasPrefix(path.Clean(u.Path), dir)
 }
 
 // Create writes to a temporary file beside the target and renames it on Commit, so a reader

@@ -65,3 +65,25 @@ func TestAbortLeavesNothingAndOutsideRootRefused(t *testing.T) {
 		}
 	}
 }
+
+func TestWithinRefusesEveryWayOutOfThePrefix(t *testing.T) {
+	prefix := "file:///exports/salon/r1/database/"
+	for uri, want := range map[string]bool{
+		"file:///exports/salon/r1/database/customers.jsonl":              true,
+		"file:///exports/salon/r1/database/sub/bookings.jsonl":           true,
+		"file:///exports/salon/r2/database/customers.jsonl":              false, // another request
+		"file:///exports/salon/r1/mailchimp/members.jsonl":               false, // another connector
+		"file:///exports/salon/r1/database/../../r2/database/x.jsonl":    false,
+		"file:///exports/salon/r1/database/%2e%2e/%2e%2e/r2/x.jsonl":     false,
+		"file:///exports/salon/r1/database":                              false,
+		"file:///exports/salon/r1/databasex/customers.jsonl":             false,
+		"file://other/exports/salon/r1/database/customers.jsonl":         false,
+		"s3:///exports/salon/r1/database/customers.jsonl":                false,
+		"file:///exports/salon/r1/database/customers.jsonl?x=../../r2":   false,
+		"file:///exports/salon/r1/database/customers.jsonl#../../../r2/": false,
+	} {
+		if got := exports.Within(uri, prefix); got != want {
+			t.Errorf("Within(%q) = %v, want %v", uri, got, want)
+		}
+	}
+}

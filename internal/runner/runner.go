@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -131,7 +130,7 @@ func (r *Runner) perform(ctx context.Context, cmd bus.Command) (*bus.Output, err
 		if cmd.Export == nil {
 			return nil, connectors.Permanent(errors.New("access command has no export location"))
 		}
-		sink = &exportSink{store: r.Exports, prefix: strings.TrimSuffix(cmd.Export.Location, "/") + "/" + cmd.Connector + "/"}
+		sink = &exportSink{store: r.Exports, prefix: cmd.Export.Prefix(cmd.Connector)}
 		defer sink.abort()
 		sinks.Records = sink
 	}
