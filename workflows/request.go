@@ -399,18 +399,25 @@ func (r *request) awaitUnblocked(ctx workflow.Context) (closed bool, err error) 
 		if err := r.moveTo(ctx, StatusBlocked, "request.blocked", strings.Join(reasons, "; "), map[string]any{"blocks": blockCodes(blocks)}); err != nil {
 			return false, err
 		}
-		if key := strings.Join(blockCodes(blocks), ","); key != told {
-			r.notify(ctx, "blocked", map[string]any{"Reasons": reasons})
-			told = key
-		}
 		closeAt := r.due.Add(-r.in.Policy.CloseBlockedBefore)
 		wait := r.in.Policy.RecheckEvery
 		if until := closeAt.Sub(workflow.Now(ctx)); until < wait {
 			wait = until
 		}
-		if r.in.Policy.BlockedErasure == "close" || wait <= 0 {
+		closing := r.in.Policy.BlockedErasure == "close" || wait <= 0
+		// Version 1 tells the subject when the request is closed still blocked, and does not
+		// first promise an erasure that will not follow.
+		closingNotice := workflow.GetVersion(ctx, "blocked-closed-notice", workflow.DefaultVersion, 1) == 1
+		if key := strings.Join(blockCodes(blocks), ","); key != told && !(closing && closingNotice) {
+			r.notify(ctx, "blocked", map[string]any{"Reasons": reasons})
+			told = key
+		}
+		if closing {
 			reason := "erasure blocked: " + strings.Join(reasons, "; ")
 			r.state.DenialReason = reason
+			if closingNotice {
+				r.notify(ctx, "blocked_closed", map[string]any{"Reasons": reasons})
+			}
 			_, err := r.finish(ctx, StatusDenied, "request.denied_blocked", reason)
 			return true, err
 		}

@@ -32,6 +32,7 @@ type world struct {
 	transitions []activities.Transition
 	dispatched  []activities.Dispatch
 	notices     []string
+	sent        []activities.Notice // the notices with their data
 	reminders   []activities.Reminder
 	consents    []activities.ConsentChange
 	forgotten   []string
@@ -69,7 +70,11 @@ func newWorld(t *testing.T) *world {
 		return bus.Output{}, nil
 	})
 	w.env.OnActivity(a.NotifySubject, mock.Anything, mock.Anything).Return(func(_ context.Context, n activities.Notice) error {
-		w.add(func() { w.notices = append(w.notices, n.Kind); w.log = append(w.log, "notice:"+n.Kind) })
+		w.add(func() {
+			w.notices = append(w.notices, n.Kind)
+			w.sent = append(w.sent, n)
+			w.log = append(w.log, "notice:"+n.Kind)
+		})
 		return nil
 	})
 	w.env.OnActivity(a.IssueVerificationCode, mock.Anything, mock.Anything).Return(func(_ context.Context, n activities.Notice) error {
@@ -316,6 +321,10 @@ func TestErasureBlockedClosesByPolicy(t *testing.T) {
 	require.Equal(t, workflows.StatusDenied, st.Status)
 	require.Contains(t, st.DenialReason, "An invoice of 45.00 EUR is unpaid.")
 	require.Equal(t, "outstanding_balance", st.Blocks[0].Code)
+	// One notice: closed, with the reasons. "We will erase once nothing stands in the way"
+	// would promise what will not happen.
+	require.Equal(t, []string{"acknowledgement", "blocked_closed"}, w.notices)
+	require.Equal(t, []any{"An invoice of 45.00 EUR is unpaid."}, anyList(w.closingNotice(t).Data["Reasons"]))
 	for _, d := range w.dispatched {
 		require.NotEqual(t, "erase", d.Action, "nothing is erased while blocked")
 	}

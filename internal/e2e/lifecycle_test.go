@@ -271,3 +271,21 @@ func TestEmailCodeVerificationEndToEnd(t *testing.T) {
 	require.NoError(t, s.Deps.Store.Pool.QueryRow(ctx, `SELECT string_agg(detail::text, ' ') FROM audit_events WHERE request_id = $1`, id).Scan(&audit))
 	require.NotContains(t, audit, code, "the code never reaches the audit trail")
 }
+
+// With blocked_erasure: close a blocked erasure is closed at once, nothing is erased, and the
+// subject is told once: closed, with the reasons and what they can do.
+func TestBlockedErasureClosedByPolicyEndToEnd(t *testing.T) {
+	s := &stack{Stack: teststack.New(t, teststack.Options{Name: "e2e",
+		Tenants: strings.Replace(teststack.Salon, "{manual_approval: []}", "{manual_approval: [], blocked_erasure: close}", 1)}), t: t}
+	s.RunAll()
+	email := demo.FutureBookingCustomerEmail
+	id := s.Submit(workflows.TypeErasure, bus.Subject{Email: email})
+	st := s.Await(id)
+	s.record(id, "request_erasure_blocked_closed")
+	assert.Equal(t, workflows.StatusDenied, st.Status)
+	assert.Contains(t, st.DenialReason, "booking")
+	assert.Equal(t, "1", s.scalar(`SELECT count(*) FROM customers WHERE email = $1`, email), "nothing erased while blocked")
+	subjects := s.mailTo(email)
+	require.Len(t, subjects, 2, "acknowledgement and the closing notice: %q", subjects)
+	assert.Equal(t, "Your erasure request "+id+" at Salon Example was closed without erasure", subjects[1])
+}
