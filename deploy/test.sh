@@ -7,6 +7,8 @@
 #                                    go vet ./...
 #                                    ./bin/workflowcheck ./workflows/...
 #                                    go test -count=1 -p 1 -timeout 40m ./...
+#                                    deploy/schemathesis/run.sh  (the OpenAPI fuzzer, every
+#                                      check, against a live `lethe dev`; about 30 s)
 #                                  every step runs; the script fails if any did.
 #   deploy/test.sh ARGS...         focused run: only `go test`, with ARGS after the defaults
 #                                  above (so -count=3 or -timeout 5m override them). ./... is
@@ -146,6 +148,8 @@ if [ -n "$(find workflows -name '*.go' 2>/dev/null | head -n1)" ]; then
 fi
 say "go test ${test_flags[*]} ./..."
 go test "${test_flags[@]}" ./... || failed+=("go test")
+# The HTTP API against its own document, from outside: bounded by max examples per operation.
+deploy/schemathesis/run.sh || failed+=("schemathesis")
 
 if [ "${#failed[@]}" -gt 0 ]; then
 	say "FAILED: ${failed[*]}"

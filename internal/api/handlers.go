@@ -197,10 +197,6 @@ func (a *v1) decide(update string) func(http.ResponseWriter, *http.Request, *cal
 			writeError(w, http.StatusBadRequest, "invalid_json", "the body must be {\"reason\": \"...\", \"actor\": \"...\"}")
 			return
 		}
-		if update != workflows.UpdateApprove && update != workflows.UpdateRetry && strings.TrimSpace(in.Reason) == "" {
-			writeError(w, http.StatusUnprocessableEntity, "invalid_request", "reason must not be blank: it is sent to the subject")
-			return
-		}
 		st, err := a.svc.Decide(r.Context(), c.tenant, c.params["id"], update, workflows.Decision{Actor: a.actor(c, in.Actor), Reason: strings.TrimSpace(in.Reason)})
 		if err != nil {
 			a.fail(w, r, err)

@@ -63,6 +63,7 @@ type v1 struct {
 	log     *slog.Logger
 	router  routers.Router
 	ops     map[string]operation
+	methods []string // every method the document uses, for Allow
 	tokens  []token
 	limits  *limiter
 	maxBody int64
@@ -128,6 +129,9 @@ func NewV1(opt V1Options) (http.Handler, error) {
 	a.ops = map[string]operation{}
 	for _, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {
+			if !slices.Contains(a.methods, method) {
+				a.methods = append(a.methods, method)
+			}
 			h, ok := handlers[op.OperationID]
 			if !ok {
 				return nil, fmt.Errorf("api: OpenAPI operation %s %s (%s) has no handler", method, op.OperationID, op.OperationID)
@@ -139,6 +143,7 @@ func NewV1(opt V1Options) (http.Handler, error) {
 			a.ops[op.OperationID] = operation{roles: roles, handle: h}
 		}
 	}
+	slices.Sort(a.methods)
 	for id := range handlers {
 		if _, ok := a.ops[id]; !ok {
 			return nil, fmt.Errorf("api: handler %s is not in the OpenAPI document", id)
@@ -190,7 +195,9 @@ func (a *v1) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	route, params, err := a.router.FindRoute(r)
 	switch {
 	case errors.Is(err, routers.ErrMethodNotAllowed):
-		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "method "+r.Method+" is not allowed here")
+		allow := a.allowed(r)
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "method "+r.Method+" is not allowed here; allowed: "+strings.Join(allow, ", "))
 		return
 	case err != nil:
 		writeError(w, http.StatusNotFound, "no_route", "no such API route")
@@ -254,6 +261,20 @@ func (a *v1) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = io.NopCloser(bytes.NewReader(c.body))
 	op.handle(w, r, c)
+}
+
+// allowed lists the methods the document serves on the request's path, for the Allow header
+// a 405 must carry (RFC 9110, section 15.5.6).
+func (a *v1) allowed(r *http.Request) []string {
+	var out []string
+	for _, m := range a.methods {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, _, err := a.router.FindRoute(probe); err == nil {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // authenticate finds the token's tenant and role. Every configured token is compared, in

@@ -71,6 +71,15 @@ func (s *stack) testDocumentedRoutes(t *testing.T) {
 		assert.Contains(t, []int{404, 405}, r.status, "%s %s", c.method, c.path)
 		assert.Contains(t, []string{"no_route", "method_not_allowed"}, r.code(t), "%s %s", c.method, c.path)
 	}
+	// A 405 says which methods the path does serve (RFC 9110).
+	for _, c := range []struct{ method, path, allow string }{
+		{"GET", "/v1/requests/R-1/verify", "POST"}, {"DELETE", "/v1/requests/R-1", "GET"},
+		{"PUT", "/v1/requests", "GET, POST"}, {"TRACE", "/v1/audit", "GET"}, {"PATCH", "/v1/requests/R-1/export", "GET"},
+	} {
+		r := s.call(t, "", c.method, c.path, tok("salon", "admin"), nil)
+		assert.Equal(t, http.StatusMethodNotAllowed, r.status, "%s %s", c.method, c.path)
+		assert.Equal(t, c.allow, r.header.Get("Allow"), "%s %s", c.method, c.path)
+	}
 }
 
 func (s *stack) testAuthentication(t *testing.T) {
@@ -167,7 +176,8 @@ func (s *stack) testBadInput(t *testing.T) {
 		{"bad status", "/v1/requests?status=lost", "", 400},
 		{"bad due_before", "/v1/requests?due_before=soon", "", 400},
 		{"deny without reason", "/v1/requests/R-UNKNOWN/deny", `{}`, 400},
-		{"deny blank reason", "/v1/requests/R-UNKNOWN/deny", `{"reason": "   "}`, 422},
+		{"deny blank reason", "/v1/requests/R-UNKNOWN/deny", `{"reason": "   "}`, 400},
+		{"cancel reason of no-break spaces", "/v1/requests/R-UNKNOWN/cancel", "{\"reason\": \"\u00a0\u3000\"}", 400},
 		{"approve unknown", "/v1/requests/R-UNKNOWN/approve", ``, 404},
 		{"extend reason wrong type", "/v1/requests/R-UNKNOWN/extend", `{"reason": ["x"]}`, 400},
 		{"cancel unknown", "/v1/requests/R-UNKNOWN/cancel", `{"reason": "asked by phone"}`, 404},
