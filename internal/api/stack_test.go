@@ -79,6 +79,7 @@ func newStack(t *testing.T) *stack {
     name: Spa Example
     regime: gdpr
     country: FR
+    contact_email: privacy@spa.example
     assertion_key: {env: API_ASSERTION_KEY}
     tokens:` + yamlTokens["spa"],
 		Env:         env,
