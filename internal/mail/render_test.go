@@ -38,7 +38,7 @@ func TestRenderEveryKind(t *testing.T) {
 			// Subjects learn whom to ask; staff notices say where they come from instead.
 			contact := "Questions about your personal data: privacy@salon.example"
 			if k.Staff() {
-				contact = "Sent by Lethe, the privacy request workflow of Salon Example."
+				contact = "Sent by Lethe to the privacy team."
 				if strings.Contains(r.Text+r.HTML, "Questions about your personal data") {
 					t.Error("a staff notice speaks to the subject")
 				}
