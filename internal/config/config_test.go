@@ -164,7 +164,7 @@ func TestKafkaRetention(t *testing.T) {
 kafka: {brokers: ["k:9092"], retention: {commands: 48h, events: 2160h}}
 database: {url: "`+base+`"}
 `)
-	cfg, err := config.LoadFrom(p, env(map[string]string{"LETHE_KAFKA_RETENTION_DLQ": "336h"}))
+	cfg, err := config.LoadFrom(p, env(map[string]string{"LETHE_KAFKA_RETENTION_DLQ": "336h", "LETHE_SIGNING_KEY": signingKey}))
 	if err != nil {
 		t.Fatal(err)
 	}
