@@ -176,7 +176,7 @@ database: {url: "`+base+`"}
 		"30s":  "kafka.retention.results (LETHE_KAFKA_RETENTION_RESULTS): 30s is shorter than a minute",
 		"week": `kafka.retention.results (LETHE_KAFKA_RETENTION_RESULTS): "week" is not a duration`,
 	} {
-		_, err := config.LoadFrom(p, env(map[string]string{"LETHE_KAFKA_RETENTION_RESULTS": value}))
+		_, err := config.LoadFrom(p, env(map[string]string{"LETHE_KAFKA_RETENTION_RESULTS": value, "LETHE_SIGNING_KEY": signingKey}))
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("results %q: error %v, want %q", value, err, want)
 		}
