@@ -130,7 +130,7 @@ func New(ctx context.Context, b *bus.Bus, cfg Config) (connectors.Connector, err
 		return nil, err
 	}
 	c := &client{cfg: cfg, bus: b, exports: dir, waiting: map[waitKey]chan delivery{}}
-	c.stop, err = Tail(ctx, b.Brokers(), bus.TopicResults, cfg.Log, c.dispatch)
+	c.stop, err = Tail(ctx, b, bus.TopicResults, cfg.Log, c.dispatch)
 	if err != nil {
 		return nil, fmt.Errorf("following results of connector %s: %w", cfg.Name, err)
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/lethe-privacy/lethe/internal/bus"
 )
 
 // Tail follows topic on every partition from its current end: fn sees each message appended
@@ -16,11 +18,12 @@ import (
 // miss the answer. No consumer group is involved, so nothing is committed and tailing never
 // takes messages away from the topic's real consumers. fn is called from one goroutine per
 // partition. Stop ends the tail and waits for it.
-func Tail(ctx context.Context, brokers []string, topic string, log *slog.Logger, fn func(kafka.Message)) (stop func(), err error) {
+func Tail(ctx context.Context, b *bus.Bus, topic string, log *slog.Logger, fn func(kafka.Message)) (stop func(), err error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	brokers := b.Brokers()
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second, Transport: b.Transport()}
 	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
 		return nil, fmt.Errorf("reading partitions of %s: %w", topic, err)
@@ -50,8 +53,8 @@ func Tail(ctx context.Context, brokers []string, topic string, log *slog.Logger,
 			return nil, fmt.Errorf("reading end offset of %s[%d]: %w", topic, po.Partition, po.Error)
 		}
 		r := kafka.NewReader(kafka.ReaderConfig{
-			Brokers: brokers, Topic: topic, Partition: po.Partition,
-			MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 100 * time.Millisecond,
+			Brokers: brokers, Topic: topic, Partition: po.Partition, Dialer: b.Dialer(),
+			MinBytes: 1, MaxBytes: bus.MaxMessageBytes, MaxWait: 100 * time.Millisecond,
 		})
 		if err := r.SetOffset(po.LastOffset); err != nil {
 			_ = r.Close()

@@ -69,11 +69,12 @@ func Connect(ctx context.Context, cfg config.Config, log *slog.Logger, need Need
 		d.Store = s
 	}
 	if need.Bus {
-		b, err := bus.Open(ctx, bus.Config{
-			Brokers: cfg.Kafka.Brokers, ClientID: cfg.Kafka.ClientID, Logger: log,
-			Partitions: cfg.Kafka.Partitions, ReplicationFactor: cfg.Kafka.ReplicationFactor,
-			TopicPrefix: cfg.Kafka.TopicPrefix, Retention: bus.Retention(cfg.Kafka.Retention),
-		})
+		bc, err := BusConfig(cfg.Kafka, log)
+		if err != nil {
+			d.Close()
+			return nil, err
+		}
+		b, err := bus.Open(ctx, bc)
 		if err != nil {
 			d.Close()
 			return nil, fmt.Errorf("%s: %w", config.Setting("kafka.brokers"), err)
@@ -91,13 +92,38 @@ func Connect(ctx context.Context, cfg config.Config, log *slog.Logger, need Need
 	return d, nil
 }
 
+// BusConfig is how the bus reaches the configured Kafka cluster.
+func BusConfig(cfg config.Kafka, log *slog.Logger) (bus.Config, error) {
+	mech, err := cfg.SASL.Build()
+	if err != nil {
+		return bus.Config{}, fmt.Errorf("%s: %w", config.Setting("kafka.sasl.mechanism"), err)
+	}
+	return bus.Config{
+		Brokers: cfg.Brokers, ClientID: cfg.ClientID, Logger: log,
+		Partitions: cfg.Partitions, ReplicationFactor: cfg.ReplicationFactor,
+		TopicPrefix: cfg.TopicPrefix, Retention: bus.Retention(cfg.Retention),
+		TLS: cfg.TLS.Config(), SASL: mech,
+	}, nil
+}
+
+// TemporalOptions are the client options for the configured Temporal frontend: TLS and an API
+// key (Temporal Cloud) when set.
+func TemporalOptions(cfg config.Temporal, log *slog.Logger) client.Options {
+	o := client.Options{
+		HostPort: cfg.HostPort, Namespace: cfg.Namespace, Logger: newTemporalLogger(log),
+		ConnectionOptions: client.ConnectionOptions{TLS: cfg.TLS.Config()},
+	}
+	if key := cfg.APIKey.Value(); key != "" {
+		o.Credentials = client.NewAPIKeyStaticCredentials(key)
+	}
+	return o
+}
+
 // DialTemporal connects to the Temporal frontend and checks it answers.
 func DialTemporal(ctx context.Context, cfg config.Temporal, log *slog.Logger) (client.Client, error) {
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	c, err := client.DialContext(dctx, client.Options{
-		HostPort: cfg.HostPort, Namespace: cfg.Namespace, Logger: newTemporalLogger(log),
-	})
+	c, err := client.DialContext(dctx, TemporalOptions(cfg, log))
 	if err != nil {
 		return nil, fmt.Errorf("%s: cannot reach Temporal: %w", config.Setting("temporal.host_port"), err)
 	}

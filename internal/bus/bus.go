@@ -5,6 +5,7 @@ package bus
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
 
 	"github.com/lethe-privacy/lethe/schemas"
 )
@@ -114,15 +116,20 @@ type Config struct {
 	TopicPrefix string
 	// Retention is set on every topic EnsureTopics creates or finds.
 	Retention Retention
-	Logger    *slog.Logger
+	// TLS and SASL secure every connection to the cluster (producer, consumers, admin); nil
+	// means plaintext and no authentication.
+	TLS    *tls.Config
+	SASL   sasl.Mechanism
+	Logger *slog.Logger
 }
 
 // Bus is a connection to one Kafka cluster. It is safe for concurrent use.
 type Bus struct {
-	cfg    Config
-	client *kafka.Client
-	writer *kafka.Writer
-	log    *slog.Logger
+	cfg       Config
+	transport *kafka.Transport
+	client    *kafka.Client
+	writer    *kafka.Writer
+	log       *slog.Logger
 }
 
 // Open checks that a broker answers (so a wrong address fails at start, not at the first
@@ -141,10 +148,14 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 		cfg.Logger = slog.Default()
 	}
 	cfg.Retention = cfg.Retention.orDefault()
+	// A short metadata TTL lets the writer see topics created after it started (a new
+	// connector's command topic) within a second instead of six.
+	transport := &kafka.Transport{ClientID: cfg.ClientID, MetadataTTL: time.Second, TLS: cfg.TLS, SASL: cfg.SASL}
 	b := &Bus{
-		cfg:    cfg,
-		log:    cfg.Logger,
-		client: &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 15 * time.Second},
+		cfg:       cfg,
+		log:       cfg.Logger,
+		transport: transport,
+		client:    &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 15 * time.Second, Transport: transport},
 		writer: &kafka.Writer{
 			Addr:     kafka.TCP(cfg.Brokers...),
 			Balancer: &kafka.Hash{}, // one key (request id) always lands on one partition, in order
@@ -157,9 +168,7 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 			WriteTimeout:           10 * time.Second,
 			BatchBytes:             writerBatchBytes,
 			AllowAutoTopicCreation: false, // topics are created on purpose, with set partitions
-			// A short metadata TTL lets the writer see topics created after it started (a new
-			// connector's command topic) within a second instead of six.
-			Transport: &kafka.Transport{ClientID: cfg.ClientID, MetadataTTL: time.Second},
+			Transport:              transport,
 		},
 	}
 	if err := b.Check(ctx); err != nil {
@@ -170,6 +179,14 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 
 // Brokers returns the configured broker addresses.
 func (b *Bus) Brokers() []string { return b.cfg.Brokers }
+
+// Dialer connects consumers to the cluster with the bus's TLS and SASL settings.
+func (b *Bus) Dialer() *kafka.Dialer {
+	return &kafka.Dialer{ClientID: b.cfg.ClientID, Timeout: 10 * time.Second, DualStack: true, TLS: b.cfg.TLS, SASLMechanism: b.cfg.SASL}
+}
+
+// Transport carries admin and metadata requests with the bus's TLS and SASL settings.
+func (b *Bus) Transport() *kafka.Transport { return b.transport }
 
 // Name identifies the dependency in readiness reports.
 func (b *Bus) Name() string { return "kafka" }

@@ -120,7 +120,7 @@ func (b *Bus) Consume(ctx context.Context, opts ConsumerOptions, h Handler) erro
 		SessionTimeout:    10 * time.Second,
 		RebalanceTimeout:  10 * time.Second,
 		JoinGroupBackoff:  500 * time.Millisecond,
-		Dialer:            &kafka.Dialer{ClientID: b.cfg.ClientID, Timeout: 10 * time.Second},
+		Dialer:            b.Dialer(),
 	})
 	defer r.Close()
 	log := b.log.With("topic", opts.Topic, "group", opts.Group)

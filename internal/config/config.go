@@ -7,6 +7,8 @@ package config
 import (
 	"bytes"
 	"cmp"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +23,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/segmentio/kafka-go/sasl"
+	"github.com/segmentio/kafka-go/sasl/plain"
+	"github.com/segmentio/kafka-go/sasl/scram"
 	"gopkg.in/yaml.v3"
 
 	"github.com/lethe-privacy/lethe/internal/deadline"
@@ -63,6 +68,10 @@ type Temporal struct {
 	HostPort  string `yaml:"host_port"`
 	Namespace string `yaml:"namespace"`
 	TaskQueue string `yaml:"task_queue"`
+	TLS       TLS    `yaml:"tls"`
+	// APIKey authenticates to Temporal Cloud (or any frontend that takes API keys); it needs
+	// TLS, which it turns on.
+	APIKey Secret `yaml:"api_key"`
 }
 
 // Kafka is the cluster that carries intake, connector commands and results, and events.
@@ -76,6 +85,50 @@ type Kafka struct {
 	TopicPrefix string `yaml:"topic_prefix"`
 	// Retention is how long each kind of topic keeps messages (Go durations such as 168h).
 	Retention KafkaRetention `yaml:"retention"`
+	TLS       TLS            `yaml:"tls"`
+	SASL      SASL           `yaml:"sasl"`
+}
+
+// TLS is how Lethe connects to a service over TLS: the system's roots unless CAFile is set,
+// and a client certificate (CertFile and KeyFile) where the service asks for one.
+type TLS struct {
+	Enabled  bool   `yaml:"enabled"`
+	CAFile   string `yaml:"ca_file"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ServerName overrides the name checked in the server's certificate.
+	ServerName string `yaml:"server_name"`
+
+	config *tls.Config
+}
+
+// Config is the TLS configuration built at load, nil when TLS is off.
+func (t TLS) Config() *tls.Config { return t.config }
+
+// SASL authenticates Lethe to Kafka.
+type SASL struct {
+	// Mechanism is one of SASLMechanisms; empty means no SASL.
+	Mechanism string `yaml:"mechanism"`
+	Username  string `yaml:"username"`
+	Password  Secret `yaml:"password"`
+}
+
+// SASLMechanisms are the SASL mechanisms Lethe speaks to Kafka.
+var SASLMechanisms = []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}
+
+// Build makes the SASL mechanism, nil when SASL is off. Load has checked the settings.
+func (s SASL) Build() (sasl.Mechanism, error) {
+	switch s.Mechanism {
+	case "":
+		return nil, nil
+	case "PLAIN":
+		return plain.Mechanism{Username: s.Username, Password: s.Password.Value()}, nil
+	case "SCRAM-SHA-256":
+		return scram.Mechanism(scram.SHA256, s.Username, s.Password.Value())
+	case "SCRAM-SHA-512":
+		return scram.Mechanism(scram.SHA512, s.Username, s.Password.Value())
+	}
+	return nil, fmt.Errorf("%q must be one of %s", s.Mechanism, strings.Join(SASLMechanisms, ", "))
 }
 
 // KafkaRetention is set on every topic Lethe creates or finds at start. Zero means the default:
@@ -216,6 +269,16 @@ var envOverrides = []struct {
 	{"LETHE_KAFKA_RETENTION_DLQ", "kafka.retention.dlq", duration(func(c *Config) *time.Duration { return &c.Kafka.Retention.DLQ })},
 	{"LETHE_KAFKA_RETENTION_INTAKE", "kafka.retention.intake", duration(func(c *Config) *time.Duration { return &c.Kafka.Retention.Intake })},
 	{"LETHE_KAFKA_RETENTION_EVENTS", "kafka.retention.events", duration(func(c *Config) *time.Duration { return &c.Kafka.Retention.Events })},
+	{"LETHE_TEMPORAL_TLS", "temporal.tls.enabled", boolean(func(c *Config) *bool { return &c.Temporal.TLS.Enabled })},
+	{"LETHE_TEMPORAL_TLS_CA_FILE", "temporal.tls.ca_file", func(c *Config, v string) error { c.Temporal.TLS.CAFile = v; return nil }},
+	{"LETHE_TEMPORAL_TLS_CERT_FILE", "temporal.tls.cert_file", func(c *Config, v string) error { c.Temporal.TLS.CertFile = v; return nil }},
+	{"LETHE_TEMPORAL_TLS_KEY_FILE", "temporal.tls.key_file", func(c *Config, v string) error { c.Temporal.TLS.KeyFile = v; return nil }},
+	{"LETHE_KAFKA_TLS", "kafka.tls.enabled", boolean(func(c *Config) *bool { return &c.Kafka.TLS.Enabled })},
+	{"LETHE_KAFKA_TLS_CA_FILE", "kafka.tls.ca_file", func(c *Config, v string) error { c.Kafka.TLS.CAFile = v; return nil }},
+	{"LETHE_KAFKA_TLS_CERT_FILE", "kafka.tls.cert_file", func(c *Config, v string) error { c.Kafka.TLS.CertFile = v; return nil }},
+	{"LETHE_KAFKA_TLS_KEY_FILE", "kafka.tls.key_file", func(c *Config, v string) error { c.Kafka.TLS.KeyFile = v; return nil }},
+	{"LETHE_KAFKA_SASL_MECHANISM", "kafka.sasl.mechanism", func(c *Config, v string) error { c.Kafka.SASL.Mechanism = v; return nil }},
+	{"LETHE_KAFKA_SASL_USERNAME", "kafka.sasl.username", func(c *Config, v string) error { c.Kafka.SASL.Username = v; return nil }},
 	{"LETHE_KAFKA_TOPIC_PREFIX", "kafka.topic_prefix", func(c *Config, v string) error { c.Kafka.TopicPrefix = v; return nil }},
 	{"DATABASE_URL", "database.url", func(c *Config, v string) error { c.Database.URL = v; return nil }},
 }
@@ -228,6 +291,18 @@ func duration(field func(c *Config) *time.Duration) func(c *Config, v string) er
 			return fmt.Errorf("%q is not a duration such as 168h", v)
 		}
 		*field(c) = d
+		return nil
+	}
+}
+
+// boolean is the override of an on/off setting.
+func boolean(field func(c *Config) *bool) func(c *Config, v string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", v)
+		}
+		*field(c) = b
 		return nil
 	}
 }
@@ -245,9 +320,11 @@ func Setting(path string) string {
 // Defaults returns the configuration used when nothing is set: a single-machine deployment.
 func Defaults() Config {
 	return Config{
-		HTTP:     HTTP{Addr: "127.0.0.1:8080"},
-		Temporal: Temporal{HostPort: "127.0.0.1:7233", Namespace: "default", TaskQueue: "lethe"},
-		Kafka:    Kafka{Partitions: 3, ReplicationFactor: 1, ClientID: "lethe"},
+		HTTP: HTTP{Addr: "127.0.0.1:8080"},
+		Temporal: Temporal{HostPort: "127.0.0.1:7233", Namespace: "default", TaskQueue: "lethe",
+			APIKey: Secret{Env: "LETHE_TEMPORAL_API_KEY"}},
+		Kafka: Kafka{Partitions: 3, ReplicationFactor: 1, ClientID: "lethe",
+			SASL: SASL{Password: Secret{Env: "LETHE_KAFKA_SASL_PASSWORD"}}},
 		Database: Database{MaxConns: 10},
 		Exports:  Exports{Dir: "exports"},
 		Secrets:  Secrets{SigningKey: Secret{Env: "LETHE_SIGNING_KEY"}},
@@ -309,13 +386,20 @@ func Resolve(cfg *Config, lookup func(string) (string, bool)) error {
 	return cfg.Validate()
 }
 
+var yamlValue = regexp.MustCompile("`[^`]*`")
+
 // Parse decodes YAML strictly over cfg: an unknown key is an error, so a typo never silently
 // falls back to a default.
 func Parse(data []byte, cfg *Config) error {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("invalid YAML: %s", oneLine(err.Error()))
+		// yaml quotes the offending value, which may be a secret written where a source belongs.
+		msg := yamlValue.ReplaceAllString(oneLine(err.Error()), "(value withheld)")
+		if strings.Contains(msg, "config.Secret") {
+			msg += "; a secret is never written in the YAML: write {env: VARIABLE} or {file: PATH}"
+		}
+		return fmt.Errorf("invalid YAML: %s", msg)
 	}
 	return nil
 }
@@ -339,6 +423,9 @@ func (c *Config) resolveSecrets(lookup func(string) (string, bool)) error {
 		return err
 	}
 	c.Mail.WebhookSigningKey.value = v
+	if err := c.resolveLinks(lookup); err != nil {
+		return err
+	}
 	if c.Database.URLFile != "" && c.Database.URL == "" {
 		b, err := os.ReadFile(c.Database.URLFile)
 		if err != nil {
@@ -365,6 +452,78 @@ func (c *Config) resolveSecrets(lookup func(string) (string, bool)) error {
 			t.Tokens[j].value = v
 		}
 	}
+	return nil
+}
+
+// resolveLinks reads the secrets and files of the Temporal and Kafka connections and builds
+// their TLS configurations, so an unreadable certificate stops the start, naming the setting.
+func (c *Config) resolveLinks(lookup func(string) (string, bool)) error {
+	v, err := resolve("temporal.api_key", c.Temporal.APIKey, lookup, false)
+	if err != nil {
+		return err
+	}
+	c.Temporal.APIKey.value = v
+	if v != "" {
+		c.Temporal.TLS.Enabled = true // an API key must never travel in clear
+	}
+	if err := c.Temporal.TLS.build("temporal.tls"); err != nil {
+		return err
+	}
+	if err := c.Kafka.TLS.build("kafka.tls"); err != nil {
+		return err
+	}
+	s := &c.Kafka.SASL
+	if s.Mechanism == "" {
+		return nil
+	}
+	if !slices.Contains(SASLMechanisms, s.Mechanism) {
+		return fmt.Errorf("%s: %q must be one of %s", Setting("kafka.sasl.mechanism"), s.Mechanism, strings.Join(SASLMechanisms, ", "))
+	}
+	if s.Mechanism == "PLAIN" && !c.Kafka.TLS.Enabled {
+		return fmt.Errorf("%s: PLAIN sends the password in clear; enable kafka.tls or use SCRAM-SHA-512", Setting("kafka.sasl.mechanism"))
+	}
+	if s.Username == "" {
+		return fmt.Errorf("%s: must be set with kafka.sasl.mechanism %s", Setting("kafka.sasl.username"), s.Mechanism)
+	}
+	if s.Password.value, err = resolve("kafka.sasl.password", s.Password, lookup, true); err != nil {
+		return err
+	}
+	if _, err := s.Build(); err != nil {
+		return fmt.Errorf("%s: %s", Setting("kafka.sasl.mechanism"), oneLine(err.Error()))
+	}
+	return nil
+}
+
+// build reads the TLS files named at setting (e.g. "kafka.tls").
+func (t *TLS) build(setting string) error {
+	if !t.Enabled {
+		if t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" || t.ServerName != "" {
+			return fmt.Errorf("%s: files or server_name are set but TLS is off; set %s true", Setting(setting+".enabled"), Setting(setting+".enabled"))
+		}
+		return nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return fmt.Errorf("%s: %s", Setting(setting+".ca_file"), oneLine(err.Error()))
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("%s: %s holds no PEM certificate", Setting(setting+".ca_file"), t.CAFile)
+		}
+	}
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		return fmt.Errorf("%s: a client certificate needs both cert_file and key_file", setting)
+	}
+	if t.CertFile != "" {
+		pair, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return fmt.Errorf("%s: loading the client certificate: %s", Setting(setting+".cert_file"), oneLine(err.Error()))
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	t.config = cfg
 	return nil
 }
 

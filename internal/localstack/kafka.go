@@ -31,13 +31,20 @@ type KafkaOptions struct {
 	Port int
 	// Log receives the broker's output; nil discards it.
 	Log io.Writer
+	// SASL, when set, adds a SASL_PLAINTEXT listener (PLAIN and SCRAM-SHA-512) on a free port
+	// beside the plaintext one, with this one user, for testing authenticated clients.
+	SASL *KafkaUser
 }
+
+// KafkaUser is a user of the SASL listener.
+type KafkaUser struct{ Name, Password string }
 
 // Kafka is a running single-node Apache Kafka cluster in KRaft mode (broker and controller in
 // one JVM).
 type Kafka struct {
-	addr string
-	proc *child
+	addr     string
+	saslAddr string
+	proc     *child
 }
 
 const javaInstallHint = "install a Java 17 runtime (Debian/Ubuntu: apt-get install openjdk-17-jre-headless)"
@@ -76,8 +83,21 @@ func StartKafka(ctx context.Context, o KafkaOptions) (*Kafka, error) {
 		return nil, fmt.Errorf("creating Kafka data directory: %w", err)
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	var saslAddr string
+	var format []string
+	body := kafkaProperties(dataDir, port, cport)
+	if o.SASL != nil {
+		sport, err := FreePort()
+		if err != nil {
+			return nil, err
+		}
+		saslAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(sport))
+		body = withSASLListener(body, saslAddr, *o.SASL)
+		// SCRAM credentials of a KRaft cluster are written when its storage is formatted.
+		format = []string{"--add-scram", fmt.Sprintf("SCRAM-SHA-512=[name=%s,password=%s]", o.SASL.Name, o.SASL.Password)}
+	}
 	props := filepath.Join(dataDir, "server.properties")
-	if err := os.WriteFile(props, []byte(kafkaProperties(dataDir, port, cport)), 0o644); err != nil {
+	if err := os.WriteFile(props, []byte(body), 0o644); err != nil {
 		return nil, fmt.Errorf("writing Kafka configuration: %w", err)
 	}
 	log4j := filepath.Join(dataDir, "log4j.properties")
@@ -88,7 +108,7 @@ func StartKafka(ctx context.Context, o KafkaOptions) (*Kafka, error) {
 		"-Xms256m", "-Xmx512m", "-XX:+UseSerialGC", "-Djava.awt.headless=true",
 		"-Dlog4j.configuration=file:" + log4j, "-cp", jars,
 	}
-	if err := formatKafkaStorage(ctx, java, jvm, dataDir, props, o.Log); err != nil {
+	if err := formatKafkaStorage(ctx, java, jvm, dataDir, props, o.Log, format...); err != nil {
 		return nil, err
 	}
 
@@ -103,11 +123,19 @@ func StartKafka(ctx context.Context, o KafkaOptions) (*Kafka, error) {
 		_ = proc.stop()
 		return nil, fmt.Errorf("starting Kafka on %s: %w", addr, err)
 	}
-	return &Kafka{addr: addr, proc: proc}, nil
+	return &Kafka{addr: addr, saslAddr: saslAddr, proc: proc}, nil
 }
 
 // Brokers are the bootstrap addresses (host:port).
 func (k *Kafka) Brokers() []string { return []string{k.addr} }
+
+// SASLBrokers are the addresses of the SASL_PLAINTEXT listener (none without KafkaOptions.SASL).
+func (k *Kafka) SASLBrokers() []string {
+	if k.saslAddr == "" {
+		return nil
+	}
+	return []string{k.saslAddr}
+}
 
 // Done is closed when the broker process has exited, after Stop or on its own.
 func (k *Kafka) Done() <-chan struct{} { return k.proc.done }
@@ -163,6 +191,27 @@ func kafkaProperties(dataDir string, port, cport int) string {
 	return strings.Join(lines, "\n") + "\n"
 }
 
+// withSASLListener adds a SASL_PLAINTEXT listener at addr to the properties, for user u.
+func withSASLListener(props, addr string, u KafkaUser) string {
+	lines := strings.Split(strings.TrimSuffix(props, "\n"), "\n")
+	for i, l := range lines {
+		switch {
+		case strings.HasPrefix(l, "listeners="):
+			lines[i] = strings.Replace(l, ",CONTROLLER:", ",SASL_PLAINTEXT://"+addr+",CONTROLLER:", 1)
+		case strings.HasPrefix(l, "advertised.listeners="):
+			lines[i] = l + ",SASL_PLAINTEXT://" + addr
+		case strings.HasPrefix(l, "listener.security.protocol.map="):
+			lines[i] = l + ",SASL_PLAINTEXT:SASL_PLAINTEXT"
+		}
+	}
+	lines = append(lines,
+		"sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-512",
+		fmt.Sprintf(`listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_%s="%s";`, u.Name, u.Password),
+		"listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;",
+	)
+	return strings.Join(lines, "\n") + "\n"
+}
+
 const kafkaLog4j = `log4j.rootLogger=WARN, stdout
 log4j.appender.stdout=org.apache.log4j.ConsoleAppender
 log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
@@ -172,7 +221,7 @@ log4j.logger.kafka.server.BrokerServer=INFO
 `
 
 // formatKafkaStorage formats the log directory once, with a cluster id kept in DataDir.
-func formatKafkaStorage(ctx context.Context, java string, jvm []string, dataDir, props string, log io.Writer) error {
+func formatKafkaStorage(ctx context.Context, java string, jvm []string, dataDir, props string, log io.Writer, extra ...string) error {
 	if _, err := os.Stat(filepath.Join(dataDir, "logs", "meta.properties")); err == nil {
 		return nil
 	}
@@ -185,8 +234,9 @@ func formatKafkaStorage(ctx context.Context, java string, jvm []string, dataDir,
 	if err != nil {
 		return fmt.Errorf("keeping the Kafka cluster id in %s: %w", idFile, err)
 	}
-	cmd := exec.Command(java, append(jvm, "kafka.tools.StorageTool", "format",
-		"-t", strings.TrimSpace(string(id)), "-c", props, "--ignore-formatted")...)
+	args := append(append(jvm, "kafka.tools.StorageTool", "format",
+		"-t", strings.TrimSpace(string(id)), "-c", props, "--ignore-formatted"), extra...)
+	cmd := exec.Command(java, args...)
 	cmd.Dir = dataDir
 	proc, err := startChild("Kafka storage format", cmd, childOptions{log: log})
 	if err != nil {

@@ -78,7 +78,7 @@ func TestMalformedCommandsAreDeadLettered(t *testing.T) {
 	var mu sync.Mutex
 	dead := make(chan seen, 16)
 	var results []bus.Result
-	stopDLQ, err := remote.Tail(ctx, env.bus.Brokers(), bus.TopicDLQ, nil, func(m kafka.Message) {
+	stopDLQ, err := remote.Tail(ctx, env.bus, bus.TopicDLQ, nil, func(m kafka.Message) {
 		var dl bus.DeadLetter
 		if json.Unmarshal(m.Value, &dl) == nil && dl.SourceTopic == topic {
 			dead <- seen{dl, m.Value}
@@ -88,7 +88,7 @@ func TestMalformedCommandsAreDeadLettered(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stopDLQ()
-	stopResults, err := remote.Tail(ctx, env.bus.Brokers(), bus.TopicResults, nil, func(m kafka.Message) {
+	stopResults, err := remote.Tail(ctx, env.bus, bus.TopicResults, nil, func(m kafka.Message) {
 		var r bus.Result
 		if json.Unmarshal(m.Value, &r) == nil && r.Connector != "" {
 			mu.Lock()

@@ -1,0 +1,116 @@
+package app_test
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go/sasl/plain"
+
+	"github.com/lethe-privacy/lethe/internal/app"
+	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/internal/config"
+	"github.com/lethe-privacy/lethe/internal/localstack"
+)
+
+const signingKey = "app-test-signing-key-0123456789abcdef"
+
+func load(t *testing.T, env map[string]string) config.Config {
+	t.Helper()
+	env["DATABASE_URL"], env["LETHE_SIGNING_KEY"] = "postgres://lethe@127.0.0.1/lethe", signingKey
+	if env["LETHE_KAFKA_BROKERS"] == "" {
+		env["LETHE_KAFKA_BROKERS"] = "k:9092"
+	}
+	cfg, err := config.LoadFrom("", func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// The Temporal client gets TLS and the API key (Temporal Cloud) from the configuration.
+func TestTemporalOptionsCarryTLSAndAPIKey(t *testing.T) {
+	cfg := load(t, map[string]string{"LETHE_TEMPORAL_HOSTPORT": "ns.acct.tmprl.cloud:7233", "LETHE_TEMPORAL_API_KEY": "temporal-api-key"})
+	o := app.TemporalOptions(cfg.Temporal, slog.Default())
+	if o.ConnectionOptions.TLS == nil || o.Credentials == nil {
+		t.Fatalf("options = %+v, want TLS and API-key credentials", o.ConnectionOptions)
+	}
+	o = app.TemporalOptions(load(t, map[string]string{}).Temporal, slog.Default())
+	if o.ConnectionOptions.TLS != nil || o.Credentials != nil {
+		t.Fatal("TLS or credentials set without being configured")
+	}
+}
+
+// Lethe's producer, consumers and admin requests authenticate to a real broker's SASL listener
+// with SCRAM-SHA-512 (configured the way an operator does) and PLAIN; a wrong password fails
+// at start.
+func TestKafkaOverSASL(t *testing.T) {
+	jars := os.Getenv("LETHE_KAFKA_JARS")
+	if jars == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("LETHE_KAFKA_JARS is not set: run the suite through deploy/test.sh")
+		}
+		t.Skip("LETHE_KAFKA_JARS is not set: run the suite through deploy/test.sh")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	user := localstack.KafkaUser{Name: "lethe", Password: "sasl-test-password"}
+	k, err := localstack.StartKafka(ctx, localstack.KafkaOptions{JarsDir: jars, DataDir: t.TempDir(), SASL: &user})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = k.Stop() })
+	brokers := strings.Join(k.SASLBrokers(), ",")
+
+	scram, err := app.BusConfig(load(t, map[string]string{"LETHE_KAFKA_BROKERS": brokers, "LETHE_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+		"LETHE_KAFKA_SASL_USERNAME": user.Name, "LETHE_KAFKA_SASL_PASSWORD": user.Password}).Kafka, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if scram.SASL == nil || scram.SASL.Name() != "SCRAM-SHA-512" {
+		t.Fatalf("bus SASL = %v, want SCRAM-SHA-512", scram.SASL)
+	}
+	plainCfg := scram
+	plainCfg.SASL = plain.Mechanism{Username: user.Name, Password: user.Password}
+	for name, c := range map[string]bus.Config{"SCRAM-SHA-512": scram, "PLAIN": plainCfg} {
+		t.Run(name, func(t *testing.T) {
+			c.TopicPrefix = strings.ToLower(name) + "."
+			b, err := bus.Open(ctx, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			if d := b.Dialer(); d.SASLMechanism == nil || d.SASLMechanism.Name() != name || b.Transport().SASL == nil {
+				t.Fatalf("dialer or transport lacks the %s mechanism", name)
+			}
+			if err := b.EnsureTopics(ctx, bus.TopicEvents, bus.TopicDLQ); err != nil {
+				t.Fatal(err)
+			}
+			ev := bus.Event{Schema: "lethe.event", Version: 1, ID: "e-" + name, Type: "request.status_changed", TenantID: "t1",
+				RequestID: "r1", Status: "received", OccurredAt: time.Now().UTC()}
+			if err := b.Publish(ctx, bus.TopicEvents, "k", ev); err != nil {
+				t.Fatal(err)
+			}
+			cctx, stop := context.WithTimeout(ctx, time.Minute)
+			defer stop()
+			var got string
+			err = b.Consume(cctx, bus.ConsumerOptions{Group: "g", Topic: bus.TopicEvents}, func(_ context.Context, m bus.Message) error {
+				got = m.Schema
+				stop()
+				return nil
+			})
+			if err != nil || got != "lethe.event" {
+				t.Fatalf("consumed %q, %v; want the event", got, err)
+			}
+		})
+	}
+
+	wrong := plainCfg
+	wrong.SASL = plain.Mechanism{Username: user.Name, Password: "not-the-password"}
+	if _, err := bus.Open(ctx, wrong); err == nil {
+		t.Fatal("a wrong password opened the bus")
+	}
+}
