@@ -386,3 +386,31 @@ func TestPublishMarksSchemaViolationsInvalid(t *testing.T) {
 		t.Fatalf("valid message: %v", err)
 	}
 }
+
+// A handler that panics on one message dead-letters that message; the consumer goes on.
+func TestHandlerPanicIsDeadLetteredNotFatal(t *testing.T) {
+	b, topic := harness(t)
+	ctx := context.Background()
+	for _, id := range []string{"boom", "after"} {
+		if err := b.Publish(ctx, topic, "k", newEvent(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := consume(t, b, topic, "g-"+testenv.Suffix(), 1, func(_ context.Context, m bus.Message) error {
+		var e event
+		_ = json.Unmarshal(m.Value, &e)
+		if e.ID == "boom" {
+			var none map[string]int
+			none["x"]++ // a bug: assignment to a nil map
+		}
+		return nil
+	})
+	var last event
+	if len(seen) != 1 || json.Unmarshal(seen[0].Value, &last) != nil || last.ID != "after" {
+		t.Fatalf("handler returned on %d messages, want only the one after the panic", len(seen))
+	}
+	dl := readDLQ(t, b, topic, 1)[0]
+	if !strings.Contains(dl.Reason, "handler panicked: assignment to entry in nil map") || dl.Value == nil {
+		t.Fatalf("dead letter = %+v", dl)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"time"
@@ -165,7 +166,7 @@ func (b *Bus) handle(ctx context.Context, opts ConsumerOptions, m *Message, h Ha
 	m.Schema = name
 	delay := opts.Backoff
 	for attempt := 1; ; attempt++ {
-		err := h(ctx, *m)
+		err := b.call(ctx, h, *m)
 		if err == nil || IsInvalid(err) || ctx.Err() != nil {
 			return err
 		}
@@ -181,6 +182,20 @@ func (b *Bus) handle(ctx context.Context, opts ConsumerOptions, m *Message, h Ha
 		}
 		delay = min(delay*2, 30*time.Second)
 	}
+}
+
+// call runs the handler, turning a panic into a dead-letter reason: a message that trips a bug
+// would otherwise crash the process, and crash it again at every restart.
+func (b *Bus) call(ctx context.Context, h Handler, m Message) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			// The panic value may quote the message, so only the stack reaches the log.
+			b.log.Error("handler panicked; dead-lettering the message", "topic", m.Topic, "partition", m.Partition,
+				"offset", m.Offset, "stack", string(debug.Stack()))
+			err = Invalid(fmt.Errorf("handler panicked: %v", r))
+		}
+	}()
+	return h(ctx, m)
 }
 
 // deadLetter writes m to the dead-letter topic, whole if it fits and as a reference otherwise.
