@@ -173,17 +173,36 @@ func (a *Activities) changes(ctx context.Context, requestID string) (map[string]
 // audit trail (kind and message id, never the address). A subject without an email address
 // is recorded as not notified.
 func (a *Activities) NotifySubject(ctx context.Context, n Notice) error {
+	id, err := a.mailSubject(ctx, n)
+	if err != nil && !errors.Is(err, errNoEmail) {
+		return err
+	}
+	return a.recordNotice(ctx, n, id)
+}
+
+// recordNotice writes the audit event of a notice sent (message id) or skipped (id "").
+func (a *Activities) recordNotice(ctx context.Context, n Notice, id string) error {
+	if id == "" {
+		return a.audit(ctx, n.Key, n.TenantID, "lethe", "subject.notice_skipped", n.RequestID,
+			map[string]any{"kind": n.Kind, "sent": false, "why": "no email address on record"})
+	}
+	return a.audit(ctx, n.Key, n.TenantID, "lethe", "subject.notified", n.RequestID, map[string]any{"kind": n.Kind, "sent": true, "message_id": id})
+}
+
+// errNoEmail: the subject has no email address on record.
+var errNoEmail = errors.New("no email address on record")
+
+// mailSubject sends a notice to the subject's email address and returns the provider's
+// message id; its errors are classified for Temporal's retries.
+func (a *Activities) mailSubject(ctx context.Context, n Notice) (string, error) {
 	var email, lang *string
 	err := a.Store.Pool.QueryRow(ctx,
 		`SELECT email, language FROM request_subjects WHERE request_id = $1`, n.RequestID).Scan(&email, &lang)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("reading the subject of request %s: %w", n.RequestID, err)
+		return "", fmt.Errorf("reading the subject of request %s: %w", n.RequestID, err)
 	}
-	detail := map[string]any{"kind": n.Kind}
 	if deref(email) == "" {
-		detail["sent"] = false
-		detail["why"] = "no email address on record"
-		return a.audit(ctx, n.Key, n.TenantID, "lethe", "subject.notice_skipped", n.RequestID, detail)
+		return "", errNoEmail
 	}
 	data := map[string]any{}
 	for k, v := range n.Data {
@@ -196,27 +215,31 @@ func (a *Activities) NotifySubject(ctx context.Context, n Notice) error {
 		Kind: mail.Kind(n.Kind), To: *email, Tenant: a.branding(n.TenantID), Language: deref(lang), Data: data,
 	})
 	if err != nil {
-		return mailError("sending the "+n.Kind+" notice", err)
+		return "", mailError("sending the "+n.Kind+" notice", err)
 	}
-	detail["sent"] = true
-	detail["message_id"] = id
-	return a.audit(ctx, n.Key, n.TenantID, "lethe", "subject.notified", n.RequestID, detail)
+	return id, nil
 }
 
-// IssueVerificationCode creates a one-time code for the request and emails it to the subject.
-// Only the code's keyed hash is stored; the audit trail records that a code was sent.
+// IssueVerificationCode emails the subject a one-time code for the request. The code's keyed
+// hash is stored only once the mail provider accepted the email, so a code that never left
+// does not replace one that did; the audit trail records that a code was sent.
 func (a *Activities) IssueVerificationCode(ctx context.Context, n Notice) error {
-	code, expires, err := a.Codes.Issue(ctx, n.RequestID)
+	n.Kind = "verification_code"
+	var msgID string
+	_, err := a.Codes.Send(ctx, n.RequestID, func(code string, expires time.Time) error {
+		n.Data = map[string]any{"RequestID": n.RequestID, "Code": code,
+			"ExpiresInMinutes": int(expires.Sub(a.now()).Round(time.Minute).Minutes())}
+		var err error
+		msgID, err = a.mailSubject(ctx, n)
+		return err
+	})
 	switch {
 	case errors.Is(err, identity.ErrTooManyCodes), errors.Is(err, identity.ErrNotFound):
 		return permanent("issuing a verification code", err)
-	case err != nil:
-		return fmt.Errorf("issuing a verification code: %w", err)
+	case err != nil && !errors.Is(err, errNoEmail):
+		return err
 	}
-	n.Kind = "verification_code"
-	n.Data = map[string]any{"RequestID": n.RequestID, "Code": code,
-		"ExpiresInMinutes": int(expires.Sub(a.now()).Round(time.Minute).Minutes())}
-	return a.NotifySubject(ctx, n)
+	return a.recordNotice(ctx, n, msgID)
 }
 
 // Remind records a deadline reminder or an overdue escalation, publishes it on lethe.events

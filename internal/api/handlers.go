@@ -2,8 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"net/http"
 	"strconv"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/exports"
+	"github.com/lethe-privacy/lethe/internal/limits"
 	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/workflows"
 )
@@ -74,16 +73,6 @@ func (a *v1) submit(w http.ResponseWriter, r *http.Request, c *call) {
 			return
 		}
 		sub.ReceivedAt = *in.ReceivedAt
-	}
-	// Without identifiers the assertion names the subject; it is counted by the assertion
-	// until then, which is as specific.
-	subjectKey := a.svc.SubjectKey(c.tenant, in.Subject)
-	if in.Subject == (bus.Subject{}) {
-		sum := sha256.Sum256([]byte(in.IdentityAssertion))
-		subjectKey = "assertion:" + hex.EncodeToString(sum[:])
-	}
-	if !a.allow(w, spend{a.limits.submitTenant, c.tenant}, spend{a.limits.submitSubject, subjectKey}) {
-		return
 	}
 	var id string
 	var err error
@@ -159,9 +148,6 @@ func (a *v1) verify(w http.ResponseWriter, r *http.Request, c *call) {
 		return
 	}
 	id := c.params["id"]
-	if !a.allowSubject(w, r, c, a.limits.verifyTenant, a.limits.verifySubject) {
-		return
-	}
 	if err := a.svc.VerifyCode(r.Context(), c.tenant, id, in.Code); err != nil {
 		a.fail(w, r, err)
 		return
@@ -176,9 +162,6 @@ func (a *v1) verify(w http.ResponseWriter, r *http.Request, c *call) {
 
 func (a *v1) resend(w http.ResponseWriter, r *http.Request, c *call) {
 	id := c.params["id"]
-	if !a.allowSubject(w, r, c, a.limits.resendTenant, a.limits.resendSubject) {
-		return
-	}
 	expires, err := a.svc.SendCode(r.Context(), c.tenant, id)
 	if err != nil {
 		a.fail(w, r, err)
@@ -309,30 +292,6 @@ func (a *v1) audit(w http.ResponseWriter, r *http.Request, c *call) {
 	writeJSON(w, http.StatusOK, map[string]any{"events": events})
 }
 
-// allowSubject applies a route's per-tenant and per-subject limits to a call about request
-// {id}. An unknown id still costs the tenant a token, so ids cannot be probed at speed.
-func (a *v1) allowSubject(w http.ResponseWriter, r *http.Request, c *call, tenant, subject *buckets) bool {
-	key, err := a.svc.RequestSubjectKey(r.Context(), c.tenant, c.params["id"])
-	if err != nil {
-		if a.allow(w, spend{tenant, c.tenant}) {
-			a.fail(w, r, err)
-		}
-		return false
-	}
-	return a.allow(w, spend{tenant, c.tenant}, spend{subject, key})
-}
-
-// allow spends rate-limit tokens, or answers 429 with Retry-After.
-func (a *v1) allow(w http.ResponseWriter, spends ...spend) bool {
-	wait := take(a.now(), spends...)
-	if wait <= 0 {
-		return true
-	}
-	w.Header().Set("Retry-After", strconv.Itoa(retryAfter(wait)))
-	writeError(w, http.StatusTooManyRequests, "rate_limited", "too many requests; try again in "+strconv.Itoa(retryAfter(wait))+" seconds")
-	return false
-}
-
 // fail answers a service error with its status. Messages of the service's errors are written
 // for the caller and hold no personal data; anything unexpected is logged and answered 500.
 func (a *v1) fail(w http.ResponseWriter, r *http.Request, err error) {
@@ -341,6 +300,9 @@ func (a *v1) fail(w http.ResponseWriter, r *http.Request, err error) {
 			msg := m.msg
 			if msg == "" {
 				msg = strings.TrimPrefix(err.Error(), m.err.Error()+": ")
+			}
+			if m.status == http.StatusTooManyRequests {
+				w.Header().Set("Retry-After", strconv.Itoa(limits.Seconds(requests.RetryAfter(err))))
 			}
 			writeError(w, m.status, m.code, msg)
 			return
@@ -363,6 +325,7 @@ var errorMap = []struct {
 	code   string
 	msg    string // "" means the error's own message
 }{
+	{requests.ErrRateLimited, http.StatusTooManyRequests, "rate_limited", ""},
 	{requests.ErrCodeUsed, http.StatusUnprocessableEntity, "code_used", ""},
 	{requests.ErrCodeExpired, http.StatusUnprocessableEntity, "code_expired", ""},
 	{requests.ErrNoCodeSent, http.StatusUnprocessableEntity, "no_code", ""},

@@ -94,7 +94,7 @@ func newStack(t *testing.T) *stack {
 	s.svc.Mail = s.Mailbox
 	srv := api.New(s.Log, s.Deps.Checkers()...)
 	// Limits are tested on their own server; here they must not get in the way.
-	require.NoError(t, srv.MountV1(api.V1Options{Requests: s.svc, Log: s.Log, Limits: &api.Limits{}}))
+	require.NoError(t, srv.MountV1(api.V1Options{Requests: s.svc, Log: s.Log}))
 	s.Serve(srv)
 
 	var err error

@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -34,12 +33,8 @@ type V1Options struct {
 	// Requests is the request service; its Cfg supplies tenants and their tokens.
 	Requests *requests.Service
 	Log      *slog.Logger
-	// Limits are the rate limits; the zero value means DefaultLimits.
-	Limits *Limits
 	// MaxBody bounds request bodies in bytes (default DefaultMaxBody).
 	MaxBody int64
-	// Now is the clock of the rate limits (default time.Now).
-	Now func() time.Time
 }
 
 // MountV1 serves the /v1 API on the server.
@@ -65,9 +60,7 @@ type v1 struct {
 	ops     map[string]operation
 	methods []string // every method the document uses, for Allow
 	tokens  []token
-	limits  *limiter
 	maxBody int64
-	now     func() time.Time
 }
 
 type operation struct {
@@ -103,21 +96,13 @@ func NewV1(opt V1Options) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("routing the OpenAPI document: %w", err)
 	}
-	a := &v1{svc: opt.Requests, log: opt.Log, router: router, maxBody: opt.MaxBody, now: opt.Now}
+	a := &v1{svc: opt.Requests, log: opt.Log, router: router, maxBody: opt.MaxBody}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
 	if a.maxBody <= 0 {
 		a.maxBody = DefaultMaxBody
 	}
-	if a.now == nil {
-		a.now = time.Now
-	}
-	lim := DefaultLimits()
-	if opt.Limits != nil {
-		lim = *opt.Limits
-	}
-	a.limits = newLimiter(lim)
 	for _, t := range opt.Requests.Cfg.Tenants {
 		for _, tok := range t.Tokens {
 			if v := tok.Value(); v != "" {
@@ -222,7 +207,15 @@ func (a *v1) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.tenant, c.role = tenant, role
 	}
 
-	if r.Body != nil && r.Body != http.NoBody {
+	hasBody := r.Body != nil && r.Body != http.NoBody
+	switch {
+	case hasBody && route.Operation.RequestBody == nil:
+		// Only routes that take a body read one, so only they can answer 413.
+		if n, _ := io.ReadFull(r.Body, make([]byte, 1)); n > 0 {
+			writeError(w, http.StatusBadRequest, "invalid_request", "this route takes no body")
+			return
+		}
+	case hasBody:
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.maxBody))
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -238,10 +231,6 @@ func (a *v1) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(c.body) > 0 {
 		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 			writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "the body must be application/json")
-			return
-		}
-		if route.Operation.RequestBody == nil {
-			writeError(w, http.StatusBadRequest, "invalid_request", "this route takes no body")
 			return
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"sort"
 	"strings"
@@ -19,8 +20,12 @@ import (
 
 	"github.com/lethe-privacy/lethe/deploy/demo"
 	"github.com/lethe-privacy/lethe/internal/api"
+	"github.com/lethe-privacy/lethe/internal/config"
 	"github.com/lethe-privacy/lethe/internal/identity"
+	"github.com/lethe-privacy/lethe/internal/limits"
 	"github.com/lethe-privacy/lethe/internal/links"
+	"github.com/lethe-privacy/lethe/internal/mail"
+	"github.com/lethe-privacy/lethe/internal/requests"
 )
 
 // One stack serves every API test; each subtest uses its own subjects and requests.
@@ -35,6 +40,7 @@ func TestAPI(t *testing.T) {
 	t.Run("VerificationCode", s.testVerificationCode)
 	t.Run("VerificationCodeExpires", s.testCodeExpires)
 	t.Run("VerificationCodeAttempts", s.testCodeAttempts)
+	t.Run("CodeStoredOnlyWhenMailed", s.testCodeStoredOnlyWhenMailed)
 	t.Run("IdentityAssertion", s.testAssertion)
 	t.Run("ConfirmIdentifiers", s.testConfirmIdentifiers)
 	t.Run("Decisions", s.testDecisions)
@@ -146,6 +152,9 @@ func (s *stack) testBadInput(t *testing.T) {
 		{"verify code not a string", "POST", "/v1/requests/R-UNKNOWN/verify", `{"code": 123456}`, "", 400, "invalid_request"},
 		{"resend body", "POST", "/v1/requests/R-UNKNOWN/verification-code", `{"x": 1}`, "", 400, "invalid_request"},
 		{"resend unknown id", "POST", "/v1/requests/R-UNKNOWN/verification-code", ``, "", 404, "not_found"},
+		// A route without a body never reads one, so it answers what its document says: 400.
+		{"oversize without a body route", "GET", "/v1/requests/R-UNKNOWN", big, "", 400, "invalid_request"},
+		{"oversize resend", "POST", "/v1/requests/R-UNKNOWN/verification-code", big, "text/plain", 400, "invalid_request"},
 	}
 	for _, c := range cases {
 		ct := c.contentType
@@ -278,8 +287,24 @@ func (s *stack) testCrossTenant(t *testing.T) {
 }
 
 // sendCode asks for a code through the API and returns it from the mailbox.
+// codeSent submits an access request for a new subject and sends it a new code.
+func (s *stack) codeSent(t *testing.T) (addr, id, code string) {
+	t.Helper()
+	addr = email(t)
+	id = s.submit(t, map[string]any{"type": "access", "subject": map[string]any{"email": addr}})
+	s.await(t, "salon", id, status("identity_pending"))
+	return addr, id, s.sendCode(t, "", addr, id)
+}
+
 func (s *stack) sendCode(t *testing.T, base, addr, id string) string {
 	t.Helper()
+	// The workflow emails the first code itself; a new one asked for before that could be
+	// replaced by it.
+	deadline := time.Now().Add(time.Minute)
+	for s.latestCode(t, addr, id) == "" {
+		require.True(t, time.Now().Before(deadline), "the workflow never emailed the first code")
+		<-time.After(20 * time.Millisecond)
+	}
 	r := s.call(t, base, "POST", "/v1/requests/"+id+"/verification-code", tok("salon", "intake"), nil)
 	require.Equal(t, 202, r.status, "%s", r.body)
 	exp, err := time.Parse(time.RFC3339, r.json(t)["expires_at"].(string))
@@ -293,10 +318,7 @@ func (s *stack) sendCode(t *testing.T, base, addr, id string) string {
 }
 
 func (s *stack) testVerificationCode(t *testing.T) {
-	addr := email(t)
-	id := s.submit(t, map[string]any{"type": "access", "subject": map[string]any{"email": addr}})
-	s.await(t, "salon", id, status("identity_pending"))
-	code := s.sendCode(t, "", addr, id)
+	addr, id, code := s.codeSent(t)
 
 	verify := func(c string) response {
 		return s.call(t, "", "POST", "/v1/requests/"+id+"/verify", tok("salon", "intake"), map[string]any{"code": c})
@@ -367,7 +389,7 @@ func (c *clock) add(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c
 func (s *stack) codesAt(t *testing.T, c *clock) string {
 	svc := *s.svc
 	svc.Codes = &identity.Codes{Pool: s.Deps.Store.Pool, Key: []byte(signingKey), Now: c.Now}
-	return s.serve(api.V1Options{Requests: &svc, Limits: &api.Limits{}})
+	return s.serve(api.V1Options{Requests: &svc})
 }
 
 func (s *stack) testCodeExpires(t *testing.T) {
@@ -388,10 +410,7 @@ func (s *stack) testCodeExpires(t *testing.T) {
 }
 
 func (s *stack) testCodeAttempts(t *testing.T) {
-	addr := email(t)
-	id := s.submit(t, map[string]any{"type": "access", "subject": map[string]any{"email": addr}})
-	s.await(t, "salon", id, status("identity_pending"))
-	code := s.sendCode(t, "", addr, id)
+	addr, id, code := s.codeSent(t)
 	wrong := "999999"
 	if code == wrong {
 		wrong = "888888"
@@ -405,6 +424,7 @@ func (s *stack) testCodeAttempts(t *testing.T) {
 	r := verify(code)
 	assert.Equal(t, 429, r.status, "the right code after too many wrong ones")
 	assert.Equal(t, "too_many_attempts", r.code(t))
+	assert.NotEmpty(t, r.header.Get("Retry-After"))
 
 	// Codes per hour are limited too (the workflow may have sent one of them).
 	sent := 1
@@ -417,8 +437,30 @@ func (s *stack) testCodeAttempts(t *testing.T) {
 	}
 	assert.Equal(t, 429, r.status, "%s", r.body)
 	assert.Equal(t, "too_many_codes", r.code(t))
+	assert.NotEmpty(t, r.header.Get("Retry-After"))
 	assert.LessOrEqual(t, sent, identity.DefaultMaxIssuesPerHour)
-	assert.Equal(t, 200, verify(code).status, "the last code sent still works")
+	r = verify(code)
+	assert.Equal(t, 200, r.status, "the last code sent still works: %s", r.body)
+}
+
+// A new code whose email Mailgun refused is never stored: the code the subject holds still
+// works.
+func (s *stack) testCodeStoredOnlyWhenMailed(t *testing.T) {
+	_, id, code := s.codeSent(t)
+
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(down.Close)
+	m, err := mail.NewMailgun(mail.Config{Domain: "mg.salon.example", APIKey: "k", APIBase: down.URL + "/v3", From: "privacy@mg.salon.example"})
+	require.NoError(t, err)
+	svc := *s.svc
+	svc.Mail = m
+	_, err = svc.SendCode(context.Background(), "salon", id)
+	require.ErrorIs(t, err, requests.ErrUnavailable)
+
+	r := s.call(t, "", "POST", "/v1/requests/"+id+"/verify", tok("salon", "intake"), map[string]any{"code": code})
+	assert.Equal(t, 200, r.status, "the code mailed before still works: %s", r.body)
 }
 
 func (s *stack) assertion(t *testing.T, a identity.Assertion, audience string) string {
@@ -699,14 +741,12 @@ func (s *stack) testRateLimits(t *testing.T) {
 	c := &clock{t: time.Now()}
 	svc := *s.svc
 	svc.Codes = &identity.Codes{Pool: s.Deps.Store.Pool, Key: []byte(signingKey), Now: c.Now}
-	base := s.serve(api.V1Options{Requests: &svc, Now: c.Now, Limits: &api.Limits{
-		SubmitPerTenant:  api.Limit{Every: time.Hour, Burst: 3},
-		SubmitPerSubject: api.Limit{Every: time.Hour, Burst: 2},
-		VerifyPerTenant:  api.Limit{Every: time.Hour, Burst: 100},
-		VerifyPerSubject: api.Limit{Every: time.Minute, Burst: 2},
-		ResendPerTenant:  api.Limit{Every: time.Hour, Burst: 100},
-		ResendPerSubject: api.Limit{Every: 10 * time.Minute, Burst: 1},
-	}})
+	svc.Limits = limits.New(s.Deps.Store, config.Limits{
+		Submit: config.Scopes{Tenant: config.Rate{N: 3, Per: time.Hour}, Subject: config.Rate{N: 2, Per: time.Hour}},
+		Verify: config.Scopes{Tenant: config.Rate{N: 100, Per: time.Hour}, Subject: config.Rate{N: 2, Per: time.Minute}},
+		Resend: config.Scopes{Tenant: config.Rate{N: 100, Per: time.Hour}, Subject: config.Rate{N: 1, Per: 10 * time.Minute}},
+	}, signingKey, c.Now)
+	base := s.serve(api.V1Options{Requests: &svc})
 	submit := func(tenant, addr string) response {
 		return s.call(t, base, "POST", "/v1/requests", tok(tenant, "intake"), map[string]any{"type": "access", "subject": map[string]any{"email": addr}})
 	}
@@ -722,7 +762,7 @@ func (s *stack) testRateLimits(t *testing.T) {
 	require.Equal(t, 201, submit("salon", strings.ToUpper(addr)).status)
 	r := submit("salon", addr)
 	limited(r, "the subject's third request within the hour")
-	assert.Equal(t, "3600", r.header.Get("Retry-After"), "one token an hour")
+	assert.Equal(t, "1800", r.header.Get("Retry-After"), "two an hour: one more every half hour")
 	require.Equal(t, 201, submit("salon", email(t)).status, "another subject")
 	limited(submit("salon", email(t)), "the tenant's fourth request within the hour")
 	require.Equal(t, 201, submit("spa", addr).status, "another tenant has its own buckets")

@@ -24,6 +24,7 @@ import (
 	"github.com/lethe-privacy/lethe/internal/exports"
 	"github.com/lethe-privacy/lethe/internal/identity"
 	"github.com/lethe-privacy/lethe/internal/intake"
+	"github.com/lethe-privacy/lethe/internal/limits"
 	"github.com/lethe-privacy/lethe/internal/mail"
 	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/internal/runner"
@@ -206,9 +207,18 @@ func (d *Deps) Activities() (*activities.Activities, error) {
 	}, nil
 }
 
-// Requests is the request service over the opened dependencies.
+// Requests is the request service over the opened dependencies, without rate limits: for
+// the tools staff run. Surfaces open to outside callers use Limited.
 func (d *Deps) Requests() *requests.Service {
 	return &requests.Service{Temporal: d.Temporal, Store: d.Store, Cfg: d.Cfg, ExportBase: d.Exports.URI(""), Mail: d.Mail}
+}
+
+// Limited is the request service with the rate limits every surface shares (limits.*),
+// counted in PostgreSQL across all Lethe processes.
+func (d *Deps) Limited() *requests.Service {
+	svc := d.Requests()
+	svc.Limits = limits.New(d.Store, d.Cfg.Limits, d.Cfg.Secrets.SigningKey.Value(), nil)
+	return svc
 }
 
 // Server builds the HTTP surface: health, readiness and metrics, the /v1 API, and every
@@ -219,8 +229,12 @@ func (d *Deps) Server() (*api.Server, error) {
 	}
 	srv := api.New(d.Log, d.Checkers()...)
 	srv.Handle("POST /webhooks/mailgun", &api.MailgunWebhook{SigningKey: d.Cfg.Mail.WebhookSigningKey.Value(), Pool: d.Store.Pool, Log: d.Log})
-	svc := d.Requests()
+	svc := d.Limited()
 	if err := srv.MountV1(api.V1Options{Requests: svc, Log: d.Log}); err != nil {
+		return nil, err
+	}
+	proxies, err := config.ParseProxies(d.Cfg.HTTP.TrustedProxies)
+	if err != nil {
 		return nil, err
 	}
 	for _, t := range d.Cfg.Tenants {
@@ -228,6 +242,7 @@ func (d *Deps) Server() (*api.Server, error) {
 		h := web.MyAccount(svc, t.ID, web.Options{
 			SigningKey: []byte(d.Cfg.Secrets.SigningKey.Value()), Base: base,
 			Secure: strings.HasPrefix(d.Cfg.HTTP.PublicURL, "https:"), Log: d.Log,
+			TrustedProxies: proxies, MaxFormBytes: d.Cfg.Limits.MaxFormBytes,
 		})
 		srv.Handle(base, h)
 		srv.Handle(base+"/", h)
@@ -259,7 +274,7 @@ func (d *Deps) RunBridge(ctx context.Context) error {
 		return (&bridge.Bridge{Bus: d.Bus, Store: d.Store, Temporal: d.Temporal, Log: d.Log}).Run(ctx)
 	})
 	g.Go(func() error {
-		in := &intake.Intake{Bus: d.Bus, Requests: d.Requests(), Store: d.Store, SigningKey: d.Cfg.Secrets.SigningKey.Value(), Log: d.Log}
+		in := &intake.Intake{Bus: d.Bus, Requests: d.Limited(), Store: d.Store, SigningKey: d.Cfg.Secrets.SigningKey.Value(), Log: d.Log}
 		return in.Run(ctx)
 	})
 	return g.Wait()

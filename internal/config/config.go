@@ -48,6 +48,7 @@ type Config struct {
 	// RemoteConnectors are connectors that run outside Lethe (any language, over Kafka): Lethe
 	// only needs to know what each can do.
 	RemoteConnectors []RemoteConnector `yaml:"remote_connectors"`
+	Limits           Limits            `yaml:"limits"`
 }
 
 // RemoteConnector declares an out-of-process connector.
@@ -61,6 +62,9 @@ type HTTP struct {
 	Addr string `yaml:"addr"`
 	// PublicURL is how users reach Lethe; it is used in links sent by email.
 	PublicURL string `yaml:"public_url"`
+	// TrustedProxies are the load balancers whose X-Forwarded-For Lethe believes; without
+	// them the client address is the connection's.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // Temporal is the Temporal cluster Lethe's workflows run on.
@@ -244,6 +248,7 @@ var envOverrides = []struct {
 }{
 	{"LETHE_HTTP_ADDR", "http.addr", func(c *Config, v string) error { c.HTTP.Addr = v; return nil }},
 	{"LETHE_PUBLIC_URL", "http.public_url", func(c *Config, v string) error { c.HTTP.PublicURL = v; return nil }},
+	{"LETHE_HTTP_TRUSTED_PROXIES", "http.trusted_proxies", func(c *Config, v string) error { c.HTTP.TrustedProxies = splitList(v); return nil }},
 	{"LETHE_TEMPORAL_HOSTPORT", "temporal.host_port", func(c *Config, v string) error { c.Temporal.HostPort = v; return nil }},
 	{"LETHE_TEMPORAL_NAMESPACE", "temporal.namespace", func(c *Config, v string) error { c.Temporal.Namespace = v; return nil }},
 	{"LETHE_TEMPORAL_TASK_QUEUE", "temporal.task_queue", func(c *Config, v string) error { c.Temporal.TaskQueue = v; return nil }},
@@ -330,6 +335,7 @@ func Defaults() Config {
 		Secrets:  Secrets{SigningKey: Secret{Env: "LETHE_SIGNING_KEY"}},
 		Mail: Mail{Region: "us", APIKey: Secret{Env: "LETHE_MAILGUN_API_KEY"},
 			WebhookSigningKey: Secret{Env: "LETHE_MAILGUN_WEBHOOK_KEY"}},
+		Limits: DefaultLimits(),
 	}
 }
 
@@ -565,6 +571,12 @@ func (c *Config) Validate() error {
 		if u, err := url.Parse(c.HTTP.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("%s: %q is not an http(s) URL", Setting("http.public_url"), c.HTTP.PublicURL)
 		}
+	}
+	if _, err := ParseProxies(c.HTTP.TrustedProxies); err != nil {
+		return err
+	}
+	if err := c.Limits.validate(); err != nil {
+		return err
 	}
 	if err := hostPort(c.Temporal.HostPort); err != nil {
 		return fmt.Errorf("%s: %v", Setting("temporal.host_port"), err)

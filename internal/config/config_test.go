@@ -101,6 +101,9 @@ func TestErrorsNameTheSetting(t *testing.T) {
 		{"no DPO", "tenants: [{id: a, regime: gdpr}]", ok, "tenants[a].dpo_email: not set"},
 		{"bad DPO", "tenants: [{id: a, regime: gdpr, dpo_email: 'Dana <dpo@a.example>'}]", ok, `tenants[a].dpo_email: "Dana <dpo@a.example>" is not an email address`},
 		{"bad staff", "tenants: [{id: a, regime: gdpr, contact_email: p@a.example, staff_email: desk}]", ok, "tenants[a].staff_email"},
+		{"bad rate", "limits: {submit: {subject: lots}}", ok, `limits: "lots" must be a count and a period`},
+		{"bad period", "limits: {verify: {client: 5/soon}}", ok, "limits: \"5/soon\": the period must be a duration"},
+		{"bad proxy", "", with("LETHE_HTTP_TRUSTED_PROXIES", "10.0.0.0/8,lb"), `http.trusted_proxies (LETHE_HTTP_TRUSTED_PROXIES): "lb"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -200,5 +203,23 @@ func TestDeadlineMailFallsBack(t *testing.T) {
 		if got := c.tenant.DPOAddress(); got != c.dpo {
 			t.Errorf("%+v: DPO address %q, want %q", c.tenant, got, c.dpo)
 		}
+	}
+}
+
+func TestLimitsOverrideOnlyWhatIsSet(t *testing.T) {
+	cfg, err := config.LoadFrom(writeFile(t, "limits: {submit: {subject: 2/10m, client: off}}"),
+		env(map[string]string{"DATABASE_URL": base, "LETHE_KAFKA_BROKERS": "k:9092", "LETHE_SIGNING_KEY": signingKey}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := config.DefaultLimits()
+	want := def
+	want.Submit.Subject = config.Rate{N: 2, Per: 10 * time.Minute}
+	want.Submit.Client = config.Rate{}
+	if cfg.Limits != want {
+		t.Fatalf("limits = %+v, want %+v", cfg.Limits, want)
+	}
+	if !cfg.Limits.Submit.Client.Off() || cfg.Limits.Submit.Tenant.Off() {
+		t.Fatal("off turns off only the limit it names")
 	}
 }

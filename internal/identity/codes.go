@@ -13,6 +13,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/lethe-privacy/lethe/internal/limits"
 )
 
 // Errors of one-time codes. They never carry the code or the subject's address.
@@ -37,8 +39,8 @@ const (
 const issueWindow = time.Hour
 
 // Codes issues and checks one-time email codes, one live code per request. Only
-// HMAC-SHA256(Key, requestID + ":" + code) is stored. Issue and Check are safe for concurrent
-// use from any number of processes: each runs in one transaction holding the code's row lock.
+// HMAC-SHA256(Key, requestID + ":" + code) is stored. Send and Check are safe for concurrent
+// use from any number of processes: each runs in one transaction holding the code's lock.
 type Codes struct {
 	Pool             *pgxpool.Pool
 	Key              []byte           // the deployment's signing key
@@ -89,24 +91,41 @@ func awaiting(status string) bool {
 	return status == "received" || status == "identity_pending"
 }
 
-// Issue creates a new six-digit code for the request, replacing any earlier one (whose wrong
-// attempts no longer count). The caller sends the code to the subject; Lethe keeps only its
-// hash. It fails with ErrNotFound when the request does not exist or no longer awaits identity
-// verification, and with ErrTooManyCodes after MaxIssuesPerHour codes within an hour.
-func (c *Codes) Issue(ctx context.Context, requestID string) (code string, expiresAt time.Time, err error) {
+// codeLock is the advisory lock class of Send: issues of one request's codes run one at a
+// time, also the first, which has no row to lock yet.
+const codeLock = 0x6c657468 // "leth"
+
+// deliveryError marks the deliver callback's failure, returned to Send's caller as it was.
+type deliveryError struct{ err error }
+
+func (e *deliveryError) Error() string { return e.err.Error() }
+
+// Send creates a new six-digit code for the request and hands it to deliver (which emails it),
+// then replaces any earlier code (whose wrong attempts no longer count) with it. The code is
+// stored only when deliver returned nil, so a code the mail provider refused never works and
+// the earlier one still does; deliver's error is returned as it was. Lethe keeps only the
+// code's hash. It fails with ErrNotFound when the request does not exist or no longer awaits
+// identity verification, and with ErrTooManyCodes after MaxIssuesPerHour codes within an hour.
+//
+// The transaction is open while deliver runs (one mail API call): that is what keeps a
+// concurrent Send from passing the hour's count or storing a code that was never sent.
+func (c *Codes) Send(ctx context.Context, requestID string, deliver func(code string, expiresAt time.Time) error) (time.Time, error) {
 	if len(c.Key) == 0 {
-		return "", time.Time{}, errors.New("issuing a verification code: no signing key configured")
+		return time.Time{}, errors.New("issuing a verification code: no signing key configured")
 	}
 	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
 	if err != nil {
-		return "", time.Time{}, fmt.Errorf("issuing a verification code: %w", err)
+		return time.Time{}, fmt.Errorf("issuing a verification code: %w", err)
 	}
-	code = fmt.Sprintf("%06d", n.Int64())
+	code := fmt.Sprintf("%06d", n.Int64())
 	now := c.now().UTC()
-	expiresAt = now.Add(c.ttl())
+	expiresAt := now.Add(c.ttl())
 	sum := c.hash(requestID, code)
 
 	err = pgx.BeginFunc(ctx, c.Pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, codeLock, requestID); err != nil {
+			return err
+		}
 		// KEY SHARE keeps the request from being deleted under us without holding up the
 		// workflow's status updates; Check looks at the status again anyway.
 		var status string
@@ -117,45 +136,41 @@ func (c *Codes) Issue(ctx context.Context, requestID string) (code string, expir
 		if err != nil {
 			return err
 		}
-		// The first code of a request: a concurrent Issue may insert too, and then the
-		// loser waits for the winner's row and takes the update path below.
-		tag, err := tx.Exec(ctx, `
-			INSERT INTO verification_codes (request_id, code_hash, issued_at, expires_at, attempts, issues_in_window, window_started_at)
-			VALUES ($1, $2, $3, $4, 0, 1, $3)
-			ON CONFLICT (request_id) DO NOTHING`, requestID, sum, now, expiresAt)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 1 {
-			return nil
-		}
-		var issues int
-		var windowStart time.Time
-		if err := tx.QueryRow(ctx, `
+		issues, windowStart := 0, now
+		err = tx.QueryRow(ctx, `
 			SELECT issues_in_window, window_started_at FROM verification_codes
-			WHERE request_id = $1 FOR UPDATE`, requestID).Scan(&issues, &windowStart); err != nil {
+			WHERE request_id = $1 FOR UPDATE`, requestID).Scan(&issues, &windowStart)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
 		if now.Sub(windowStart) >= issueWindow {
 			issues, windowStart = 0, now
 		}
 		if issues >= c.maxIssues() {
-			return ErrTooManyCodes
+			return fmt.Errorf("%w: %w", ErrTooManyCodes, &limits.Exceeded{Action: limits.Resend, Scope: "request", RetryAfter: windowStart.Add(issueWindow).Sub(now)})
+		}
+		if err := deliver(code, expiresAt); err != nil {
+			return &deliveryError{err}
 		}
 		_, err = tx.Exec(ctx, `
-			UPDATE verification_codes
-			SET code_hash = $2, issued_at = $3, expires_at = $4, attempts = 0, used_at = NULL,
-			    issues_in_window = $5, window_started_at = $6
-			WHERE request_id = $1`, requestID, sum, now, expiresAt, issues+1, windowStart)
+			INSERT INTO verification_codes (request_id, code_hash, issued_at, expires_at, attempts, issues_in_window, window_started_at)
+			VALUES ($1, $2, $3, $4, 0, $5, $6)
+			ON CONFLICT (request_id) DO UPDATE SET
+				code_hash = EXCLUDED.code_hash, issued_at = EXCLUDED.issued_at, expires_at = EXCLUDED.expires_at,
+				attempts = 0, used_at = NULL, issues_in_window = EXCLUDED.issues_in_window,
+				window_started_at = EXCLUDED.window_started_at`, requestID, sum, now, expiresAt, issues+1, windowStart)
 		return err
 	})
-	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrTooManyCodes) {
-		return "", time.Time{}, err
+	var failed *deliveryError
+	switch {
+	case errors.As(err, &failed):
+		return time.Time{}, failed.err
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrTooManyCodes):
+		return time.Time{}, err
+	case err != nil:
+		return time.Time{}, fmt.Errorf("issuing a verification code: %w", err)
 	}
-	if err != nil {
-		return "", time.Time{}, fmt.Errorf("issuing a verification code: %w", err)
-	}
-	return code, expiresAt, nil
+	return expiresAt, nil
 }
 
 // Check verifies a code the subject typed. On success the code is marked used and can never

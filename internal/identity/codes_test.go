@@ -14,7 +14,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/lethe-privacy/lethe/internal/identity"
-	"github.com/lethe-privacy/lethe/internal/store"
 	"github.com/lethe-privacy/lethe/internal/testenv"
 )
 
@@ -32,19 +31,7 @@ func (c *clock) Advance(d time.Duration) {
 
 var codeKey = []byte("deployment-signing-key-for-tests")
 
-func openDB(t *testing.T) *pgxpool.Pool {
-	t.Helper()
-	ctx := context.Background()
-	s, err := store.Open(ctx, testenv.PostgresURL(t), 8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	if _, err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return s.Pool
-}
+func openDB(t *testing.T) *pgxpool.Pool { return testenv.Store(t).Pool }
 
 func addRequest(t *testing.T, pool *pgxpool.Pool, id, status string) {
 	t.Helper()
@@ -69,6 +56,13 @@ func newCodes(t *testing.T) (*identity.Codes, *clock, *pgxpool.Pool) {
 	return &identity.Codes{Pool: pool, Key: codeKey, Now: c.Now}, c, pool
 }
 
+// issue sends a code to nobody and returns it, as a mail that was accepted.
+func issue(codes *identity.Codes, ctx context.Context, id string) (string, time.Time, error) {
+	var code string
+	exp, err := codes.Send(ctx, id, func(c string, _ time.Time) error { code = c; return nil })
+	return code, exp, err
+}
+
 // wrong returns a six-digit code that differs from code.
 func wrong(code string) string {
 	if code == "000000" {
@@ -82,7 +76,7 @@ func TestIssueThenCheck(t *testing.T) {
 	ctx := context.Background()
 	addRequest(t, pool, "r1", "identity_pending")
 
-	code, exp, err := codes.Issue(ctx, "r1")
+	code, exp, err := issue(codes, ctx, "r1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +113,7 @@ func TestIssueThenCheck(t *testing.T) {
 func TestReceivedRequestMayAskForCode(t *testing.T) {
 	codes, _, pool := newCodes(t)
 	addRequest(t, pool, "r1", "received")
-	if _, _, err := codes.Issue(context.Background(), "r1"); err != nil {
+	if _, _, err := issue(codes, context.Background(), "r1"); err != nil {
 		t.Fatalf("a request not yet moved to identity_pending should get a code: %v", err)
 	}
 }
@@ -127,11 +121,11 @@ func TestReceivedRequestMayAskForCode(t *testing.T) {
 func TestIssueRefusedForUnknownOrVerifiedRequest(t *testing.T) {
 	codes, _, pool := newCodes(t)
 	ctx := context.Background()
-	if _, _, err := codes.Issue(ctx, "nope"); !errors.Is(err, identity.ErrNotFound) {
+	if _, _, err := issue(codes, ctx, "nope"); !errors.Is(err, identity.ErrNotFound) {
 		t.Fatalf("unknown request: got %v, want ErrNotFound", err)
 	}
 	addRequest(t, pool, "r1", "pending_approval")
-	if _, _, err := codes.Issue(ctx, "r1"); !errors.Is(err, identity.ErrNotFound) {
+	if _, _, err := issue(codes, ctx, "r1"); !errors.Is(err, identity.ErrNotFound) {
 		t.Fatalf("verified request: got %v, want ErrNotFound", err)
 	}
 }
@@ -153,7 +147,7 @@ func TestCheckErrors(t *testing.T) {
 	t.Run("expired", func(t *testing.T) {
 		codes, clk, pool := newCodes(t)
 		addRequest(t, pool, "r1", "identity_pending")
-		code, _, err := codes.Issue(ctx, "r1")
+		code, _, err := issue(codes, ctx, "r1")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -166,7 +160,7 @@ func TestCheckErrors(t *testing.T) {
 			t.Fatalf("at expiry: got %v, want ErrExpired", err)
 		}
 		// A new code works again.
-		code, _, err = codes.Issue(ctx, "r1")
+		code, _, err = issue(codes, ctx, "r1")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -179,7 +173,7 @@ func TestCheckErrors(t *testing.T) {
 		codes, clk, pool := newCodes(t)
 		codes.TTL = time.Minute
 		addRequest(t, pool, "r1", "identity_pending")
-		code, exp, err := codes.Issue(ctx, "r1")
+		code, exp, err := issue(codes, ctx, "r1")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -195,7 +189,7 @@ func TestCheckErrors(t *testing.T) {
 	t.Run("reused", func(t *testing.T) {
 		codes, _, pool := newCodes(t)
 		addRequest(t, pool, "r1", "identity_pending")
-		code, _, err := codes.Issue(ctx, "r1")
+		code, _, err := issue(codes, ctx, "r1")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -215,7 +209,7 @@ func TestCheckErrors(t *testing.T) {
 	t.Run("request no longer awaiting identity", func(t *testing.T) {
 		codes, _, pool := newCodes(t)
 		addRequest(t, pool, "r1", "identity_pending")
-		code, _, err := codes.Issue(ctx, "r1")
+		code, _, err := issue(codes, ctx, "r1")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -229,11 +223,11 @@ func TestCheckErrors(t *testing.T) {
 		codes, _, pool := newCodes(t)
 		addRequest(t, pool, "r1", "identity_pending")
 		addRequest(t, pool, "r2", "identity_pending")
-		c1, _, err := codes.Issue(ctx, "r1")
+		c1, _, err := issue(codes, ctx, "r1")
 		if err != nil {
 			t.Fatal(err)
 		}
-		c2, _, err := codes.Issue(ctx, "r2")
+		c2, _, err := issue(codes, ctx, "r2")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -250,7 +244,7 @@ func TestTooManyAttempts(t *testing.T) {
 	codes, _, pool := newCodes(t)
 	ctx := context.Background()
 	addRequest(t, pool, "r1", "identity_pending")
-	code, _, err := codes.Issue(ctx, "r1")
+	code, _, err := issue(codes, ctx, "r1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +270,7 @@ func TestTooManyAttempts(t *testing.T) {
 		t.Fatalf("attempts = %d, want 5 (refusals after the limit do not count)", attempts)
 	}
 	// A new code resets the attempts.
-	code, _, err = codes.Issue(ctx, "r1")
+	code, _, err = issue(codes, ctx, "r1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,11 +283,11 @@ func TestNewCodeReplacesOld(t *testing.T) {
 	codes, _, pool := newCodes(t)
 	ctx := context.Background()
 	addRequest(t, pool, "r1", "identity_pending")
-	old, _, err := codes.Issue(ctx, "r1")
+	old, _, err := issue(codes, ctx, "r1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, _, err := codes.Issue(ctx, "r1")
+	code, _, err := issue(codes, ctx, "r1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,25 +308,25 @@ func TestTooManyCodes(t *testing.T) {
 	addRequest(t, pool, "r1", "identity_pending")
 	addRequest(t, pool, "r2", "identity_pending")
 	for i := 1; i <= 3; i++ {
-		if _, _, err := codes.Issue(ctx, "r1"); err != nil {
+		if _, _, err := issue(codes, ctx, "r1"); err != nil {
 			t.Fatalf("code %d: %v", i, err)
 		}
 		clk.Advance(10 * time.Minute)
 	}
 	// 30 minutes after the first code.
-	if _, _, err := codes.Issue(ctx, "r1"); !errors.Is(err, identity.ErrTooManyCodes) {
+	if _, _, err := issue(codes, ctx, "r1"); !errors.Is(err, identity.ErrTooManyCodes) {
 		t.Fatalf("fourth code within the hour: got %v, want ErrTooManyCodes", err)
 	}
 	// The limit is per request.
-	if _, _, err := codes.Issue(ctx, "r2"); err != nil {
+	if _, _, err := issue(codes, ctx, "r2"); err != nil {
 		t.Fatalf("other request: %v", err)
 	}
 	clk.Advance(29*time.Minute + 59*time.Second)
-	if _, _, err := codes.Issue(ctx, "r1"); !errors.Is(err, identity.ErrTooManyCodes) {
+	if _, _, err := issue(codes, ctx, "r1"); !errors.Is(err, identity.ErrTooManyCodes) {
 		t.Fatalf("one second before the hour is over: got %v, want ErrTooManyCodes", err)
 	}
 	clk.Advance(time.Second)
-	code, _, err := codes.Issue(ctx, "r1")
+	code, _, err := issue(codes, ctx, "r1")
 	if err != nil {
 		t.Fatalf("an hour after the first code: %v", err)
 	}
@@ -347,11 +341,11 @@ func TestRefusedIssueKeepsLiveCode(t *testing.T) {
 	codes.MaxIssuesPerHour = 1
 	ctx := context.Background()
 	addRequest(t, pool, "r1", "identity_pending")
-	code, _, err := codes.Issue(ctx, "r1")
+	code, _, err := issue(codes, ctx, "r1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := codes.Issue(ctx, "r1"); !errors.Is(err, identity.ErrTooManyCodes) {
+	if _, _, err := issue(codes, ctx, "r1"); !errors.Is(err, identity.ErrTooManyCodes) {
 		t.Fatalf("got %v, want ErrTooManyCodes", err)
 	}
 	if err := codes.Check(ctx, "r1", code); err != nil {
@@ -366,7 +360,7 @@ func TestConcurrentChecksOfRightCodeOneWins(t *testing.T) {
 	for round := 0; round < 5; round++ {
 		id := fmt.Sprintf("r%d", round)
 		addRequest(t, pool, id, "identity_pending")
-		code, _, err := codes.Issue(ctx, id)
+		code, _, err := issue(codes, ctx, id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -403,7 +397,7 @@ func TestConcurrentWrongTriesAllCount(t *testing.T) {
 	codes.MaxAttempts = 20
 	ctx := context.Background()
 	addRequest(t, pool, "r1", "identity_pending")
-	code, _, err := codes.Issue(ctx, "r1")
+	code, _, err := issue(codes, ctx, "r1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -438,7 +432,7 @@ func TestConcurrentFirstIssues(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			issued[i], _, errs[i] = codes.Issue(ctx, "r1")
+			issued[i], _, errs[i] = issue(codes, ctx, "r1")
 		}()
 	}
 	wg.Wait()
@@ -460,7 +454,7 @@ func TestCodeRemovedWithRequest(t *testing.T) {
 	codes, _, pool := newCodes(t)
 	ctx := context.Background()
 	addRequest(t, pool, "r1", "identity_pending")
-	if _, _, err := codes.Issue(ctx, "r1"); err != nil {
+	if _, _, err := issue(codes, ctx, "r1"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := pool.Exec(ctx, `DELETE FROM requests WHERE id = 'r1'`); err != nil {
@@ -479,7 +473,7 @@ func TestErrorsNeverCarryTheCode(t *testing.T) {
 	codes, _, pool := newCodes(t)
 	ctx := context.Background()
 	addRequest(t, pool, "r1", "identity_pending")
-	code, _, err := codes.Issue(ctx, "r1")
+	code, _, err := issue(codes, ctx, "r1")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -151,6 +151,9 @@ func (i *Intake) HandleRequest(ctx context.Context, m bus.Message) error {
 	sub := requests.Submission{
 		RequestID: msg.RequestID, TenantID: msg.TenantID, Type: msg.Type, Subject: msg.Subject,
 		ReceivedAt: i.now(), Channel: msg.Channel, Regime: msg.Regime, Country: msg.Country,
+		// The producer is a trusted service: refusing its message would lose a request, so
+		// intake only counts against the subject's limits on the other surfaces.
+		CountOnly: true,
 	}
 	if sub.Channel == "" {
 		sub.Channel = Channel
@@ -233,7 +236,7 @@ func (i *Intake) HandleConsent(ctx context.Context, m bus.Message) error {
 		}
 		objection = &requests.Submission{
 			RequestID: ObjectionID(key), TenantID: msg.TenantID, Type: workflows.TypeObjection,
-			Subject: s, ReceivedAt: received, Channel: Channel, IdentityVerified: true,
+			Subject: s, ReceivedAt: received, Channel: Channel, IdentityVerified: true, CountOnly: true,
 		}
 		// Checked before the ledger write, so a withdrawal Lethe cannot act on leaves no trace
 		// that suggests it did.

@@ -27,6 +27,7 @@ import (
 	"github.com/lethe-privacy/lethe/internal/deadline"
 	"github.com/lethe-privacy/lethe/internal/exports"
 	"github.com/lethe-privacy/lethe/internal/identity"
+	"github.com/lethe-privacy/lethe/internal/limits"
 	"github.com/lethe-privacy/lethe/internal/links"
 	mailer "github.com/lethe-privacy/lethe/internal/mail"
 	"github.com/lethe-privacy/lethe/internal/store"
@@ -39,6 +40,8 @@ var (
 	ErrNotFound  = errors.New("request not found")
 	ErrDuplicate = errors.New("request already exists")
 	ErrRejected  = errors.New("decision rejected")
+	// ErrRateLimited: a rate limit refused the call; limits.RetryAfter(err) says for how long.
+	ErrRateLimited = errors.New("rate limited")
 )
 
 // Service submits and drives requests. It is safe for concurrent use.
@@ -56,6 +59,9 @@ type Service struct {
 	Links   *links.Signer
 	Exports exports.Store
 	Mail    mailer.Sender
+	// Limits are the rate limits of submissions, code checks and new codes, shared by every
+	// surface; nil means none (tools run by staff).
+	Limits *limits.Limiter
 }
 
 // Submission is a new request as it arrives from any channel.
@@ -77,6 +83,9 @@ type Submission struct {
 	// Regime and Country override the tenant's defaults (e.g. a Californian customer).
 	Regime  string
 	Country string
+	// CountOnly counts the submission against the rate limits without refusing it: Kafka
+	// intake, whose producer is trusted and whose refused message would be a request lost.
+	CountOnly bool
 }
 
 var (
@@ -143,6 +152,59 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (string, error) {
 	if err := s.Validate(&sub); err != nil {
 		return "", err
 	}
+	if err := s.limitSubmit(ctx, sub); err != nil {
+		return "", err
+	}
+	return s.start(ctx, sub)
+}
+
+// limitSubmit counts a submission against its tenant, its subject and the client that sent it.
+func (s *Service) limitSubmit(ctx context.Context, sub Submission) error {
+	if s.Limits == nil {
+		return nil
+	}
+	k := limits.Keys{Tenant: sub.TenantID, Subject: s.SubjectKey(sub.TenantID, sub.Subject), Client: limits.ClientFrom(ctx)}
+	if sub.CountOnly {
+		return s.Limits.Count(ctx, limits.Submit, k)
+	}
+	return rateLimited(s.Limits.Take(ctx, limits.Submit, k))
+}
+
+// limitRequest counts an action on request id against its tenant, its subject and the client.
+// An unknown id still costs the tenant and the client, so ids cannot be probed at speed.
+func (s *Service) limitRequest(ctx context.Context, a limits.Action, tenant, id string) error {
+	if s.Limits == nil {
+		return nil
+	}
+	subject, err := s.RequestSubjectKey(ctx, tenant, id)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	if lerr := s.Limits.Take(ctx, a, limits.Keys{Tenant: tenant, Subject: subject, Client: limits.ClientFrom(ctx)}); lerr != nil {
+		return rateLimited(lerr)
+	}
+	return err
+}
+
+// RetryAfter is how long a call refused with 429 should wait: the limit's own wait, else (a
+// code dead after too many wrong tries, which a new code cures at once) a minute to read the
+// email.
+func RetryAfter(err error) time.Duration {
+	if d, ok := limits.RetryAfter(err); ok {
+		return d
+	}
+	return time.Minute
+}
+
+func rateLimited(err error) error {
+	if _, ok := limits.RetryAfter(err); ok {
+		return fmt.Errorf("%w: %w", ErrRateLimited, err)
+	}
+	return err
+}
+
+// start records a validated submission and starts its workflow.
+func (s *Service) start(ctx context.Context, sub Submission) (string, error) {
 	if sub.RequestID == "" {
 		sub.RequestID = newID()
 	}

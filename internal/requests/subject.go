@@ -24,6 +24,7 @@ import (
 	"github.com/lethe-privacy/lethe/internal/crypto"
 	"github.com/lethe-privacy/lethe/internal/exports"
 	"github.com/lethe-privacy/lethe/internal/identity"
+	"github.com/lethe-privacy/lethe/internal/limits"
 	"github.com/lethe-privacy/lethe/internal/links"
 	mailer "github.com/lethe-privacy/lethe/internal/mail"
 	"github.com/lethe-privacy/lethe/workflows"
@@ -93,6 +94,11 @@ func (e *subjectErr) Is(target error) bool {
 // VerifyCode checks the one-time code the subject received by email and, when it is right,
 // marks the request's identity verified (method email_code).
 func (s *Service) VerifyCode(ctx context.Context, tenant, id, code string) error {
+	// Every check counts as a guess, whatever its outcome: the subject limit bounds the
+	// guesses at the subject's codes across all of the subject's requests.
+	if err := s.limitRequest(ctx, limits.Verify, tenant, id); err != nil {
+		return err
+	}
 	st, err := s.Get(ctx, tenant, id)
 	if err != nil {
 		return err
@@ -131,6 +137,9 @@ func (s *Service) ResendCode(ctx context.Context, tenant, id string) error {
 
 // SendCode is ResendCode that also says when the new code expires.
 func (s *Service) SendCode(ctx context.Context, tenant, id string) (time.Time, error) {
+	if err := s.limitRequest(ctx, limits.Resend, tenant, id); err != nil {
+		return time.Time{}, err
+	}
 	st, err := s.Get(ctx, tenant, id)
 	if err != nil {
 		return time.Time{}, err
@@ -153,20 +162,24 @@ func (s *Service) SendCode(ctx context.Context, tenant, id string) (time.Time, e
 	if err != nil {
 		return time.Time{}, err
 	}
-	code, expires, err := codes.Issue(ctx, id)
+	t, _ := s.Cfg.Tenant(tenant)
+	var msgID string
+	var mailErr error
+	expires, err := codes.Send(ctx, id, func(code string, exp time.Time) error {
+		minutes := int(exp.Sub(s.now()).Round(time.Minute) / time.Minute)
+		msgID, mailErr = s.Mail.Send(ctx, mailer.Notice{
+			Kind: mailer.KindVerificationCode, To: *email, Language: deref(lang),
+			Tenant: mailer.Branding{Name: cmp.Or(t.Name, tenant), ContactEmail: t.ContactEmail, LogoURL: t.LogoURL, Color: t.Color},
+			Data:   map[string]any{"RequestID": id, "Code": code, "ExpiresInMinutes": max(minutes, 1)},
+		})
+		return mailErr
+	})
+	if mailErr != nil {
+		// Mail errors name the notice kind and status, never the address.
+		return time.Time{}, fmt.Errorf("%w: sending the verification code: %v", ErrUnavailable, mailErr)
+	}
 	if err != nil {
 		return time.Time{}, codeError(err)
-	}
-	t, _ := s.Cfg.Tenant(tenant)
-	minutes := int(expires.Sub(s.now()).Round(time.Minute) / time.Minute)
-	msgID, err := s.Mail.Send(ctx, mailer.Notice{
-		Kind: mailer.KindVerificationCode, To: *email, Language: deref(lang),
-		Tenant: mailer.Branding{Name: cmp.Or(t.Name, tenant), ContactEmail: t.ContactEmail, LogoURL: t.LogoURL, Color: t.Color},
-		Data:   map[string]any{"RequestID": id, "Code": code, "ExpiresInMinutes": max(minutes, 1)},
-	})
-	if err != nil {
-		// Mail errors name the notice kind and status, never the address.
-		return time.Time{}, fmt.Errorf("%w: sending the verification code: %v", ErrUnavailable, err)
 	}
 	if err := s.audit(ctx, tenant, id, "lethe", "subject.verification_code_sent", map[string]any{"message_id": msgID, "expires_at": expires.UTC()}); err != nil {
 		return time.Time{}, err
@@ -200,6 +213,11 @@ func codeError(err error) error {
 	case errors.Is(err, identity.ErrTooManyAttempts):
 		return ErrTooManyAttempts
 	case errors.Is(err, identity.ErrTooManyCodes):
+		// Keep the wait, for Retry-After.
+		var wait *limits.Exceeded
+		if errors.As(err, &wait) {
+			return fmt.Errorf("%w: %w", ErrTooManyCodes, wait)
+		}
 		return ErrTooManyCodes
 	case errors.Is(err, identity.ErrNotFound):
 		// The request stopped waiting for identity between our read and the code's.
@@ -226,6 +244,9 @@ func (s *Service) SubmitWithAssertion(ctx context.Context, sub Submission, token
 	if err := s.Validate(&sub); err != nil {
 		return "", err
 	}
+	if err := s.limitSubmit(ctx, sub); err != nil {
+		return "", err
+	}
 	replays := identity.Replays{Pool: s.Store.Pool, Now: s.Now}
 	err = replays.Remember(ctx, identity.Audience(s.Cfg.HTTP.PublicURL, sub.TenantID), a)
 	switch {
@@ -239,7 +260,7 @@ func (s *Service) SubmitWithAssertion(ctx context.Context, sub Submission, token
 	// matchAssertion left only identifiers the assertion signs, so all of them are proven.
 	sub.IdentityVerified = true
 	sub.Proof = Proof{Method: "assertion", Actor: "host app (assertion " + a.ID + ")", At: s.now().UTC()}
-	return s.Submit(ctx, sub)
+	return s.start(ctx, sub)
 }
 
 // VerifyAssertion checks a host app's identity assertion for tenant.

@@ -23,6 +23,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
+
+	"github.com/lethe-privacy/lethe/internal/store"
 )
 
 // Environment variables set by deploy/test.sh.
@@ -85,6 +87,21 @@ func PostgresURL(t testing.TB) string {
 	}
 	u.Path = "/" + name
 	return u.String()
+}
+
+// Store opens a fresh database for this test with Lethe's migrations applied.
+func Store(t testing.TB) *store.Store {
+	t.Helper()
+	ctx := context.Background()
+	s, err := store.Open(ctx, PostgresURL(t), 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // KafkaBrokers returns the addresses of the real Apache Kafka broker.

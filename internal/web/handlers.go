@@ -91,6 +91,9 @@ func (h *handler) submit(w http.ResponseWriter, r *http.Request) {
 		sub.Changes = f.Changes
 	}
 	id, err := h.svc.Submit(r.Context(), sub)
+	if h.refused(w, r, err) {
+		return
+	}
 	if errors.Is(err, requests.ErrInvalid) {
 		// readForm checks what Validate checks; this is a rule it does not know yet.
 		h.logFailure(r, "submit (invalid)", err, f.Email, f.Phone, sub.Subject.Phone, f.CustomerID)
@@ -148,6 +151,9 @@ func (h *handler) verify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err := h.svc.VerifyCode(r.Context(), h.tenant, id, code)
+	if h.refused(w, r, err) {
+		return
+	}
 	if err != nil {
 		msg, status, known := codeProblem(err)
 		if !known {
@@ -155,6 +161,7 @@ func (h *handler) verify(w http.ResponseWriter, r *http.Request) {
 			h.problem(w, r, http.StatusServiceUnavailable, problemUnavailable)
 			return
 		}
+		retryAfter(w, status, err)
 		h.renderVerify(w, r, status, id, "", []fieldError{{"code", "code", msg}})
 		return
 	}
@@ -173,6 +180,9 @@ func (h *handler) resend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.svc.ResendCode(r.Context(), h.tenant, id); err != nil {
+		if h.refused(w, r, err) {
+			return
+		}
 		msg, status, sent, known := resendProblem(err)
 		switch {
 		case !known:
@@ -180,6 +190,7 @@ func (h *handler) resend(w http.ResponseWriter, r *http.Request) {
 			h.problem(w, r, http.StatusServiceUnavailable, problemUnavailable)
 			return
 		case !sent:
+			retryAfter(w, status, err)
 			h.renderVerify(w, r, status, id, "", []fieldError{{"code", "code", msg}})
 			return
 		}

@@ -335,6 +335,9 @@ func TestCodeErrorsAreExplainedInPlainWords(t *testing.T) {
 		f.verifyErr = tc.err
 		res, body := c.post(verify, submitForm(tok, "code", tc.code))
 		assert.Equal(t, tc.status, res.StatusCode, tc.words)
+		if tc.status == http.StatusTooManyRequests {
+			assert.NotEmpty(t, res.Header.Get("Retry-After"), tc.words)
+		}
 		assert.Contains(t, body, tc.words)
 		assert.Contains(t, body, `href="#code"`, "the summary links to the field")
 		assert.Contains(t, body, `id="code-error"`)
@@ -358,6 +361,7 @@ func TestCodeErrorsAreExplainedInPlainWords(t *testing.T) {
 	f.resendErr = requests.ErrTooManyCodes
 	res, body = c.post(verify[:len(verify)-len("/verify")]+"/resend", submitForm(tok))
 	assert.Equal(t, http.StatusTooManyRequests, res.StatusCode)
+	assert.NotEmpty(t, res.Header.Get("Retry-After"))
 	assert.Contains(t, body, "We have sent several codes already")
 	f.resendErr = requests.ErrNotFound
 	res, _ = c.post("/myaccount/requests/R-NOSUCH/resend", submitForm(tok))

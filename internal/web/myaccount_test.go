@@ -7,6 +7,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/lethe-privacy/lethe/deploy/demo"
+	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/internal/identity"
+	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/internal/testenv"
 	"github.com/lethe-privacy/lethe/internal/teststack"
 	"github.com/lethe-privacy/lethe/internal/web/htmlcheck"
@@ -199,4 +203,90 @@ func exportedBookingTimes(t *testing.T, rows []map[string]any) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// One client asking a thousand times about one address gets the subject's budget of requests
+// (limits.submit.subject), and then a page saying to wait, with Retry-After, every time.
+func TestMyAccountRefusesAFloodOfRequestsForOneAddress(t *testing.T) {
+	s := webtest.Start(t)
+	ctx := context.Background()
+	b := newBrowser(t, s.URL)
+	_, tok := b.page("/myaccount", http.StatusOK)
+	budget := s.Cfg.Limits.Submit.Subject.N
+	accepted := 0
+	for i := range 1000 {
+		res, raw := b.do(http.MethodPost, "/myaccount/requests", url.Values{"csrf_token": {tok}, "type": {"access"}, "email": {demo.ClearCustomerEmail}})
+		if i < budget {
+			require.Equal(t, http.StatusSeeOther, res.StatusCode, "submission %d: %s", i+1, raw)
+			accepted++
+			continue
+		}
+		require.Equal(t, http.StatusTooManyRequests, res.StatusCode, "submission %d of one address from one client", i+1)
+		retry, err := strconv.Atoi(res.Header.Get("Retry-After"))
+		require.NoError(t, err, "Retry-After %q", res.Header.Get("Retry-After"))
+		require.Positive(t, retry)
+		if i == budget {
+			htmlcheck.Check(t, string(raw))
+			assert.Contains(t, string(raw), "Please wait before trying again")
+			assert.NotContains(t, string(raw), demo.ClearCustomerEmail)
+		}
+	}
+	var n int
+	require.NoError(t, s.Deps.Store.Pool.QueryRow(ctx, `SELECT count(*) FROM requests`).Scan(&n))
+	assert.Equal(t, accepted, n, "refused submissions record nothing")
+}
+
+// Guesses at one subject's codes are bounded across all of the subject's requests
+// (limits.verify.subject), not per request: many requests do not buy more guesses.
+func TestMyAccountBoundsCodeGuessesPerSubjectAcrossRequests(t *testing.T) {
+	s := webtest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	email := demo.ClearCustomerEmail
+	// Requests filed by staff are not limited: the attacker's budget of requests is not the
+	// point here, their guesses are.
+	var ids []string
+	for range 10 {
+		id, err := s.Deps.Requests().Submit(ctx, requests.Submission{TenantID: webtest.Tenant, Type: "access", Subject: bus.Subject{Email: email}, Channel: "post"})
+		require.NoError(t, err)
+		ids = append(ids, id)
+	}
+	for _, id := range ids {
+		_, err := webtest.AwaitCode(ctx, s.URL, email, id)
+		require.NoError(t, err)
+		awaitStatus(ctx, t, s, id, "identity_pending")
+	}
+	b := newBrowser(t, s.URL)
+	_, tok := b.page("/myaccount", http.StatusOK)
+	guesses := 0
+	for _, id := range ids {
+		for range identity.DefaultMaxAttempts {
+			res, raw := b.do(http.MethodPost, "/myaccount/requests/"+id+"/verify", url.Values{"csrf_token": {tok}, "code": {"000000"}})
+			if res.StatusCode == http.StatusTooManyRequests && res.Header.Get("Retry-After") != "" {
+				continue
+			}
+			require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode, "%s", raw)
+			guesses++
+		}
+	}
+	bound := s.Cfg.Limits.Verify.Subject.N
+	assert.LessOrEqual(t, guesses, bound, "code guesses for one subject within the hour, over %d requests", len(ids))
+	assert.Positive(t, guesses)
+}
+
+// A form larger than the cap is refused with 413 and a page that says so; nothing is recorded.
+func TestMyAccountRefusesAnOversizedForm(t *testing.T) {
+	s := webtest.Start(t)
+	b := newBrowser(t, s.URL)
+	_, tok := b.page("/myaccount", http.StatusOK)
+	res, raw := b.do(http.MethodPost, "/myaccount/requests", url.Values{
+		"csrf_token": {tok}, "type": {"rectification"}, "email": {demo.ClearCustomerEmail},
+		"change-city": {strings.Repeat("x", int(s.Cfg.Limits.MaxFormBytes))},
+	})
+	require.Equal(t, http.StatusRequestEntityTooLarge, res.StatusCode, "%s", raw)
+	htmlcheck.Check(t, string(raw))
+	assert.Contains(t, string(raw), "That was too much to send")
+	var n int
+	require.NoError(t, s.Deps.Store.Pool.QueryRow(context.Background(), `SELECT count(*) FROM requests`).Scan(&n))
+	assert.Zero(t, n)
 }

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/lethe-privacy/lethe/internal/deadline"
+	"github.com/lethe-privacy/lethe/internal/limits"
 	"github.com/lethe-privacy/lethe/workflows"
 )
 
@@ -267,6 +269,7 @@ const (
 	problemNotBound
 	problemUnavailable
 	problemNoExport
+	problemTooLarge
 )
 
 func (h *handler) problem(w http.ResponseWriter, r *http.Request, code int, k problemKind) {
@@ -293,7 +296,31 @@ func (h *handler) problem(w http.ResponseWriter, r *http.Request, code int, k pr
 		p.Title = "Your data is not ready yet"
 		p.Text = []string{"We email you as soon as your copy is ready to download."}
 		p.Link = &link{h.requestPath(r.PathValue("id")), "Back to your request"}
+	case problemTooLarge:
+		p.Title = "That was too much to send"
+		p.Text = []string{"The form you sent was larger than we accept. Go back, shorten what you entered (corrections especially) and send it again."}
+		p.Link = &link{h.base, "Go to the start"}
 	}
+	h.renderProblem(w, r, code, p)
+}
+
+// rateLimited answers 429 with Retry-After and a page saying how long to wait.
+func (h *handler) rateLimited(w http.ResponseWriter, r *http.Request, wait time.Duration) {
+	secs := limits.Seconds(wait)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	when := "in a minute"
+	if mins := (secs + 59) / 60; mins > 1 {
+		when = fmt.Sprintf("in %d minutes", mins)
+	}
+	h.renderProblem(w, r, http.StatusTooManyRequests, &problem{
+		Title: "Please wait before trying again",
+		Text: []string{"We have had too many attempts from you or for this email address in a short time. To keep requests and codes safe, we pause for a while.",
+			"Please try again " + when + ". Anything you sent before this is safe with us."},
+		Link: &link{h.base, "Go to the start"},
+	})
+}
+
+func (h *handler) renderProblem(w http.ResponseWriter, r *http.Request, code int, p *problem) {
 	v := h.view(w, r, p.Title)
 	v.Problem = p
 	h.render(w, r, code, "problem", v)

@@ -6,12 +6,18 @@ package web
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"regexp"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/lethe-privacy/lethe/internal/config"
+	"github.com/lethe-privacy/lethe/internal/limits"
 	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/workflows"
 )
@@ -24,8 +30,13 @@ type Options struct {
 	Secure bool
 	// Base is the path the pages live under; default "/myaccount".
 	Base string
-	Log  *slog.Logger
-	Now  func() time.Time
+	// TrustedProxies are the proxies whose X-Forwarded-For names the client (see
+	// limits.ClientAddr); none means the connection's address.
+	TrustedProxies []netip.Prefix
+	// MaxFormBytes caps a form's body (default config.DefaultLimits().MaxFormBytes).
+	MaxFormBytes int64
+	Log          *slog.Logger
+	Now          func() time.Time
 }
 
 // backend is what the pages need of the request service.
@@ -50,6 +61,8 @@ type handler struct {
 	now        func() time.Time
 	loc        *time.Location
 	mux        *http.ServeMux
+	proxies    []netip.Prefix
+	maxForm    int64
 }
 
 // MyAccount serves the MyAccount pages of one tenant under opt.Base (default /myaccount).
@@ -80,7 +93,10 @@ func newHandler(svc backend, tenant, name, contact, timeZone string, opt Options
 	h := &handler{
 		svc: svc, tenant: tenant, tenantName: name, contact: contact,
 		keys: deriveKeys(opt.SigningKey), secure: opt.Secure, base: opt.Base, log: opt.Log, now: opt.Now,
-		mux: http.NewServeMux(),
+		mux: http.NewServeMux(), proxies: opt.TrustedProxies, maxForm: opt.MaxFormBytes,
+	}
+	if h.maxForm <= 0 {
+		h.maxForm = config.DefaultLimits().MaxFormBytes
 	}
 	if h.base == "" {
 		h.base = "/myaccount"
@@ -115,7 +131,44 @@ func newHandler(svc backend, tenant, name, contact, timeZone string, opt Options
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.problem(w, r, http.StatusForbidden, problemExpiredForm)
 	}))
-	return securityHeaders(cop.Handler(h.mux))
+	return securityHeaders(h.limitForms(cop.Handler(h.mux)))
+}
+
+// limitForms records the client address for the rate limits and reads every posted form
+// under the size cap, answering 413 with a page when it is larger.
+func (h *handler) limitForms(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.WithContext(limits.WithClient(r.Context(), limits.ClientAddr(r, h.proxies)))
+		if r.Method == http.MethodPost {
+			r.Body = http.MaxBytesReader(w, r.Body, h.maxForm)
+			err := r.ParseForm()
+			if err == nil && strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+				err = r.ParseMultipartForm(h.maxForm)
+			}
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				h.problem(w, r, http.StatusRequestEntityTooLarge, problemTooLarge)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// retryAfter sets Retry-After on a 429 answer.
+func retryAfter(w http.ResponseWriter, status int, err error) {
+	if status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", strconv.Itoa(limits.Seconds(requests.RetryAfter(err))))
+	}
+}
+
+// refused answers a call a rate limit refused, and reports whether it was one.
+func (h *handler) refused(w http.ResponseWriter, r *http.Request, err error) bool {
+	if !errors.Is(err, requests.ErrRateLimited) {
+		return false
+	}
+	h.rateLimited(w, r, requests.RetryAfter(err))
+	return true
 }
 
 // securityHeaders: no external assets, no framing, no referrer (request ids are in the URLs),

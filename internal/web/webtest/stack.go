@@ -44,16 +44,17 @@ func Start(t testing.TB) *Stack {
 // Mount mounts MyAccount for tenant the way cmd/lethe does. The request service sends the
 // verification codes, so it gets the process's mail sender.
 func Mount(srv *api.Server, d *app.Deps, tenant string) error {
-	svc := d.Requests()
+	svc := d.Limited()
 	m, err := d.Mailer()
 	if err != nil {
 		return err
 	}
 	svc.Mail = m
 	h := web.MyAccount(svc, tenant, web.Options{
-		SigningKey: []byte(d.Cfg.Secrets.SigningKey.Value()),
-		Secure:     strings.HasPrefix(d.Cfg.HTTP.PublicURL, "https:"),
-		Log:        d.Log,
+		SigningKey:   []byte(d.Cfg.Secrets.SigningKey.Value()),
+		Secure:       strings.HasPrefix(d.Cfg.HTTP.PublicURL, "https:"),
+		Log:          d.Log,
+		MaxFormBytes: d.Cfg.Limits.MaxFormBytes,
 	})
 	srv.Handle("/myaccount", h)
 	srv.Handle("/myaccount/", h)
