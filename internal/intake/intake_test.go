@@ -298,3 +298,21 @@ func deadLettersNow(t *testing.T, s *stack) []bus.DeadLetter {
 		}
 	}
 }
+
+// Kafka intake is never refused, but its submissions use up the subject's budget, so a flood
+// through intake cannot be topped up through MyAccount or the API.
+func TestIntakeCountsAgainstTheSubjectWithoutBeingRefused(t *testing.T) {
+	s := newStack(t)
+	limited := s.Deps.Limited()
+	in := s.intake(limited)
+	ctx := context.Background()
+	budget := s.Cfg.Limits.Submit.Subject.N
+	for range budget + 2 {
+		raw, err := json.Marshal(newIntake("", "salon", workflows.TypeAccess, demo.ClearCustomerEmail))
+		require.NoError(t, err)
+		require.NoError(t, in.HandleRequest(ctx, bus.Message{Topic: s.Prefix + bus.TopicIntake, Value: raw}), "intake over the budget")
+	}
+	assert.Equal(t, budget+2, s.count(`SELECT count(*) FROM requests WHERE started`))
+	_, err := limited.Submit(ctx, requests.Submission{TenantID: "salon", Type: workflows.TypeAccess, Subject: bus.Subject{Email: demo.ClearCustomerEmail}, Channel: "myaccount"})
+	assert.ErrorIs(t, err, requests.ErrRateLimited, "the same subject on another surface")
+}
