@@ -2,9 +2,11 @@ package app_test
 
 import (
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/config"
 	"github.com/lethe-privacy/lethe/internal/localstack"
+	"github.com/lethe-privacy/lethe/internal/testenv"
 )
 
 const signingKey = "app-test-signing-key-0123456789abcdef"
@@ -45,13 +48,24 @@ func TestTemporalOptionsCarryTLSAndAPIKey(t *testing.T) {
 	}
 }
 
-// Lethe's producer, consumers and admin requests authenticate to a real broker's SASL listener
-// with SCRAM-SHA-512 (configured the way an operator does) and PLAIN; a wrong password fails
-// at start.
-func TestKafkaOverSASL(t *testing.T) {
+// brokerCert is a certificate for the broker, and a file a client can name as its CA.
+func brokerCert(t *testing.T) (localstack.KafkaTLS, string) {
+	t.Helper()
+	certPEM, keyPEM := testenv.Cert(t)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return localstack.KafkaTLS{CertPEM: certPEM, KeyPEM: keyPEM}, ca
+}
+
+// Lethe's producer, consumers and admin requests reach a real broker configured the way an
+// operator configures Lethe: SCRAM-SHA-512 on a SASL_PLAINTEXT listener, and PLAIN over TLS on a
+// SASL_SSL listener. A wrong password, or a broker certificate not trusted, fails at start.
+func TestKafkaOverSASLAndTLS(t *testing.T) {
 	jars := os.Getenv("LETHE_KAFKA_JARS")
 	if _, err := exec.LookPath("java"); jars == "" || err != nil {
-		msg := "needs LETHE_KAFKA_JARS and java to start a broker with a SASL listener: run the suite through deploy/test.sh"
+		msg := "needs LETHE_KAFKA_JARS and java to start a broker with SASL and TLS listeners: run the suite through deploy/test.sh"
 		if os.Getenv("CI") != "" {
 			t.Fatal(msg)
 		}
@@ -60,24 +74,28 @@ func TestKafkaOverSASL(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	user := localstack.KafkaUser{Name: "lethe", Password: "sasl-test-password"}
-	k, err := localstack.StartKafka(ctx, localstack.KafkaOptions{JarsDir: jars, DataDir: t.TempDir(), SASL: &user})
+	cert, ca := brokerCert(t)
+	k, err := localstack.StartKafka(ctx, localstack.KafkaOptions{JarsDir: jars, DataDir: t.TempDir(), SASL: &user, TLS: &cert})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = k.Stop() })
-	brokers := strings.Join(k.SASLBrokers(), ",")
 
-	scram, err := app.BusConfig(load(t, map[string]string{"LETHE_KAFKA_BROKERS": brokers, "LETHE_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
-		"LETHE_KAFKA_SASL_USERNAME": user.Name, "LETHE_KAFKA_SASL_PASSWORD": user.Password}).Kafka, slog.Default())
-	if err != nil {
-		t.Fatal(err)
+	busConfig := func(env map[string]string) bus.Config {
+		env["LETHE_KAFKA_SASL_USERNAME"], env["LETHE_KAFKA_SASL_PASSWORD"] = user.Name, user.Password
+		c, err := app.BusConfig(load(t, env).Kafka, slog.Default())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
 	}
-	if scram.SASL == nil || scram.SASL.Name() != "SCRAM-SHA-512" {
-		t.Fatalf("bus SASL = %v, want SCRAM-SHA-512", scram.SASL)
+	scram := busConfig(map[string]string{"LETHE_KAFKA_BROKERS": strings.Join(k.SASLBrokers(), ","), "LETHE_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512"})
+	overTLS := busConfig(map[string]string{"LETHE_KAFKA_BROKERS": strings.Join(k.TLSBrokers(), ","), "LETHE_KAFKA_SASL_MECHANISM": "PLAIN",
+		"LETHE_KAFKA_TLS": "true", "LETHE_KAFKA_TLS_CA_FILE": ca})
+	if scram.TLS != nil || overTLS.TLS == nil || overTLS.TLS.RootCAs == nil {
+		t.Fatal("TLS configured where it was not asked for, or missing where it was")
 	}
-	plainCfg := scram
-	plainCfg.SASL = plain.Mechanism{Username: user.Name, Password: user.Password}
-	for name, c := range map[string]bus.Config{"SCRAM-SHA-512": scram, "PLAIN": plainCfg} {
+	for name, c := range map[string]bus.Config{"SCRAM-SHA-512": scram, "PLAIN": overTLS} {
 		t.Run(name, func(t *testing.T) {
 			c.TopicPrefix = strings.ToLower(name) + "."
 			b, err := bus.Open(ctx, c)
@@ -85,8 +103,8 @@ func TestKafkaOverSASL(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer b.Close()
-			if d := b.Dialer(); d.SASLMechanism == nil || d.SASLMechanism.Name() != name || b.Transport().SASL == nil {
-				t.Fatalf("dialer or transport lacks the %s mechanism", name)
+			if d := b.Dialer(); d.SASLMechanism == nil || d.SASLMechanism.Name() != name || b.Transport().SASL == nil || d.TLS != c.TLS || b.Transport().TLS != c.TLS {
+				t.Fatalf("dialer or transport lacks the %s mechanism or the TLS configuration", name)
 			}
 			if err := b.EnsureTopics(ctx, bus.TopicEvents, bus.TopicDLQ); err != nil {
 				t.Fatal(err)
@@ -110,9 +128,15 @@ func TestKafkaOverSASL(t *testing.T) {
 		})
 	}
 
-	wrong := plainCfg
+	wrong := scram
 	wrong.SASL = plain.Mechanism{Username: user.Name, Password: "not-the-password"}
+	wrong.Brokers = k.SASLBrokers()
 	if _, err := bus.Open(ctx, wrong); err == nil {
 		t.Fatal("a wrong password opened the bus")
+	}
+	untrusted := overTLS
+	untrusted.TLS = &tls.Config{MinVersion: tls.VersionTLS12} // the system's roots do not know the broker
+	if _, err := bus.Open(ctx, untrusted); err == nil {
+		t.Fatal("an untrusted broker certificate was accepted")
 	}
 }

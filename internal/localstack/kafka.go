@@ -34,17 +34,22 @@ type KafkaOptions struct {
 	// SASL, when set, adds a SASL_PLAINTEXT listener (PLAIN and SCRAM-SHA-512) on a free port
 	// beside the plaintext one, with this one user, for testing authenticated clients.
 	SASL *KafkaUser
+	// TLS, with SASL, adds a SASL_SSL listener too, serving this certificate.
+	TLS *KafkaTLS
 }
 
-// KafkaUser is a user of the SASL listener.
+// KafkaUser is a user of the SASL listeners.
 type KafkaUser struct{ Name, Password string }
+
+// KafkaTLS is the broker's certificate chain and its PKCS#8 key, PEM-encoded.
+type KafkaTLS struct{ CertPEM, KeyPEM []byte }
 
 // Kafka is a running single-node Apache Kafka cluster in KRaft mode (broker and controller in
 // one JVM).
 type Kafka struct {
-	addr     string
-	saslAddr string
-	proc     *child
+	addr              string
+	saslAddr, tlsAddr string
+	proc              *child
 }
 
 const javaInstallHint = "install a Java 17 runtime (Debian/Ubuntu: apt-get install openjdk-17-jre-headless)"
@@ -83,18 +88,25 @@ func StartKafka(ctx context.Context, o KafkaOptions) (*Kafka, error) {
 		return nil, fmt.Errorf("creating Kafka data directory: %w", err)
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	var saslAddr string
+	var saslAddr, tlsAddr string
 	var format []string
 	body := kafkaProperties(dataDir, port, cport)
+	if o.TLS != nil && o.SASL == nil {
+		return nil, errors.New("starting Kafka: a TLS listener needs a SASL user")
+	}
 	if o.SASL != nil {
-		sport, err := FreePort()
-		if err != nil {
+		if saslAddr, err = freeAddr(); err != nil {
 			return nil, err
 		}
-		saslAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(sport))
-		body = withSASLListener(body, saslAddr, *o.SASL)
+		body = withListener(body, "SASL_PLAINTEXT", saslAddr, *o.SASL, nil)
 		// SCRAM credentials of a KRaft cluster are written when its storage is formatted.
 		format = []string{"--add-scram", fmt.Sprintf("SCRAM-SHA-512=[name=%s,password=%s]", o.SASL.Name, o.SASL.Password)}
+	}
+	if o.TLS != nil {
+		if tlsAddr, err = freeAddr(); err != nil {
+			return nil, err
+		}
+		body = withListener(body, "SASL_SSL", tlsAddr, *o.SASL, o.TLS)
 	}
 	props := filepath.Join(dataDir, "server.properties")
 	if err := os.WriteFile(props, []byte(body), 0o644); err != nil {
@@ -123,18 +135,31 @@ func StartKafka(ctx context.Context, o KafkaOptions) (*Kafka, error) {
 		_ = proc.stop()
 		return nil, fmt.Errorf("starting Kafka on %s: %w", addr, err)
 	}
-	return &Kafka{addr: addr, saslAddr: saslAddr, proc: proc}, nil
+	return &Kafka{addr: addr, saslAddr: saslAddr, tlsAddr: tlsAddr, proc: proc}, nil
 }
 
 // Brokers are the bootstrap addresses (host:port).
 func (k *Kafka) Brokers() []string { return []string{k.addr} }
 
 // SASLBrokers are the addresses of the SASL_PLAINTEXT listener (none without KafkaOptions.SASL).
-func (k *Kafka) SASLBrokers() []string {
-	if k.saslAddr == "" {
+func (k *Kafka) SASLBrokers() []string { return addrs(k.saslAddr) }
+
+// TLSBrokers are the addresses of the SASL_SSL listener (none without KafkaOptions.TLS).
+func (k *Kafka) TLSBrokers() []string { return addrs(k.tlsAddr) }
+
+func addrs(a string) []string {
+	if a == "" {
 		return nil
 	}
-	return []string{k.saslAddr}
+	return []string{a}
+}
+
+func freeAddr() (string, error) {
+	p, err := FreePort()
+	if err != nil {
+		return "", err
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(p)), nil
 }
 
 // Done is closed when the broker process has exited, after Stop or on its own.
@@ -191,24 +216,35 @@ func kafkaProperties(dataDir string, port, cport int) string {
 	return strings.Join(lines, "\n") + "\n"
 }
 
-// withSASLListener adds a SASL_PLAINTEXT listener at addr to the properties, for user u.
-func withSASLListener(props, addr string, u KafkaUser) string {
+// withListener adds a SASL listener (protocol SASL_PLAINTEXT or SASL_SSL) at addr to the
+// properties, for user u, serving cert over TLS.
+func withListener(props, protocol, addr string, u KafkaUser, cert *KafkaTLS) string {
 	lines := strings.Split(strings.TrimSuffix(props, "\n"), "\n")
 	for i, l := range lines {
 		switch {
 		case strings.HasPrefix(l, "listeners="):
-			lines[i] = strings.Replace(l, ",CONTROLLER:", ",SASL_PLAINTEXT://"+addr+",CONTROLLER:", 1)
+			lines[i] = strings.Replace(l, ",CONTROLLER:", ","+protocol+"://"+addr+",CONTROLLER:", 1)
 		case strings.HasPrefix(l, "advertised.listeners="):
-			lines[i] = l + ",SASL_PLAINTEXT://" + addr
+			lines[i] = l + "," + protocol + "://" + addr
 		case strings.HasPrefix(l, "listener.security.protocol.map="):
-			lines[i] = l + ",SASL_PLAINTEXT:SASL_PLAINTEXT"
+			lines[i] = l + "," + protocol + ":" + protocol
 		}
 	}
+	name := "listener.name." + strings.ToLower(protocol) + "."
 	lines = append(lines,
-		"sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-512",
-		fmt.Sprintf(`listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_%s="%s";`, u.Name, u.Password),
-		"listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;",
+		name+"sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-512",
+		fmt.Sprintf(`%splain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_%s="%s";`, name, u.Name, u.Password),
+		name+"scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;",
 	)
+	if cert != nil {
+		// A properties value holds the PEM's line breaks as \n escapes.
+		esc := func(b []byte) string { return strings.ReplaceAll(strings.TrimSpace(string(b)), "\n", `\n`) }
+		lines = append(lines,
+			name+"ssl.keystore.type=PEM",
+			name+"ssl.keystore.certificate.chain="+esc(cert.CertPEM),
+			name+"ssl.keystore.key="+esc(cert.KeyPEM),
+		)
+	}
 	return strings.Join(lines, "\n") + "\n"
 }
 
