@@ -3,7 +3,9 @@ package app_test
 import (
 	"context"
 	"crypto/tls"
+	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -138,5 +140,71 @@ func TestKafkaOverSASLAndTLS(t *testing.T) {
 	untrusted.TLS = &tls.Config{MinVersion: tls.VersionTLS12} // the system's roots do not know the broker
 	if _, err := bus.Open(ctx, untrusted); err == nil {
 		t.Fatal("an untrusted broker certificate was accepted")
+	}
+}
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// Lethe dials Temporal over TLS with an API key from its configuration: here through a TLS
+// front (as Temporal Cloud has) to the dev server, whose certificate Lethe trusts via ca_file.
+func TestTemporalOverTLS(t *testing.T) {
+	testenv.Temporal(t) // the dev server behind the front
+	backend := testenv.TemporalHostPort(t)
+	certPEM, keyPEM := testenv.Cert(t)
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{pair}, NextProtos: []string{"h2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	handshakes := make(chan struct{}, 16)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if err := c.(*tls.Conn).Handshake(); err != nil {
+					return
+				}
+				handshakes <- struct{}{}
+				b, err := net.Dial("tcp", backend)
+				if err != nil {
+					return
+				}
+				defer b.Close()
+				go func() { _, _ = io.Copy(b, c) }()
+				_, _ = io.Copy(c, b)
+			}()
+		}
+	}()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := load(t, map[string]string{"LETHE_TEMPORAL_HOSTPORT": l.Addr().String(), "LETHE_TEMPORAL_TLS_CA_FILE": ca,
+		"LETHE_TEMPORAL_TLS": "true", "LETHE_TEMPORAL_API_KEY": "temporal-api-key"})
+	c, err := app.DialTemporal(context.Background(), cfg.Temporal, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	select {
+	case <-handshakes:
+	default:
+		t.Fatal("the client reached Temporal without a TLS handshake")
+	}
+
+	// Without the CA the front's certificate is refused.
+	cfg.Temporal.TLS = load(t, map[string]string{"LETHE_TEMPORAL_TLS": "true"}).Temporal.TLS
+	if c, err := app.DialTemporal(context.Background(), cfg.Temporal, slog.Default()); err == nil {
+		c.Close()
+		t.Fatal("an untrusted Temporal certificate was accepted")
 	}
 }
