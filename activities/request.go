@@ -71,12 +71,17 @@ func (a *Activities) RecordTransition(ctx context.Context, t Transition) error {
 	})
 }
 
-// eventData is what a status event tells other services: the deadline, and for a
-// rectification the names of the corrected fields (Art. 19), never their values.
+// eventData is what a status event tells other services: the deadline, for a rectification
+// the names of the corrected fields (Art. 19), never their values, and for a closed workflow
+// why it closed.
 func eventData(t Transition) map[string]any {
 	data := map[string]any{"due_date": t.DueDate, "extended": t.Extended}
 	if f, ok := t.Detail["fields"]; ok {
 		data["fields"] = f
+	}
+	// A request whose workflow closed: how it closed, and the reason for the DPO.
+	if cs, ok := t.Detail["close_status"]; ok {
+		data["close_status"], data["reason"] = cs, t.Detail["note"]
 	}
 	return data
 }

@@ -57,14 +57,11 @@ const (
 	StatusCanceled        = "canceled"
 )
 
+// TerminalStatuses are the statuses that end a request.
+func TerminalStatuses() []string { return []string{StatusCompleted, StatusDenied, StatusCanceled} }
+
 // Terminal reports whether a status ends the request.
-func Terminal(status string) bool {
-	switch status {
-	case StatusCompleted, StatusDenied, StatusCanceled:
-		return true
-	}
-	return false
-}
+func Terminal(status string) bool { return slices.Contains(TerminalStatuses(), status) }
 
 // ConnectorRef is a connector the request fans out to, with what it can do.
 type ConnectorRef struct {
@@ -164,6 +161,10 @@ type RequestState struct {
 	Connectors         []ConnectorOutcome `json:"connectors,omitempty"`
 	Export             *ExportInfo        `json:"export,omitempty"`
 	Steps              []Step             `json:"steps"`
+	// Closed is set when the workflow closed without finishing the request (status failed);
+	// FailureReason then says why, for the DPO.
+	Closed        bool   `json:"closed,omitempty"`
+	FailureReason string `json:"failure_reason,omitempty"`
 }
 
 // ExportInfo is the stored export package.
@@ -203,6 +204,8 @@ type request struct {
 	decision Decision
 	// actor is who caused the next recorded transition; "lethe" when nobody did.
 	actor string
+	// recorded is the last status the read model holds.
+	recorded string
 
 	dueChanged workflow.Channel
 	due        time.Time
@@ -211,7 +214,8 @@ type request struct {
 
 var a *activities.Activities
 
-// RequestWorkflow drives one data-subject request from receipt to closure.
+// RequestWorkflow drives one data-subject request from receipt to closure. Whatever ends it
+// with an error, the read model, the audit trail and lethe.events say so before it closes.
 func RequestWorkflow(ctx workflow.Context, in RequestInput) (RequestState, error) {
 	in.Policy = withDefaults(in.Policy)
 	r := &request{
@@ -219,6 +223,17 @@ func RequestWorkflow(ctx workflow.Context, in RequestInput) (RequestState, error
 		state:      RequestState{RequestID: in.RequestID, TenantID: in.TenantID, Type: in.Type, ReceivedAt: in.ReceivedAt},
 		dueChanged: workflow.NewChannel(ctx),
 	}
+	st, err := r.run(ctx)
+	if err != nil {
+		r.recordClosure(ctx, err)
+		st = r.state
+	}
+	return st, err
+}
+
+// run is the lifecycle itself.
+func (r *request) run(ctx workflow.Context) (RequestState, error) {
+	in := r.in
 	loc, err := time.LoadLocation(in.Policy.TimeZone)
 	if err != nil {
 		return r.state, temporal.NewNonRetryableApplicationError("unknown time zone "+in.Policy.TimeZone, "invalid_input", err)
@@ -324,7 +339,7 @@ func (r *request) perform(ctx workflow.Context) (RequestState, error) {
 		}
 		if !ok {
 			// Nobody retried: the request stays failed, and its history says so.
-			return r.state, temporal.NewNonRetryableApplicationError("request failed: "+err.Error(), "request_failed", nil)
+			return r.state, temporal.NewNonRetryableApplicationError("nobody retried the failed connectors within the retry window: "+err.Error(), "request_failed", nil)
 		}
 	}
 }
@@ -616,17 +631,15 @@ func (r *request) runClock(ctx workflow.Context) {
 
 // alarmKey names one reminder or escalation in the audit trail and on lethe.events. Reminders
 // were once keyed by their time in the tenant's zone, whose "+01:00" the event schema refuses;
-// histories that recorded such keys replay with them. The version is decided per reminder, so a
-// request that was stuck on an old key gets its later reminders under the new one.
+// histories that recorded such keys replay with them.
 func (r *request) alarmKey(ctx workflow.Context, kind string, at time.Time) string {
 	if kind == "overdue" {
 		return "overdue:" + r.state.DueDate
 	}
-	utc := kind + ":" + at.UTC().Format(time.RFC3339)
-	if workflow.GetVersion(ctx, "reminder-key-utc:"+utc, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+	if workflow.GetVersion(ctx, "reminder-key-utc", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return kind + ":" + at.Format(time.RFC3339)
 	}
-	return utc
+	return kind + ":" + at.UTC().Format(time.RFC3339)
 }
 
 // reportFailure surfaces an activity that failed for good where the workflow carries on without
@@ -785,12 +798,81 @@ func (r *request) record(ctx workflow.Context, status, action, note string, deta
 	if note != "" {
 		detail["note"] = note
 	}
-	return workflow.ExecuteActivity(ctx, a.RecordTransition, activities.Transition{
+	err := workflow.ExecuteActivity(ctx, a.RecordTransition, activities.Transition{
 		Key: r.in.RequestID + ":" + strconv.Itoa(r.seq), RequestID: r.in.RequestID, TenantID: r.in.TenantID,
 		Type: r.in.Type, Status: status, Extended: r.state.Extended, Regime: r.in.Policy.Regime,
 		Country: r.in.Policy.Country, ReceivedAt: r.in.ReceivedAt, DueDate: r.state.DueDate,
 		Actor: actor, Action: action, At: workflow.Now(ctx), State: r.state, Detail: detail,
 	}).Get(ctx, nil)
+	if err == nil {
+		r.recorded = status
+	}
+	return err
+}
+
+// recordClosure records that the workflow ends with err: status failed, the reason in words
+// a DPO can act on, and the state marked closed, so no surface shows a live status for a
+// request nothing works on any more. It runs on a disconnected context, so a workflow canceled
+// in Temporal still records why it ended. Should the record itself fail, the reconciliation
+// (requests.Service.Reconcile) repairs the read model from Temporal's close event.
+func (r *request) recordClosure(ctx workflow.Context, err error) {
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	// Histories that failed before this handler existed closed right after the error.
+	if workflow.GetVersion(dctx, "record-closure", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return
+	}
+	closeStatus, cause := "failed", errorMessage(err)
+	if temporal.IsCanceledError(err) {
+		closeStatus, cause = "canceled", "it was canceled in Temporal"
+	}
+	reason := ClosureReason(closeStatus, cause, r.state.Status, r.state.DueDate)
+	r.state.Closed, r.state.FailureReason = true, reason
+	_ = r.moveTo(workflow.WithActivityOptions(dctx, recordOptions), StatusFailed, ActionClosed, reason,
+		map[string]any{"close_status": closeStatus, "phase": r.phase()})
+}
+
+// phase is the status the request showed when its workflow closed.
+func (r *request) phase() string { return cmp.Or(r.recorded, StatusReceived) }
+
+// ActionClosed is the audit action and event type of a request whose workflow closed without
+// finishing it (failure, timeout, termination, cancellation in Temporal).
+const ActionClosed = "request.closed"
+
+// ClosureReason says, for the DPO, why a request's workflow closed and what to do now.
+// closeStatus is Temporal's close status in lower case (failed, timed_out, terminated,
+// canceled); cause is what Temporal recorded; phase is the status the request was in.
+func ClosureReason(closeStatus, cause, phase, dueDate string) string {
+	what := map[string]string{
+		"failed":     "Lethe stopped working on this request because its workflow failed",
+		"timed_out":  "Lethe stopped working on this request because its workflow ran past its time limit in Temporal",
+		"terminated": "Lethe stopped working on this request because its workflow was terminated in Temporal",
+		"canceled":   "Lethe stopped working on this request because its workflow was canceled in Temporal",
+		"unknown":    "Lethe stopped working on this request: Temporal no longer has its workflow, so how it ended is unknown",
+	}[closeStatus]
+	if what == "" {
+		what = "Lethe stopped working on this request because its workflow closed (" + closeStatus + ")"
+	}
+	msg := what + " while it was " + phaseWords(phase)
+	if cause = strings.TrimSpace(cause); cause != "" {
+		msg += ": " + strings.TrimSuffix(cause, ".")
+	}
+	msg += ". Nothing more happens on its own: fix the cause and submit the request again, or answer the subject another way"
+	if dueDate != "" {
+		msg += " by " + dueDate
+	}
+	return msg + "."
+}
+
+func phaseWords(status string) string {
+	switch status {
+	case StatusIdentityPending:
+		return "waiting for identity verification"
+	case StatusPendingApproval:
+		return "waiting for approval"
+	case StatusFailed:
+		return "failed and waiting for a retry"
+	}
+	return strings.ReplaceAll(status, "_", " ")
 }
 
 func (r *request) finish(ctx workflow.Context, status, action, note string) (RequestState, error) {

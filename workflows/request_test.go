@@ -40,6 +40,8 @@ type world struct {
 
 	// answer decides a connector's result; nil output means success with an empty output.
 	answer func(d activities.Dispatch, n int) (bus.Output, error)
+	// failRecord, when set, decides whether recording a transition fails.
+	failRecord func(tr activities.Transition) error
 }
 
 func newWorld(t *testing.T) *world {
@@ -50,6 +52,11 @@ func newWorld(t *testing.T) *world {
 	w.env.RegisterWorkflow(workflows.RequestWorkflow)
 	w.env.RegisterActivity(a)
 	w.env.OnActivity(a.RecordTransition, mock.Anything, mock.Anything).Return(func(_ context.Context, tr activities.Transition) error {
+		if w.failRecord != nil {
+			if err := w.failRecord(tr); err != nil {
+				return err
+			}
+		}
 		w.add(func() { w.transitions = append(w.transitions, tr); w.log = append(w.log, "status:"+tr.Status) })
 		return nil
 	})

@@ -53,8 +53,31 @@ a request still waiting for identity, extending twice) is refused with the reaso
 	} {
 		cmd.AddCommand(newDecisionCmd(&f, d.use, d.update, d.short, d.reason))
 	}
-	cmd.AddCommand(newRequestsVerifyCmd(&f))
+	cmd.AddCommand(newRequestsVerifyCmd(&f), newRequestsReconcileCmd(&f))
 	return cmd
+}
+
+func newRequestsReconcileCmd(f *requestsFlags) *cobra.Command {
+	return serviceCmd(&cobra.Command{
+		Use:   "reconcile",
+		Short: "Record requests whose workflow closed in Temporal (failed, terminated, timed out) as failed",
+		Long: `Find every request, of every tenant, whose status is still live while its workflow is closed
+in Temporal, and record it as failed with the reason, in the read model, the audit trail and
+lethe.events. Every lethe worker does this at start and every few minutes; run it by hand after
+terminating workflows.`,
+		Args: cobra.NoArgs,
+	}, app.All, func(ctx context.Context, d *app.Deps, _ []string) error {
+		closed, err := d.Reconcile(ctx)
+		if err != nil {
+			return err
+		}
+		return printOut(os.Stdout, f.json, map[string]any{"closed": closed}, func(w io.Writer) {
+			for _, c := range closed {
+				fmt.Fprintf(w, "%s  %s  %s\n", c.RequestID, c.CloseStatus, c.Reason)
+			}
+			fmt.Fprintf(w, "%d requests recorded as failed\n", len(closed))
+		})
+	})
 }
 
 // withRequests connects to PostgreSQL and Temporal and runs fn with the request service.
@@ -213,6 +236,9 @@ func printState(w io.Writer, st workflows.RequestState) {
 	fmt.Fprintln(w)
 	if st.DenialReason != "" {
 		fmt.Fprintf(w, "denied: %s\n", st.DenialReason)
+	}
+	if st.Closed {
+		fmt.Fprintf(w, "closed: %s\n", st.FailureReason)
 	}
 	for _, b := range st.Blocks {
 		fmt.Fprintf(w, "blocked: %s (%s)\n", b.Reason, b.Code)

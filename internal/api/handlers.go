@@ -376,7 +376,9 @@ type requestView struct {
 	Export             *exportView        `json:"export,omitempty"`
 	Steps              []workflows.Step   `json:"steps"`
 	// Identifiers are shown to staff roles only.
-	Identifiers []requests.Identifier `json:"identifiers,omitempty"`
+	Identifiers   []requests.Identifier `json:"identifiers,omitempty"`
+	Closed        bool                  `json:"closed,omitempty"`
+	FailureReason string                `json:"failure_reason,omitempty"`
 }
 
 type connectorOutcome struct {
@@ -397,6 +399,7 @@ func viewOf(st workflows.RequestState) requestView {
 		ExtensionReason: st.ExtensionReason, ReceivedAt: st.ReceivedAt, ClockStartedAt: st.ClockStartedAt,
 		DueDate: st.DueDate, IdentityVerifiedAt: st.IdentityVerifiedAt, ApprovedBy: st.ApprovedBy,
 		DenialReason: st.DenialReason, Blocks: st.Blocks, Steps: st.Steps,
+		Closed: st.Closed, FailureReason: st.FailureReason,
 	}
 	if v.Steps == nil {
 		v.Steps = []workflows.Step{}

@@ -260,9 +260,49 @@ func (d *Deps) RunWorker(ctx context.Context) error {
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("starting the Temporal worker on task queue %s: %w", d.Cfg.Temporal.TaskQueue, err)
 	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		d.reconcileEvery(ctx, ReconcileEvery)
+	}()
 	<-ctx.Done()
 	w.Stop()
+	<-done
 	return nil
+}
+
+// ReconcileEvery is how often a worker looks for requests whose workflow closed without the
+// read model saying so. A termination or a timeout in Temporal runs no workflow code, so only
+// this notices them; every five minutes keeps the DPO's view at most that stale, for one
+// DescribeWorkflowExecution per open request.
+const ReconcileEvery = 5 * time.Minute
+
+// reconcileEvery reconciles at once (a worker that was down may have missed closures) and then
+// every interval until ctx ends. A failed pass is logged and tried again next time.
+func (d *Deps) reconcileEvery(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := d.Reconcile(ctx); err != nil && ctx.Err() == nil {
+			d.Log.Error("reconciling closed workflows", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Reconcile records every request whose workflow closed in Temporal while the read model shows
+// it live (see requests.Service.Reconcile). It needs the store, the bus and Temporal.
+func (d *Deps) Reconcile(ctx context.Context) ([]requests.Closure, error) {
+	rec := &activities.Activities{Store: d.Store, Bus: d.Bus}
+	closed, err := d.Requests().Reconcile(ctx, rec.RecordTransition)
+	for _, c := range closed {
+		d.Log.Warn("request's workflow closed in Temporal; recorded as failed", "request_id", c.RequestID, "tenant_id", c.TenantID, "close_status", c.CloseStatus)
+	}
+	return closed, err
 }
 
 // RunBridge runs everything that turns Kafka messages into Temporal calls until ctx ends:

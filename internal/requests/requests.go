@@ -368,7 +368,7 @@ func (s *Service) Get(ctx context.Context, tenant, id string) (workflows.Request
 	if err != nil {
 		return st, err
 	}
-	if workflows.Terminal(st.Status) {
+	if workflows.Terminal(st.Status) || st.Closed {
 		return st, nil
 	}
 	v, err := s.Temporal.QueryWorkflow(ctx, id, "", workflows.QueryStatus)

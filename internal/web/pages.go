@@ -195,6 +195,10 @@ func (h *handler) statusView(st workflows.RequestState, loc *time.Location) *sta
 		StatusLabel: words[0], StatusExplain: words[1], Tone: "open",
 		Extended: st.Extended, ExtensionReason: st.ExtensionReason, Done: workflows.Terminal(st.Status),
 	}
+	if st.Closed {
+		// Nothing retries a closed request: the subject hears from staff instead.
+		v.StatusExplain = "Something went wrong on our side and your request stopped. Our team has been told and will contact you; the deadline still applies."
+	}
 	if st.Status == workflows.StatusIdentityPending && st.IdentityVerifiedAt != nil {
 		// Verified a moment ago; the workflow records the next status in a moment.
 		v.StatusLabel, v.StatusExplain = "Confirmed", "Thank you for confirming it is you. We are starting on your request."

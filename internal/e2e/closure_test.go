@@ -1,0 +1,146 @@
+package e2e_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/internal/requests"
+	"github.com/lethe-privacy/lethe/internal/testenv"
+	"github.com/lethe-privacy/lethe/workflows"
+)
+
+// startDirect starts a request workflow with the given policy as Submit would have before
+// today's checks (a request already running in a deployment), with its request row.
+func (s *stack) startDirect(id string, p workflows.Policy) {
+	s.t.Helper()
+	ctx := context.Background()
+	now := time.Now().UTC()
+	_, err := s.Deps.Store.Pool.Exec(ctx, `
+		INSERT INTO requests (id, tenant_id, type, status, regime, country, received_at, state, started)
+		VALUES ($1, 'salon', 'access', 'received', $2, $3, $4, '{}', true)`, id, p.Regime, p.Country, now)
+	require.NoError(s.t, err)
+	_, err = s.Deps.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: s.Cfg.Temporal.TaskQueue},
+		workflows.RequestWorkflow, workflows.RequestInput{
+			RequestID: id, TenantID: "salon", Type: workflows.TypeAccess, ReceivedAt: now, Channel: "api",
+			IdentityVerified: true, Policy: p,
+		})
+	require.NoError(s.t, err)
+}
+
+// lethe runs one lethe command against the stack and returns its output.
+func (s *stack) lethe(args ...string) string {
+	s.t.Helper()
+	cmd := exec.Command(letheBinary(s.t), args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	for k, v := range s.Env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out, err := cmd.CombinedOutput()
+	require.NoError(s.t, err, "lethe %s:\n%s", strings.Join(args, " "), out)
+	return string(out)
+}
+
+// closedEvent is the request.closed event of a request on lethe.events.
+func (s *stack) closedEvent(id string) bus.Event {
+	s.t.Helper()
+	m := s.nextMessage(bus.TopicEvents, func(m bus.Message) bool {
+		var e bus.Event
+		return json.Unmarshal(m.Value, &e) == nil && e.RequestID == id && e.Type == workflows.ActionClosed
+	})
+	var e bus.Event
+	require.NoError(s.t, json.Unmarshal(m.Value, &e))
+	return e
+}
+
+// assertClosed checks that every view of the request says it failed, and why.
+func (s *stack) assertClosed(id, closeStatus, cause string) {
+	s.t.Helper()
+	ctx := context.Background()
+	st, err := s.Deps.Requests().Get(ctx, "salon", id)
+	require.NoError(s.t, err)
+	assert.Equal(s.t, workflows.StatusFailed, st.Status, "the request shows failed, not a live status")
+	assert.True(s.t, st.Closed)
+	assert.Contains(s.t, st.FailureReason, cause)
+	assert.Contains(s.t, st.FailureReason, "Nothing more happens on its own")
+
+	var detail map[string]any
+	require.NoError(s.t, s.Deps.Store.Pool.QueryRow(ctx,
+		`SELECT detail FROM audit_events WHERE request_id = $1 AND action = $2`, id, workflows.ActionClosed).Scan(&detail))
+	assert.Equal(s.t, closeStatus, detail["close_status"])
+	assert.Contains(s.t, detail["note"], cause)
+
+	ev := s.closedEvent(id)
+	assert.Equal(s.t, workflows.StatusFailed, ev.Status)
+	assert.Equal(s.t, closeStatus, ev.Data["close_status"])
+	assert.Contains(s.t, ev.Data["reason"], cause)
+
+	show := s.lethe("requests", "show", id)
+	assert.Contains(s.t, show, id+"  access  failed")
+	assert.Contains(s.t, show, "closed: ")
+}
+
+// A workflow that fails records its failure itself before it closes: the request accepted
+// with a country that has no holiday calendar no longer sits in received for ever.
+func TestFailedWorkflowIsRecordedEverywhere(t *testing.T) {
+	s := newStack(t)
+	s.RunAll()
+	id := "R-FAIL-" + testenv.Suffix()
+	s.startDirect(id, workflows.Policy{Regime: "gdpr", Country: "ZZ", TimeZone: "Europe/Berlin"})
+	err := s.Deps.Temporal.GetWorkflow(context.Background(), id, "").Get(context.Background(), nil)
+	require.Error(t, err, "the workflow fails computing the due date")
+	s.assertClosed(id, "failed", "no public-holiday calendar for country ZZ")
+}
+
+// A workflow terminated from the Temporal CLI runs no code of Lethe's: the reconciliation
+// finds it, from `lethe requests reconcile` and from every worker at start.
+func TestTerminatedWorkflowsAreReconciled(t *testing.T) {
+	s := newStack(t)
+	stopWorker := s.Run("worker", s.Deps.RunWorker)
+	ctx := context.Background()
+
+	unverified, err := s.Deps.Requests().Submit(ctx, requests.Submission{
+		TenantID: "salon", Type: workflows.TypeAccess, Subject: bus.Subject{Email: "someone.else@example.com"}, Channel: "api",
+	})
+	require.NoError(t, err)
+	approval := "R-APPROVAL-" + testenv.Suffix()
+	s.startDirect(approval, workflows.Policy{Regime: "gdpr", Country: "DE", TimeZone: "Europe/Berlin", ManualApproval: true})
+	s.awaitStatus(unverified, workflows.StatusIdentityPending)
+	s.awaitStatus(approval, workflows.StatusPendingApproval)
+
+	terminate := func(id, reason string) {
+		out, err := exec.Command(testenv.TemporalBinary(t), "workflow", "terminate", "--address", testenv.TemporalHostPort(t),
+			"--namespace", s.Cfg.Temporal.Namespace, "--workflow-id", id, "--reason", reason).CombinedOutput()
+		require.NoError(t, err, "temporal workflow terminate: %s", out)
+		desc, err := s.Deps.Temporal.DescribeWorkflowExecution(ctx, id, "")
+		require.NoError(t, err)
+		require.Equal(t, enums.WORKFLOW_EXECUTION_STATUS_TERMINATED, desc.GetWorkflowExecutionInfo().GetStatus())
+	}
+	terminate(unverified, "subject withdrew by phone")
+	st, err := s.Deps.Requests().Get(ctx, "salon", unverified)
+	require.NoError(t, err)
+	require.Equal(t, workflows.StatusIdentityPending, st.Status, "before reconciling, the read model still says live")
+
+	out := s.lethe("requests", "reconcile")
+	assert.Contains(t, out, unverified+"  terminated  ")
+	assert.Contains(t, out, "1 requests recorded as failed")
+	s.assertClosed(unverified, "terminated", "reason given: subject withdrew by phone")
+	assert.Contains(t, s.lethe("requests", "reconcile"), "0 requests recorded as failed", "a repaired request is not repaired again")
+
+	// Terminated while no worker runs: the next worker repairs it as it starts.
+	stopWorker()
+	terminate(approval, "duplicate of an earlier request")
+	s.Run("worker again", s.Deps.RunWorker)
+	s.awaitStatus(approval, workflows.StatusFailed)
+	s.assertClosed(approval, "terminated", "while it was waiting for approval")
+}
