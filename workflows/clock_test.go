@@ -4,8 +4,10 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -38,6 +40,7 @@ type realWorld struct {
 	acts    *activities.Activities
 	mailgun mailgun.MockServer
 	prefix  string
+	logs    *os.File
 }
 
 func newRealWorld(t *testing.T, tenant config.Tenant) *realWorld {
@@ -63,7 +66,11 @@ func newRealWorld(t *testing.T, tenant config.Tenant) *realWorld {
 	}
 
 	var s testsuite.WorkflowTestSuite
-	s.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))))
+	// Activities log through the suite's logger: the log is kept to check what reached it.
+	w.logs, err = os.CreateTemp(t.TempDir(), "log")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = w.logs.Close() })
+	s.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.MultiWriter(os.Stderr, w.logs), &slog.HandlerOptions{Level: slog.LevelWarn}))))
 	w.env = s.NewTestWorkflowEnvironment()
 	w.env.SetTestTimeout(2 * time.Minute)
 	w.env.RegisterWorkflow(workflows.RequestWorkflow)
@@ -231,6 +238,17 @@ func TestUndeliverableReminderIsReportedAndTheClockGoesOn(t *testing.T) {
 	require.Equal(t, map[string]int{"request.deadline_reminder": 2, "request.overdue_escalated": 1, "staff.notified": 1, "request.activity_failed": 2},
 		w.audited(t, "request.deadline_reminder", "request.overdue_escalated", "staff.notified", "request.activity_failed"))
 	require.Equal(t, []string{"Overdue: access request r1 at Salon Example was due by 2026-02-16"}, w.mailTo("dpo@salon.example"))
+	logged := 0
+	logs, err := os.ReadFile(w.logs.Name())
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(logs), "\n") {
+		if strings.Contains(line, `msg="activity failed for good"`) {
+			logged++
+			require.Contains(t, line, "activity=Remind")
+			require.Contains(t, line, "request_id=r1")
+		}
+	}
+	require.Equal(t, 2, logged, "each failed reminder is logged once")
 }
 
 // An event the schema refuses (a key with a "+", as reminders once had) fails the activity for

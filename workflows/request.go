@@ -631,15 +631,17 @@ func (r *request) runClock(ctx workflow.Context) {
 
 // alarmKey names one reminder or escalation in the audit trail and on lethe.events. Reminders
 // were once keyed by their time in the tenant's zone, whose "+01:00" the event schema refuses;
-// histories that recorded such keys replay with them.
+// histories that recorded such keys replay with them. The version is decided per reminder, so a
+// request that was stuck on an old key gets its later reminders under the new one.
 func (r *request) alarmKey(ctx workflow.Context, kind string, at time.Time) string {
 	if kind == "overdue" {
 		return "overdue:" + r.state.DueDate
 	}
-	if workflow.GetVersion(ctx, "reminder-key-utc", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+	utc := kind + ":" + at.UTC().Format(time.RFC3339)
+	if workflow.GetVersion(ctx, "reminder-key-utc:"+utc, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return kind + ":" + at.Format(time.RFC3339)
 	}
-	return kind + ":" + at.UTC().Format(time.RFC3339)
+	return utc
 }
 
 // reportFailure surfaces an activity that failed for good where the workflow carries on without
