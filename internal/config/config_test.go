@@ -222,4 +222,10 @@ func TestLimitsOverrideOnlyWhatIsSet(t *testing.T) {
 	if !cfg.Limits.Submit.Client.Off() || cfg.Limits.Submit.Tenant.Off() {
 		t.Fatal("off turns off only the limit it names")
 	}
+	for _, r := range []string{"5/1h", "600/1m", "2/10m", "3/1m30s", "7/36h", "off"} {
+		v, err := config.ParseRate(r)
+		if err != nil || v.String() != r {
+			t.Errorf("%s reads back as %s (%v)", r, v, err)
+		}
+	}
 }

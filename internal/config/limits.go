@@ -38,6 +38,23 @@ func ParseRate(s string) (Rate, error) {
 	return Rate{N: count, Per: d}, nil
 }
 
+func (r Rate) String() string {
+	if r.Off() {
+		return "off"
+	}
+	per := r.Per.String() // 1h0m0s, 10m0s, 1m30s
+	if strings.HasSuffix(per, "m0s") {
+		per = strings.TrimSuffix(per, "0s")
+	}
+	if strings.HasSuffix(per, "h0m") {
+		per = strings.TrimSuffix(per, "0m")
+	}
+	return strconv.Itoa(r.N) + "/" + per
+}
+
+// MarshalYAML writes a Rate as UnmarshalYAML reads it.
+func (r Rate) MarshalYAML() (any, error) { return r.String(), nil }
+
 // UnmarshalYAML reads a Rate from "N/period" or "off".
 func (r *Rate) UnmarshalYAML(n *yaml.Node) error {
 	var s string
