@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"strings"
@@ -11,7 +12,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/lethe-privacy/lethe/internal/bus"
@@ -38,15 +42,20 @@ func (s *stack) startDirect(id string, p workflows.Policy) {
 	require.NoError(s.t, err)
 }
 
-// lethe runs one lethe command against the stack and returns its output.
-func (s *stack) lethe(args ...string) string {
-	s.t.Helper()
+// letheCmd is one lethe command against the stack.
+func (s *stack) letheCmd(args ...string) *exec.Cmd {
 	cmd := exec.Command(letheBinary(s.t), args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
 	for k, v := range s.Env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	out, err := cmd.CombinedOutput()
+	return cmd
+}
+
+// lethe runs one lethe command that must succeed and returns its output.
+func (s *stack) lethe(args ...string) string {
+	s.t.Helper()
+	out, err := s.letheCmd(args...).CombinedOutput()
 	require.NoError(s.t, err, "lethe %s:\n%s", strings.Join(args, " "), out)
 	return string(out)
 }
@@ -137,10 +146,42 @@ func TestTerminatedWorkflowsAreReconciled(t *testing.T) {
 	s.assertClosed(unverified, "terminated", "reason given: subject withdrew by phone")
 	assert.Contains(t, s.lethe("requests", "reconcile"), "0 requests recorded as failed", "a repaired request is not repaired again")
 
+	// Forgotten by Temporal (past retention) while still live in the read model.
+	forgotten, err := s.Deps.Requests().Submit(ctx, requests.Submission{
+		TenantID: "salon", Type: workflows.TypeAccess, Subject: bus.Subject{Email: "a.third@example.com"}, Channel: "api",
+	})
+	require.NoError(t, err)
+	s.awaitStatus(forgotten, workflows.StatusIdentityPending)
+	_, err = s.Deps.Temporal.WorkflowService().DeleteWorkflowExecution(ctx, &workflowservice.DeleteWorkflowExecutionRequest{
+		Namespace: s.Cfg.Temporal.Namespace, WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: forgotten},
+	})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		_, err := s.Deps.Temporal.DescribeWorkflowExecution(ctx, forgotten, "")
+		var nf *serviceerror.NotFound
+		return errors.As(err, &nf)
+	}, time.Minute, 50*time.Millisecond, "Temporal never forgot the workflow")
+	assert.Contains(t, s.lethe("requests", "reconcile"), forgotten+"  unknown  ")
+	st, err = s.Deps.Requests().Get(ctx, "salon", forgotten)
+	require.NoError(t, err)
+	assert.Equal(t, workflows.StatusFailed, st.Status)
+	assert.Contains(t, st.FailureReason, "Temporal no longer has its workflow")
+
 	// Terminated while no worker runs: the next worker repairs it as it starts.
 	stopWorker()
 	terminate(approval, "duplicate of an earlier request")
 	s.Run("worker again", s.Deps.RunWorker)
 	s.awaitStatus(approval, workflows.StatusFailed)
 	s.assertClosed(approval, "terminated", "while it was waiting for approval")
+}
+
+// A country without a holiday calendar is refused by the CLI as by every other surface.
+func TestCLIRefusesCountryWithoutCalendar(t *testing.T) {
+	s := newStack(t)
+	out, err := s.letheCmd("requests", "submit", "--type", "access", "--email", "cli@example.com", "--country", "ZZ").CombinedOutput()
+	require.Error(t, err, "%s", out)
+	assert.Contains(t, string(out), "country must be one of AT, BE,")
+	var n int
+	require.NoError(t, s.Deps.Store.Pool.QueryRow(context.Background(), `SELECT count(*) FROM requests`).Scan(&n))
+	assert.Zero(t, n, "nothing was recorded")
 }

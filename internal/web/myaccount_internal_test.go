@@ -529,3 +529,23 @@ func TestPagesLiveUnderTheConfiguredBase(t *testing.T) {
 	assert.Equal(t, http.StatusOK, res.StatusCode)
 	assert.Equal(t, "acme", f.submitted[0].TenantID)
 }
+
+// A request whose workflow closed says so in plain words, never that it is still being worked
+// on, and shows none of the reason meant for staff.
+func TestClosedRequestSaysItStopped(t *testing.T) {
+	f := &fake{}
+	c := newFakeSite(t, f, nil)
+	status := c.verified(f)
+	f.states["R-TEST1"] = workflows.RequestState{
+		RequestID: "R-TEST1", TenantID: "salon", Type: workflows.TypeAccess, Status: workflows.StatusFailed,
+		ReceivedAt: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC), DueDate: "2026-04-02", Closed: true,
+		FailureReason: "Lethe stopped working on this request because its workflow was terminated in Temporal",
+		Steps:         []workflows.Step{{At: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC), Status: workflows.StatusReceived}},
+	}
+	res, body := c.get(status)
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	htmlcheck.Check(t, body)
+	assert.Contains(t, body, "your request stopped. Our team has been told and will contact you")
+	assert.NotContains(t, body, "will try again")
+	assert.NotContains(t, body, "Temporal", "the staff reason is not shown to the subject")
+}
