@@ -109,6 +109,7 @@ func TestFailedWorkflowIsRecordedEverywhere(t *testing.T) {
 	err := s.Deps.Temporal.GetWorkflow(context.Background(), id, "").Get(context.Background(), nil)
 	require.Error(t, err, "the workflow fails computing the due date")
 	s.assertClosed(id, "failed", "no public-holiday calendar for country ZZ")
+	s.record(id, "request_failed_closed")
 }
 
 // A workflow terminated from the Temporal CLI runs no code of Lethe's: the reconciliation
