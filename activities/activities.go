@@ -10,6 +10,7 @@ import (
 
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/config"
+	"github.com/lethe-privacy/lethe/internal/crypto"
 	"github.com/lethe-privacy/lethe/internal/exports"
 	"github.com/lethe-privacy/lethe/internal/identity"
 	"github.com/lethe-privacy/lethe/internal/mail"
@@ -31,7 +32,9 @@ type Activities struct {
 	MyAccountPath func(tenant string) string
 	// SigningKey keys the consent ledger's subject hashes.
 	SigningKey string
-	Tenants    map[string]config.Tenant
+	// Keys seal each connector's commands: identifiers never reach Kafka in clear.
+	Keys    crypto.ConnectorKeys
+	Tenants map[string]config.Tenant
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }

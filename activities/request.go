@@ -92,19 +92,24 @@ func eventData(t Transition) map[string]any {
 // stored result instead of acting twice.
 func (a *Activities) DispatchCommand(ctx context.Context, d Dispatch) (bus.Output, error) {
 	info := activity.GetInfo(ctx)
+	keys, err := a.Keys.Ring(d.Connector)
+	if err != nil {
+		return bus.Output{}, permanent("sealing the command", err)
+	}
 	cmd := bus.Command{
-		Schema: schemas.ConnectorCommand, Version: schemas.Version,
+		Schema: schemas.ConnectorCommand, Version: schemas.CommandVersion,
 		ID:             fmt.Sprintf("%s:%d", d.IdempotencyKey, info.Attempt),
 		IdempotencyKey: d.IdempotencyKey, RequestID: d.RequestID, TenantID: d.TenantID,
 		Connector: d.Connector, Action: d.Action, TaskToken: encodeToken(info.TaskToken),
 		IssuedAt: a.now().UTC(),
 	}
+	var subject *bus.Subject
 	if d.Action != "purge" {
 		s, err := a.subject(ctx, d.RequestID)
 		if err != nil {
 			return bus.Output{}, err
 		}
-		cmd.Subject = &s
+		subject = &s
 	}
 	if d.Action == "rectify" {
 		changes, err := a.changes(ctx, d.RequestID)
@@ -116,12 +121,16 @@ func (a *Activities) DispatchCommand(ctx context.Context, d Dispatch) (bus.Outpu
 		}
 		d.Params["changes"] = changes
 	}
+	var params json.RawMessage
 	if len(d.Params) > 0 {
 		raw, err := json.Marshal(d.Params)
 		if err != nil {
 			return bus.Output{}, permanent("encoding command params", err)
 		}
-		cmd.Params = raw
+		params = raw
+	}
+	if err := cmd.Seal(keys, subject, params); err != nil {
+		return bus.Output{}, permanent("sealing the command", err)
 	}
 	rec := store.Command{ID: cmd.ID, RequestID: d.RequestID, TenantID: d.TenantID, Connector: d.Connector, Action: d.Action, IssuedAt: cmd.IssuedAt}
 	if d.ExportLocation != "" {

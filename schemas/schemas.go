@@ -24,13 +24,19 @@ const (
 	RequestIntake    = "lethe.request.intake"
 	ConsentChange    = "lethe.consent.change"
 	ConnectorCommand = "lethe.connector.command"
-	ConnectorResult  = "lethe.connector.result"
-	Event            = "lethe.event"
-	DLQ              = "lethe.dlq"
+	// ConnectorSealed is the plaintext of a command's sealed field, never a Kafka message.
+	ConnectorSealed = "lethe.connector.sealed"
+	ConnectorResult = "lethe.connector.result"
+	Event           = "lethe.event"
+	DLQ             = "lethe.dlq"
 )
 
 // Version is the version Lethe writes today. Readers accept every version a file here declares.
 const Version = 1
+
+// CommandVersion is the version of lethe.connector.command Lethe writes: 2 carries the subject
+// and params sealed (connectors/envelope), never in clear.
+const CommandVersion = 2
 
 //go:embed *.json
 var files embed.FS

@@ -46,13 +46,20 @@ var fixtures = []struct {
 
 	{"connector-command/valid-erase.json", ConnectorCommand, ""},
 	{"connector-command/valid-access.json", ConnectorCommand, ""},
-	{"connector-command/valid-purge-without-subject.json", ConnectorCommand, ""},
-	{"connector-command/invalid-access-without-export.json", ConnectorCommand, `lethe.connector.command v1: missing property "export"`},
-	{"connector-command/invalid-action.json", ConnectorCommand, `lethe.connector.command v1: /action: "delete" is not one of access, erase, rectify, restrict, block_check, notify, find, purge`},
-	{"connector-command/invalid-task-token.json", ConnectorCommand, `lethe.connector.command v1: /task_token: is not valid base64`},
-	{"connector-command/invalid-erase-without-subject.json", ConnectorCommand, `lethe.connector.command v1: missing property "subject"`},
-	{"connector-command/invalid-connector.json", ConnectorCommand, `lethe.connector.command v1: /connector: does not match ^[a-z][a-z0-9_-]{0,62}$`},
-	{"connector-command/invalid-export-location.json", ConnectorCommand, `lethe.connector.command v1: /export/location: is not a valid uri`},
+	{"connector-command/valid-purge.json", ConnectorCommand, ""},
+	{"connector-command/invalid-access-without-export.json", ConnectorCommand, `lethe.connector.command v2: missing property "export"`},
+	{"connector-command/invalid-action.json", ConnectorCommand, `lethe.connector.command v2: /action: "delete" is not one of access, erase, rectify, restrict, block_check, notify, find, purge`},
+	{"connector-command/invalid-task-token.json", ConnectorCommand, `lethe.connector.command v2: /task_token: is not valid base64`},
+	{"connector-command/invalid-subject-in-clear.json", ConnectorCommand, `lethe.connector.command v2: /subject: is not allowed`},
+	{"connector-command/invalid-not-sealed.json", ConnectorCommand, `lethe.connector.command v2: missing property "sealed"`},
+	{"connector-command/invalid-connector.json", ConnectorCommand, `lethe.connector.command v2: /connector: does not match ^[a-z][a-z0-9_-]{0,62}$`},
+	{"connector-command/invalid-export-location.json", ConnectorCommand, `lethe.connector.command v2: /export/location: is not a valid uri`},
+
+	{"connector-sealed/valid-erase.json", ConnectorSealed, ""},
+	{"connector-sealed/valid-rectify.json", ConnectorSealed, ""},
+	{"connector-sealed/valid-purge-without-subject.json", ConnectorSealed, ""},
+	{"connector-sealed/invalid-erase-without-subject.json", ConnectorSealed, `lethe.connector.sealed v1: missing property "subject"`},
+	{"connector-sealed/invalid-phone.json", ConnectorSealed, `lethe.connector.sealed v1: /subject/phone: does not match ^\+[1-9][0-9]{6,14}$`},
 
 	{"connector-result/valid-succeeded-access.json", ConnectorResult, ""},
 	{"connector-result/valid-block-check.json", ConnectorResult, ""},
@@ -83,7 +90,7 @@ var fixtures = []struct {
 	{"envelope/invalid-not-json.json", "", `not valid JSON: unexpected EOF`},
 	{"envelope/invalid-array.json", "", `not a JSON object`},
 	{"envelope/invalid-missing-schema.json", "", `missing property "schema"`},
-	{"envelope/invalid-unknown-schema.json", "", `/schema: unknown schema "lethe.request.delete" (known: lethe.connector.command, lethe.connector.result, lethe.consent.change, lethe.dlq, lethe.event, lethe.request.intake)`},
+	{"envelope/invalid-unknown-schema.json", "", `/schema: unknown schema "lethe.request.delete" (known: lethe.connector.command, lethe.connector.result, lethe.connector.sealed, lethe.consent.change, lethe.dlq, lethe.event, lethe.request.intake)`},
 	{"envelope/invalid-unknown-version.json", RequestIntake, `lethe.request.intake: /version: unknown version 2 (known: 1)`},
 	{"envelope/invalid-version-string.json", RequestIntake, `lethe.request.intake: /version: must be an integer`},
 	{"envelope/invalid-missing-version.json", RequestIntake, `lethe.request.intake: missing property "version"`},
@@ -168,7 +175,7 @@ func TestEveryFixtureIsChecked(t *testing.T) {
 }
 
 func TestNamesMatchConstants(t *testing.T) {
-	want := []string{RequestIntake, ConsentChange, ConnectorCommand, ConnectorResult, Event, DLQ}
+	want := []string{RequestIntake, ConsentChange, ConnectorCommand, ConnectorSealed, ConnectorResult, Event, DLQ}
 	sort.Strings(want)
 	assert.Equal(t, want, Names())
 }
@@ -178,7 +185,7 @@ func TestNamesMatchConstants(t *testing.T) {
 func TestSchemaIDsMatchFileNames(t *testing.T) {
 	files, err := filepath.Glob("*.schema.json")
 	require.NoError(t, err)
-	require.Len(t, files, 7)
+	require.Len(t, files, 8)
 	for _, f := range files {
 		var doc struct {
 			Schema string `json:"$schema"`

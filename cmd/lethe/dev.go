@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -25,6 +27,7 @@ import (
 	"github.com/lethe-privacy/lethe/deploy/demo"
 	"github.com/lethe-privacy/lethe/internal/app"
 	"github.com/lethe-privacy/lethe/internal/config"
+	"github.com/lethe-privacy/lethe/internal/crypto"
 	"github.com/lethe-privacy/lethe/internal/localstack"
 	"github.com/lethe-privacy/lethe/internal/mail"
 	"github.com/lethe-privacy/lethe/workflows"
@@ -287,6 +290,23 @@ func devConfig(env map[string]string) (config.Config, error) {
 		}
 		cfg.Connectors["database"] = *n.Content[0]
 	}
+	// A remote connector's program needs its key: in development it is derived from the dev
+	// signing key, and writeDevConfig leaves it in a file for that program.
+	for _, rc := range cfg.RemoteConnectors {
+		if len(cfg.Secrets.ConnectorKeys[rc.Name]) > 0 {
+			continue
+		}
+		secret, err := crypto.DeriveConnectorSecret(env["LETHE_SIGNING_KEY"], rc.Name)
+		if err != nil {
+			return config.Config{}, err
+		}
+		name := "LETHE_DEV_CONNECTOR_KEY_" + strings.ToUpper(strings.NewReplacer("-", "_").Replace(rc.Name))
+		env[name] = base64.StdEncoding.EncodeToString(secret)
+		if cfg.Secrets.ConnectorKeys == nil {
+			cfg.Secrets.ConnectorKeys = map[string][]config.ConnectorKey{}
+		}
+		cfg.Secrets.ConnectorKeys[rc.Name] = []config.ConnectorKey{{ID: crypto.DerivedKeyID, Secret: config.Secret{Env: name}}}
+	}
 	// The local services win over the caller's environment, except an external Kafka.
 	err := config.Resolve(&cfg, func(k string) (string, bool) {
 		if v, ok := env[k]; ok {
@@ -338,6 +358,18 @@ func writeDevConfig(dir string, cfg config.Config, s devSecrets) (string, error)
 			}
 		}
 	}
+	// Connector keys as files too; a remote connector's program reads its key from there.
+	keys := map[string][]config.ConnectorKey{}
+	for name, list := range cfg.Secrets.ConnectorKeys {
+		for _, k := range list {
+			enc := base64.StdEncoding.EncodeToString(k.Key().Secret())
+			if k.Secret, err = secret("connector-"+name+"-"+k.ID, enc); err != nil {
+				return "", err
+			}
+			keys[name] = append(keys[name], k)
+		}
+	}
+	cfg.Secrets.ConnectorKeys = keys
 	if cfg.Exports.Dir, err = filepath.Abs(cfg.Exports.Dir); err != nil {
 		return "", err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"os"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/lethe-privacy/lethe/connectors/envelope"
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/testenv"
 	"github.com/lethe-privacy/lethe/schemas"
@@ -114,9 +116,12 @@ func TestMigrateCreatesRemoteConnectorTopics(t *testing.T) {
 	brokers := testenv.KafkaBrokers(t)
 	prefix := "migrate-" + testenv.Suffix() + "."
 	cfgFile := filepath.Join(t.TempDir(), "lethe.yaml")
-	os.WriteFile(cfgFile, []byte("remote_connectors: [{name: newsletter, capabilities: [access, erase]}]\n"), 0o600)
+	os.WriteFile(cfgFile, []byte("remote_connectors: [{name: newsletter, capabilities: [access, erase]}]\n"+
+		"secrets: {connector_keys: {newsletter: [{id: k1, env: NEWSLETTER_KEY}]}}\n"), 0o600)
+	secret := bytes.Repeat([]byte{7}, envelope.KeySize)
 	env := map[string]string{
-		"LETHE_CONFIG": cfgFile, "DATABASE_URL": testenv.PostgresURL(t), "LETHE_KAFKA_BROKERS": strings.Join(brokers, ","),
+		"NEWSLETTER_KEY": base64.StdEncoding.EncodeToString(secret),
+		"LETHE_CONFIG":   cfgFile, "DATABASE_URL": testenv.PostgresURL(t), "LETHE_KAFKA_BROKERS": strings.Join(brokers, ","),
 		"LETHE_KAFKA_TOPIC_PREFIX": prefix, "LETHE_SIGNING_KEY": "migrate-signing-key-0123456789abcdef",
 	}
 	if _, stderr, code := runLethe(t, env, "migrate", "--topics"); code != 0 {
@@ -142,9 +147,20 @@ func TestMigrateCreatesRemoteConnectorTopics(t *testing.T) {
 	}
 	defer b.Close()
 	cmd := bus.Command{
-		Schema: schemas.ConnectorCommand, Version: schemas.Version, ID: "R-REMOTE:newsletter:erase:1",
+		Schema: schemas.ConnectorCommand, Version: schemas.CommandVersion, ID: "R-REMOTE:newsletter:erase:1",
 		IdempotencyKey: "R-REMOTE:newsletter:erase", RequestID: "R-REMOTE", TenantID: "salon", Connector: "newsletter",
-		Action: "erase", Subject: &bus.Subject{Email: "remote@example.com"}, TaskToken: "dG9rZW4=", IssuedAt: time.Now().UTC(),
+		Action: "erase", TaskToken: "dG9rZW4=", IssuedAt: time.Now().UTC(),
+	}
+	k, err := envelope.NewKey("k1", secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := envelope.NewRing(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Seal(ring, &bus.Subject{Email: "remote@example.com"}, nil); err != nil {
+		t.Fatal(err)
 	}
 	if err := b.Publish(ctx, topic, cmd.RequestID, cmd); err != nil {
 		t.Fatalf("dispatching to the remote connector: %v", err)

@@ -32,6 +32,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/lethe-privacy/lethe/connectors"
+	"github.com/lethe-privacy/lethe/connectors/envelope"
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/exports"
 	"github.com/lethe-privacy/lethe/schemas"
@@ -47,6 +48,8 @@ type Config struct {
 	// ExportDir is the directory the remote connector writes access exports to: commands
 	// name a file:// location below it, and exported files are read back only from inside it.
 	ExportDir string
+	// Keys seal the commands: the remote program holds the same keys to open them.
+	Keys *envelope.Ring
 	// TenantID is sent when a Task names none. Default "default".
 	TenantID string
 	// Timeout bounds the wait for a result; each progress result restarts it. Default 2 min.
@@ -115,6 +118,9 @@ func New(ctx context.Context, b *bus.Bus, cfg Config) (connectors.Connector, err
 	}
 	if cfg.ExportDir == "" {
 		return nil, fmt.Errorf("remote connector %s: ExportDir is required", cfg.Name)
+	}
+	if cfg.Keys == nil {
+		return nil, fmt.Errorf("remote connector %s: Keys are required: commands never carry identifiers in clear", cfg.Name)
 	}
 	if cfg.TenantID == "" {
 		cfg.TenantID = "default"
@@ -187,7 +193,7 @@ func (c *client) call(ctx context.Context, action connectors.Capability, task co
 		return bus.Result{}, connectors.Permanent(errors.New("task has no idempotency key"))
 	}
 	cmd := bus.Command{
-		Schema: schemas.ConnectorCommand, Version: schemas.Version,
+		Schema: schemas.ConnectorCommand, Version: schemas.CommandVersion,
 		ID: "cmd-" + random(12), IdempotencyKey: wireName(task.Key, keyPattern, 100),
 		RequestID: wireName(task.RequestID, idPattern, 40), TenantID: wireName(task.TenantID, idPattern, 40),
 		Connector: c.cfg.Name, Action: string(action),
@@ -201,16 +207,21 @@ func (c *client) call(ctx context.Context, action connectors.Capability, task co
 	if cmd.TenantID == "" {
 		cmd.TenantID = c.cfg.TenantID
 	}
+	var subject *bus.Subject
 	if action != connectors.CapPurge {
 		s := bus.Subject(task.Subject)
-		cmd.Subject = &s
+		subject = &s
 	}
+	var params json.RawMessage
 	if task.Params != nil {
 		raw, err := json.Marshal(task.Params)
 		if err != nil {
 			return bus.Result{}, connectors.Permanent(fmt.Errorf("encoding params: %w", err))
 		}
-		cmd.Params = raw
+		params = raw
+	}
+	if err := cmd.Seal(c.cfg.Keys, subject, params); err != nil {
+		return bus.Result{}, connectors.Permanent(fmt.Errorf("%s command for %s: %w", action, c.cfg.Name, err))
 	}
 	if action == connectors.CapAccess {
 		// One directory per command, so concurrent accesses never share files.

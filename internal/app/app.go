@@ -21,6 +21,7 @@ import (
 	"github.com/lethe-privacy/lethe/internal/bridge"
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/config"
+	"github.com/lethe-privacy/lethe/internal/crypto"
 	"github.com/lethe-privacy/lethe/internal/exports"
 	"github.com/lethe-privacy/lethe/internal/identity"
 	"github.com/lethe-privacy/lethe/internal/intake"
@@ -43,6 +44,8 @@ type Deps struct {
 	Exports  *exports.Dir
 	// Mail sends notices to subjects; nil until Mailer is first called.
 	Mail mail.Sender
+
+	keys crypto.ConnectorKeys
 }
 
 // Need says which dependencies to connect.
@@ -189,9 +192,26 @@ func (d *Deps) Mailer() (mail.Sender, error) {
 	return m, nil
 }
 
+// ConnectorKeys are the key rings of every connector, built on first use: only processes that
+// seal or open commands need the keys.
+func (d *Deps) ConnectorKeys() (crypto.ConnectorKeys, error) {
+	if d.keys == nil {
+		keys, err := crypto.NewConnectorKeys(d.Cfg.Secrets.SigningKey.Value(), d.Cfg.CommandConnectors(), d.Cfg.ConnectorKeyList)
+		if err != nil {
+			return nil, err
+		}
+		d.keys = keys
+	}
+	return d.keys, nil
+}
+
 // Activities builds the activity set from the opened dependencies and the mail settings.
 func (d *Deps) Activities() (*activities.Activities, error) {
 	m, err := d.Mailer()
+	if err != nil {
+		return nil, err
+	}
+	keys, err := d.ConnectorKeys()
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +223,7 @@ func (d *Deps) Activities() (*activities.Activities, error) {
 		Store: d.Store, Bus: d.Bus, Mail: m, Exports: d.Exports, ExportBase: d.Exports.URI(""),
 		Codes:     &identity.Codes{Pool: d.Store.Pool, Key: []byte(d.Cfg.Secrets.SigningKey.Value())},
 		PublicURL: d.Cfg.HTTP.PublicURL, MyAccountPath: d.Cfg.MyAccountPath,
-		SigningKey: d.Cfg.Secrets.SigningKey.Value(), Tenants: tenants,
+		SigningKey: d.Cfg.Secrets.SigningKey.Value(), Tenants: tenants, Keys: keys,
 	}, nil
 }
 
@@ -336,7 +356,15 @@ func (d *Deps) RunConnector(ctx context.Context, name string) error {
 	if err := d.EnsureTopics(ctx); err != nil {
 		return err
 	}
-	r := &runner.Runner{Connector: c, Bus: d.Bus, Store: d.Store, Exports: d.Exports, Log: d.Log.With("connector", name)}
+	keys, err := d.ConnectorKeys()
+	if err != nil {
+		return err
+	}
+	ring, err := keys.Ring(name)
+	if err != nil {
+		return err
+	}
+	r := &runner.Runner{Connector: c, Keys: ring, Bus: d.Bus, Store: d.Store, Exports: d.Exports, Log: d.Log.With("connector", name)}
 	return r.Run(ctx)
 }
 

@@ -2,9 +2,11 @@ package bus
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 
+	"github.com/lethe-privacy/lethe/connectors/envelope"
 	"github.com/lethe-privacy/lethe/schemas"
 )
 
@@ -16,20 +18,72 @@ type Subject struct {
 }
 
 // Command is a lethe.connector.command: work for one connector (schemas/connector-command).
+// Who it is about and the action's parameters travel only in Sealed (see Seal and Open).
 type Command struct {
-	Schema         string          `json:"schema"`
-	Version        int             `json:"version"`
-	ID             string          `json:"id"`
-	IdempotencyKey string          `json:"idempotency_key"`
-	RequestID      string          `json:"request_id"`
-	TenantID       string          `json:"tenant_id"`
-	Connector      string          `json:"connector"`
-	Action         string          `json:"action"`
-	Subject        *Subject        `json:"subject,omitempty"`
-	Params         json.RawMessage `json:"params,omitempty"`
-	TaskToken      string          `json:"task_token"`
-	Export         *ExportLocation `json:"export,omitempty"`
-	IssuedAt       time.Time       `json:"issued_at"`
+	Schema         string           `json:"schema"`
+	Version        int              `json:"version"`
+	ID             string           `json:"id"`
+	IdempotencyKey string           `json:"idempotency_key"`
+	RequestID      string           `json:"request_id"`
+	TenantID       string           `json:"tenant_id"`
+	Connector      string           `json:"connector"`
+	Action         string           `json:"action"`
+	Sealed         *envelope.Sealed `json:"sealed"`
+	TaskToken      string           `json:"task_token"`
+	Export         *ExportLocation  `json:"export,omitempty"`
+	IssuedAt       time.Time        `json:"issued_at"`
+}
+
+// Private is the part of a command that is sealed: personal data (schemas/connector-sealed).
+type Private struct {
+	Schema  string          `json:"schema"`
+	Version int             `json:"version"`
+	Action  string          `json:"action"`
+	Subject *Subject        `json:"subject,omitempty"`
+	Params  json.RawMessage `json:"params,omitempty"`
+}
+
+// Seal encrypts the subject and params into the command under the connector's current key.
+// The identity fields (connector, request, key, action) must be set first: the ciphertext is
+// bound to them. The plaintext is checked against its schema first, as Publish checks the rest.
+func (c *Command) Seal(keys *envelope.Ring, subject *Subject, params json.RawMessage) error {
+	plain, err := json.Marshal(Private{
+		Schema: schemas.ConnectorSealed, Version: 1, Action: c.Action, Subject: subject, Params: params,
+	})
+	if err != nil {
+		return fmt.Errorf("encoding the sealed part of a command: %w", err)
+	}
+	if err := schemas.ValidateAs(schemas.ConnectorSealed, plain); err != nil {
+		return fmt.Errorf("sealed part of a command for %s: %w", c.Connector, err)
+	}
+	c.Sealed, err = keys.Seal(plain, c.aad())
+	if err != nil {
+		return fmt.Errorf("sealing a command for %s: %w", c.Connector, err)
+	}
+	return nil
+}
+
+// Open decrypts and checks the command's sealed part. Errors never quote its contents.
+func (c Command) Open(keys *envelope.Ring) (Private, error) {
+	var p Private
+	plain, err := keys.Open(c.Sealed, c.aad())
+	if err != nil {
+		return p, fmt.Errorf("opening a command for %s: %w", c.Connector, err)
+	}
+	if err := schemas.ValidateAs(schemas.ConnectorSealed, plain); err != nil {
+		return p, fmt.Errorf("sealed part of a command for %s: %w", c.Connector, err)
+	}
+	if err := json.Unmarshal(plain, &p); err != nil {
+		return p, fmt.Errorf("decoding the sealed part of a command for %s: %w", c.Connector, err)
+	}
+	if p.Action != c.Action {
+		return p, fmt.Errorf("sealed part of a command for %s names action %s, the command %s", c.Connector, p.Action, c.Action)
+	}
+	return p, nil
+}
+
+func (c Command) aad() []byte {
+	return envelope.CommandAAD(c.Connector, c.RequestID, c.IdempotencyKey, c.Action)
 }
 
 // ExportLocation is the URI prefix under which a connector writes large results.

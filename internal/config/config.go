@@ -28,6 +28,7 @@ import (
 	"github.com/segmentio/kafka-go/sasl/scram"
 	"gopkg.in/yaml.v3"
 
+	"github.com/lethe-privacy/lethe/connectors/envelope"
 	"github.com/lethe-privacy/lethe/internal/deadline"
 )
 
@@ -177,6 +178,33 @@ type Mail struct {
 type Secrets struct {
 	// SigningKey signs export links and MyAccount sessions.
 	SigningKey Secret `yaml:"signing_key"`
+	// ConnectorKeys are the keys that seal each connector instance's commands, by connector
+	// name: the first key of a list seals new commands, every key listed opens them, so a
+	// rotation puts the new key first and keeps the old one until its commands are gone. A Go
+	// connector without keys here uses one derived from SigningKey; a remote connector must
+	// have its own, since its program has to hold it.
+	ConnectorKeys map[string][]ConnectorKey `yaml:"connector_keys"`
+}
+
+// ConnectorKey is one AES-256 key: 32 bytes, base64 (openssl rand -base64 32), from the
+// environment or a file like every secret.
+type ConnectorKey struct {
+	ID     string `yaml:"id"`
+	Secret `yaml:",inline"`
+
+	key envelope.Key
+}
+
+// Key is the parsed key ("" id before Load resolved it).
+func (k ConnectorKey) Key() envelope.Key { return k.key }
+
+// ConnectorKeyList returns the configured keys of one connector, current first.
+func (c *Config) ConnectorKeyList(connector string) []envelope.Key {
+	var keys []envelope.Key
+	for _, k := range c.Secrets.ConnectorKeys[connector] {
+		keys = append(keys, k.key)
+	}
+	return keys
 }
 
 // Secret is read from an environment variable or a file, never from the YAML itself.
@@ -432,6 +460,19 @@ func (c *Config) resolveSecrets(lookup func(string) (string, bool)) error {
 	if err := c.resolveLinks(lookup); err != nil {
 		return err
 	}
+	for _, name := range sortedKeys(c.Secrets.ConnectorKeys) {
+		for i := range c.Secrets.ConnectorKeys[name] {
+			k := &c.Secrets.ConnectorKeys[name][i]
+			setting := fmt.Sprintf("secrets.connector_keys.%s[%d]", name, i)
+			v, err := resolve(setting, k.Secret, lookup, true)
+			if err != nil {
+				return err
+			}
+			if k.key, err = envelope.ParseKey(k.ID, v); err != nil {
+				return fmt.Errorf("%s: %v", setting, err)
+			}
+		}
+	}
 	if c.Database.URLFile != "" && c.Database.URL == "" {
 		b, err := os.ReadFile(c.Database.URLFile)
 		if err != nil {
@@ -626,6 +667,9 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("remote_connectors[%s].capabilities: list what the connector can do", rc.Name)
 		}
 	}
+	if err := c.validateConnectorKeys(); err != nil {
+		return err
+	}
 	seen := map[string]bool{}
 	for i, t := range c.Tenants {
 		if !tenantID.MatchString(t.ID) {
@@ -694,6 +738,41 @@ func (t Tenant) validateAddresses() error {
 		return fmt.Errorf("tenants[%s].dpo_email: not set: overdue requests are escalated to this address (contact_email is used when it is left out)", t.ID)
 	}
 	return nil
+}
+
+func (c *Config) validateConnectorKeys() error {
+	known := c.CommandConnectors()
+	for _, name := range sortedKeys(c.Secrets.ConnectorKeys) {
+		keys := c.Secrets.ConnectorKeys[name]
+		if !slices.Contains(known, name) {
+			return fmt.Errorf("secrets.connector_keys.%s: no connector or remote connector has this name", name)
+		}
+		if len(keys) == 0 {
+			return fmt.Errorf("secrets.connector_keys.%s: list at least one key", name)
+		}
+		ids := map[string]bool{}
+		for i, k := range keys {
+			if ids[k.ID] {
+				return fmt.Errorf("secrets.connector_keys.%s[%d].id: %q appears twice", name, i, k.ID)
+			}
+			ids[k.ID] = true
+		}
+	}
+	for _, rc := range c.RemoteConnectors {
+		if len(c.Secrets.ConnectorKeys[rc.Name]) == 0 {
+			return fmt.Errorf("secrets.connector_keys.%s: remote connector %s needs a key of its own to read its commands (32 bytes, base64: openssl rand -base64 32)", rc.Name, rc.Name)
+		}
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
 }
 
 // RequestTypes are the kinds of data-subject request.
@@ -769,14 +848,7 @@ func (c *Config) MyAccountPath(tenant string) string {
 }
 
 // ConnectorNames lists the configured connectors in a stable order.
-func (c *Config) ConnectorNames() []string {
-	names := make([]string, 0, len(c.Connectors))
-	for n := range c.Connectors {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func (c *Config) ConnectorNames() []string { return sortedKeys(c.Connectors) }
 
 // CommandConnectors lists every connector that takes commands from its own Kafka topic: the Go
 // connectors and the remote ones, sorted.

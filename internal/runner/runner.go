@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/lethe-privacy/lethe/connectors"
+	"github.com/lethe-privacy/lethe/connectors/envelope"
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/exports"
 	"github.com/lethe-privacy/lethe/internal/store"
@@ -26,10 +27,12 @@ import (
 // after its result is published.
 type Runner struct {
 	Connector connectors.Connector
-	Bus       *bus.Bus
-	Store     *store.Store
-	Exports   exports.Store
-	Log       *slog.Logger
+	// Keys open the connector's sealed commands: its current key and any it rotated from.
+	Keys    *envelope.Ring
+	Bus     *bus.Bus
+	Store   *store.Store
+	Exports exports.Store
+	Log     *slog.Logger
 	// Progress is how often a long command reports progress (a Temporal heartbeat through
 	// the bridge). Zero means every 10 seconds.
 	Progress time.Duration
@@ -69,6 +72,11 @@ func (r *Runner) Handle(ctx context.Context, m bus.Message) error {
 	if cmd.Connector != r.Connector.Name() {
 		return bus.Invalid(fmt.Errorf("command for connector %q arrived on the topic of %q", cmd.Connector, r.Connector.Name()))
 	}
+	// A command that does not open can never be served: dead-lettered, holding only ciphertext.
+	private, err := cmd.Open(r.Keys)
+	if err != nil {
+		return bus.Invalid(err)
+	}
 	log := r.Log.With("connector", cmd.Connector, "action", cmd.Action, "request_id", cmd.RequestID)
 
 	if out, ok, err := r.stored(ctx, cmd); err != nil {
@@ -81,7 +89,7 @@ func (r *Runner) Handle(ctx context.Context, m bus.Message) error {
 	}
 
 	start := r.now()
-	out, err := r.perform(ctx, cmd)
+	out, err := r.perform(ctx, cmd, private)
 	if ctx.Err() != nil {
 		return ctx.Err() // shutting down: leave the command uncommitted for the next runner
 	}
@@ -113,13 +121,13 @@ func (r *Runner) Handle(ctx context.Context, m bus.Message) error {
 }
 
 // perform runs the action, reporting progress while it takes long.
-func (r *Runner) perform(ctx context.Context, cmd bus.Command) (*bus.Output, error) {
+func (r *Runner) perform(ctx context.Context, cmd bus.Command, private bus.Private) (*bus.Output, error) {
 	task := connectors.Task{Key: cmd.IdempotencyKey, RequestID: cmd.RequestID, TenantID: cmd.TenantID}
-	if cmd.Subject != nil {
-		task.Subject = connectors.Subject(*cmd.Subject)
+	if private.Subject != nil {
+		task.Subject = connectors.Subject(*private.Subject)
 	}
-	if len(cmd.Params) > 0 {
-		if err := json.Unmarshal(cmd.Params, &task.Params); err != nil {
+	if len(private.Params) > 0 {
+		if err := json.Unmarshal(private.Params, &task.Params); err != nil {
 			return nil, connectors.Permanent(fmt.Errorf("decoding params: %w", err))
 		}
 	}

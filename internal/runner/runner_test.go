@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/lethe-privacy/lethe/connectors"
+	"github.com/lethe-privacy/lethe/connectors/envelope"
 	"github.com/lethe-privacy/lethe/deploy/demo"
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/exports"
@@ -32,6 +33,14 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 type fixture struct {
 	stack *teststack.Stack
 	r     *runner.Runner
+	// old is the key the runner's ring was rotated from: it still opens, no longer seals.
+	old *envelope.Ring
+}
+
+func key(t *testing.T, id string) envelope.Key {
+	k, err := envelope.NewKey(id, []byte(strings.Repeat(id[len(id)-1:], envelope.KeySize)))
+	require.NoError(t, err)
+	return k
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -39,19 +48,31 @@ func newFixture(t *testing.T) *fixture {
 	c, err := connectors.Open("database", demo.ConnectorConfig)
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
-	return &fixture{stack: s, r: &runner.Runner{
-		Connector: c, Bus: s.Deps.Bus, Store: s.Deps.Store, Exports: s.Deps.Exports,
+	ring, err := envelope.NewRing(key(t, "k2"), key(t, "k1"))
+	require.NoError(t, err)
+	old, err := envelope.NewRing(key(t, "k1"))
+	require.NoError(t, err)
+	return &fixture{stack: s, old: old, r: &runner.Runner{
+		Connector: c, Keys: ring, Bus: s.Deps.Bus, Store: s.Deps.Store, Exports: s.Deps.Exports,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}}
 }
 
-func (f *fixture) command(action, key string) bus.Command {
-	return bus.Command{
-		Schema: schemas.ConnectorCommand, Version: schemas.Version, ID: key + ":1", IdempotencyKey: key,
+// command is a command about the demo customer, sealed with the runner's current key.
+func (f *fixture) command(t *testing.T, action, key string) bus.Command {
+	return f.commandFor(t, action, key, &bus.Subject{Email: demo.ClearCustomerEmail}, f.r.Keys)
+}
+
+func (f *fixture) commandFor(t *testing.T, action, key string, s *bus.Subject, keys *envelope.Ring) bus.Command {
+	t.Helper()
+	cmd := bus.Command{
+		Schema: schemas.ConnectorCommand, Version: schemas.CommandVersion, ID: key + ":1", IdempotencyKey: key,
 		RequestID: "R-RUN", TenantID: "salon", Connector: "database", Action: action,
-		Subject: &bus.Subject{Email: demo.ClearCustomerEmail}, TaskToken: "dG9rZW4=", IssuedAt: time.Now().UTC(),
+		TaskToken: "dG9rZW4=", IssuedAt: time.Now().UTC(),
 		Export: &bus.ExportLocation{Location: f.stack.Deps.Exports.URI("salon/R-RUN")},
 	}
+	require.NoError(t, cmd.Seal(keys, s, nil))
+	return cmd
 }
 
 func (f *fixture) handle(t *testing.T, cmd bus.Command) error {
@@ -86,10 +107,9 @@ func (f *fixture) results(t *testing.T, n int) []bus.Result {
 // answered from the stored result: the connector does not erase a second time.
 func TestRedeliveredCommandIsAnsweredFromTheStore(t *testing.T) {
 	f := newFixture(t)
-	cmd := f.command("erase", "R-RUN:database:erase")
 	// Matched by customer number, which erasure keeps, so a second erasure would find the
 	// row again and show in the change log.
-	cmd.Subject = &bus.Subject{CustomerID: demo.ClearCustomerNumber}
+	cmd := f.commandFor(t, "erase", "R-RUN:database:erase", &bus.Subject{CustomerID: demo.ClearCustomerNumber}, f.r.Keys)
 	require.NoError(t, f.handle(t, cmd))
 	cmd.ID = "R-RUN:database:erase:2" // the retry is a new message with the same key
 	require.NoError(t, f.handle(t, cmd))
@@ -118,7 +138,7 @@ func TestRedeliveredCommandIsAnsweredFromTheStore(t *testing.T) {
 // inside the Kafka message.
 func TestAccessWritesTablesToTheExportStore(t *testing.T) {
 	f := newFixture(t)
-	require.NoError(t, f.handle(t, f.command("access", "R-RUN:database:access")))
+	require.NoError(t, f.handle(t, f.command(t, "access", "R-RUN:database:access")))
 	res := f.results(t, 1)[0]
 	require.Equal(t, bus.StatusSucceeded, res.Status)
 	require.NotEmpty(t, res.Output.Exports)
@@ -145,9 +165,43 @@ func TestAccessWritesTablesToTheExportStore(t *testing.T) {
 // A command for another connector on this one's topic can never succeed here.
 func TestCommandForAnotherConnectorIsInvalid(t *testing.T) {
 	f := newFixture(t)
-	cmd := f.command("erase", "R-RUN:mailchimp:erase")
+	cmd := f.command(t, "erase", "R-RUN:mailchimp:erase")
 	cmd.Connector = "mailchimp"
 	err := f.handle(t, cmd)
 	require.Error(t, err)
 	assert.True(t, bus.IsInvalid(err), "dead-lettered, not retried: %v", err)
+}
+
+// Commands carry the subject sealed. One sealed before a key rotation still opens with the
+// retired key; one the runner holds no key for, or whose ciphertext was lifted into another
+// command, never opens: dead-lettered (holding only ciphertext), nothing done.
+func TestSealedCommands(t *testing.T) {
+	f := newFixture(t)
+	raw, err := json.Marshal(f.command(t, "block_check", "R-RUN:database:block_check"))
+	require.NoError(t, err)
+	assert.NotContains(t, string(raw), demo.ClearCustomerEmail, "the subject travels sealed")
+	assert.Contains(t, string(raw), `"key_id":"k2"`, "sealed with the current key")
+
+	before := f.commandFor(t, "block_check", "R-RUN:database:block_check:old", &bus.Subject{Email: demo.ClearCustomerEmail}, f.old)
+	require.NoError(t, f.handle(t, before))
+	assert.Equal(t, bus.StatusSucceeded, f.results(t, 1)[0].Status, "sealed before the rotation, still served")
+
+	unknown, err := envelope.NewRing(key(t, "k9"))
+	require.NoError(t, err)
+	foreign := f.commandFor(t, "erase", "R-RUN:database:erase", &bus.Subject{Email: demo.ClearCustomerEmail}, unknown)
+	err = f.handle(t, foreign)
+	assert.True(t, bus.IsInvalid(err), "a key the runner does not hold: %v", err)
+	assert.ErrorIs(t, err, envelope.ErrUnknownKey)
+
+	lifted := f.command(t, "erase", "R-RUN:database:erase")
+	lifted.RequestID = "R-OTHER" // the same ciphertext in a command of another request
+	err = f.handle(t, lifted)
+	assert.True(t, bus.IsInvalid(err), "a ciphertext bound to another command: %v", err)
+	assert.NotContains(t, err.Error(), demo.ClearCustomerEmail)
+
+	id, err := demo.CustomerID(context.Background(), f.stack.Demo, demo.ClearCustomerNumber)
+	require.NoError(t, err)
+	changes, err := demo.Changes(context.Background(), f.stack.Demo, id)
+	require.NoError(t, err)
+	assert.Zero(t, changes, "no refused command reached the connector")
 }

@@ -10,8 +10,13 @@ What it guarantees, the same way Lethe's own Go runner does:
     result commit in one SQLite transaction, and a redelivered command is answered from there;
   * a command is committed on Kafka only after its result (or its dead letter) is acknowledged
     by all in-sync replicas, so a crash at any point means redelivery, never a lost answer;
-  * anything that is not a version-1 command for this connector goes to lethe.dlq with a reason;
+  * anything that is not a version-2 command for this connector, or whose sealed part does not
+    open with one of its keys, goes to lethe.dlq with a reason;
   * no personal data in logs or error messages: they name actions, tables and codes only.
+
+The subject and params of a command are sealed (AES-256-GCM) under this connector's key; its keys
+come from the environment variable LETHE_CONNECTOR_KEYS as "id=base64key[,id=base64key...]" (every
+key listed opens commands, so a rotation adds the new key and keeps the old one for a while).
 """
 
 import argparse
@@ -29,6 +34,8 @@ import time
 from datetime import datetime, timezone
 from urllib.parse import quote, unquote, urlparse
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
 from kafka.structs import OffsetAndMetadata
 
@@ -44,6 +51,8 @@ KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 
 ACTIONS = ("access", "erase", "restrict", "block_check")
+
+KEYS_ENV = "LETHE_CONNECTOR_KEYS"
 
 TASKS = """
 CREATE TABLE IF NOT EXISTS lethe_tasks (
@@ -88,16 +97,59 @@ def blocked(blocks):
     return Permanent(f"subject is blocked from erasure: {codes}", "blocked", {"blocks": blocks})
 
 
-def parse_command(value, name):
-    """Decodes and checks a command; raises Invalid with a reason that quotes no values."""
+def parse_keys(text):
+    """Reads "id=base64key,..." into {id: AESGCM}; exits naming the problem, never the key."""
+    keys = {}
+    for item in filter(None, (part.strip() for part in (text or "").split(","))):
+        kid, sep, encoded = item.partition("=")
+        try:
+            secret = base64.b64decode(encoded, validate=True)
+        except ValueError:
+            secret = b""
+        if not sep or not re.match(r"^[A-Za-z0-9_.-]{1,64}$", kid) or len(secret) != 32:
+            sys.exit(f"{KEYS_ENV}: each entry must be id=<32 bytes in base64> (openssl rand -base64 32)")
+        keys[kid] = AESGCM(secret)
+    if not keys:
+        sys.exit(f"{KEYS_ENV} is not set: the connector needs its key to open commands")
+    return keys
+
+
+def open_sealed(cmd, keys):
+    """Decrypts the command's sealed part (see connectors/envelope in Lethe) and returns its
+    subject and params. The additional data binds it to this command's identity."""
+    sealed = cmd.get("sealed")
+    if not isinstance(sealed, dict) or sealed.get("alg") != "A256GCM":
+        raise Invalid("/sealed: missing or not A256GCM")
+    aead = keys.get(sealed.get("key_id"))
+    if aead is None:
+        raise Invalid("/sealed/key_id: sealed with a key this connector does not hold")
+    aad = "\n".join(["lethe.connector.command", cmd["connector"], cmd["request_id"],
+                     cmd["idempotency_key"], cmd["action"]]).encode()
+    try:
+        nonce = base64.b64decode(sealed.get("nonce", ""), validate=True)
+        plain = aead.decrypt(nonce, base64.b64decode(sealed.get("ciphertext", ""), validate=True), aad)
+        private = json.loads(plain)
+    except (ValueError, InvalidTag):
+        raise Invalid("/sealed: does not open: altered, or sealed for another command") from None
+    if not isinstance(private, dict) or private.get("schema") != "lethe.connector.sealed" \
+            or private.get("version") != 1 or private.get("action") != cmd["action"]:
+        raise Invalid("/sealed: not a lethe.connector.sealed version 1 for this action")
+    return private.get("subject"), private.get("params")
+
+
+def parse_command(value, name, keys):
+    """Decodes, checks and opens a command; raises Invalid with a reason that quotes no values.
+    Returns the command and its opened (subject, params)."""
     try:
         cmd = json.loads(value)
     except (TypeError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise Invalid(f"decoding command: not JSON ({type(e).__name__})") from None
     if not isinstance(cmd, dict):
         raise Invalid("decoding command: not a JSON object")
-    if cmd.get("schema") != "lethe.connector.command" or cmd.get("version") != 1:
-        raise Invalid("/schema: expected lethe.connector.command version 1")
+    if cmd.get("schema") != "lethe.connector.command" or cmd.get("version") != 2:
+        raise Invalid("/schema: expected lethe.connector.command version 2")
+    if "subject" in cmd or "params" in cmd:
+        raise Invalid("/subject: personal data must travel sealed, never in clear")
     if cmd.get("connector") != name:
         raise Invalid(f"/connector: command for another connector arrived on the topic of {name!r}")
     for field, pattern in (("id", KEY), ("idempotency_key", KEY), ("request_id", ID), ("tenant_id", ID)):
@@ -106,7 +158,7 @@ def parse_command(value, name):
     for field in ("action", "task_token", "issued_at"):
         if not isinstance(cmd.get(field), str) or not cmd[field]:
             raise Invalid(f"/{field}: missing")
-    return cmd
+    return cmd, open_sealed(cmd, keys)
 
 
 def export_directory(cmd, name):
@@ -162,8 +214,9 @@ class TableFile:
 
 
 class Connector:
-    def __init__(self, name, db, producer, progress_every):
+    def __init__(self, name, db, producer, progress_every, keys):
         self.name, self.db, self.producer, self.progress_every = name, db, producer, progress_every
+        self.keys = keys
         db.execute(TASKS)
 
     # --- Kafka side -------------------------------------------------------------------------
@@ -172,7 +225,7 @@ class Connector:
         """Answers one command record. Raises only when nothing could be published, so the
         caller leaves the record uncommitted and retries it."""
         try:
-            cmd = parse_command(record.value, self.name)
+            cmd, (subject, params) = parse_command(record.value, self.name, self.keys)
         except Invalid as e:
             self.dead_letter(record, str(e))
             warn("message dead-lettered", partition=record.partition, offset=record.offset)
@@ -180,7 +233,7 @@ class Connector:
         fields = dict(action=cmd["action"], request_id=cmd["request_id"])
         start = time.monotonic()
         try:
-            output, again = self.perform(cmd)
+            output, again = self.perform(cmd, subject, params)
         except Permanent as e:
             return self.failed(cmd, str(e), True, e.code, e.output, **fields)
         except sqlite3.OperationalError as e:
@@ -234,16 +287,15 @@ class Connector:
 
     # --- the action, exactly once -----------------------------------------------------------
 
-    def perform(self, cmd):
+    def perform(self, cmd, subject, params):
         """Runs the action in one transaction together with the record of its key. Returns the
         output and whether it had already been done."""
         action = cmd["action"]
         if action not in ACTIONS:
             raise Permanent(f"{action} on connector {self.name}: action not supported by this connector", "unsupported")
-        subject = cmd.get("subject")
         if not isinstance(subject, dict) or not any(subject.get(k) for k in ("email", "phone", "customer_id")):
             raise Permanent("subject has no identifier (email, phone or customer id)")
-        params = cmd.get("params") or {}
+        params = params or {}
         if not isinstance(params, dict):
             raise Permanent("params must be an object")
         allowed = {"restrict": {"lift"}}.get(action, set())
@@ -339,6 +391,7 @@ class Assigned(ConsumerRebalanceListener):
 def serve(args):
     if not NAME.match(args.name):
         sys.exit(f"--name {args.name!r} is not a connector name (lower case letters, digits, '-', '_')")
+    keys = parse_keys(os.environ.get(KEYS_ENV))
     stop = Stop()
     brokers = args.brokers.split(",")
     topic = f"lethe.connector.{args.name}.commands"
@@ -350,7 +403,7 @@ def serve(args):
                              enable_auto_commit=False,       # commit only after the answer is out
                              auto_offset_reset="earliest",   # a new group misses no command
                              max_poll_records=50)
-    connector = Connector(args.name, db, producer, args.progress_every)
+    connector = Connector(args.name, db, producer, args.progress_every, keys)
     consumer.subscribe([topic], listener=Assigned())
     info("serving", topic=topic)
     backoff = 0.2

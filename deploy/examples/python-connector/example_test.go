@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/connectors/connectortest"
+	"github.com/lethe-privacy/lethe/connectors/envelope"
 	"github.com/lethe-privacy/lethe/connectors/remote"
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/testenv"
@@ -102,20 +104,35 @@ func TestMalformedCommandsAreDeadLettered(t *testing.T) {
 	defer stopResults()
 
 	good := bus.Command{
-		Schema: schemas.ConnectorCommand, Version: 1, ID: "c1", IdempotencyKey: "dlq:" + p.name + ":erase",
+		Schema: schemas.ConnectorCommand, Version: schemas.CommandVersion, ID: "c1", IdempotencyKey: "dlq:" + p.name + ":erase",
 		RequestID: "dlq-" + p.name, TenantID: "t1", Connector: p.name, Action: "erase",
-		Subject: &bus.Subject{Email: "someone@example.com"}, TaskToken: "dGFzaw==", IssuedAt: time.Now().UTC(),
+		TaskToken: "dGFzaw==", IssuedAt: time.Now().UTC(),
+	}
+	someone := &bus.Subject{Email: "someone@example.com"}
+	if err := good.Seal(env.keys, someone, nil); err != nil {
+		t.Fatal(err)
 	}
 	other := good
 	other.Connector, other.TaskToken = "another-system", "b3RoZXI="
-	v2 := good
-	v2.Version, v2.TaskToken = 2, "djI="
+	// Version 1 carried the subject in clear: no longer accepted.
+	v1 := map[string]any{"schema": schemas.ConnectorCommand, "version": 1, "id": "c1", "idempotency_key": good.IdempotencyKey,
+		"request_id": good.RequestID, "tenant_id": "t1", "connector": p.name, "action": "erase",
+		"subject": someone, "task_token": "djE=", "issued_at": good.IssuedAt}
+	stranger := good
+	stranger.TaskToken = "c3RyYW5nZXI="
+	if err := stranger.Seal(mustRing(t, "k9"), someone, nil); err != nil {
+		t.Fatal(err)
+	}
+	lifted := good // the ciphertext of one command copied into another request's
+	lifted.RequestID, lifted.TaskToken = "dlq-elsewhere", "bGlmdGVk"
 	malformed := map[string][]byte{
-		"not json":          []byte(`{"schema": "lethe.connector.command", `),
-		"another schema":    []byte(`{"schema":"lethe.request.intake","version":1}`),
-		"another connector": mustJSON(t, other),
-		"version 2":         mustJSON(t, v2),
-		"not utf-8":         {0xff, 0xfe, 0x00, 0x41},
+		"not json":               []byte(`{"schema": "lethe.connector.command", `),
+		"another schema":         []byte(`{"schema":"lethe.request.intake","version":1}`),
+		"another connector":      mustJSON(t, other),
+		"version 1, in clear":    mustJSON(t, v1),
+		"sealed for another key": mustJSON(t, stranger),
+		"lifted ciphertext":      mustJSON(t, lifted),
+		"not utf-8":              {0xff, 0xfe, 0x00, 0x41},
 	}
 	want := map[string]string{} // payload → case
 	for name, value := range malformed {
@@ -166,7 +183,7 @@ func TestMalformedCommandsAreDeadLettered(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	for _, r := range results {
-		if r.TaskToken == other.TaskToken || r.TaskToken == v2.TaskToken {
+		if slices.Contains([]string{other.TaskToken, "djE=", stranger.TaskToken, lifted.TaskToken}, r.TaskToken) {
 			t.Errorf("a result (%s) was published for a dead-lettered command", r.Status)
 		}
 	}
@@ -204,6 +221,19 @@ func TestRedeliveryAfterRestartIsAnsweredFromTheStore(t *testing.T) {
 	}
 }
 
+// A command sealed with the key the connector was rotated from still opens: the connector holds
+// every key of its ring, and the key id in the command says which one to use.
+func TestCommandSealedBeforeRotation(t *testing.T) {
+	env := newEnv(t)
+	p := env.start(t)
+	s := p.seed(t, 0, true)
+	res, err := env.remoteWith(t, p, mustRing(t, "k1")).(connectors.BlockChecker).BlockCheck(context.Background(),
+		connectors.Task{Key: "rot:" + p.name, RequestID: "rot-" + p.name, Subject: s})
+	if err != nil || len(res.Blocks) != 1 {
+		t.Fatalf("block check sealed with the old key = %+v, %v", res, err)
+	}
+}
+
 // Restrict is served too; bad params are refused permanently and change nothing.
 func TestRestrict(t *testing.T) {
 	env := newEnv(t)
@@ -237,6 +267,32 @@ type env struct {
 	python  string
 	brokers []string
 	bus     *bus.Bus
+	// keys seal the commands: the connector holds the same key (and the one before a rotation).
+	keys    *envelope.Ring
+	keysEnv string
+}
+
+// testKey is a fixed key per id, so the connector and Lethe's side can hold the same one.
+func testKey(t *testing.T, id string) envelope.Key {
+	t.Helper()
+	k, err := envelope.NewKey(id, []byte(strings.Repeat(id[len(id)-1:], envelope.KeySize)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func mustRing(t *testing.T, ids ...string) *envelope.Ring {
+	t.Helper()
+	var keys []envelope.Key
+	for _, id := range ids {
+		keys = append(keys, testKey(t, id))
+	}
+	r, err := envelope.NewRing(keys...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 func newEnv(t *testing.T) *env {
@@ -259,7 +315,12 @@ func newEnv(t *testing.T) *env {
 	if err := b.EnsureTopics(ctx, bus.TopicResults, bus.TopicDLQ); err != nil {
 		t.Fatal(err)
 	}
-	return &env{python: python, brokers: brokers, bus: b}
+	// The connector was rotated from k1 to k2: it opens both; Lethe seals with k2.
+	var entries []string
+	for _, id := range []string{"k2", "k1"} {
+		entries = append(entries, id+"="+base64.StdEncoding.EncodeToString([]byte(strings.Repeat(id[1:], envelope.KeySize))))
+	}
+	return &env{python: python, brokers: brokers, bus: b, keys: mustRing(t, "k2"), keysEnv: strings.Join(entries, ",")}
 }
 
 // proc is one running connector process with its own name (so its own commands topic and
@@ -300,7 +361,7 @@ func (e *env) run(t *testing.T, p *proc) {
 	p.log = &logLines{t: t, ready: make(chan struct{})}
 	p.cmd = exec.Command(e.python, "connector.py", "--db", p.db, "--busy-timeout", "0.5",
 		"serve", "--brokers", strings.Join(e.brokers, ","), "--name", p.name, "--progress-every", "1")
-	p.cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1")
+	p.cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1", "LETHE_CONNECTOR_KEYS="+e.keysEnv)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("starting the example connector: %v", err)
@@ -348,6 +409,11 @@ func (p *proc) stop(t *testing.T) {
 
 func (e *env) remote(t *testing.T, p *proc) connectors.Connector {
 	t.Helper()
+	return e.remoteWith(t, p, e.keys)
+}
+
+func (e *env) remoteWith(t *testing.T, p *proc, keys *envelope.Ring) connectors.Connector {
+	t.Helper()
 	// A bus of its own: a producer caches topic metadata, and this connector's commands topic
 	// was created after the shared bus last looked.
 	b, err := bus.Open(context.Background(), bus.Config{Brokers: e.brokers, ClientID: "lethe-python-example-test"})
@@ -356,7 +422,7 @@ func (e *env) remote(t *testing.T, p *proc) connectors.Connector {
 	}
 	t.Cleanup(func() { b.Close() })
 	c, err := remote.New(context.Background(), b, remote.Config{
-		Name: p.name, Capabilities: capabilities, ExportDir: p.exports, Timeout: 30 * time.Second,
+		Name: p.name, Capabilities: capabilities, ExportDir: p.exports, Timeout: 30 * time.Second, Keys: keys,
 	})
 	if err != nil {
 		t.Fatal(err)
