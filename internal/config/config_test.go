@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 
 	"github.com/lethe-privacy/lethe/internal/config"
@@ -226,6 +228,40 @@ func TestLimitsOverrideOnlyWhatIsSet(t *testing.T) {
 		v, err := config.ParseRate(r)
 		if err != nil || v.String() != r {
 			t.Errorf("%s reads back as %s (%v)", r, v, err)
+		}
+	}
+}
+
+func TestConnectorKeys(t *testing.T) {
+	k1, k2 := strings.Repeat("A", 43)+"=", strings.Repeat("B", 43)+"="
+	body := func(keys string) string {
+		return `
+kafka: {brokers: ["k:9092"]}
+database: {url: "` + base + `"}
+remote_connectors: [{name: newsletter, capabilities: [erase]}]
+secrets: {connector_keys: {` + keys + `}}
+`
+	}
+	cfg, err := config.LoadFrom(writeFile(t, body(`newsletter: [{id: k2, env: K2}, {id: k1, env: K1}]`)), env(map[string]string{"K1": k1, "K2": k2, "LETHE_SIGNING_KEY": signingKey}))
+	require.NoError(t, err)
+	keys := cfg.ConnectorKeyList("newsletter")
+	require.Len(t, keys, 2)
+	assert.Equal(t, "k2", keys[0].ID, "the first key listed seals")
+
+	for keys, want := range map[string]string{
+		``: "secrets.connector_keys.newsletter: remote connector newsletter needs a key of its own",
+		`newsletter: [{id: k1, env: K1}], mailchimp: [{id: k1, env: K1}]`: "secrets.connector_keys.mailchimp: no connector or remote connector has this name",
+		`newsletter: [{id: k1, env: SHORT}]`:                              "secrets.connector_keys.newsletter[0]: key k1: 3 bytes, want 32",
+		`newsletter: [{id: k1, env: UNSET}]`:                              "secrets.connector_keys.newsletter[0]: environment variable UNSET is not set",
+		`newsletter: [{id: k1, env: K1}, {id: k1, env: K2}]`:              `secrets.connector_keys.newsletter[1].id: "k1" appears twice`,
+		`newsletter: [{id: "a b", env: K1}]`:                              `key id "a b"`,
+	} {
+		_, err := config.LoadFrom(writeFile(t, body(keys)), env(map[string]string{"K1": k1, "K2": k2, "SHORT": "YWJj", "LETHE_SIGNING_KEY": signingKey}))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want %q", keys, err, want)
+		}
+		if err != nil && strings.Contains(err.Error(), k1) {
+			t.Errorf("%s: the error shows the key", keys)
 		}
 	}
 }
