@@ -10,15 +10,18 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/lethe-privacy/lethe/connectors/envelope"
 	"github.com/lethe-privacy/lethe/deploy/demo"
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/requests"
+	"github.com/lethe-privacy/lethe/schemas"
 	"github.com/lethe-privacy/lethe/workflows"
 )
 
 // After an access, a rectification and an erasure on the demo data, no topic of the stack holds
 // a demo subject's email, phone, customer number or name, or a corrected value, in clear: from
-// the first offset on, commands included (their subject and params travel sealed). And every
+// the first offset on, commands and their dead-letter copies included (the subject and params
+// travel sealed). And every
 // topic has its retention set on the broker, so even ciphertext does not stay for ever.
 func TestKafkaHoldsNoPersonalDataInClear(t *testing.T) {
 	s := newStack(t)
@@ -53,6 +56,21 @@ func TestKafkaHoldsNoPersonalDataInClear(t *testing.T) {
 	id = s.Submit(workflows.TypeErasure, erase)
 	st := s.awaitStatus(id, workflows.StatusBlocked)
 	require.NotEmpty(t, st.Blocks)
+
+	// A command the runner cannot open (sealed for a key it does not hold) is dead-lettered:
+	// the copy in lethe.dlq holds the ciphertext, never the subject.
+	stray := bus.Command{
+		Schema: schemas.ConnectorCommand, Version: schemas.CommandVersion, ID: "R-STRAY:database:erase:1",
+		IdempotencyKey: "R-STRAY:database:erase", RequestID: "R-STRAY", TenantID: "salon", Connector: "database",
+		Action: "erase", TaskToken: "c3RyYXk=", IssuedAt: time.Now().UTC(),
+	}
+	k, err := envelope.NewKey("elsewhere", make([]byte, envelope.KeySize))
+	require.NoError(t, err)
+	ring, err := envelope.NewRing(k)
+	require.NoError(t, err)
+	require.NoError(t, stray.Seal(ring, &access, nil))
+	require.NoError(t, s.Deps.Bus.Publish(ctx, bus.CommandTopic("database"), stray.RequestID, stray))
+	s.nextMessage(bus.TopicDLQ, func(m bus.Message) bool { return strings.Contains(string(m.Value), stray.ID) })
 
 	topics := s.topics()
 	require.Contains(t, topics, s.Prefix+bus.CommandTopic("database"))
