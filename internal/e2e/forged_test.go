@@ -126,3 +126,43 @@ func TestResultNamingAnotherRequestsExportIsDeadLettered(t *testing.T) {
 		assert.NotContains(t, string(raw), demo.HealthNotesCustomerEmail, "%s holds the victim's data", name)
 	}
 }
+
+// A command dispatched again after staff retried a failed request (same idempotency key, a new
+// activity and task token) is recorded anew, and its genuine result completes the request.
+func TestRetriedCommandsResultIsAccepted(t *testing.T) {
+	s := newStack(t)
+	s.Run("worker", s.Deps.RunWorker)
+	s.Run("bridge", s.Deps.RunBridge)
+	id := s.Submit(workflows.TypeRestriction, bus.Subject{Email: demo.ClearCustomerEmail})
+	first := s.command(id)
+	failed := bus.NewResult(first, bus.StatusFailed, time.Now())
+	failed.Error = &bus.ResultError{Message: "system down for maintenance", Permanent: true}
+	ctx := context.Background()
+	require.NoError(t, s.Deps.Bus.Publish(ctx, bus.TopicResults, id, failed))
+	deadline := time.Now().Add(time.Minute)
+	for s.status(id) != workflows.StatusFailed {
+		require.True(t, time.Now().Before(deadline), "request never failed")
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	_, err := s.Deps.Requests().Decide(ctx, "salon", id, workflows.UpdateRetry, workflows.Decision{Actor: "sam"})
+	require.NoError(t, err)
+	m := s.nextMessage(bus.CommandTopic("database"), func(m bus.Message) bool {
+		var c bus.Command
+		return json.Unmarshal(m.Value, &c) == nil && c.RequestID == id && c.TaskToken != first.TaskToken
+	})
+	var again bus.Command
+	require.NoError(t, json.Unmarshal(m.Value, &again))
+	good := bus.NewResult(again, bus.StatusSucceeded, time.Now())
+	good.Output = &bus.Output{Result: json.RawMessage(`{"restricted":true,"rows":1}`)}
+	require.NoError(t, s.Deps.Bus.Publish(ctx, bus.TopicResults, id, good))
+	require.Equal(t, workflows.StatusCompleted, s.Await(id).Status)
+}
+
+// status is the request's status in the read model.
+func (s *stack) status(id string) string {
+	s.t.Helper()
+	var st string
+	require.NoError(s.t, s.Deps.Store.Pool.QueryRow(context.Background(), `SELECT status FROM requests WHERE id = $1`, id).Scan(&st))
+	return st
+}

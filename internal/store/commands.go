@@ -33,12 +33,16 @@ func TokenDigest(token []byte) []byte {
 	return sum[:]
 }
 
-// RecordCommand stores c as issued with token. Recording the same command again (a retried
-// publish within one activity attempt) is a no-op.
+// RecordCommand stores c as issued with token. A command id names an idempotency key and an
+// attempt, and a request retried by staff runs the same key from attempt 1 again with a new
+// token: the new token replaces the old, whose activity has closed (a late result for it
+// completes nothing either way).
 func (s *Store) RecordCommand(ctx context.Context, c Command, token []byte) error {
 	_, err := s.Pool.Exec(ctx, `
 		INSERT INTO connector_commands (id, token_sha256, request_id, tenant_id, connector, action, export_prefix, issued_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		ON CONFLICT (id) DO UPDATE SET token_sha256 = $2, request_id = $3, tenant_id = $4, connector = $5,
+			action = $6, export_prefix = $7, issued_at = $8`,
 		c.ID, TokenDigest(token), c.RequestID, c.TenantID, c.Connector, c.Action, c.ExportPrefix, c.IssuedAt)
 	if err != nil {
 		return fmt.Errorf("recording command %s: %w", c.ID, err)
