@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
@@ -147,16 +148,18 @@ func (a *Activities) DispatchCommand(ctx context.Context, d Dispatch) (bus.Outpu
 	return bus.Output{}, activity.ErrResultPending
 }
 
-// subject reads the subject's proven identifiers (proofs are keyed by bus.Subject's JSON
-// names, see internal/requests): one typed next to a verified email, but never proven, must
-// not match anybody's data.
+// provenIdentifiers selects a request_subjects row's email, phone and customer id, each only
+// if proven (proofs are keyed by bus.Subject's JSON names, see internal/requests): one typed
+// next to a verified email, but never proven, must not match anybody's data.
+const provenIdentifiers = `CASE WHEN proofs ? 'email' THEN email END, CASE WHEN proofs ? 'phone' THEN phone END,
+	CASE WHEN proofs ? 'customer_id' THEN customer_id END`
+
+// subject reads the subject's proven identifiers.
 func (a *Activities) subject(ctx context.Context, requestID string) (bus.Subject, error) {
 	var s bus.Subject
 	var email, phone, customer *string
-	err := a.Store.Pool.QueryRow(ctx, `
-		SELECT CASE WHEN proofs ? 'email' THEN email END, CASE WHEN proofs ? 'phone' THEN phone END,
-		       CASE WHEN proofs ? 'customer_id' THEN customer_id END
-		FROM request_subjects WHERE request_id = $1`, requestID).Scan(&email, &phone, &customer)
+	err := a.Store.Pool.QueryRow(ctx, `SELECT `+provenIdentifiers+` FROM request_subjects WHERE request_id = $1`,
+		requestID).Scan(&email, &phone, &customer)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return s, permanent("the subject of request "+requestID+" is no longer known to Lethe", nil)
 	}
@@ -335,20 +338,6 @@ func (a *Activities) publish(ctx context.Context, topic, key string, msg any) er
 	return err
 }
 
-// ForgetSubject deletes Lethe's own copy of the subject's identifiers: the last step of an
-// erasure, after the completion notice went out.
-func (a *Activities) ForgetSubject(ctx context.Context, requestID string) error {
-	var tenant string
-	err := a.Store.Pool.QueryRow(ctx, `DELETE FROM request_subjects WHERE request_id = $1 RETURNING tenant_id`, requestID).Scan(&tenant)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil // already forgotten by an earlier attempt
-	}
-	if err != nil {
-		return fmt.Errorf("forgetting the subject of request %s: %w", requestID, err)
-	}
-	return a.audit(ctx, requestID+":forget", tenant, "lethe", "subject.forgotten", requestID, nil)
-}
-
 // RecordConsent appends a consent decision to the ledger, the subject kept as a keyed hash.
 func (a *Activities) RecordConsent(ctx context.Context, c ConsentChange) error {
 	s, err := a.subject(ctx, c.RequestID)
@@ -371,7 +360,7 @@ func (a *Activities) BuildExport(ctx context.Context, r ExportRequest) (ExportPa
 	for _, name := range sortedKeys(r.Sources) {
 		in.Sources = append(in.Sources, exportpkg.Source{Connector: name, Tables: r.Sources[name]})
 	}
-	target := strings.TrimSuffix(a.ExportBase, "/") + "/" + r.TenantID + "/" + r.RequestID + "/" + r.RequestID + "-" + r.Kind + ".zip"
+	target := a.exportPrefix(r.TenantID, r.RequestID) + "/" + r.RequestID + "-" + r.Kind + ".zip"
 	pkg, err := exportpkg.Build(ctx, a.Exports, target, in)
 	if err != nil {
 		return ExportPackage{}, fmt.Errorf("building the export of request %s: %w", r.RequestID, err)
@@ -399,6 +388,13 @@ func mailError(doing string, err error) error {
 }
 
 func (a *Activities) audit(ctx context.Context, key, tenant, actor, action, requestID string, detail map[string]any) error {
+	return a.auditIn(ctx, a.Store.Pool, key, tenant, actor, action, requestID, detail)
+}
+
+// auditIn is audit inside a transaction of the caller's.
+func (a *Activities) auditIn(ctx context.Context, db interface {
+	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+}, key, tenant, actor, action, requestID string, detail map[string]any) error {
 	if detail == nil {
 		detail = map[string]any{}
 	}
@@ -406,7 +402,7 @@ func (a *Activities) audit(ctx context.Context, key, tenant, actor, action, requ
 	if err != nil {
 		return permanent("encoding audit detail", err)
 	}
-	_, err = a.Store.Pool.Exec(ctx, `
+	_, err = db.Exec(ctx, `
 		INSERT INTO audit_events (event_key, tenant_id, occurred_at, actor, action, request_id, detail)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
 		key, tenant, a.now(), actor, action, requestID, raw)

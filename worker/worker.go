@@ -21,5 +21,6 @@ func New(c client.Client, taskQueue string, acts *activities.Activities) sdkwork
 func Register(r sdkworker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflow(workflows.SelfCheckWorkflow)
 	r.RegisterWorkflow(workflows.RequestWorkflow)
+	r.RegisterWorkflow(workflows.ExportExpiryWorkflow)
 	r.RegisterActivity(acts)
 }

@@ -43,14 +43,21 @@ type realWorld struct {
 	logs    *os.File
 }
 
+// migratedStore is Lethe's store on a fresh database of the test PostgreSQL.
+func migratedStore(t *testing.T) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), testenv.PostgresURL(t), 4)
+	require.NoError(t, err)
+	t.Cleanup(st.Close)
+	_, err = st.Migrate(context.Background())
+	require.NoError(t, err)
+	return st
+}
+
 func newRealWorld(t *testing.T, tenant config.Tenant) *realWorld {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, testenv.PostgresURL(t), 4)
-	require.NoError(t, err)
-	t.Cleanup(st.Close)
-	_, err = st.Migrate(ctx)
-	require.NoError(t, err)
+	st := migratedStore(t)
 	w := &realWorld{prefix: "clock-" + testenv.Suffix() + ".", mailgun: mailgun.NewMockServer()}
 	t.Cleanup(w.mailgun.Stop)
 	b, err := bus.Open(ctx, bus.Config{Brokers: testenv.KafkaBrokers(t), Partitions: 1, TopicPrefix: w.prefix, Logger: slog.Default()})
@@ -74,6 +81,7 @@ func newRealWorld(t *testing.T, tenant config.Tenant) *realWorld {
 	w.env = s.NewTestWorkflowEnvironment()
 	w.env.SetTestTimeout(2 * time.Minute)
 	w.env.RegisterWorkflow(workflows.RequestWorkflow)
+	w.env.RegisterWorkflow(workflows.ExportExpiryWorkflow)
 	w.env.RegisterActivity(w.acts)
 	var a *activities.Activities
 	w.env.OnActivity(a.DispatchCommand, mock.Anything, mock.Anything).Return(bus.Output{}, nil)

@@ -107,6 +107,8 @@ type Policy struct {
 	Connectors       []ConnectorRef
 	// ExportBase is the export store URI prefix under which this request's files go.
 	ExportBase string
+	// ExportExpiry is how long a completed request's export is kept (default 30 days).
+	ExportExpiry time.Duration
 }
 
 // RequestInput starts a request workflow. The workflow ID is RequestID. It deliberately
@@ -389,6 +391,11 @@ func (r *request) complete(ctx workflow.Context) (RequestState, error) {
 		}
 	}
 	r.notify(ctx, "completion", data)
+	if r.state.Export != nil && workflow.GetVersion(ctx, "export-expiry", workflow.DefaultVersion, 1) == 1 {
+		if err := r.expireExport(ctx); err != nil {
+			return r.state, err
+		}
+	}
 	if r.in.Type == TypeErasure {
 		if err := workflow.ExecuteActivity(ctx, a.ForgetSubject, r.in.RequestID).Get(ctx, nil); err != nil {
 			return r.state, err
@@ -959,6 +966,9 @@ func withDefaults(p Policy) Policy {
 	}
 	if p.ConnectorTimeout <= 0 {
 		p.ConnectorTimeout = 24 * time.Hour
+	}
+	if p.ExportExpiry <= 0 {
+		p.ExportExpiry = 30 * 24 * time.Hour
 	}
 	return p
 }

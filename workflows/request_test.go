@@ -50,6 +50,7 @@ func newWorld(t *testing.T) *world {
 	w := &world{env: s.NewTestWorkflowEnvironment()}
 	var a *activities.Activities
 	w.env.RegisterWorkflow(workflows.RequestWorkflow)
+	w.env.RegisterWorkflow(workflows.ExportExpiryWorkflow)
 	w.env.RegisterActivity(a)
 	w.env.OnActivity(a.RecordTransition, mock.Anything, mock.Anything).Return(func(_ context.Context, tr activities.Transition) error {
 		if w.failRecord != nil {
@@ -98,6 +99,10 @@ func newWorld(t *testing.T) *world {
 	})
 	w.env.OnActivity(a.ForgetSubject, mock.Anything, mock.Anything).Return(func(_ context.Context, id string) error {
 		w.add(func() { w.forgotten = append(w.forgotten, id); w.log = append(w.log, "forget") })
+		return nil
+	})
+	w.env.OnActivity(a.ExpireExport, mock.Anything, mock.Anything).Return(func(_ context.Context, e activities.ExportExpiry) error {
+		w.add(func() { w.log = append(w.log, "expire-export") })
 		return nil
 	})
 	w.env.OnActivity(a.BuildExport, mock.Anything, mock.Anything).Return(func(_ context.Context, r activities.ExportRequest) (activities.ExportPackage, error) {

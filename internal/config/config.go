@@ -159,6 +159,9 @@ type Database struct {
 type Exports struct {
 	// Dir is a local directory; it must be shared by workers and connector runners.
 	Dir string `yaml:"dir"`
+	// ExpireAfterDays is how long a completed request's export (the ZIP and the connectors'
+	// files) is kept before it is deleted (default 30).
+	ExpireAfterDays int `yaml:"expire_after_days"`
 }
 
 // Mail is how Lethe emails subjects: Mailgun, in the US or EU region.
@@ -284,15 +287,9 @@ var envOverrides = []struct {
 		c.Kafka.Brokers = splitList(v)
 		return nil
 	}},
-	{"LETHE_KAFKA_PARTITIONS", "kafka.partitions", func(c *Config, v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return fmt.Errorf("%q is not a whole number", v)
-		}
-		c.Kafka.Partitions = n
-		return nil
-	}},
+	{"LETHE_KAFKA_PARTITIONS", "kafka.partitions", wholeNumber(func(c *Config) *int { return &c.Kafka.Partitions })},
 	{"LETHE_EXPORTS_DIR", "exports.dir", func(c *Config, v string) error { c.Exports.Dir = v; return nil }},
+	{"LETHE_EXPORTS_EXPIRE_AFTER_DAYS", "exports.expire_after_days", wholeNumber(func(c *Config) *int { return &c.Exports.ExpireAfterDays })},
 	{"LETHE_MAIL_DOMAIN", "mail.domain", func(c *Config, v string) error { c.Mail.Domain = v; return nil }},
 	{"LETHE_MAIL_REGION", "mail.region", func(c *Config, v string) error { c.Mail.Region = v; return nil }},
 	{"LETHE_MAIL_FROM", "mail.from", func(c *Config, v string) error { c.Mail.From = v; return nil }},
@@ -340,6 +337,18 @@ func boolean(field func(c *Config) *bool) func(c *Config, v string) error {
 	}
 }
 
+// wholeNumber is the override of a whole-number setting.
+func wholeNumber(field func(c *Config) *int) func(c *Config, v string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", v)
+		}
+		*field(c) = n
+		return nil
+	}
+}
+
 // Setting returns the name of a setting with its environment override, for error messages.
 func Setting(path string) string {
 	for _, o := range envOverrides {
@@ -359,7 +368,7 @@ func Defaults() Config {
 		Kafka: Kafka{Partitions: 3, ReplicationFactor: 1, ClientID: "lethe",
 			SASL: SASL{Password: Secret{Env: "LETHE_KAFKA_SASL_PASSWORD"}}},
 		Database: Database{MaxConns: 10},
-		Exports:  Exports{Dir: "exports"},
+		Exports:  Exports{Dir: "exports", ExpireAfterDays: 30},
 		Secrets:  Secrets{SigningKey: Secret{Env: "LETHE_SIGNING_KEY"}},
 		Mail: Mail{Region: "us", APIKey: Secret{Env: "LETHE_MAILGUN_API_KEY"},
 			WebhookSigningKey: Secret{Env: "LETHE_MAILGUN_WEBHOOK_KEY"}},
@@ -652,6 +661,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Exports.Dir == "" {
 		return fmt.Errorf("%s: must not be empty", Setting("exports.dir"))
+	}
+	if c.Exports.ExpireAfterDays < 1 {
+		return fmt.Errorf("%s: %d must be at least 1 (days a completed request's export is kept)", Setting("exports.expire_after_days"), c.Exports.ExpireAfterDays)
 	}
 	if err := c.validateDatabase(); err != nil {
 		return err

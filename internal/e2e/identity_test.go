@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/enums/v1"
@@ -58,29 +59,6 @@ func (s *stack) awaitSettled(id string) workflows.RequestState {
 	return st
 }
 
-// exportFilesContaining lists the files under the export directory that contain needle.
-func (s *stack) exportFilesContaining(needle string) []string {
-	s.t.Helper()
-	var out []string
-	err := filepath.WalkDir(s.Cfg.Exports.Dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		if strings.Contains(string(raw), needle) {
-			out = append(out, path)
-		}
-		return nil
-	})
-	if !os.IsNotExist(err) {
-		require.NoError(s.t, err)
-	}
-	return out
-}
-
 // An attacker proves their own email address and types the victim's customer number: the
 // email code proves only the email, so no connector command carries the customer number, the
 // export holds nothing of the victim's and the erasure touches none of the victim's rows.
@@ -97,7 +75,7 @@ func TestTypedCustomerNumberBorrowsNoIdentity(t *testing.T) {
 			assert.NotContains(t, string(raw), demo.HealthNotesCustomerEmail, "the export's %s holds the victim's data", name)
 		}
 	}
-	assert.Empty(t, s.exportFilesContaining(demo.HealthNotesCustomerEmail), "files Lethe wrote hold the victim's data")
+	assert.Empty(t, s.scanForSubject(demo.HealthNotesCustomerEmail), "Lethe holds the victim's data")
 
 	victimBefore := s.scalar(`SELECT first_name || '/' || email FROM customers WHERE customer_number = $1`, demo.ClearCustomerNumber)
 	erasure := s.submitUnverified(workflows.TypeErasure, bus.Subject{Email: attacker, CustomerID: demo.ClearCustomerNumber})
@@ -124,4 +102,90 @@ func TestTypedCustomerNumberBorrowsNoIdentity(t *testing.T) {
 	customers := teststack.Rows(t, readZip(t, s, st.Export.URI), "database/customers.json")
 	require.Len(t, customers, 1)
 	assert.Equal(t, demo.HealthNotesCustomerEmail, customers[0]["email"])
+}
+
+// scanForSubject lists every place under Lethe's control that still holds one of needles:
+// every column of every row of every table of Lethe's database (as text), and every file
+// under the export directory (ZIPs read inside).
+func (s *stack) scanForSubject(needles ...string) []string {
+	s.t.Helper()
+	ctx := context.Background()
+	var found []string
+	hit := func(where, text string) {
+		for _, n := range needles {
+			if strings.Contains(text, n) {
+				found = append(found, where+" holds "+n)
+			}
+		}
+	}
+	rows, err := s.Deps.Store.Pool.Query(ctx, `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'`)
+	require.NoError(s.t, err)
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(s.t, err)
+	require.Contains(s.t, tables, "request_subjects")
+	for _, table := range tables {
+		rows, err := s.Deps.Store.Pool.Query(ctx, `SELECT t::text FROM `+pgx.Identifier{table}.Sanitize()+` t`)
+		require.NoError(s.t, err)
+		texts, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(s.t, err)
+		for _, text := range texts {
+			hit("table "+table, text)
+		}
+	}
+	err = filepath.WalkDir(s.Cfg.Exports.Dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		hit(path, string(raw))
+		if strings.HasSuffix(path, ".zip") {
+			for name, inner := range teststack.Unzip(s.t, raw) {
+				hit(path+"!"+name, string(inner))
+			}
+		}
+		return nil
+	})
+	if !os.IsNotExist(err) {
+		require.NoError(s.t, err)
+	}
+	return found
+}
+
+// Access, rectification, a request never verified, then erasure, for one subject: afterwards
+// nothing under Lethe's control holds the subject's email, phone, name or corrected value.
+func TestErasureForgetsEveryCopy(t *testing.T) {
+	s := newStack(t)
+	s.RunAll()
+	ctx := context.Background()
+	subject := bus.Subject{Email: demo.ClearCustomerEmail, Phone: demo.ClearCustomerPhone}
+	var first, last string
+	require.NoError(t, s.Demo.QueryRow(ctx, `SELECT first_name, last_name FROM customers WHERE email = $1`, subject.Email).Scan(&first, &last))
+	const corrected = "Eastfoldshire"
+
+	access := s.Submit(workflows.TypeAccess, subject)
+	require.Equal(t, workflows.StatusCompleted, s.Await(access).Status)
+	require.NotEmpty(t, s.scanForSubject(subject.Email), "the access request left its export")
+	rect, err := s.Deps.Requests().Submit(ctx, requests.Submission{
+		TenantID: "salon", Type: workflows.TypeRectification, Subject: subject,
+		Changes: map[string]string{"city": corrected}, IdentityVerified: true,
+	})
+	require.NoError(t, err)
+	require.Equal(t, workflows.StatusCompleted, s.Await(rect).Status)
+	pending, err := s.Deps.Requests().Submit(ctx, requests.Submission{TenantID: "salon", Type: workflows.TypeAccess, Subject: subject})
+	require.NoError(t, err)
+	s.code(subject.Email, pending)
+
+	erasure := s.Submit(workflows.TypeErasure, subject)
+	require.Equal(t, workflows.StatusCompleted, s.Await(erasure).Status)
+	assert.Empty(t, s.scanForSubject(subject.Email, subject.Phone, first, last, corrected))
+
+	var detail map[string]any
+	require.NoError(t, s.Deps.Store.Pool.QueryRow(ctx, `SELECT detail FROM audit_events WHERE request_id = $1 AND action = 'subject.forgotten'`, erasure).Scan(&detail))
+	assert.Equal(t, map[string]any{"requests": 4.0, "verification_codes": 1.0, "export_packages": 1.0, "export_files": detail["export_files"], "kept_for_open_requests": 0.0}, detail)
+	assert.Greater(t, detail["export_files"], 1.0, "the package and the connector's files")
+	_, err = s.Deps.Requests().SendCode(ctx, "salon", pending)
+	assert.ErrorIs(t, err, requests.ErrNoEmail, "the pending request can no longer reach the address")
 }

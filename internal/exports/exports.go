@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
@@ -62,6 +63,10 @@ type Store interface {
 	Create(ctx context.Context, uri string) (Writer, error)
 	// Open reads a committed object.
 	Open(ctx context.Context, uri string) (io.ReadCloser, error)
+	// RemoveAll deletes every object under the prefix uri (a request's export location) and
+	// returns how many there were. A prefix with nothing under it is no error, so it can be
+	// retried.
+	RemoveAll(ctx context.Context, prefix string) (int, error)
 }
 
 // Writer streams one object. Exactly one of Commit or Abort must be called.
@@ -143,6 +148,31 @@ func (d *Dir) Open(_ context.Context, uri string) (io.ReadCloser, error) {
 		return nil, err
 	}
 	return os.Open(p)
+}
+
+// RemoveAll deletes the directory at prefix with everything in it, partial writes included.
+func (d *Dir) RemoveAll(_ context.Context, prefix string) (int, error) {
+	p, err := d.path(prefix)
+	if err != nil {
+		return 0, err
+	}
+	if p == d.Root {
+		return 0, errors.New("refusing to remove the whole export directory")
+	}
+	n := 0
+	err = filepath.WalkDir(p, func(_ string, e fs.DirEntry, err error) error {
+		if err == nil && !e.IsDir() {
+			n++
+		}
+		return err
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return 0, fmt.Errorf("listing export objects: %w", err)
+	}
+	if err := os.RemoveAll(p); err != nil {
+		return 0, fmt.Errorf("removing export objects: %w", err)
+	}
+	return n, nil
 }
 
 type fileWriter struct {

@@ -294,7 +294,8 @@ func (s *Service) input(t config.Tenant, sub Submission) workflows.RequestInput 
 		Regime: cmp.Or(sub.Regime, t.Regime), Country: cmp.Or(sub.Country, t.Country),
 		TimeZone: cmp.Or(t.TimeZone, "UTC"), ClockStart: t.Policy.ClockStart,
 		ManualApproval: t.Policy.NeedsApproval(sub.Type), BlockedErasure: t.Policy.BlockedErasure,
-		ExportBase: s.ExportBase, Connectors: s.Connectors(),
+		ExportBase: s.ExportBase, ExportExpiry: time.Duration(s.Cfg.Exports.ExpireAfterDays) * 24 * time.Hour,
+		Connectors: s.Connectors(),
 	}
 	for _, d := range t.Policy.ReminderDays {
 		p.Reminders = append(p.Reminders, time.Duration(d)*24*time.Hour)

@@ -1,0 +1,51 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/lethe-privacy/lethe/activities"
+)
+
+// ExportExpiryInput starts the expiry of one completed request's export.
+type ExportExpiryInput struct {
+	RequestID string
+	TenantID  string
+	ExpiresAt time.Time
+}
+
+// ExportExpiryWorkflow deletes a completed request's export (the ZIP and the connectors'
+// files) when it expires. The request workflow starts it as an abandoned child as it
+// completes: a durable timer per export, like every other deadline in Lethe, without keeping
+// the request itself open for a month or scanning the store on a schedule. Its ID is the
+// request ID + "-export-expiry", so it exists once per request.
+func ExportExpiryWorkflow(ctx workflow.Context, in ExportExpiryInput) error {
+	if wait := in.ExpiresAt.Sub(workflow.Now(ctx)); wait > 0 {
+		if err := workflow.Sleep(ctx, wait); err != nil {
+			return err
+		}
+	}
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 10 * time.Minute,
+		// Deleting is idempotent: keep trying (an unreachable export store heals), but not
+		// faster than once an hour.
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Minute, MaximumInterval: time.Hour, NonRetryableErrorTypes: []string{activities.ErrPermanent}},
+	})
+	return workflow.ExecuteActivity(ctx, a.ExpireExport, activities.ExportExpiry{RequestID: in.RequestID, TenantID: in.TenantID}).Get(ctx, nil)
+}
+
+// expireExport starts the export's expiry and waits until the child runs, so that it
+// outlives the request workflow that is about to complete.
+func (r *request) expireExport(ctx workflow.Context) error {
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:        r.in.RequestID + "-export-expiry",
+		ParentClosePolicy: enums.PARENT_CLOSE_POLICY_ABANDON,
+	})
+	f := workflow.ExecuteChildWorkflow(cctx, ExportExpiryWorkflow, ExportExpiryInput{
+		RequestID: r.in.RequestID, TenantID: r.in.TenantID, ExpiresAt: workflow.Now(ctx).Add(r.in.Policy.ExportExpiry),
+	})
+	return f.GetChildWorkflowExecution().Get(ctx, nil)
+}
