@@ -95,10 +95,14 @@ func TestTypedCustomerNumberBorrowsNoIdentity(t *testing.T) {
 	assert.Nil(t, ids[1].Proof, "the typed customer number is not proven by the email code")
 	_, err = svc.ConfirmIdentifiers(ctx, "salon", own, "sam", []string{requests.IdentifierCustomerID})
 	require.NoError(t, err)
+	retried := time.Now()
 	_, err = svc.Decide(ctx, "salon", own, workflows.UpdateRetry, workflows.Decision{Actor: "sam"})
 	require.NoError(t, err)
 	st = s.Await(own)
 	require.Equal(t, workflows.StatusCompleted, st.Status)
+	// The retry's command is a new one the bridge accepts, not a clash with the failed one
+	// that would wait out the two-minute heartbeat timeout.
+	assert.Less(t, time.Since(retried), 90*time.Second)
 	customers := teststack.Rows(t, readZip(t, s, st.Export.URI), "database/customers.json")
 	require.Len(t, customers, 1)
 	assert.Equal(t, demo.HealthNotesCustomerEmail, customers[0]["email"])
