@@ -29,6 +29,7 @@ var fixtures = []struct {
 	{"request-intake/invalid-type.json", RequestIntake, `lethe.request.intake v1: /type: "delete" is not one of access, portability, rectification, erasure, restriction, objection`},
 	{"request-intake/invalid-rectification-without-changes.json", RequestIntake, `lethe.request.intake v1: missing property "changes"`},
 	{"request-intake/invalid-empty-changes.json", RequestIntake, `lethe.request.intake v1: /changes: must have at least 1 property`},
+	{"request-intake/invalid-changes-not-string.json", RequestIntake, `lethe.request.intake v1: /changes/visits: must be string, not number`},
 	{"request-intake/invalid-phone.json", RequestIntake, `lethe.request.intake v1: /subject/phone: does not match ^\+[1-9][0-9]{6,14}$`},
 	{"request-intake/invalid-received-at.json", RequestIntake, `lethe.request.intake v1: /received_at: is not a valid date-time`},
 	{"request-intake/invalid-country.json", RequestIntake, `lethe.request.intake v1: /country: does not match ^[A-Z]{2}$`},

@@ -46,13 +46,9 @@ func (b *Bridge) Run(ctx context.Context) error {
 // own result completes the retry. Anything that cannot be a result goes to the dead-letter
 // topic with the reason.
 func (b *Bridge) Handle(ctx context.Context, m bus.Message) error {
-	var res bus.Result
-	if err := json.Unmarshal(m.Value, &res); err != nil {
-		return bus.Invalid(fmt.Errorf("decoding result: %w", err))
-	}
-	token, err := base64.StdEncoding.DecodeString(res.TaskToken)
-	if err != nil || len(token) == 0 {
-		return bus.Invalid(errors.New("task_token is not base64"))
+	res, token, err := decodeResult(m.Value)
+	if err != nil {
+		return err
 	}
 	cmd, err := b.Store.FindCommand(ctx, token)
 	if errors.Is(err, store.ErrNoCommand) {
@@ -92,6 +88,19 @@ func (b *Bridge) Handle(ctx context.Context, m bus.Message) error {
 		return bus.Invalid(fmt.Errorf("Temporal rejected the task token: %w", err))
 	}
 	return fmt.Errorf("completing activity for %s %s: %w", res.Connector, res.Action, err)
+}
+
+// decodeResult decodes a validated result and its task token; its errors are bus.Invalid.
+func decodeResult(value []byte) (bus.Result, []byte, error) {
+	var res bus.Result
+	if err := json.Unmarshal(value, &res); err != nil {
+		return res, nil, bus.Invalid(fmt.Errorf("decoding result: %w", err))
+	}
+	token, err := base64.StdEncoding.DecodeString(res.TaskToken)
+	if err != nil || len(token) == 0 {
+		return res, nil, bus.Invalid(errors.New("task_token is not base64"))
+	}
+	return res, token, nil
 }
 
 // matches checks that a result answers the command its task token was issued with, and that

@@ -130,46 +130,23 @@ func (i *Intake) check(consent bool) error {
 
 // requestMessage is a lethe.request.intake v1 message.
 type requestMessage struct {
-	RequestID  string                     `json:"request_id"`
-	TenantID   string                     `json:"tenant_id"`
-	Type       string                     `json:"type"`
-	Subject    bus.Subject                `json:"subject"`
-	ReceivedAt *time.Time                 `json:"received_at"`
-	Regime     string                     `json:"regime"`
-	Country    string                     `json:"country"`
-	Channel    string                     `json:"channel"`
-	Changes    map[string]json.RawMessage `json:"changes"`
+	RequestID  string            `json:"request_id"`
+	TenantID   string            `json:"tenant_id"`
+	Type       string            `json:"type"`
+	Subject    bus.Subject       `json:"subject"`
+	ReceivedAt *time.Time        `json:"received_at"`
+	Regime     string            `json:"regime"`
+	Country    string            `json:"country"`
+	Channel    string            `json:"channel"`
+	Changes    map[string]string `json:"changes"` // strings only, as the schema says
 }
 
 // HandleRequest submits one intake message: nil when the request exists (new or duplicate),
 // bus.Invalid when it never can, any other error to be retried.
 func (i *Intake) HandleRequest(ctx context.Context, m bus.Message) error {
-	var msg requestMessage
-	if err := json.Unmarshal(m.Value, &msg); err != nil {
-		return bus.Invalid(fmt.Errorf("decoding request: %w", err))
-	}
-	sub := requests.Submission{
-		RequestID: msg.RequestID, TenantID: msg.TenantID, Type: msg.Type, Subject: msg.Subject,
-		ReceivedAt: i.now(), Channel: msg.Channel, Regime: msg.Regime, Country: msg.Country,
-		// The producer is a trusted service: refusing its message would lose a request, so
-		// intake only counts against the subject's limits on the other surfaces.
-		CountOnly: true,
-	}
-	if sub.Channel == "" {
-		sub.Channel = Channel
-	}
-	if msg.ReceivedAt != nil {
-		sub.ReceivedAt = *msg.ReceivedAt
-	}
-	if len(msg.Changes) > 0 {
-		sub.Changes = make(map[string]string, len(msg.Changes))
-		for field, raw := range msg.Changes {
-			var v string
-			if err := json.Unmarshal(raw, &v); err != nil {
-				return bus.Invalid(fmt.Errorf("changes.%s must be a string", field))
-			}
-			sub.Changes[field] = v
-		}
+	sub, err := i.decodeRequest(m.Value)
+	if err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, handleTimeout)
 	defer cancel()
@@ -190,6 +167,31 @@ func (i *Intake) HandleRequest(ctx context.Context, m bus.Message) error {
 		return bus.Invalid(err)
 	}
 	return fmt.Errorf("submitting request from %s[%d]@%d: %w", m.Topic, m.Partition, m.Offset, err)
+}
+
+// decodeRequest turns a validated intake message into a submission; its errors are bus.Invalid.
+func (i *Intake) decodeRequest(value []byte) (requests.Submission, error) {
+	var msg requestMessage
+	if err := json.Unmarshal(value, &msg); err != nil {
+		return requests.Submission{}, bus.Invalid(fmt.Errorf("decoding request: %w", err))
+	}
+	sub := requests.Submission{
+		RequestID: msg.RequestID, TenantID: msg.TenantID, Type: msg.Type, Subject: msg.Subject,
+		ReceivedAt: i.now(), Channel: msg.Channel, Regime: msg.Regime, Country: msg.Country,
+		// The producer is a trusted service: refusing its message would lose a request, so
+		// intake only counts against the subject's limits on the other surfaces.
+		CountOnly: true,
+	}
+	if sub.Channel == "" {
+		sub.Channel = Channel
+	}
+	if msg.ReceivedAt != nil {
+		sub.ReceivedAt = *msg.ReceivedAt
+	}
+	if len(msg.Changes) > 0 {
+		sub.Changes = msg.Changes
+	}
+	return sub, nil
 }
 
 func (i *Intake) sameTenant(ctx context.Context, id, tenant string) error {
@@ -217,33 +219,11 @@ type consentMessage struct {
 // HandleConsent records one consent change and, for a marketing withdrawal, starts the
 // objection. Both steps are idempotent, so a retry after either one failed is safe.
 func (i *Intake) HandleConsent(ctx context.Context, m bus.Message) error {
-	var msg consentMessage
-	if err := json.Unmarshal(m.Value, &msg); err != nil {
-		return bus.Invalid(fmt.Errorf("decoding consent change: %w", err))
+	c, err := i.decodeConsent(m.Value)
+	if err != nil {
+		return err
 	}
-	if _, ok := i.Requests.Cfg.Tenant(msg.TenantID); !ok {
-		return bus.Invalid(errors.New("unknown tenant"))
-	}
-	s := msg.Subject
-	hash := crypto.SubjectHash(i.SigningKey, msg.TenantID, s.Email, s.Phone, s.CustomerID)
-	key := ConsentKey(msg.TenantID, hash, msg.Purpose, msg.Granted, msg.ChangedAt)
-
-	var objection *requests.Submission
-	if Withdraws(msg.Purpose, msg.Granted) {
-		received := msg.ChangedAt
-		if now := i.now(); received.After(now) {
-			received = now // the sender's clock runs ahead; the request cannot arrive later than now
-		}
-		objection = &requests.Submission{
-			RequestID: ObjectionID(key), TenantID: msg.TenantID, Type: workflows.TypeObjection,
-			Subject: s, ReceivedAt: received, Channel: Channel, IdentityVerified: true, CountOnly: true,
-		}
-		// Checked before the ledger write, so a withdrawal Lethe cannot act on leaves no trace
-		// that suggests it did.
-		if err := i.Requests.Validate(objection); err != nil {
-			return bus.Invalid(fmt.Errorf("objection for the withdrawal: %w", err))
-		}
-	}
+	msg, hash, key, objection := c.msg, c.hash, c.key, c.objection
 
 	ctx, cancel := context.WithTimeout(ctx, handleTimeout)
 	defer cancel()
@@ -267,6 +247,46 @@ func (i *Intake) HandleConsent(ctx context.Context, m bus.Message) error {
 		return bus.Invalid(fmt.Errorf("objection for the withdrawal: %w", err))
 	}
 	return fmt.Errorf("starting the objection for %s[%d]@%d: %w", m.Topic, m.Partition, m.Offset, err)
+}
+
+// consentChange is a decoded consent message with its ledger key and, for a marketing
+// withdrawal, the objection it starts.
+type consentChange struct {
+	msg       consentMessage
+	hash, key string
+	objection *requests.Submission
+}
+
+// decodeConsent decodes a validated consent message; its errors are bus.Invalid.
+func (i *Intake) decodeConsent(value []byte) (consentChange, error) {
+	var c consentChange
+	if err := json.Unmarshal(value, &c.msg); err != nil {
+		return c, bus.Invalid(fmt.Errorf("decoding consent change: %w", err))
+	}
+	msg := c.msg
+	if _, ok := i.Requests.Cfg.Tenant(msg.TenantID); !ok {
+		return c, bus.Invalid(errors.New("unknown tenant"))
+	}
+	s := msg.Subject
+	c.hash = crypto.SubjectHash(i.SigningKey, msg.TenantID, s.Email, s.Phone, s.CustomerID)
+	c.key = ConsentKey(msg.TenantID, c.hash, msg.Purpose, msg.Granted, msg.ChangedAt)
+	if !Withdraws(msg.Purpose, msg.Granted) {
+		return c, nil
+	}
+	received := msg.ChangedAt
+	if now := i.now(); received.After(now) {
+		received = now // the sender's clock runs ahead; the request cannot arrive later than now
+	}
+	c.objection = &requests.Submission{
+		RequestID: ObjectionID(c.key), TenantID: msg.TenantID, Type: workflows.TypeObjection,
+		Subject: s, ReceivedAt: received, Channel: Channel, IdentityVerified: true, CountOnly: true,
+	}
+	// Checked before the ledger write, so a withdrawal Lethe cannot act on leaves no trace
+	// that suggests it did.
+	if err := i.Requests.Validate(c.objection); err != nil {
+		return c, bus.Invalid(fmt.Errorf("objection for the withdrawal: %w", err))
+	}
+	return c, nil
 }
 
 // Withdraws reports whether a consent change withdraws marketing consent, which starts an

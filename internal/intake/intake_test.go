@@ -119,7 +119,7 @@ func TestInvalidMessagesAreDeadLettered(t *testing.T) {
 		"unknown tenant",
 		"received_at is in the future",
 		"changes only belong to a rectification",
-		"changes.house_number must be a string",
+		"/changes/house_number: must be string",
 		"country must be one of AT, BE,",
 		"request_id is already used by another tenant's request",
 	}

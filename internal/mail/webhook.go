@@ -75,6 +75,10 @@ type Event struct {
 	Reason string
 }
 
+// maxWebhookTimestamp is 9999-12-31T23:59:59Z, the last second PostgreSQL and Go's time
+// formatting both handle without surprises.
+const maxWebhookTimestamp = 253402300799
+
 // ParseWebhook decodes a Mailgun webhook body ({"signature": ..., "event-data": ...}). It does
 // not verify the signature; call VerifyWebhook on the result first.
 func ParseWebhook(body []byte) (Signature, Event, error) {
@@ -102,6 +106,19 @@ func ParseWebhook(body []byte) (Signature, Event, error) {
 	if p.Data.Event == "" {
 		return p.Signature, Event{}, errors.New("decoding mailgun webhook: event-data.event is missing")
 	}
+	// What PostgreSQL cannot store would fail the insert on every redelivery: refuse it here.
+	if p.Data.Timestamp < 0 || p.Data.Timestamp > maxWebhookTimestamp {
+		return p.Signature, Event{}, errors.New("decoding mailgun webhook: event-data.timestamp is not a Unix time before the year 10000")
+	}
+	for name, v := range map[string]string{
+		"signature.timestamp": p.Signature.Timestamp, "signature.token": p.Signature.Token, "signature.signature": p.Signature.Signature,
+		"event-data.event": p.Data.Event, "event-data.id": p.Data.ID, "event-data.severity": p.Data.Severity,
+		"event-data.reason": p.Data.Reason, "event-data.message.headers.message-id": p.Data.Message.Headers.MessageID,
+	} {
+		if strings.ContainsRune(v, 0) {
+			return p.Signature, Event{}, fmt.Errorf("decoding mailgun webhook: %s holds a NUL character", name)
+		}
+	}
 	e := Event{
 		Type:      EventType(strings.ToLower(p.Data.Event)),
 		ID:        p.Data.ID,
@@ -113,7 +130,7 @@ func ParseWebhook(body []byte) (Signature, Event, error) {
 		sec, frac := math.Modf(p.Data.Timestamp)
 		e.Timestamp = time.Unix(int64(sec), int64(frac*1e9)).UTC()
 	}
-	if id, ok := p.Data.UserVariables[RequestIDVariable].(string); ok {
+	if id, ok := p.Data.UserVariables[RequestIDVariable].(string); ok && !strings.ContainsRune(id, 0) {
 		e.RequestID = id
 	}
 	for _, t := range p.Data.Tags {

@@ -73,6 +73,18 @@ func readForm(r *http.Request) (form, []fieldError) {
 	return f, errs
 }
 
+// submission is the request a checked form asks for.
+func (f form) submission(tenant string) requests.Submission {
+	sub := requests.Submission{
+		TenantID: tenant, Type: f.Type, Channel: "myaccount", Language: "en",
+		Subject: bus.Subject{Email: f.Email, Phone: phoneChars.Replace(f.Phone), CustomerID: f.CustomerID},
+	}
+	if len(f.Changes) > 0 {
+		sub.Changes = f.Changes
+	}
+	return sub
+}
+
 func (h *handler) submit(w http.ResponseWriter, r *http.Request) {
 	if !h.checkCSRF(r) {
 		h.problem(w, r, http.StatusForbidden, problemExpiredForm)
@@ -83,13 +95,7 @@ func (h *handler) submit(w http.ResponseWriter, r *http.Request) {
 		h.renderStart(w, r, http.StatusUnprocessableEntity, f, errs)
 		return
 	}
-	sub := requests.Submission{
-		TenantID: h.tenant, Type: f.Type, Channel: "myaccount", Language: "en",
-		Subject: bus.Subject{Email: f.Email, Phone: phoneChars.Replace(f.Phone), CustomerID: f.CustomerID},
-	}
-	if len(f.Changes) > 0 {
-		sub.Changes = f.Changes
-	}
+	sub := f.submission(h.tenant)
 	id, err := h.svc.Submit(r.Context(), sub)
 	if h.refused(w, r, err) {
 		return
