@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -151,6 +152,12 @@ func SignAssertion(key []byte, a Assertion, audience string) (string, error) {
 	}
 	if a.IssuedAt.IsZero() || a.ExpiresAt.IsZero() {
 		return "", fmt.Errorf("signing an identity assertion: IssuedAt and ExpiresAt are required")
+	}
+	// JSON would replace the bytes with U+FFFD, vouching for an identifier nobody gave.
+	for name, v := range map[string]string{"email": a.Email, "phone": a.Phone, "customer_id": a.CustomerID, "jti": a.ID} {
+		if !utf8.ValidString(v) {
+			return "", fmt.Errorf("signing an identity assertion: %s is not valid UTF-8", name)
+		}
 	}
 	if a.ID == "" {
 		b := make([]byte, 16)
