@@ -395,7 +395,8 @@ func describe(k jsonschema.ErrorKind) string {
 	case *kind.MinItems:
 		return fmt.Sprintf("must have at least %d %s", k.Want, plural(k.Want, "item", "items"))
 	case *kind.AdditionalProperties:
-		return "unexpected " + plural(len(k.Properties), "property ", "properties ") + quoteAll(k.Properties)
+		// The library lists them in map order; sorted, the same message gives the same reason.
+		return "unexpected " + plural(len(k.Properties), "property ", "properties ") + quoteAll(slices.Sorted(slices.Values(k.Properties)))
 	case *kind.ContentEncoding:
 		return "is not valid " + k.Want
 	case *kind.FalseSchema:
