@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -45,6 +46,12 @@ const writerBatchBytes = 1 << 20
 
 // CommandTopic is the topic on which one connector receives its commands.
 func CommandTopic(connector string) string { return "lethe.connector." + connector + ".commands" }
+
+// isCommandTopic reports whether a topic's real name is a connector's command topic.
+func (b *Bus) isCommandTopic(real string) bool {
+	name, ok := strings.CutPrefix(real, b.cfg.TopicPrefix)
+	return ok && strings.HasPrefix(name, "lethe.connector.") && strings.HasSuffix(name, ".commands")
+}
 
 // CoreTopics are the topics every deployment has; command topics are added per connector.
 func CoreTopics() []string {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/lethe-privacy/lethe/connectors/envelope"
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/testenv"
 	"github.com/lethe-privacy/lethe/schemas"
@@ -412,5 +413,60 @@ func TestHandlerPanicIsDeadLetteredNotFatal(t *testing.T) {
 	dl := readDLQ(t, b, topic, 1)[0]
 	if !strings.Contains(dl.Reason, "handler panicked: assignment to entry in nil map") || dl.Value == nil {
 		t.Fatalf("dead letter = %+v", dl)
+	}
+}
+
+// A command topic's message that is not a sealed command (here an old version-1 command with
+// the subject in clear) is dead-lettered by reference only: the DLQ never gets a clear copy.
+// A valid sealed command that fails is copied whole: it holds only ciphertext.
+func TestCommandDeadLettersHoldNoClearIdentifiers(t *testing.T) {
+	b, _ := harness(t)
+	ctx := context.Background()
+	connector := "dlq-" + testenv.Suffix()
+	topic := bus.CommandTopic(connector)
+	if err := b.EnsureTopics(ctx, topic); err != nil {
+		t.Fatal(err)
+	}
+	clear := `{"schema":"lethe.connector.command","version":1,"id":"c1","idempotency_key":"r1:x:erase","request_id":"r1",` +
+		`"tenant_id":"t1","connector":"` + connector + `","action":"erase","subject":{"email":"clear.subject@example.com"},` +
+		`"task_token":"dGFzaw==","issued_at":"2026-03-01T09:30:00Z"}`
+	if err := b.PublishRaw(ctx, topic, "r1", []byte(clear)); err != nil {
+		t.Fatal(err)
+	}
+	k, _ := envelope.NewKey("k1", make([]byte, envelope.KeySize))
+	ring, _ := envelope.NewRing(k)
+	sealed := bus.Command{Schema: schemas.ConnectorCommand, Version: schemas.CommandVersion, ID: "c2", IdempotencyKey: "r2:x:erase",
+		RequestID: "r2", TenantID: "t1", Connector: connector, Action: "erase", TaskToken: "dGFzaw==", IssuedAt: time.Now().UTC()}
+	if err := sealed.Seal(ring, &bus.Subject{Email: "sealed.subject@example.com"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Publish(ctx, topic, "r2", sealed); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Publish(ctx, topic, "r3", sealed); err != nil { // a last one that succeeds
+		t.Fatal(err)
+	}
+	n := 0
+	consume(t, b, topic, "g-"+connector, 1, func(context.Context, bus.Message) error {
+		if n++; n == 1 {
+			return bus.Invalid(errors.New("cannot open it"))
+		}
+		return nil
+	})
+
+	dls := readDLQ(t, b, topic, 2)
+	for _, dl := range dls {
+		raw, _ := json.Marshal(dl)
+		for _, email := range []string{"clear.subject", "sealed.subject"} {
+			if strings.Contains(string(raw), email) {
+				t.Errorf("dead letter at offset %d holds %s in clear", dl.Offset, email)
+			}
+		}
+	}
+	if v := dls[0]; v.Value != nil || v.ValueBase64 != nil || v.ValueRef == nil || len(v.ValueRef.Head) != 0 || v.ValueRef.Bytes != len(clear) {
+		t.Errorf("the clear command's dead letter = %+v, want a reference without its first bytes", v)
+	}
+	if v := dls[1]; v.Value == nil || !strings.Contains(*v.Value, `"sealed"`) {
+		t.Errorf("the sealed command's dead letter = %+v, want a whole copy of its ciphertext", v)
 	}
 }

@@ -213,6 +213,14 @@ func (b *Bus) deadLetter(ctx context.Context, m Message, reason error) error {
 		dl.Key = string(m.Key)
 	}
 	key := m.Topic + "/" + strconv.Itoa(m.Partition)
+	// On a command topic only a valid (sealed) command may be copied: anything else there, an
+	// old version-1 command or a hand-written one, may hold identifiers in clear, so only its
+	// size and digest go to the DLQ; the original stays at its offset until retention ends.
+	if b.isCommandTopic(m.Topic) && m.Schema != schemas.ConnectorCommand {
+		sum := sha256.Sum256(m.Value)
+		dl.ValueRef = &ValueRef{Bytes: len(m.Value), SHA256: hex.EncodeToString(sum[:]), Head: []byte{}}
+		return b.publishDeadLetter(ctx, m, key, dl)
+	}
 	whole := dl
 	if utf8.Valid(m.Value) {
 		v := string(m.Value)
@@ -231,6 +239,12 @@ func (b *Bus) deadLetter(ctx context.Context, m Message, reason error) error {
 	}
 	sum := sha256.Sum256(m.Value)
 	dl.ValueRef = &ValueRef{Bytes: len(m.Value), SHA256: hex.EncodeToString(sum[:]), Head: m.Value[:min(len(m.Value), deadLetterHead)]}
+	return b.publishDeadLetter(ctx, m, key, dl)
+}
+
+// publishDeadLetter writes a reference-sized dead letter, retrying until it is written or ctx
+// ends: the message is committed only after this returns nil.
+func (b *Bus) publishDeadLetter(ctx context.Context, m Message, key string, dl DeadLetter) error {
 	delay := 200 * time.Millisecond
 	for {
 		err := b.Publish(ctx, TopicDLQ, key, dl)
