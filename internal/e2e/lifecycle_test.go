@@ -232,7 +232,8 @@ func TestRectificationAndObjectionEndToEnd(t *testing.T) {
 	assert.False(t, granted)
 }
 
-// code waits for the verification code of request id to arrive in email's mailbox.
+// code waits for the verification code of request id to arrive in email's mailbox and to be
+// stored, which happens only once the mail was accepted.
 func (s *stack) code(email, id string) string {
 	s.t.Helper()
 	var code string
@@ -242,7 +243,12 @@ func (s *stack) code(email, id string) string {
 				code = regexp.MustCompile(`\b\d{6}\b`).FindString(m.Text)
 			}
 		}
-		return code != ""
+		if code == "" {
+			return false
+		}
+		var stored bool
+		err := s.Deps.Store.Pool.QueryRow(context.Background(), `SELECT EXISTS (SELECT 1 FROM verification_codes WHERE request_id = $1)`, id).Scan(&stored)
+		return err == nil && stored
 	}, time.Minute, 50*time.Millisecond)
 	return code
 }
