@@ -13,16 +13,16 @@ import (
 	"github.com/lethe-privacy/lethe/internal/bus"
 )
 
-// Tail follows topic on every partition from its current end: fn sees each message appended
-// after Tail returns, so a caller that starts tailing before it publishes a request cannot
-// miss the answer. No consumer group is involved, so nothing is committed and tailing never
+// Tail follows topic (a name of package bus, prefixed as the bus prefixes it) on every
+// partition from its current end: fn sees each message appended after Tail returns, so a caller
+// that starts tailing before it publishes a request cannot miss the answer. No consumer group is involved, so nothing is committed and tailing never
 // takes messages away from the topic's real consumers. fn is called from one goroutine per
 // partition. Stop ends the tail and waits for it.
 func Tail(ctx context.Context, b *bus.Bus, topic string, log *slog.Logger, fn func(kafka.Message)) (stop func(), err error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	brokers := b.Brokers()
+	brokers, topic := b.Brokers(), b.Topic(topic)
 	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second, Transport: b.Transport()}
 	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {

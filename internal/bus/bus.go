@@ -219,6 +219,9 @@ func (b *Bus) Check(ctx context.Context) error {
 // topic is the real name of a topic on this cluster.
 func (b *Bus) topic(name string) string { return b.cfg.TopicPrefix + name }
 
+// Topic is the real name of a topic on this cluster, for clients that read it directly.
+func (b *Bus) Topic(name string) string { return b.topic(name) }
+
 // EnsureTopics creates the topics that do not exist yet, with the configured partitions,
 // replication factor, retention and MaxMessageBytes. Topics that exist keep their partitions but
 // get the configured retention and size limit, so a deployment whose topics predate the settings
