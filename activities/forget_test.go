@@ -1,0 +1,82 @@
+package activities_test
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/lethe-privacy/lethe/activities"
+	"github.com/lethe-privacy/lethe/internal/exports"
+	"github.com/lethe-privacy/lethe/internal/store"
+	"github.com/lethe-privacy/lethe/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// ForgetSubject finds the subject's other requests by the erasure's proven identifiers only:
+// a customer number typed next to the erasure's email, never proven, forgets nobody else. A
+// request of the subject still being worked on keeps its copy.
+func TestForgetSubjectFindsRequestsByProvenIdentifiersOnly(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, testenv.PostgresURL(t), 4)
+	require.NoError(t, err)
+	t.Cleanup(st.Close)
+	_, err = st.Migrate(ctx)
+	require.NoError(t, err)
+	dir, err := exports.NewDir(t.TempDir())
+	require.NoError(t, err)
+	a := &activities.Activities{Store: st, Exports: dir, ExportBase: dir.URI("")}
+
+	const proven = `{"email": {"method": "email_code", "actor": "subject", "at": "2026-03-01T12:00:00Z"}}`
+	for _, r := range []struct{ id, tenant, status, email, customer, proofs string }{
+		{"erasure", "salon", "in_progress", "ada@example.com", "C-BOB", proven}, // C-BOB typed, unproven
+		{"old-access", "salon", "completed", "ADA@example.com", "", `{}`},
+		{"unverified", "salon", "identity_pending", "ada@example.com", "", `{}`},
+		{"working", "salon", "in_progress", "ada@example.com", "", proven},
+		{"bobs", "salon", "completed", "bob@example.com", "C-BOB", proven},
+		{"other-tenant", "spa", "completed", "ada@example.com", "", proven},
+	} {
+		_, err := st.Pool.Exec(ctx, `INSERT INTO requests (id, tenant_id, type, status, regime, received_at) VALUES ($1, $2, 'access', $3, 'gdpr', now())`, r.id, r.tenant, r.status)
+		require.NoError(t, err)
+		_, err = st.Pool.Exec(ctx, `INSERT INTO request_subjects (request_id, tenant_id, email, customer_id, proofs) VALUES ($1, $2, $3, NULLIF($4, ''), $5)`,
+			r.id, r.tenant, r.email, r.customer, r.proofs)
+		require.NoError(t, err)
+		w, err := dir.Create(ctx, dir.URI(r.tenant+"/"+r.id+"/database/customers.jsonl"))
+		require.NoError(t, err)
+		_, err = io.WriteString(w, `{"email":"`+r.email+`"}`)
+		require.NoError(t, err)
+		_, err = w.Commit()
+		require.NoError(t, err)
+	}
+	_, err = st.Pool.Exec(ctx, `INSERT INTO verification_codes (request_id, code_hash, issued_at, expires_at, window_started_at) VALUES ('unverified', '\x00', now(), now(), now())`)
+	require.NoError(t, err)
+
+	require.NoError(t, a.ForgetSubject(ctx, "erasure"))
+	require.NoError(t, a.ForgetSubject(ctx, "erasure"), "a retry finds nothing left to do")
+
+	var left []string
+	rows, err := st.Pool.Query(ctx, `SELECT request_id FROM request_subjects ORDER BY request_id`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var id string
+		require.NoError(t, rows.Scan(&id))
+		left = append(left, id)
+	}
+	require.NoError(t, rows.Err())
+	assert.Equal(t, []string{"bobs", "other-tenant", "working"}, left)
+	for id, want := range map[string]bool{"salon/erasure": false, "salon/old-access": false, "salon/unverified": false, "salon/working": true, "salon/bobs": true, "spa/other-tenant": true} {
+		_, err := os.Stat(filepath.Join(dir.Root, id))
+		assert.Equal(t, want, err == nil, "export files of %s kept", id)
+	}
+	var codes int
+	require.NoError(t, st.Pool.QueryRow(ctx, `SELECT count(*) FROM verification_codes`).Scan(&codes))
+	assert.Zero(t, codes)
+	var detail map[string]any
+	require.NoError(t, st.Pool.QueryRow(ctx, `SELECT detail FROM audit_events WHERE action = 'subject.forgotten'`).Scan(&detail))
+	assert.Equal(t, map[string]any{"requests": 3.0, "verification_codes": 1.0, "export_packages": 0.0, "export_files": 3.0, "kept_for_open_requests": 1.0}, detail)
+}
