@@ -8,7 +8,7 @@
 #                                    ./bin/workflowcheck ./workflows/...
 #                                    go test -count=1 -p 1 -timeout 40m ./...
 #                                    deploy/schemathesis/run.sh  (the OpenAPI fuzzer, every
-#                                      check, against a live `lethe dev`; about 30 s)
+#                                      check, against a live `lethe dev`; 30 to 60 s)
 #                                  every step runs; the script fails if any did.
 #   deploy/test.sh ARGS...         focused run: only `go test`, with ARGS after the defaults
 #                                  above (so -count=3 or -timeout 5m override them). ./... is

@@ -7,8 +7,8 @@
 # reproduce it.
 #
 # deploy/test.sh runs it after the Go tests; run it alone after `go build -o bin/lethe ./cmd/lethe`
-# (and with ./bin/temporal built, as deploy/dev.sh does). About 30 seconds on 2 cores: the
-# stack starts in about 7, schemathesis runs about 2,400 cases in about 23.
+# (and with ./bin/temporal built, as deploy/dev.sh does). 30 to 60 seconds on 2 shared
+# cores: the stack starts in about 7, schemathesis runs about 2,500 cases in 25 to 45.
 #
 # Environment:
 #   LETHE_SCHEMATHESIS_MAX_EXAMPLES  test cases per operation and phase (default 100)
