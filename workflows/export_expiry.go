@@ -47,5 +47,9 @@ func (r *request) expireExport(ctx workflow.Context) error {
 	f := workflow.ExecuteChildWorkflow(cctx, ExportExpiryWorkflow, ExportExpiryInput{
 		RequestID: r.in.RequestID, TenantID: r.in.TenantID, ExpiresAt: workflow.Now(ctx).Add(r.in.Policy.ExportExpiry),
 	})
-	return f.GetChildWorkflowExecution().Get(ctx, nil)
+	err := f.GetChildWorkflowExecution().Get(ctx, nil)
+	if temporal.IsWorkflowExecutionAlreadyStartedError(err) {
+		return nil // a reset run of this request: the first run's expiry is still waiting
+	}
+	return err
 }
