@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/segmentio/kafka-go"
 
@@ -468,5 +469,29 @@ func TestCommandDeadLettersHoldNoClearIdentifiers(t *testing.T) {
 	}
 	if v := dls[1]; v.Value == nil || !strings.Contains(*v.Value, `"sealed"`) {
 		t.Errorf("the sealed command's dead letter = %+v, want a whole copy of its ciphertext", v)
+	}
+}
+
+// A reason longer than lethe.dlq allows is cut (on a character boundary), not a reason to fail
+// the dead letter and stop the consumer.
+func TestLongReasonIsCut(t *testing.T) {
+	b, topic := harness(t)
+	ctx := context.Background()
+	for _, id := range []string{"long", "next"} {
+		if err := b.Publish(ctx, topic, "k", newEvent(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	consume(t, b, topic, "g-"+testenv.Suffix(), 1, func(_ context.Context, m bus.Message) error {
+		var e event
+		_ = json.Unmarshal(m.Value, &e)
+		if e.ID == "long" {
+			return bus.Invalid(errors.New(strings.Repeat("é", 3000)))
+		}
+		return nil
+	})
+	dl := readDLQ(t, b, topic, 1)[0]
+	if len(dl.Reason) > 1000 || !strings.HasPrefix(dl.Reason, "éé") || !utf8.ValidString(dl.Reason) {
+		t.Fatalf("reason of %d bytes, want at most 1000 of whole characters", len(dl.Reason))
 	}
 }
