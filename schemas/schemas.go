@@ -328,9 +328,6 @@ func flatten(e *jsonschema.ValidationError, out *[]Problem) {
 			*out = append(*out, Problem{at, "needs exactly one of " + quoteAll(props)})
 			return
 		}
-	case *kind.PropertyNames:
-		*out = append(*out, Problem{at, fmt.Sprintf("property name %s is not allowed", show(k.Property))})
-		return
 	}
 	if len(e.Causes) == 0 {
 		*out = append(*out, Problem{at, describe(e.ErrorKind)})
