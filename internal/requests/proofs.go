@@ -103,7 +103,6 @@ func (s *Service) SubjectIdentifiers(ctx context.Context, tenant, id string) ([]
 	if _, err := s.owned(ctx, tenant, id); err != nil {
 		return nil, err
 	}
-	var sub bus.Subject
 	var email, phone, customer *string
 	var proofs map[string]Proof
 	err := s.Store.Pool.QueryRow(ctx,
@@ -115,14 +114,14 @@ func (s *Service) SubjectIdentifiers(ctx context.Context, tenant, id string) ([]
 	if err != nil {
 		return nil, fmt.Errorf("reading the identifiers of request %s: %w", id, err)
 	}
-	sub = bus.Subject{Email: deref(email), Phone: deref(phone), CustomerID: deref(customer)}
+	sub := bus.Subject{Email: deref(email), Phone: deref(phone), CustomerID: deref(customer)}
 	out := []Identifier{}
 	for _, n := range given(sub) {
-		id := Identifier{Name: n, Value: value(sub, n)}
+		ident := Identifier{Name: n, Value: value(sub, n)}
 		if p, ok := proofs[n]; ok {
-			id.Proof = &p
+			ident.Proof = &p
 		}
-		out = append(out, id)
+		out = append(out, ident)
 	}
 	return out, nil
 }
