@@ -33,9 +33,10 @@ func newRequestsCmd() *cobra.Command {
 		Short: "Submit, list, show and decide data-subject requests",
 		Long: `Operate on data-subject requests directly against Temporal and PostgreSQL: submit one
 (e.g. a request that arrived by post), list them by status and due date, show one with its
-timeline, and record staff decisions (approve, deny, extend, verify, retry, cancel). Decisions
-go to the request's workflow, which checks them: a decision that does not apply now (approving
-a request still waiting for identity, extending twice) is refused with the reason.` + configHelp,
+timeline, record staff decisions (approve, deny, extend, verify, retry, cancel), and reconcile
+requests whose workflow closed in Temporal. Decisions go to the request's workflow, which
+checks them: a decision that does not apply now (approving a request still waiting for
+identity, extending twice) is refused with the reason.` + configHelp,
 	}
 	cmd.PersistentFlags().StringVar(&f.tenant, "tenant", "", "tenant id (default: the only tenant configured)")
 	cmd.PersistentFlags().BoolVar(&f.json, "json", false, "print JSON")

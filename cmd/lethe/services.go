@@ -43,8 +43,10 @@ func newServeCmd() *cobra.Command {
 	return serviceCmd(&cobra.Command{
 		Use:   "serve",
 		Short: "Run the HTTP API and MyAccount against external Temporal, Kafka and PostgreSQL",
-		Long:  "Serve the HTTP surface: the /v1 API, /myaccount, /webhooks/mailgun, /healthz, /readyz and /metrics.",
-		Args:  cobra.NoArgs,
+		Long: `Serve the HTTP surface: the /v1 API, /myaccount, /webhooks/mailgun, /healthz, /readyz and
+/metrics. Submission, verification and resend are rate-limited (limits:), and every serve
+process shares the budgets through PostgreSQL; the README lists the HTTP timeouts.`,
+		Args: cobra.NoArgs,
 	}, app.All, func(ctx context.Context, d *app.Deps, _ []string) error {
 		l, err := app.Listen(d.Cfg.HTTP.Addr)
 		if err != nil {
@@ -63,8 +65,11 @@ func newWorkerCmd() *cobra.Command {
 	return serviceCmd(&cobra.Command{
 		Use:   "worker",
 		Short: "Run the Temporal worker that executes Lethe's workflows and activities",
-		Long:  "Poll the configured Temporal task queue and run request, breach and retention workflows.",
-		Args:  cobra.NoArgs,
+		Long: `Poll the configured Temporal task queue and run request, breach, retention and export
+expiry workflows. At start and every 5 minutes it also reconciles: a request whose workflow
+closed in Temporal while it still shows a live status is recorded as failed, with the reason
+(see lethe requests reconcile).`,
+		Args: cobra.NoArgs,
 	}, app.All, func(ctx context.Context, d *app.Deps, _ []string) error {
 		d.Log.Info("worker polling", "task_queue", d.Cfg.Temporal.TaskQueue)
 		return d.RunWorker(ctx)
@@ -78,7 +83,8 @@ func newMigrateCmd() *cobra.Command {
 		Short: "Apply database migrations (and create Kafka topics with --topics)",
 		Long: `Apply Lethe's numbered schema migrations to DATABASE_URL under an advisory lock, so it is
 safe to run from several replicas at once; running it again applies nothing. With --topics it
-also creates the Kafka topics (existing ones are left as they are).` + configHelp,
+also creates the Kafka topics, one command topic per connector (remote ones included), and sets
+the configured retention (kafka.retention) on topics that already exist.` + configHelp,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signalContext()
@@ -123,7 +129,8 @@ func newConnectorCmd() *cobra.Command {
 under connectors.NAME in the configuration file, and publish the result to
 lethe.connector.results. A command is committed only after its result is published, and a
 command seen again after a crash is answered from the stored result, never performed twice.
-Run several replicas for throughput: they share the commands through one consumer group.`,
+Run several replicas for throughput: they share the commands through one consumer group.
+At start it creates every command topic that is missing, remote connectors' included.`,
 		Example: "  LETHE_CONFIG=lethe.yaml lethe connector database",
 		Args:    cobra.ExactArgs(1),
 	}, app.Need{Store: true, Bus: true}, func(ctx context.Context, d *app.Deps, args []string) error {
@@ -137,8 +144,10 @@ func newBridgeCmd() *cobra.Command {
 		Use:   "bridge",
 		Short: "Turn Kafka messages into Temporal calls: connector results, intake, consent changes",
 		Long: `Consume lethe.connector.results and complete (or fail, or heartbeat) the Temporal activity
-each result names by its task token; results for activities that no longer wait are
-acknowledged and dropped. Consume lethe.requests.intake and start each request (the same
+each result names by its task token, once the result matches the command recorded for that
+token (request, tenant, connector, action, export files under the request's own prefix); a
+mismatch goes to lethe.dlq and completes nothing. Results for activities that no longer wait
+are acknowledged and dropped. Consume lethe.requests.intake and start each request (the same
 request_id twice is one request), and lethe.consent.changes, recording each change in the
 consent ledger and starting an objection when marketing consent is withdrawn. Anything
 malformed goes to lethe.dlq with the reason; a message is committed only once handled.`,

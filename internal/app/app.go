@@ -155,7 +155,8 @@ func (d *Deps) Close() {
 // connector, in-process or remote (auto-creation is off, so a topic not made here never exists).
 func Topics(cfg config.Config) []string { return bus.Topics(cfg.CommandConnectors()...) }
 
-// EnsureTopics creates every topic of the deployment that does not exist yet.
+// EnsureTopics creates every topic of the deployment that does not exist yet and sets the
+// configured retention on those that do.
 func (d *Deps) EnsureTopics(ctx context.Context) error {
 	return d.Bus.EnsureTopics(ctx, Topics(d.Cfg)...)
 }
