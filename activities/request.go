@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -357,7 +359,7 @@ func (a *Activities) RecordConsent(ctx context.Context, c ConsentChange) error {
 // BuildExport packages the subject's records into the downloadable ZIP and records it.
 func (a *Activities) BuildExport(ctx context.Context, r ExportRequest) (ExportPackage, error) {
 	in := exportpkg.Input{RequestID: r.RequestID, TenantID: r.TenantID, Kind: r.Kind, GeneratedAt: r.At, Notice: a.notice(r.TenantID)}
-	for _, name := range sortedKeys(r.Sources) {
+	for _, name := range slices.Sorted(maps.Keys(r.Sources)) {
 		in.Sources = append(in.Sources, exportpkg.Source{Connector: name, Tables: r.Sources[name]})
 	}
 	target := a.exportPrefix(r.TenantID, r.RequestID) + "/" + r.RequestID + "-" + r.Kind + ".zip"

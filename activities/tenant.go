@@ -3,7 +3,6 @@ package activities
 import (
 	"cmp"
 	"encoding/base64"
-	"sort"
 
 	"github.com/lethe-privacy/lethe/internal/exportpkg"
 	"github.com/lethe-privacy/lethe/internal/mail"
@@ -21,13 +20,4 @@ func (a *Activities) branding(tenant string) mail.Branding {
 func (a *Activities) notice(tenant string) exportpkg.Art15Notice {
 	t := a.Tenants[tenant]
 	return exportpkg.DefaultNotice(cmp.Or(t.Name, tenant), t.ContactEmail)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/mail"
 	"net/url"
@@ -469,7 +470,7 @@ func (c *Config) resolveSecrets(lookup func(string) (string, bool)) error {
 	if err := c.resolveLinks(lookup); err != nil {
 		return err
 	}
-	for _, name := range sortedKeys(c.Secrets.ConnectorKeys) {
+	for _, name := range slices.Sorted(maps.Keys(c.Secrets.ConnectorKeys)) {
 		for i := range c.Secrets.ConnectorKeys[name] {
 			k := &c.Secrets.ConnectorKeys[name][i]
 			setting := fmt.Sprintf("secrets.connector_keys.%s[%d]", name, i)
@@ -754,7 +755,7 @@ func (t Tenant) validateAddresses() error {
 
 func (c *Config) validateConnectorKeys() error {
 	known := c.CommandConnectors()
-	for _, name := range sortedKeys(c.Secrets.ConnectorKeys) {
+	for _, name := range slices.Sorted(maps.Keys(c.Secrets.ConnectorKeys)) {
 		keys := c.Secrets.ConnectorKeys[name]
 		if !slices.Contains(known, name) {
 			return fmt.Errorf("secrets.connector_keys.%s: no connector or remote connector has this name", name)
@@ -776,15 +777,6 @@ func (c *Config) validateConnectorKeys() error {
 		}
 	}
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	names := make([]string, 0, len(m))
-	for n := range m {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
 }
 
 // RequestTypes are the kinds of data-subject request.
@@ -860,7 +852,7 @@ func (c *Config) MyAccountPath(tenant string) string {
 }
 
 // ConnectorNames lists the configured connectors in a stable order.
-func (c *Config) ConnectorNames() []string { return sortedKeys(c.Connectors) }
+func (c *Config) ConnectorNames() []string { return slices.Sorted(maps.Keys(c.Connectors)) }
 
 // CommandConnectors lists every connector that takes commands from its own Kafka topic: the Go
 // connectors and the remote ones, sorted.
