@@ -11,6 +11,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 check_prereqs go postgres
-ensure_temporal
+# --help needs only lethe itself, not the few minutes of a first Temporal CLI build.
+case " $* " in *" -h "*|*" --help "*) ;; *) ensure_temporal ;; esac
 build_lethe
 exec ./bin/lethe dev "$@"

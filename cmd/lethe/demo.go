@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -107,10 +109,26 @@ func (r *demoRun) run(ctx context.Context) error {
 			Kept       []string         `json:"kept"`
 		}
 		_ = json.Unmarshal(c.Output.Result, &res)
-		fmt.Fprintf(r.out, "  erasure %s in %s: anonymised %v, deleted %v, kept (de-identified) %v\n",
-			erasure.RequestID, c.Connector, res.Anonymised, res.Deleted, res.Kept)
+		fmt.Fprintf(r.out, "  erasure %s in %s: rows anonymised: %s; deleted: %s; kept (de-identified): %s\n",
+			erasure.RequestID, c.Connector, rowCounts(res.Anonymised), rowCounts(res.Deleted), listOrNone(res.Kept))
 	}
 	return nil
+}
+
+// rowCounts reads "bookings 3, customers 1": tables in order, each with its row count.
+func rowCounts(m map[string]int64) string {
+	var parts []string
+	for _, t := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s %d", t, m[t]))
+	}
+	return listOrNone(parts)
+}
+
+func listOrNone(items []string) string {
+	if len(items) == 0 {
+		return "none"
+	}
+	return strings.Join(items, ", ")
 }
 
 // request walks one request as the subject and the salon's staff would.

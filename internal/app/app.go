@@ -365,7 +365,7 @@ func (d *Deps) RunConnector(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	r := &runner.Runner{Connector: c, Keys: ring, Bus: d.Bus, Store: d.Store, Exports: d.Exports, Log: d.Log.With("connector", name)}
+	r := &runner.Runner{Connector: c, Keys: ring, Bus: d.Bus, Store: d.Store, Exports: d.Exports, Log: d.Log} // the runner names the connector in each line
 	return r.Run(ctx)
 }
 
