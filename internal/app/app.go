@@ -383,12 +383,13 @@ type Timeouts struct {
 	ReadHeader, Read, Write, Idle time.Duration
 }
 
-// HTTPTimeouts are the server's limits. Request bodies are capped at a few hundred kilobytes,
-// so 30 s to read one is generous even on a poor mobile link, and 10 s for headers cuts
-// slow-header (slowloris) clients early. Every JSON answer is small and its handler bounded by
-// its own calls (readiness checks 5 s, Temporal and PostgreSQL calls well under a minute), so
-// 60 s to write is ample; an export download may legitimately take longer and moves its own
-// deadline on while bytes flow (exports.Send). Idle keep-alive connections go after 2 min.
+// HTTPTimeouts are the server's limits. Every request body is capped (1 MiB at most, for the
+// Mailgun webhook), so 30 s to read one is generous even on a poor mobile link, and 10 s for
+// headers cuts slow-header (slowloris) clients early. Every JSON answer is small and its
+// handler bounded by its own calls (readiness checks 5 s, Temporal and PostgreSQL calls well
+// under a minute), so 60 s to write is ample; an export download may legitimately take longer
+// and moves its own deadline on while bytes flow (exports.Send). Idle keep-alive connections go
+// after 2 min.
 func HTTPTimeouts() Timeouts {
 	return Timeouts{ReadHeader: 10 * time.Second, Read: 30 * time.Second, Write: time.Minute, Idle: 2 * time.Minute}
 }
