@@ -24,8 +24,10 @@ import (
 // as Lethe's topics accept (the bus's own writer is capped lower on purpose).
 func (s *stack) publishLarge(topic, key string, values ...[]byte) {
 	s.t.Helper()
+	// The bus's transport: kafka-go's shared default one may cache metadata from before this
+	// test's topics existed, and a writer does not retry a topic missing from that cache.
 	w := &kafka.Writer{Addr: kafka.TCP(s.Deps.Bus.Brokers()...), Topic: s.Prefix + topic, BatchBytes: 8 << 20,
-		RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond}
+		RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, Transport: s.Deps.Bus.Transport()}
 	defer w.Close()
 	for _, v := range values {
 		require.NoError(s.t, w.WriteMessages(context.Background(), kafka.Message{Key: []byte(key), Value: v}), "publishing %d bytes to %s", len(v), topic)
