@@ -151,7 +151,7 @@ func (c *Connector) blocks(ctx context.Context, tx pgx.Tx, keys []string) ([]con
 					return nil, classify("block rule "+rule.Code, err)
 				}
 				if n < maxBlocksPerRule {
-					out = append(out, connectors.Block{Code: rule.Code, Reason: render(rule.Reason, rows.FieldDescriptions(), vals)})
+					out = append(out, connectors.Block{Code: rule.Code, Reason: render(rule.Reason, rows.FieldDescriptions(), vals, c.cfg.location())})
 				}
 				n++
 			}
@@ -166,21 +166,21 @@ func (c *Connector) blocks(ctx context.Context, tx pgx.Tx, keys []string) ([]con
 	return out, nil
 }
 
-// render fills {column} placeholders of a reason with the row's values.
-func render(reason string, fields []pgconn.FieldDescription, vals []any) string {
+// render fills {column} placeholders of a reason with the row's values, times in zone.
+func render(reason string, fields []pgconn.FieldDescription, vals []any, zone *time.Location) string {
 	pairs := make([]string, 0, 2*len(fields))
 	for i, f := range fields {
-		pairs = append(pairs, "{"+f.Name+"}", format(vals[i]))
+		pairs = append(pairs, "{"+f.Name+"}", format(vals[i], zone))
 	}
 	return strings.NewReplacer(pairs...).Replace(reason)
 }
 
-func format(v any) string {
+func format(v any, zone *time.Location) string {
 	switch x := v.(type) {
 	case nil:
 		return ""
 	case time.Time:
-		return x.UTC().Format("2 January 2006 15:04 UTC")
+		return x.In(zone).Format("2 January 2006 15:04 MST")
 	case fmt.Stringer:
 		return x.String()
 	default:

@@ -44,6 +44,19 @@ type Config struct {
 	Objections []ObjectionRule `yaml:"objections"`
 	Finders    []FinderConfig  `yaml:"finders"`
 	Retention  []RetentionRule `yaml:"retention"`
+	// TimeZone is where times filled into block reasons are shown (an IANA name such as
+	// Europe/Berlin, default UTC): the subject reads them, so the business's own zone.
+	TimeZone string `yaml:"time_zone"`
+
+	zone *time.Location // TimeZone, set by Validate
+}
+
+// location is TimeZone's zone; UTC for a config Validate has not seen.
+func (c *Config) location() *time.Location {
+	if c.zone == nil {
+		return time.UTC
+	}
+	return c.zone
 }
 
 // SubjectConfig says how a Subject is found in the subject (root) table. Every identifier the
@@ -192,6 +205,11 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxConns < 2 {
 		add("max_conns must be at least 2")
+	}
+	if zone, err := time.LoadLocation(c.TimeZone); err != nil {
+		add("time_zone %q is not an IANA time zone such as Europe/Berlin", c.TimeZone)
+	} else {
+		c.zone = zone
 	}
 	if c.Subject.Table == "" {
 		add("subject.table is required")

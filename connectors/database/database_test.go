@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -113,7 +114,13 @@ func TestBlockReasons(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, res.Blocks, 1)
 	assert.Equal(t, "active_booking", res.Blocks[0].Code)
-	assert.Contains(t, res.Blocks[0].Reason, "You have a booking on ")
+	// The subject reads the booking's time in the business's zone (the demo's time_zone).
+	var startsAt time.Time
+	require.NoError(t, e.admin.QueryRow(ctx, `SELECT min(b.starts_at) FROM bookings b JOIN customers c ON c.id = b.customer_id
+		WHERE c.customer_number = $1 AND b.starts_at > now() AND b.status <> 'cancelled'`, demo.FutureBookingCustomerNumber).Scan(&startsAt))
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	require.NoError(t, err)
+	assert.Contains(t, res.Blocks[0].Reason, "You have a booking on "+startsAt.In(berlin).Format("2 January 2006 15:04 MST")+" ")
 	assert.NotContains(t, res.Blocks[0].Reason, "{starts_at}")
 
 	res, err = e.conn.BlockCheck(ctx, task("bc-unpaid", connectors.Subject{Email: demo.UnpaidInvoiceCustomerEmail}))
@@ -235,6 +242,8 @@ func TestConfigurationNamingUnknownTablesOrColumnsIsRejected(t *testing.T) {
 	assert.ErrorContains(t, err, `unknown erase strategy "shred"`)
 	_, err = connectors.Open(database.Name, configWith(t, "{name: amount_cents, category: financial}", "{name: amount_cents, category: financial, erase: \"null\"}"))
 	assert.ErrorContains(t, err, "financial columns of a kept table must stay intact")
+	_, err = connectors.Open(database.Name, configWith(t, "time_zone: Europe/Berlin", "time_zone: Europe/Berlinn"))
+	assert.ErrorContains(t, err, `time_zone "Europe/Berlinn" is not an IANA time zone`)
 }
 
 func TestSubjectValuesAreInert(t *testing.T) {

@@ -221,7 +221,7 @@ func (c *Connector) Find(ctx context.Context, task connectors.Task, sink connect
 		}
 		var subj connectors.Subject
 		for i, fd := range fields {
-			v := format(vals[i])
+			v := format(vals[i], c.cfg.location())
 			switch fd.Name {
 			case "email":
 				subj.Email = v
