@@ -192,6 +192,10 @@ func TestStartPageIsAccessibleAndSetsTheCSRFCookie(t *testing.T) {
 	for _, typ := range workflows.RequestTypes {
 		assert.Contains(t, body, `value="`+typ+`"`, "every right is offered")
 	}
+	// Only the email code is proven: the page must not promise that a typed phone or customer
+	// number is matched against what the business holds.
+	assert.NotContains(t, body, "must match what we hold")
+	assert.Contains(t, body, "Our staff check it with you before using it")
 	assert.Contains(t, res.Header.Get("Content-Security-Policy"), "default-src 'none'")
 	assert.Equal(t, "no-store", res.Header.Get("Cache-Control"))
 	var csrf *http.Cookie
