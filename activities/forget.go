@@ -78,9 +78,7 @@ func (a *Activities) ForgetSubject(ctx context.Context, requestID string) error 
 		if err != nil {
 			return fmt.Errorf("deleting verification codes: %w", err)
 		}
-		exports, err := tx.Exec(ctx, `
-			UPDATE requests SET export_uri = NULL, export_sha256 = NULL, export_bytes = NULL
-			WHERE id = ANY($1) AND export_uri IS NOT NULL`, forget)
+		exports, err := dropExports(ctx, tx, tenant, forget)
 		if err != nil {
 			return fmt.Errorf("forgetting export packages: %w", err)
 		}
@@ -90,7 +88,7 @@ func (a *Activities) ForgetSubject(ctx context.Context, requestID string) error 
 		}
 		return a.auditIn(ctx, tx, requestID+":forget", tenant, "lethe", "subject.forgotten", requestID, map[string]any{
 			"requests": subjects.RowsAffected(), "verification_codes": codes.RowsAffected(),
-			"export_packages": exports.RowsAffected(), "export_files": files, "kept_for_open_requests": kept,
+			"export_packages": exports, "export_files": files, "kept_for_open_requests": kept,
 		})
 	})
 }
@@ -103,14 +101,21 @@ func (a *Activities) ExpireExport(ctx context.Context, e ExportExpiry) error {
 		return fmt.Errorf("deleting the export of request %s: %w", e.RequestID, err)
 	}
 	return pgx.BeginFunc(ctx, a.Store.Pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `
-			UPDATE requests SET export_uri = NULL, export_sha256 = NULL, export_bytes = NULL
-			WHERE id = $1 AND tenant_id = $2`, e.RequestID, e.TenantID); err != nil {
+		if _, err := dropExports(ctx, tx, e.TenantID, []string{e.RequestID}); err != nil {
 			return fmt.Errorf("recording the expiry of the export of request %s: %w", e.RequestID, err)
 		}
 		return a.auditIn(ctx, tx, e.RequestID+":export-expired", e.TenantID, "lethe", "request.export_expired", e.RequestID,
 			map[string]any{"export_files": n})
 	})
+}
+
+// dropExports records that the requests' export packages are gone, in the columns and in the
+// recorded state, so that no page or answer offers a download that is no longer there.
+func dropExports(ctx context.Context, tx pgx.Tx, tenant string, ids []string) (int64, error) {
+	tag, err := tx.Exec(ctx, `
+		UPDATE requests SET export_uri = NULL, export_sha256 = NULL, export_bytes = NULL, state = state - 'export'
+		WHERE id = ANY($1) AND tenant_id = $2 AND export_uri IS NOT NULL`, ids, tenant)
+	return tag.RowsAffected(), err
 }
 
 // exportPrefix is where a request's files go: the connectors' files and the package.

@@ -80,3 +80,40 @@ func TestForgetSubjectFindsRequestsByProvenIdentifiersOnly(t *testing.T) {
 	require.NoError(t, st.Pool.QueryRow(ctx, `SELECT detail FROM audit_events WHERE action = 'subject.forgotten'`).Scan(&detail))
 	assert.Equal(t, map[string]any{"requests": 3.0, "verification_codes": 1.0, "export_packages": 0.0, "export_files": 3.0, "kept_for_open_requests": 1.0}, detail)
 }
+
+// An expired export is gone from the read model too, the recorded state included: a completed
+// request read afterwards offers no download that would only find nothing.
+func TestExpireExportLeavesNoDownloadBehind(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, testenv.PostgresURL(t), 4)
+	require.NoError(t, err)
+	t.Cleanup(st.Close)
+	_, err = st.Migrate(ctx)
+	require.NoError(t, err)
+	dir, err := exports.NewDir(t.TempDir())
+	require.NoError(t, err)
+	a := &activities.Activities{Store: st, Exports: dir, ExportBase: dir.URI("")}
+
+	zip := dir.URI("salon/R-1/R-1-access.zip")
+	w, err := dir.Create(ctx, zip)
+	require.NoError(t, err)
+	_, err = io.WriteString(w, "PK")
+	require.NoError(t, err)
+	_, err = w.Commit()
+	require.NoError(t, err)
+	_, err = st.Pool.Exec(ctx, `INSERT INTO requests (id, tenant_id, type, status, regime, received_at, export_uri, export_sha256, export_bytes, state)
+		VALUES ('R-1', 'salon', 'access', 'completed', 'gdpr', now(), $1, 'abc', 2, '{"request_id": "R-1", "status": "completed", "export": {"uri": "x", "sha256": "abc", "bytes": 2}}')`, zip)
+	require.NoError(t, err)
+
+	require.NoError(t, a.ExpireExport(ctx, activities.ExportExpiry{RequestID: "R-1", TenantID: "salon"}))
+	require.NoError(t, a.ExpireExport(ctx, activities.ExportExpiry{RequestID: "R-1", TenantID: "salon"}), "a retry finds nothing left to do")
+
+	var uri *string
+	var state map[string]any
+	require.NoError(t, st.Pool.QueryRow(ctx, `SELECT export_uri, state FROM requests WHERE id = 'R-1'`).Scan(&uri, &state))
+	assert.Nil(t, uri)
+	assert.NotContains(t, state, "export", "the recorded state offers no export")
+	assert.Equal(t, "completed", state["status"])
+	_, err = os.Stat(filepath.Join(dir.Root, "salon/R-1"))
+	assert.True(t, os.IsNotExist(err), "the package is deleted")
+}

@@ -228,6 +228,8 @@ func (h *handler) status(w http.ResponseWriter, r *http.Request) {
 	if st.Export != nil && st.Status == workflows.StatusCompleted {
 		sv.Download = h.requestPath(id) + "/export"
 		sv.Size, sv.Checksum = humanSize(st.Export.Bytes), st.Export.SHA256
+	} else if st.Status == workflows.StatusCompleted && (st.Type == workflows.TypeAccess || st.Type == workflows.TypePortability) {
+		sv.ExportDeleted = true // expired (exports.expire_after_days) or forgotten by an erasure
 	}
 	v := h.view(w, r, sv.TypeLabel)
 	v.Request = sv

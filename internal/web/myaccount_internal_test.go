@@ -424,6 +424,14 @@ func TestVerifiedBrowserSeesStatusStepsDueDateAndDownload(t *testing.T) {
 	require.Equal(t, http.StatusOK, res.StatusCode)
 	assert.Equal(t, "application/zip", res.Header.Get("Content-Type"))
 	assert.Contains(t, res.Header.Get("Content-Disposition"), `filename="R-TEST1.zip"`)
+
+	// Once the export expired, the page says the copy is gone instead of offering it.
+	st.Export = nil
+	f.states["R-TEST1"] = st
+	_, body = c.get(status)
+	assert.NotContains(t, body, "/export")
+	htmlcheck.Check(t, body)
+	assert.Contains(t, body, "The copy of your data has been deleted")
 	assert.Equal(t, string(f.zip), zip)
 }
 

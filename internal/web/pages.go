@@ -155,6 +155,7 @@ type statusView struct {
 	ExtensionReason            string
 	Done                       bool
 	Download, Size, Checksum   string
+	ExportDeleted              bool
 	Steps                      []stepView
 }
 
