@@ -363,3 +363,26 @@ func TestStaffNoticesLinkTheRequest(t *testing.T) {
 		}
 	}
 }
+
+// A signed link works for anyone who holds it; the MyAccount page Lethe links to opens only in
+// the browser bound to the request. The notice says which, never the other's warning.
+func TestExportReadySaysWhoTheLinkWorksFor(t *testing.T) {
+	n := notice(mail.KindExportReady, "alpha")
+	r, err := mail.Render(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(r.Text, "anyone with it can download") || !strings.Contains(r.HTML, "anyone with it can download") {
+		t.Errorf("a signed link's notice lacks the warning:\n%s", r.Text)
+	}
+	n.Data["Link"] = "https://lethe.example/myaccount/requests/R-ALPHA-7"
+	delete(n.Data, "LinkExpiresAt")
+	if r, err = mail.Render(n); err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range []string{r.Text, r.HTML} {
+		if strings.Contains(body, "anyone with it") || !strings.Contains(body, "in the browser where you entered your code") {
+			t.Errorf("a MyAccount link's notice misdescribes it:\n%s", body)
+		}
+	}
+}
