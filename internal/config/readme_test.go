@@ -32,6 +32,7 @@ func TestREADMEConfigurationExampleParses(t *testing.T) {
 	assert.Equal(t, 168*time.Hour, cfg.Kafka.Retention.Commands)
 	assert.Equal(t, 720*time.Hour, cfg.Kafka.Retention.Events)
 	assert.Equal(t, "SCRAM-SHA-512", cfg.Kafka.SASL.Mechanism)
+	assert.Equal(t, "staging-", cfg.Kafka.TopicPrefix)
 	assert.True(t, cfg.Kafka.TLS.Enabled)
 	assert.Equal(t, 30, cfg.Exports.ExpireAfterDays)
 	assert.Len(t, cfg.Secrets.ConnectorKeys["newsletter"], 2)
