@@ -66,6 +66,8 @@ var fixtures = []struct {
 	{"connector-result/valid-block-check.json", ConnectorResult, ""},
 	{"connector-result/valid-failed.json", ConnectorResult, ""},
 	{"connector-result/valid-progress.json", ConnectorResult, ""},
+	{"connector-result/valid-failed-retry-after.json", ConnectorResult, ""},
+	{"connector-result/invalid-retry-after-zero.json", ConnectorResult, `lethe.connector.result v1: /error/retry_after_seconds: must be at least 1`},
 	{"connector-result/invalid-failed-without-error.json", ConnectorResult, `lethe.connector.result v1: missing property "error"`},
 	{"connector-result/invalid-error-without-permanent.json", ConnectorResult, `lethe.connector.result v1: /error: missing property "permanent"`},
 	{"connector-result/invalid-status.json", ConnectorResult, `lethe.connector.result v1: /status: "done" is not one of succeeded, failed, progress`},

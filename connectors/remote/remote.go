@@ -298,6 +298,8 @@ func remoteError(name string, res bus.Result) error {
 		return connectors.Blocked(blocks)
 	case res.Error.Permanent:
 		return connectors.Permanent(e)
+	case res.Error.RetryAfterSeconds > 0:
+		return connectors.RetryAfter(e, res.Error.RetryAfter())
 	}
 	return e
 }

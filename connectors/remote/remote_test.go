@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/internal/bus"
@@ -64,6 +65,13 @@ func TestFailedResultsKeepTheirClass(t *testing.T) {
 	}
 	if err := remoteError("x", failed("unsupported", true)); !errors.Is(err, connectors.ErrUnsupported) || !connectors.IsPermanent(err) {
 		t.Errorf("unsupported: %v", err)
+	}
+	// A remote connector's retry hint is passed on, so a runner serving the remote connector
+	// forwards it to Lethe's bridge in turn.
+	limited := failed("transient", false)
+	limited.Error.RetryAfterSeconds = 90
+	if d, ok := connectors.RetryDelay(remoteError("x", limited)); !ok || d != 90*time.Second {
+		t.Errorf("retry after: got %s, %v", d, ok)
 	}
 	err := remoteError("x", failed("blocked", true, bus.Block{Code: "send_queued", Reason: "r"}))
 	if blocks, ok := connectors.BlocksOf(err); !ok || len(blocks) != 1 || blocks[0].Code != "send_queued" || !connectors.IsPermanent(err) {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
@@ -129,11 +130,13 @@ func matches(cmd store.Command, res bus.Result) error {
 }
 
 // failure turns a failed result into the activity's error: permanent failures are not
-// retried by Temporal, others are, per the workflow's retry policy.
+// retried by Temporal, others are, per the workflow's retry policy, or after the connector's
+// retry hint when it gave one.
 func failure(res bus.Result) error {
 	msg, code, permanent := "connector failed", "transient", false
+	var next time.Duration
 	if res.Error != nil {
-		msg, permanent = res.Error.Message, res.Error.Permanent
+		msg, permanent, next = res.Error.Message, res.Error.Permanent, res.Error.RetryAfter()
 		if res.Error.Code != "" {
 			code = res.Error.Code
 		}
@@ -141,5 +144,5 @@ func failure(res bus.Result) error {
 	if permanent {
 		return temporal.NewNonRetryableApplicationError(msg, activities.ErrPermanent, nil, code)
 	}
-	return temporal.NewApplicationError(msg, code)
+	return temporal.NewApplicationErrorWithOptions(msg, code, temporal.ApplicationErrorOptions{NextRetryDelay: next})
 }

@@ -495,3 +495,14 @@ func TestLongReasonIsCut(t *testing.T) {
 		t.Fatalf("reason of %d bytes, want at most 1000 of whole characters", len(dl.Reason))
 	}
 }
+
+// A retry hint is whole seconds, never sooner than asked and never past the schema's day.
+func TestRetryAfterSeconds(t *testing.T) {
+	for d, want := range map[time.Duration]int{
+		0: 1, 300 * time.Millisecond: 1, 90 * time.Second: 90, 90*time.Second + time.Millisecond: 91, 48 * time.Hour: 86400,
+	} {
+		if got := bus.RetryAfterSeconds(d); got != want {
+			t.Errorf("RetryAfterSeconds(%s) = %d, want %d", d, got, want)
+		}
+	}
+}

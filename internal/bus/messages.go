@@ -125,6 +125,23 @@ type ResultError struct {
 	Message   string `json:"message"`
 	Permanent bool   `json:"permanent"`
 	Code      string `json:"code,omitempty"`
+	// RetryAfterSeconds, on a transient failure, is the soonest the next attempt may run.
+	RetryAfterSeconds int `json:"retry_after_seconds,omitempty"`
+}
+
+// MaxRetryAfter is the longest retry hint a result carries (schemas/connector-result).
+const MaxRetryAfter = 24 * time.Hour
+
+// RetryAfterSeconds is d as the result's retry_after_seconds: whole seconds, rounded up so
+// the next attempt is never sooner than asked, at most MaxRetryAfter.
+func RetryAfterSeconds(d time.Duration) int {
+	d = min(max(d, time.Second), MaxRetryAfter)
+	return int((d + time.Second - 1) / time.Second)
+}
+
+// RetryAfter is the retry hint as a duration; zero when there is none.
+func (e ResultError) RetryAfter() time.Duration {
+	return time.Duration(e.RetryAfterSeconds) * time.Second
 }
 
 // Output is what a command produced. Result holds the role's own result (e.g. an erasure's

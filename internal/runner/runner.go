@@ -220,7 +220,8 @@ func (r *Runner) remember(ctx context.Context, cmd bus.Command, out *bus.Output)
 	return nil
 }
 
-// classify turns a connector error into the result's error: permanent or not, with a code.
+// classify turns a connector error into the result's error: permanent or not, with a code
+// and the connector's retry hint.
 func classify(err error) *bus.ResultError {
 	e := &bus.ResultError{Message: err.Error(), Permanent: connectors.IsPermanent(err), Code: "transient"}
 	switch {
@@ -232,6 +233,9 @@ func classify(err error) *bus.ResultError {
 	var blocked *connectors.BlockedError
 	if errors.As(err, &blocked) {
 		e.Code = "blocked"
+	}
+	if d, ok := connectors.RetryDelay(err); ok && !e.Permanent {
+		e.RetryAfterSeconds = bus.RetryAfterSeconds(d)
 	}
 	if len(e.Message) > 2000 {
 		e.Message = e.Message[:2000]
