@@ -175,13 +175,20 @@ func (b *Bus) handle(ctx context.Context, opts ConsumerOptions, m *Message, h Ha
 		}
 		b.log.Warn("handler failed; retrying", "topic", m.Topic, "partition", m.Partition,
 			"offset", m.Offset, "attempt", attempt, "error", err)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(delay):
+		if delay, err = backoff(ctx, delay); err != nil {
+			return err
 		}
-		delay = min(delay*2, 30*time.Second)
 	}
+}
+
+// backoff waits delay, or until ctx ends, and returns the next delay: doubled, at most 30 s.
+func backoff(ctx context.Context, delay time.Duration) (time.Duration, error) {
+	select {
+	case <-ctx.Done():
+		return delay, ctx.Err()
+	case <-time.After(delay):
+	}
+	return min(delay*2, 30*time.Second), nil
 }
 
 // call runs the handler, turning a panic into a dead-letter reason: a message that trips a bug
@@ -256,12 +263,9 @@ func (b *Bus) publishDeadLetter(ctx context.Context, m Message, key string, dl D
 		}
 		b.log.Warn("writing a dead letter failed; retrying", "topic", m.Topic, "partition", m.Partition,
 			"offset", m.Offset, "error", err)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(delay):
+		if delay, err = backoff(ctx, delay); err != nil {
+			return err
 		}
-		delay = min(delay*2, 30*time.Second)
 	}
 }
 
