@@ -18,10 +18,9 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// ForgetSubject finds the subject's other requests by the erasure's proven identifiers only:
-// a customer number typed next to the erasure's email, never proven, forgets nobody else. A
-// request of the subject still being worked on keeps its copy.
-func TestForgetSubjectFindsRequestsByProvenIdentifiersOnly(t *testing.T) {
+// newActivities are activities over a migrated database of their own and an export directory.
+func newActivities(t *testing.T) (*activities.Activities, *store.Store, *exports.Dir) {
+	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, testenv.PostgresURL(t), 4)
 	require.NoError(t, err)
@@ -30,7 +29,26 @@ func TestForgetSubjectFindsRequestsByProvenIdentifiersOnly(t *testing.T) {
 	require.NoError(t, err)
 	dir, err := exports.NewDir(t.TempDir())
 	require.NoError(t, err)
-	a := &activities.Activities{Store: st, Exports: dir, ExportBase: dir.URI("")}
+	return &activities.Activities{Store: st, Exports: dir, ExportBase: dir.URI("")}, st, dir
+}
+
+// writeExport writes one file of an export, as a connector or the packager would.
+func writeExport(t *testing.T, dir *exports.Dir, uri, body string) {
+	t.Helper()
+	w, err := dir.Create(context.Background(), uri)
+	require.NoError(t, err)
+	_, err = io.WriteString(w, body)
+	require.NoError(t, err)
+	_, err = w.Commit()
+	require.NoError(t, err)
+}
+
+// ForgetSubject finds the subject's other requests by the erasure's proven identifiers only:
+// a customer number typed next to the erasure's email, never proven, forgets nobody else. A
+// request of the subject still being worked on keeps its copy.
+func TestForgetSubjectFindsRequestsByProvenIdentifiersOnly(t *testing.T) {
+	ctx := context.Background()
+	a, st, dir := newActivities(t)
 
 	const proven = `{"email": {"method": "email_code", "actor": "subject", "at": "2026-03-01T12:00:00Z"}}`
 	for _, r := range []struct{ id, tenant, status, email, customer, proofs string }{
@@ -46,14 +64,9 @@ func TestForgetSubjectFindsRequestsByProvenIdentifiersOnly(t *testing.T) {
 		_, err = st.Pool.Exec(ctx, `INSERT INTO request_subjects (request_id, tenant_id, email, customer_id, proofs) VALUES ($1, $2, $3, NULLIF($4, ''), $5)`,
 			r.id, r.tenant, r.email, r.customer, r.proofs)
 		require.NoError(t, err)
-		w, err := dir.Create(ctx, dir.URI(r.tenant+"/"+r.id+"/database/customers.jsonl"))
-		require.NoError(t, err)
-		_, err = io.WriteString(w, `{"email":"`+r.email+`"}`)
-		require.NoError(t, err)
-		_, err = w.Commit()
-		require.NoError(t, err)
+		writeExport(t, dir, dir.URI(r.tenant+"/"+r.id+"/database/customers.jsonl"), `{"email":"`+r.email+`"}`)
 	}
-	_, err = st.Pool.Exec(ctx, `INSERT INTO verification_codes (request_id, code_hash, issued_at, expires_at, window_started_at) VALUES ('unverified', '\x00', now(), now(), now())`)
+	_, err := st.Pool.Exec(ctx, `INSERT INTO verification_codes (request_id, code_hash, issued_at, expires_at, window_started_at) VALUES ('unverified', '\x00', now(), now(), now())`)
 	require.NoError(t, err)
 
 	require.NoError(t, a.ForgetSubject(ctx, "erasure"))
@@ -85,23 +98,11 @@ func TestForgetSubjectFindsRequestsByProvenIdentifiersOnly(t *testing.T) {
 // request read afterwards offers no download that would only find nothing.
 func TestExpireExportLeavesNoDownloadBehind(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, testenv.PostgresURL(t), 4)
-	require.NoError(t, err)
-	t.Cleanup(st.Close)
-	_, err = st.Migrate(ctx)
-	require.NoError(t, err)
-	dir, err := exports.NewDir(t.TempDir())
-	require.NoError(t, err)
-	a := &activities.Activities{Store: st, Exports: dir, ExportBase: dir.URI("")}
+	a, st, dir := newActivities(t)
 
 	zip := dir.URI("salon/R-1/R-1-access.zip")
-	w, err := dir.Create(ctx, zip)
-	require.NoError(t, err)
-	_, err = io.WriteString(w, "PK")
-	require.NoError(t, err)
-	_, err = w.Commit()
-	require.NoError(t, err)
-	_, err = st.Pool.Exec(ctx, `INSERT INTO requests (id, tenant_id, type, status, regime, received_at, export_uri, export_sha256, export_bytes, state)
+	writeExport(t, dir, zip, "PK")
+	_, err := st.Pool.Exec(ctx, `INSERT INTO requests (id, tenant_id, type, status, regime, received_at, export_uri, export_sha256, export_bytes, state)
 		VALUES ('R-1', 'salon', 'access', 'completed', 'gdpr', now(), $1, 'abc', 2, '{"request_id": "R-1", "status": "completed", "export": {"uri": "x", "sha256": "abc", "bytes": 2}}')`, zip)
 	require.NoError(t, err)
 
