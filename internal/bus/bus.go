@@ -21,8 +21,9 @@ import (
 	"github.com/lethe-privacy/lethe/schemas"
 )
 
-// The topics of DESIGN.md. Connector commands have one topic per connector (CommandTopic) so a
-// slow system never holds up another and an outside connector can be granted its own only.
+// Lethe's topics (README, "Kafka topics"). Connector commands have one topic per connector
+// (CommandTopic) so a slow system never holds up another and an outside connector can be
+// granted its own only.
 const (
 	TopicIntake  = "lethe.requests.intake"
 	TopicConsent = "lethe.consent.changes"
