@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lethe-privacy/lethe/internal/app"
+	"github.com/lethe-privacy/lethe/internal/config"
 	"github.com/lethe-privacy/lethe/internal/deadline"
 	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/workflows"
@@ -76,7 +77,7 @@ terminating workflows.`,
 			for _, c := range closed {
 				fmt.Fprintf(w, "%s  %s  %s\n", c.RequestID, c.CloseStatus, c.Reason)
 			}
-			fmt.Fprintf(w, "%d requests recorded as failed\n", len(closed))
+			fmt.Fprintln(w, plural(len(closed), "request", "requests"), "recorded as failed")
 		})
 	})
 }
@@ -89,12 +90,9 @@ func withRequests(f *requestsFlags, fn func(ctx context.Context, s *requests.Ser
 	if err != nil {
 		return err
 	}
-	tenant := f.tenant
-	if tenant == "" {
-		if len(cfg.Tenants) != 1 {
-			return fmt.Errorf("--tenant is required: %d tenants are configured", len(cfg.Tenants))
-		}
-		tenant = cfg.Tenants[0].ID
+	tenant, err := chooseTenant(cfg, f.tenant)
+	if err != nil {
+		return err
 	}
 	d, err := app.Connect(ctx, cfg, newLogger("text"), app.Need{Store: true, Temporal: true})
 	if err != nil {
@@ -102,6 +100,24 @@ func withRequests(f *requestsFlags, fn func(ctx context.Context, s *requests.Ser
 	}
 	defer d.Close()
 	return fn(ctx, d.Requests(), tenant)
+}
+
+// chooseTenant is --tenant, checked against the configuration, or the only tenant there is.
+func chooseTenant(cfg config.Config, tenant string) (string, error) {
+	if tenant == "" {
+		if len(cfg.Tenants) != 1 {
+			return "", fmt.Errorf("--tenant is required: %d tenants are configured", len(cfg.Tenants))
+		}
+		return cfg.Tenants[0].ID, nil
+	}
+	if _, ok := cfg.Tenant(tenant); !ok {
+		ids := make([]string, len(cfg.Tenants))
+		for i, t := range cfg.Tenants {
+			ids[i] = t.ID
+		}
+		return "", fmt.Errorf("--tenant %s: no such tenant; configured: %s", tenant, listOrNone(ids))
+	}
+	return tenant, nil
 }
 
 func (f *requestsFlags) who() string {
@@ -187,18 +203,7 @@ func newRequestsListCmd(f *requestsFlags) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return printOut(cmd.OutOrStdout(), f.json, rows, func(w io.Writer) {
-					tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-					fmt.Fprintln(tw, "ID\tTYPE\tSTATUS\tRECEIVED\tDUE")
-					for _, r := range rows {
-						due := r.DueDate
-						if r.Extended {
-							due += " (extended)"
-						}
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Type, r.Status, r.ReceivedAt.Format(time.DateOnly), due)
-					}
-					tw.Flush()
-				})
+				return printOut(cmd.OutOrStdout(), f.json, rows, func(w io.Writer) { printList(w, rows, filter) })
 			})
 		},
 	}
@@ -206,6 +211,31 @@ func newRequestsListCmd(f *requestsFlags) *cobra.Command {
 	cmd.Flags().StringVar(&filter.DueBefore, "due-before", "", "only requests due before this date (YYYY-MM-DD)")
 	cmd.Flags().IntVar(&filter.Limit, "limit", 100, "at most this many")
 	return cmd
+}
+
+// printList prints a listing as a table, or says that nothing matched and what was asked.
+func printList(w io.Writer, rows []requests.Summary, f requests.Filter) {
+	if len(rows) == 0 {
+		msg := "no requests"
+		if f.Status != "" {
+			msg += " with status " + f.Status
+		}
+		if f.DueBefore != "" {
+			msg += " due before " + f.DueBefore
+		}
+		fmt.Fprintln(w, msg)
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tTYPE\tSTATUS\tRECEIVED\tDUE")
+	for _, r := range rows {
+		due := r.DueDate
+		if r.Extended {
+			due += " (extended)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Type, r.Status, r.ReceivedAt.Format(time.DateOnly), due)
+	}
+	tw.Flush()
 }
 
 func newRequestsShowCmd(f *requestsFlags) *cobra.Command {
@@ -329,6 +359,14 @@ func showRequest(ctx context.Context, w io.Writer, asJSON bool, s *requests.Serv
 			fmt.Fprintf(w, "subject %-12s %s  %s\n", id.Name, id.Value, proof)
 		}
 	})
+}
+
+// plural is "1 request", "2 requests".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 // printOut prints v as JSON with --json, else as text.
