@@ -79,15 +79,15 @@ func (r *demoRun) step(format string, args ...any) {
 }
 
 func (r *demoRun) run(ctx context.Context) error {
-	access, err := r.request(ctx, "access", workflows.TypeAccess, demo.HealthNotesCustomerEmail)
+	access, err := r.request(ctx, "access request", workflows.TypeAccess, demo.HealthNotesCustomerEmail)
 	if err != nil {
 		return err
 	}
-	erasure, err := r.request(ctx, "erasure", workflows.TypeErasure, demo.ClearCustomerEmail)
+	erasure, err := r.request(ctx, "erasure request", workflows.TypeErasure, demo.ClearCustomerEmail)
 	if err != nil {
 		return err
 	}
-	blocked, err := r.request(ctx, "erasure with a booking to come", workflows.TypeErasure, demo.FutureBookingCustomerEmail)
+	blocked, err := r.request(ctx, "erasure request from a customer with a booking to come", workflows.TypeErasure, demo.FutureBookingCustomerEmail)
 	if err != nil {
 		return err
 	}
@@ -133,7 +133,7 @@ func listOrNone(items []string) string {
 
 // request walks one request as the subject and the salon's staff would.
 func (r *demoRun) request(ctx context.Context, label, typ, email string) (workflows.RequestState, error) {
-	fmt.Fprintf(r.out, "\n%s request for %s\n", label, email)
+	fmt.Fprintf(r.out, "\n%s: %s\n", label, email)
 	id, err := r.svc.Submit(ctx, requests.Submission{TenantID: r.tenant, Type: typ, Subject: bus.Subject{Email: email}, Channel: "myaccount"})
 	if err != nil {
 		return workflows.RequestState{}, err
