@@ -129,13 +129,23 @@ func DialTemporal(ctx context.Context, cfg config.Temporal, log *slog.Logger) (c
 	defer cancel()
 	c, err := client.DialContext(dctx, TemporalOptions(cfg, log))
 	if err != nil {
-		return nil, fmt.Errorf("%s: cannot reach Temporal: %w", config.Setting("temporal.host_port"), err)
+		return nil, fmt.Errorf("%s: cannot reach Temporal at %s: %s", config.Setting("temporal.host_port"), cfg.HostPort, dialCause(err))
 	}
 	if _, err := c.CheckHealth(dctx, &client.CheckHealthRequest{}); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("%s: Temporal is not healthy: %w", config.Setting("temporal.host_port"), err)
 	}
 	return c, nil
+}
+
+// dialCause is the dial error inside gRPC's wording ("failed reaching server: connection
+// error: desc = \"transport: Error while dialing: dial tcp ...\""), else the whole message.
+func dialCause(err error) string {
+	msg := err.Error()
+	if _, cause, ok := strings.Cut(msg, "Error while dialing: "); ok {
+		return strings.TrimSuffix(cause, `"`)
+	}
+	return msg
 }
 
 // Close releases whatever was opened.
