@@ -57,8 +57,8 @@ type Config struct {
 	Log     *slog.Logger
 }
 
-// client forwards role calls to a remote connector. New wraps it in a value that implements
-// exactly the role interfaces of the declared capabilities (see roles.go), so
+// client forwards role calls to a remote connector. It has every role method the protocol
+// can carry and, through Capabilities (connectors.Scoped), serves only the declared ones, so
 // connectors.Implemented and the registry's capability check see the remote side as it is.
 type client struct {
 	cfg     Config
@@ -112,7 +112,8 @@ func New(ctx context.Context, b *bus.Bus, cfg Config) (connectors.Connector, err
 		return nil, fmt.Errorf("remote connector name %q: want lower-case letters, digits, '-' or '_'", cfg.Name)
 	}
 	for _, c := range cfg.Capabilities {
-		if !c.Valid() || c == connectors.CapFind {
+		// Found subjects have no export format in the protocol yet.
+		if r, ok := connectors.RoleOf(c); !ok || r.Sink == connectors.SubjectsSink {
 			return nil, fmt.Errorf("remote connector %s: capability %q cannot be served over the protocol", cfg.Name, c)
 		}
 	}
@@ -140,8 +141,22 @@ func New(ctx context.Context, b *bus.Bus, cfg Config) (connectors.Connector, err
 	if err != nil {
 		return nil, fmt.Errorf("following results of connector %s: %w", cfg.Name, err)
 	}
-	return wrap(c), nil
+	return c, nil
 }
+
+// Every role the protocol carries; find is not one yet.
+var _ interface {
+	connectors.Accessor
+	connectors.Eraser
+	connectors.Rectifier
+	connectors.Restricter
+	connectors.BlockChecker
+	connectors.Notifier
+	connectors.Purger
+} = (*client)(nil)
+
+// Capabilities are the roles this remote connector serves (connectors.Scoped).
+func (c *client) Capabilities() []connectors.Capability { return c.cfg.Capabilities }
 
 // Name is the remote connector's name.
 func (c *client) Name() string { return c.cfg.Name }
@@ -180,10 +195,11 @@ func (c *client) dispatch(m kafka.Message) {
 
 // call publishes one command and waits for its final result.
 func (c *client) call(ctx context.Context, action connectors.Capability, task connectors.Task) (bus.Result, error) {
+	role, _ := connectors.RoleOf(action)
 	if !slices.Contains(c.cfg.Capabilities, action) {
 		return bus.Result{}, connectors.Permanent(fmt.Errorf("%s on connector %s: %w", action, c.cfg.Name, connectors.ErrUnsupported))
 	}
-	if action != connectors.CapPurge && task.Subject.IsZero() {
+	if role.Subject && task.Subject.IsZero() {
 		return bus.Result{}, connectors.Permanent(connectors.ErrNoSubject)
 	}
 	if err := ctx.Err(); err != nil {
@@ -208,7 +224,7 @@ func (c *client) call(ctx context.Context, action connectors.Capability, task co
 		cmd.TenantID = c.cfg.TenantID
 	}
 	var subject *bus.Subject
-	if action != connectors.CapPurge {
+	if role.Subject {
 		s := bus.Subject(task.Subject)
 		subject = &s
 	}
@@ -315,8 +331,8 @@ func roleResult(res bus.Result, into any) error {
 	return nil
 }
 
-// access asks for an export and replays the exported tables into sink.
-func (c *client) access(ctx context.Context, task connectors.Task, sink connectors.RecordSink) (connectors.AccessResult, error) {
+// Access asks for an export and replays the exported tables into sink.
+func (c *client) Access(ctx context.Context, task connectors.Task, sink connectors.RecordSink) (connectors.AccessResult, error) {
 	var out connectors.AccessResult
 	res, err := c.call(ctx, connectors.CapAccess, task)
 	if err != nil {
@@ -418,8 +434,8 @@ func decodeRow(line []byte) ([]any, error) {
 	return values, nil
 }
 
-// erase asks the remote connector to erase the subject.
-func (c *client) erase(ctx context.Context, task connectors.Task) (connectors.EraseResult, error) {
+// Erase asks the remote connector to erase the subject.
+func (c *client) Erase(ctx context.Context, task connectors.Task) (connectors.EraseResult, error) {
 	var out connectors.EraseResult
 	res, err := c.call(ctx, connectors.CapErase, task)
 	if err != nil {
@@ -428,8 +444,8 @@ func (c *client) erase(ctx context.Context, task connectors.Task) (connectors.Er
 	return out, roleResult(res, &out)
 }
 
-// rectify asks the remote connector to apply Task.Params["changes"].
-func (c *client) rectify(ctx context.Context, task connectors.Task) (connectors.RectifyResult, error) {
+// Rectify asks the remote connector to apply Task.Params["changes"].
+func (c *client) Rectify(ctx context.Context, task connectors.Task) (connectors.RectifyResult, error) {
 	var out connectors.RectifyResult
 	res, err := c.call(ctx, connectors.CapRectify, task)
 	if err != nil {
@@ -438,8 +454,8 @@ func (c *client) rectify(ctx context.Context, task connectors.Task) (connectors.
 	return out, roleResult(res, &out)
 }
 
-// restrict asks the remote connector to restrict (or, with Params["lift"], release) the subject.
-func (c *client) restrict(ctx context.Context, task connectors.Task) (connectors.RestrictResult, error) {
+// Restrict asks the remote connector to restrict (or, with Params["lift"], release) the subject.
+func (c *client) Restrict(ctx context.Context, task connectors.Task) (connectors.RestrictResult, error) {
 	var out connectors.RestrictResult
 	res, err := c.call(ctx, connectors.CapRestrict, task)
 	if err != nil {
@@ -448,8 +464,8 @@ func (c *client) restrict(ctx context.Context, task connectors.Task) (connectors
 	return out, roleResult(res, &out)
 }
 
-// blockCheck asks whether the subject can be erased now; the blocks come from output.blocks.
-func (c *client) blockCheck(ctx context.Context, task connectors.Task) (connectors.BlockResult, error) {
+// BlockCheck asks whether the subject can be erased now; the blocks come from output.blocks.
+func (c *client) BlockCheck(ctx context.Context, task connectors.Task) (connectors.BlockResult, error) {
 	out := connectors.BlockResult{Blocks: []connectors.Block{}}
 	res, err := c.call(ctx, connectors.CapBlockCheck, task)
 	if err != nil {
@@ -463,8 +479,8 @@ func (c *client) blockCheck(ctx context.Context, task connectors.Task) (connecto
 	return out, nil
 }
 
-// notify asks the remote connector to reach the subject.
-func (c *client) notify(ctx context.Context, task connectors.Task) (connectors.NotifyResult, error) {
+// Notify asks the remote connector to reach the subject.
+func (c *client) Notify(ctx context.Context, task connectors.Task) (connectors.NotifyResult, error) {
 	var out connectors.NotifyResult
 	res, err := c.call(ctx, connectors.CapNotify, task)
 	if err != nil {
@@ -473,8 +489,8 @@ func (c *client) notify(ctx context.Context, task connectors.Task) (connectors.N
 	return out, roleResult(res, &out)
 }
 
-// purge asks the remote connector to remove records past their retention period.
-func (c *client) purge(ctx context.Context, task connectors.Task) (connectors.PurgeResult, error) {
+// Purge asks the remote connector to remove records past their retention period.
+func (c *client) Purge(ctx context.Context, task connectors.Task) (connectors.PurgeResult, error) {
 	var out connectors.PurgeResult
 	res, err := c.call(ctx, connectors.CapPurge, task)
 	if err != nil {

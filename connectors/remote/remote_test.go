@@ -20,6 +20,7 @@ import (
 // The value New returns must implement exactly the declared roles, for every combination:
 // connectortest and the registry compare connectors.Implemented with the declaration.
 func TestWrapImplementsExactlyTheDeclaredRoles(t *testing.T) {
+	roles := slices.DeleteFunc(slices.Clone(connectors.AllCapabilities), func(c connectors.Capability) bool { return c == connectors.CapFind })
 	for m := 0; m < 1<<len(roles); m++ {
 		var caps []connectors.Capability
 		for i, r := range roles {
@@ -27,7 +28,7 @@ func TestWrapImplementsExactlyTheDeclaredRoles(t *testing.T) {
 				caps = append(caps, r)
 			}
 		}
-		got := connectors.Implemented(wrap(&client{cfg: Config{Name: "x", Capabilities: caps}}))
+		got := connectors.Implemented(&client{cfg: Config{Name: "x", Capabilities: caps}})
 		if !slices.Equal(got, caps) {
 			t.Fatalf("declared %v, implements %v", caps, got)
 		}

@@ -105,8 +105,7 @@ func (r *Runner) Handle(ctx context.Context, m bus.Message) error {
 		log.Warn("command failed", "permanent", res.Error.Permanent, "code", res.Error.Code, "error", res.Error.Message)
 		return r.Bus.Publish(ctx, bus.TopicResults, cmd.RequestID, res)
 	}
-	// A block check has no effect to protect and its answer changes over time: never stored.
-	if cmd.Action != string(connectors.CapBlockCheck) {
+	if role, _ := connectors.RoleOf(connectors.Capability(cmd.Action)); role.Stored {
 		if err := r.remember(ctx, cmd, out); err != nil {
 			return err
 		}
@@ -132,15 +131,21 @@ func (r *Runner) perform(ctx context.Context, cmd bus.Command, private bus.Priva
 		}
 	}
 	action := connectors.Capability(cmd.Action)
+	role, _ := connectors.RoleOf(action)
 	var sink *exportSink
 	sinks := connectors.Sinks{}
-	if action == connectors.CapAccess {
+	if role.Sink != connectors.NoSink {
 		if cmd.Export == nil {
-			return nil, connectors.Permanent(errors.New("access command has no export location"))
+			return nil, connectors.Permanent(fmt.Errorf("%s command has no export location", action))
 		}
 		sink = &exportSink{store: r.Exports, prefix: cmd.Export.Prefix(cmd.Connector)}
 		defer sink.abort()
-		sinks.Records = sink
+		switch role.Sink {
+		case connectors.RecordsSink:
+			sinks.Records = sink
+		case connectors.SubjectsSink:
+			sinks.Subjects = &subjectSink{export: sink}
+		}
 	}
 
 	stop := r.reportProgress(ctx, cmd)
@@ -161,6 +166,11 @@ func (r *Runner) perform(ctx context.Context, cmd bus.Command, private bus.Priva
 			out.Blocks = append(out.Blocks, bus.Block(b))
 		}
 	case connectors.AccessResult:
+		out.Exports, out.Counts = sink.refs, sink.counts
+	case connectors.FindResult:
+		if err := sinks.Subjects.(*subjectSink).close(ctx); err != nil {
+			return nil, err
+		}
 		out.Exports, out.Counts = sink.refs, sink.counts
 	}
 	return out, nil

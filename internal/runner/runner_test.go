@@ -205,3 +205,34 @@ func TestSealedCommands(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, changes, "no refused command reached the connector")
 }
+
+// Find, purge and every other role the connector implements are served through the
+// capability table: a find streams its subjects to the export store as a table file.
+func TestFindAndPurgeAreServed(t *testing.T) {
+	f := newFixture(t)
+	find := f.command(t, "find", "R-RUN:database:find")
+	require.NoError(t, find.Seal(f.r.Keys, &bus.Subject{Email: demo.ClearCustomerEmail},
+		json.RawMessage(`{"finder":"customers_created_between","from":"2000-01-01T00:00:00Z","to":"2100-01-01T00:00:00Z"}`)))
+	require.NoError(t, f.handle(t, find))
+	purge := f.command(t, "purge", "R-RUN:database:purge")
+	require.NoError(t, purge.Seal(f.r.Keys, nil, json.RawMessage(`{"rule":"cancelled_bookings"}`)))
+	require.NoError(t, f.handle(t, purge))
+
+	res := f.results(t, 2)
+	require.Equal(t, bus.StatusSucceeded, res[0].Status, "find: %+v", res[0].Error)
+	var found connectors.FindResult
+	require.NoError(t, json.Unmarshal(res[0].Output.Result, &found))
+	require.Positive(t, found.Subjects)
+	require.Len(t, res[0].Output.Exports, 1)
+	ref := res[0].Output.Exports[0]
+	assert.Equal(t, "subjects", ref.Table)
+	assert.Equal(t, found.Subjects, ref.Rows)
+	require.NoError(t, exports.Verify(context.Background(), f.stack.Deps.Exports, exports.Object{URI: ref.URI, SHA256: ref.SHA256, Bytes: ref.Bytes}))
+	raw, _ := json.Marshal(res[0])
+	assert.NotContains(t, string(raw), demo.ClearCustomerEmail, "found subjects travel only in the export")
+
+	require.Equal(t, bus.StatusSucceeded, res[1].Status, "purge: %+v", res[1].Error)
+	var purged connectors.PurgeResult
+	require.NoError(t, json.Unmarshal(res[1].Output.Result, &purged))
+	assert.Contains(t, purged.Rows, "cancelled_bookings")
+}

@@ -88,3 +88,37 @@ func (s *exportSink) abort() {
 		s.w = nil
 	}
 }
+
+// SubjectsTable is the export table a find writes its subjects to, one row per subject.
+var SubjectsTable = connectors.Table{Name: "subjects", Columns: []connectors.Column{
+	{Name: "email", Category: connectors.CategoryContact},
+	{Name: "phone", Category: connectors.CategoryContact},
+	{Name: "customer_id", Category: connectors.CategoryIdentity},
+}}
+
+// subjectSink writes the subjects a find streams as the SubjectsTable of an export.
+type subjectSink struct {
+	export *exportSink
+	open   bool
+}
+
+func (s *subjectSink) WriteSubject(ctx context.Context, sub connectors.Subject) error {
+	if !s.open {
+		if err := s.export.BeginTable(ctx, SubjectsTable); err != nil {
+			return err
+		}
+		s.open = true
+	}
+	return s.export.WriteRow(ctx, []any{sub.Email, sub.Phone, sub.CustomerID})
+}
+
+// close ends the table; a find that found no one still writes an empty one.
+func (s *subjectSink) close(ctx context.Context) error {
+	if !s.open {
+		if err := s.export.BeginTable(ctx, SubjectsTable); err != nil {
+			return err
+		}
+	}
+	s.open = false
+	return s.export.EndTable(ctx)
+}
