@@ -4,7 +4,6 @@ package activities
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -54,10 +53,11 @@ func (a *Activities) SelfCheck(ctx context.Context, requestedBy string) (map[str
 		}
 		out[c.Name()] = "ok"
 	}
-	detail, _ := json.Marshal(out)
-	if _, err := a.Store.Pool.Exec(ctx,
-		`INSERT INTO audit_events (tenant_id, actor, action, detail) VALUES ('', $1, 'worker.self_check', $2)`,
-		requestedBy, detail); err != nil {
+	detail := map[string]any{}
+	for k, v := range out {
+		detail[k] = v
+	}
+	if _, err := a.Store.Audit().Append(ctx, a.Store.Pool, store.Event{Actor: requestedBy, Action: "worker.self_check", Detail: detail}); err != nil {
 		return nil, fmt.Errorf("recording self-check: %w", err)
 	}
 	return out, nil

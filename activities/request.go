@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
@@ -39,10 +38,6 @@ func (a *Activities) RecordTransition(ctx context.Context, t Transition) error {
 	if err != nil {
 		return permanent("encoding request state", err)
 	}
-	detail, err := json.Marshal(t.Detail)
-	if err != nil {
-		return permanent("encoding audit detail", err)
-	}
 	var due any
 	if t.DueDate != "" {
 		due = t.DueDate
@@ -55,14 +50,8 @@ func (a *Activities) RecordTransition(ctx context.Context, t Transition) error {
 			t.RequestID, t.TenantID, t.Type, t.Status, t.Regime, t.Country, t.Extended, t.ReceivedAt, due, state, t.At); err != nil {
 			return fmt.Errorf("updating the request read model: %w", err)
 		}
-		_, err := tx.Exec(ctx, `
-			INSERT INTO audit_events (event_key, tenant_id, occurred_at, actor, action, request_id, detail)
-			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
-			t.Key, t.TenantID, t.At, t.Actor, t.Action, t.RequestID, detail)
-		if err != nil {
-			return fmt.Errorf("writing the audit event: %w", err)
-		}
-		return nil
+		_, err := a.Store.Audit().Append(ctx, tx, store.Event{Key: t.Key, TenantID: t.TenantID, At: t.At, Actor: t.Actor, Action: t.Action, RequestID: t.RequestID, Detail: t.Detail})
+		return err
 	})
 	if err != nil {
 		return err
@@ -287,15 +276,15 @@ func (a *Activities) Remind(ctx context.Context, r Reminder) error {
 // mailStaff emails a deadline notice once per key: a retry after the send (the audit write
 // failed) does not mail staff twice.
 func (a *Activities) mailStaff(ctx context.Context, key string, kind mail.Kind, to string, r Reminder) error {
-	var sent bool
-	if err := a.Store.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM audit_events WHERE event_key = $1)`, key).Scan(&sent); err != nil {
+	sent, err := a.Store.Audit().Recorded(ctx, key)
+	if err != nil {
 		return fmt.Errorf("checking whether the %s was mailed: %w", kind, err)
 	}
 	if sent {
 		return nil
 	}
 	var typ string
-	err := a.Store.Pool.QueryRow(ctx, `SELECT type FROM requests WHERE id = $1`, r.RequestID).Scan(&typ)
+	err = a.Store.Pool.QueryRow(ctx, `SELECT type FROM requests WHERE id = $1`, r.RequestID).Scan(&typ)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return permanent("request "+r.RequestID+" is not in the read model", nil)
 	}
@@ -394,24 +383,9 @@ func (a *Activities) audit(ctx context.Context, key, tenant, actor, action, requ
 }
 
 // auditIn is audit inside a transaction of the caller's.
-func (a *Activities) auditIn(ctx context.Context, db interface {
-	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
-}, key, tenant, actor, action, requestID string, detail map[string]any) error {
-	if detail == nil {
-		detail = map[string]any{}
-	}
-	raw, err := json.Marshal(detail)
-	if err != nil {
-		return permanent("encoding audit detail", err)
-	}
-	_, err = db.Exec(ctx, `
-		INSERT INTO audit_events (event_key, tenant_id, occurred_at, actor, action, request_id, detail)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
-		key, tenant, a.now(), actor, action, requestID, raw)
-	if err != nil {
-		return fmt.Errorf("writing the audit event %s: %w", action, err)
-	}
-	return nil
+func (a *Activities) auditIn(ctx context.Context, db store.Querier, key, tenant, actor, action, requestID string, detail map[string]any) error {
+	_, err := a.Store.Audit().Append(ctx, db, store.Event{Key: key, TenantID: tenant, At: a.now(), Actor: actor, Action: action, RequestID: requestID, Detail: detail})
+	return err
 }
 
 func (a *Activities) now() time.Time {

@@ -47,7 +47,7 @@ Configuration comes from the YAML file named by LETHE_CONFIG, with environment o
 		SilenceErrors: true,
 	}
 	root.AddCommand(newDevCmd(), newServeCmd(), newWorkerCmd(), newBridgeCmd(), newConnectorCmd(), newMigrateCmd(), newRequestsCmd(), newDemoCmd())
-	root.AddCommand(newDeadlineCmd())
+	root.AddCommand(newDeadlineCmd(), newAuditCmd())
 	root.AddCommand(newStackCmd())
 	return root
 }

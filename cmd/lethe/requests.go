@@ -249,7 +249,7 @@ func newRequestsShowCmd(f *requestsFlags) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return showRequest(ctx, cmd.OutOrStdout(), f.json, s, tenant, st)
+				return showRequest(ctx, cmd.OutOrStdout(), f, s, tenant, st)
 			})
 		},
 	}
@@ -330,7 +330,7 @@ waiting for identity is verified by the confirmation (method staff).`,
 				if err != nil {
 					return err
 				}
-				return showRequest(ctx, cmd.OutOrStdout(), f.json, s, tenant, st)
+				return showRequest(ctx, cmd.OutOrStdout(), f, s, tenant, st)
 			})
 		},
 	}
@@ -340,8 +340,8 @@ waiting for identity is verified by the confirmation (method staff).`,
 }
 
 // showRequest prints a request with its subject's identifiers and how each was proven.
-func showRequest(ctx context.Context, w io.Writer, asJSON bool, s *requests.Service, tenant string, st workflows.RequestState) error {
-	ids, err := s.SubjectIdentifiers(ctx, tenant, st.RequestID)
+func showRequest(ctx context.Context, w io.Writer, f *requestsFlags, s *requests.Service, tenant string, st workflows.RequestState) error {
+	ids, err := s.ViewSubjectIdentifiers(ctx, tenant, st.RequestID, f.who())
 	if err != nil {
 		return err
 	}
@@ -349,7 +349,7 @@ func showRequest(ctx context.Context, w io.Writer, asJSON bool, s *requests.Serv
 		workflows.RequestState
 		Identifiers []requests.Identifier `json:"identifiers"`
 	}{st, ids}
-	return printOut(w, asJSON, out, func(w io.Writer) {
+	return printOut(w, f.json, out, func(w io.Writer) {
 		printState(w, st)
 		for _, id := range ids {
 			proof := "UNPROVEN: not used to find data until staff confirm it (lethe requests verify " + st.RequestID + " --confirm " + id.Name + ")"

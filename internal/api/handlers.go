@@ -14,6 +14,7 @@ import (
 	"github.com/lethe-privacy/lethe/internal/exports"
 	"github.com/lethe-privacy/lethe/internal/limits"
 	"github.com/lethe-privacy/lethe/internal/requests"
+	"github.com/lethe-privacy/lethe/internal/store"
 	"github.com/lethe-privacy/lethe/workflows"
 )
 
@@ -103,7 +104,7 @@ func (a *v1) get(w http.ResponseWriter, r *http.Request, c *call) {
 func (a *v1) writeRequest(w http.ResponseWriter, r *http.Request, c *call, st workflows.RequestState) {
 	v := viewOf(st)
 	if isStaff(c.role) {
-		ids, err := a.svc.SubjectIdentifiers(r.Context(), c.tenant, st.RequestID)
+		ids, err := a.svc.ViewSubjectIdentifiers(r.Context(), c.tenant, st.RequestID, a.actor(c, ""))
 		if err != nil {
 			a.fail(w, r, err)
 			return
@@ -245,51 +246,35 @@ func safeFileRune(r rune) rune {
 	return '_'
 }
 
-// auditEvent is one row of the audit trail as the API shows it.
-type auditEvent struct {
-	ID         int64          `json:"id"`
-	OccurredAt time.Time      `json:"occurred_at"`
-	Actor      string         `json:"actor"`
-	Action     string         `json:"action"`
-	RequestID  string         `json:"request_id,omitempty"`
-	BreachID   string         `json:"breach_id,omitempty"`
-	Detail     map[string]any `json:"detail"`
-}
-
+// audit answers the tenant's audit trail, newest first, a page at a time: next_cursor, when
+// present, fetches the older events.
 func (a *v1) audit(w http.ResponseWriter, r *http.Request, c *call) {
 	q := r.URL.Query()
-	limit := 100
+	f := store.AuditFilter{TenantID: c.tenant, Actor: q.Get("actor"), Action: q.Get("action"), RequestID: q.Get("request_id"), SubjectRef: q.Get("subject_ref"), Limit: 100}
+	// The document validated the formats; only a cursor that is not one of ours is left.
 	if v := q.Get("limit"); v != "" {
-		limit, _ = strconv.Atoi(v) // validated against the document
+		f.Limit, _ = strconv.Atoi(v)
 	}
-	rows, err := a.svc.Store.Pool.Query(r.Context(), `
-		SELECT id, occurred_at, actor, action, COALESCE(request_id, ''), COALESCE(breach_id, ''), detail
-		FROM audit_events
-		WHERE tenant_id = $1 AND ($2 = '' OR request_id = $2)
-		ORDER BY occurred_at DESC, id DESC
-		LIMIT $3`, c.tenant, q.Get("request_id"), limit)
+	f.Since, _ = time.Parse(time.RFC3339, q.Get("since"))
+	f.Until, _ = time.Parse(time.RFC3339, q.Get("until"))
+	if v := q.Get("cursor"); v != "" {
+		before, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || before <= 0 {
+			writeError(w, http.StatusBadRequest, "invalid_cursor", "cursor must be a next_cursor this endpoint returned")
+			return
+		}
+		f.Before = before
+	}
+	events, err := a.svc.Store.Audit().List(r.Context(), f)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	defer rows.Close()
-	events := []auditEvent{}
-	for rows.Next() {
-		var e auditEvent
-		if err := rows.Scan(&e.ID, &e.OccurredAt, &e.Actor, &e.Action, &e.RequestID, &e.BreachID, &e.Detail); err != nil {
-			a.fail(w, r, err)
-			return
-		}
-		if e.Detail == nil {
-			e.Detail = map[string]any{}
-		}
-		events = append(events, e)
+	out := map[string]any{"events": events}
+	if len(events) == f.Limit {
+		out["next_cursor"] = strconv.FormatInt(events[len(events)-1].ID, 10)
 	}
-	if err := rows.Err(); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"events": events})
+	writeJSON(w, http.StatusOK, out)
 }
 
 // fail answers a service error with its status. Messages of the service's errors are written

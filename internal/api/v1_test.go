@@ -47,6 +47,7 @@ func TestAPI(t *testing.T) {
 	t.Run("Extend", s.testExtend)
 	t.Run("ListAndAudit", s.testListAndAudit)
 	t.Run("Export", s.testExport)
+	t.Run("AuditFiltersAndCursor", s.testAuditFiltersAndCursor)
 	t.Run("RateLimits", s.testRateLimits)
 }
 
@@ -661,6 +662,70 @@ func (s *stack) testListAndAudit(t *testing.T) {
 	for _, id := range []string{a, b} {
 		s.call(t, "", "POST", "/v1/requests/"+id+"/deny", tok("salon", "support"), map[string]any{"reason": "test over"})
 	}
+}
+
+// Staff reading a subject's identifiers is audited with the actor and the subject's reference;
+// the trail pages with a cursor and filters like lethe audit list.
+func (s *stack) testAuditFiltersAndCursor(t *testing.T) {
+	addr := email(t)
+	r := s.call(t, "", "POST", "/v1/requests", tok("salon", "intake"), map[string]any{"type": "access", "subject": map[string]any{"email": addr}})
+	require.Equal(t, 201, r.status, "%s", r.body)
+	id := r.json(t)["request_id"].(string)
+	s.await(t, "salon", id, status("identity_pending")) // reads as support too
+	views := func() []any {
+		r := s.call(t, "", "GET", "/v1/audit?action=request.subject_viewed&request_id="+id, tok("salon", "dpo"), nil)
+		require.Equal(t, 200, r.status, "%s", r.body)
+		assert.NotContains(t, string(r.body), addr, "the trail holds references, never the identifiers")
+		return r.json(t)["events"].([]any)
+	}
+	before := len(views())
+	for i := 0; i < 3; i++ {
+		require.Equal(t, 200, s.call(t, "", "GET", "/v1/requests/"+id, tok("salon", "support"), nil).status)
+	}
+	require.Equal(t, 200, s.call(t, "", "GET", "/v1/requests/"+id, tok("salon", "intake"), nil).status)
+	events := views()
+	require.Len(t, events, before+3, "every staff read of the identifiers is audited, and only staff see them")
+	first := events[0].(map[string]any)
+	assert.Equal(t, "api:salon/support", first["actor"])
+	assert.Equal(t, []any{"email"}, first["detail"].(map[string]any)["identifiers"])
+	ref := first["subject_ref"].(string)
+	require.Len(t, ref, 64)
+
+	// Two events a page: the pages together are all the reads, newest first, each once.
+	var seen []float64
+	cursor := ""
+	for pages := 0; ; pages++ {
+		require.LessOrEqual(t, pages, len(events)/2)
+		path := "/v1/audit?limit=2&subject_ref=" + ref + "&actor=api:salon/support"
+		if cursor != "" {
+			path += "&cursor=" + cursor
+		}
+		page := s.call(t, "", "GET", path, tok("salon", "dpo"), nil)
+		require.Equal(t, 200, page.status, "%s", page.body)
+		body := page.json(t)
+		for _, e := range body["events"].([]any) {
+			seen = append(seen, e.(map[string]any)["id"].(float64))
+		}
+		next, ok := body["next_cursor"].(string)
+		if !ok {
+			break
+		}
+		cursor = next
+	}
+	require.Len(t, seen, len(events))
+	for i := 1; i < len(seen); i++ {
+		assert.Greater(t, seen[i-1], seen[i], "newest first: %v", seen)
+	}
+
+	future := s.call(t, "", "GET", "/v1/audit?request_id="+id+"&since=2999-01-01T00:00:00Z", tok("salon", "dpo"), nil)
+	assert.Equal(t, []any{}, future.json(t)["events"])
+	past := s.call(t, "", "GET", "/v1/audit?request_id="+id+"&until=2000-01-01T00:00:00Z", tok("salon", "dpo"), nil)
+	assert.Equal(t, []any{}, past.json(t)["events"])
+	for _, bad := range []string{"cursor=abc", "cursor=0", "since=yesterday", "subject_ref=" + addr} {
+		r := s.call(t, "", "GET", "/v1/audit?"+bad, tok("salon", "dpo"), nil)
+		assert.Equal(t, 400, r.status, "%s: %s", bad, r.body)
+	}
+	require.Equal(t, 200, s.call(t, "", "POST", "/v1/requests/"+id+"/cancel", tok("salon", "support"), map[string]any{"reason": "test over"}).status)
 }
 
 func (s *stack) testExport(t *testing.T) {

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -12,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/lethe-privacy/lethe/internal/mail"
+	"github.com/lethe-privacy/lethe/internal/store"
 )
 
 // MailgunWebhook records Mailgun delivery events (delivered, failed, ...) of Lethe's notices in
@@ -67,12 +67,11 @@ func (h *MailgunWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Tokens older than the window can no longer verify as fresh: keep the table small.
 	_, _ = h.Pool.Exec(ctx, `DELETE FROM mail_webhook_tokens WHERE received_at < $1`, now().Add(-2*window))
 	if ev.RequestID != "" {
-		detail, _ := json.Marshal(map[string]any{"event": ev.Type, "kind": ev.Kind, "message_id": ev.MessageID, "severity": ev.Severity, "reason": ev.Reason})
-		_, err := h.Pool.Exec(ctx, `
-			INSERT INTO audit_events (event_key, tenant_id, occurred_at, actor, action, request_id, detail)
-			SELECT $1, tenant_id, $2, 'mailgun', $3, id, $4 FROM requests WHERE id = $5
-			ON CONFLICT DO NOTHING`,
-			"mailgun:"+ev.ID, ev.Timestamp, "mail."+string(ev.Type), detail, ev.RequestID)
+		// The tenant is the request's; an event about an unknown request records nothing.
+		_, err := store.Audit{}.Append(ctx, h.Pool, store.Event{
+			Key: "mailgun:" + ev.ID, At: ev.Timestamp, Actor: "mailgun", Action: "mail." + string(ev.Type), RequestID: ev.RequestID,
+			Detail: map[string]any{"event": ev.Type, "kind": ev.Kind, "message_id": ev.MessageID, "severity": ev.Severity, "reason": ev.Reason},
+		})
 		if err != nil {
 			h.Log.Error("recording a mail event", "error", err)
 			writeError(w, http.StatusServiceUnavailable, "unavailable", "try again later")

@@ -126,6 +126,33 @@ func (s *Service) SubjectIdentifiers(ctx context.Context, tenant, id string) ([]
 	return out, nil
 }
 
+// ViewSubjectIdentifiers is SubjectIdentifiers for staff (actor) to read: reading a subject's
+// identifiers is recorded in the audit trail, with the subject's reference and which
+// identifiers were shown, never their values.
+func (s *Service) ViewSubjectIdentifiers(ctx context.Context, tenant, id, actor string) ([]Identifier, error) {
+	ids, err := s.SubjectIdentifiers(ctx, tenant, id)
+	if err != nil || len(ids) == 0 {
+		return ids, err
+	}
+	var sub bus.Subject
+	names := make([]string, 0, len(ids))
+	for _, i := range ids {
+		names = append(names, i.Name)
+		switch i.Name {
+		case "email":
+			sub.Email = i.Value
+		case "phone":
+			sub.Phone = i.Value
+		case "customer_id":
+			sub.CustomerID = i.Value
+		}
+	}
+	if err := s.auditRef(ctx, tenant, id, actor, "request.subject_viewed", s.SubjectKey(tenant, sub), map[string]any{"identifiers": names}); err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
 // ConfirmIdentifiers records that staff (actor) checked the named identifiers belong to the
 // person asking. A request still waiting for identity is verified by it (method staff); on a
 // verified one the confirmed identifiers take part in the connector commands sent from now on

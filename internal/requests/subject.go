@@ -9,7 +9,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +26,7 @@ import (
 	"github.com/lethe-privacy/lethe/internal/limits"
 	"github.com/lethe-privacy/lethe/internal/links"
 	mailer "github.com/lethe-privacy/lethe/internal/mail"
+	"github.com/lethe-privacy/lethe/internal/store"
 	"github.com/lethe-privacy/lethe/workflows"
 )
 
@@ -392,19 +392,16 @@ func (s *Service) openExport(ctx context.Context, id, token string) (io.ReadClos
 
 // audit records one event; its key is unique, so every call is its own event.
 func (s *Service) audit(ctx context.Context, tenant, id, actor, action string, detail map[string]any) error {
-	raw, err := json.Marshal(detail)
-	if err != nil {
-		return fmt.Errorf("encoding audit detail: %w", err)
-	}
+	return s.auditRef(ctx, tenant, id, actor, action, "", detail)
+}
+
+// auditRef is audit of an event about the subject with reference subjectRef.
+func (s *Service) auditRef(ctx context.Context, tenant, id, actor, action, subjectRef string, detail map[string]any) error {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	key := id + ":" + action + ":" + hex.EncodeToString(b)
-	if _, err := s.Store.Pool.Exec(ctx, `
-		INSERT INTO audit_events (event_key, tenant_id, occurred_at, actor, action, request_id, detail)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`, key, tenant, s.now(), actor, action, id, raw); err != nil {
-		return fmt.Errorf("writing the audit event %s: %w", action, err)
-	}
-	return nil
+	_, err := s.Store.Audit().Append(ctx, s.Store.Pool, store.Event{Key: key, TenantID: tenant, At: s.now(), Actor: actor, Action: action, RequestID: id, SubjectRef: subjectRef, Detail: detail})
+	return err
 }
 
 func (s *Service) codes() (*identity.Codes, error) {
