@@ -177,3 +177,107 @@ func TestAuditListFilters(t *testing.T) {
 		t.Fatalf("next page: %+v %v", next, err)
 	}
 }
+
+// Events recorded before the chain existed are chained by its migration, in the order recorded.
+func TestAuditMigrationChainsEarlierEvents(t *testing.T) {
+	ctx := context.Background()
+	s, err := store.Open(ctx, testenv.PostgresURL(t), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ms, err := store.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Pool.Exec(ctx, `CREATE TABLE lethe_schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
+		checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if m.Version >= 13 {
+			break
+		}
+		if _, err := s.Pool.Exec(ctx, m.SQL); err != nil {
+			t.Fatalf("%s: %v", m.Name, err)
+		}
+		if _, err := s.Pool.Exec(ctx, `INSERT INTO lethe_schema_migrations (version, name, checksum) VALUES ($1, $2, $3)`, m.Version, m.Name, m.Checksum); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []string{
+		`INSERT INTO audit_events (tenant_id, actor, action, request_id, event_key) VALUES ('salon', 'lethe', 'request.received', 'R-1', 'R-1:received')`,
+		`INSERT INTO audit_events (tenant_id, actor, action, detail) VALUES ('', 'ops', 'worker.self_check', '{"postgres": "ok"}')`,
+		`INSERT INTO audit_events (tenant_id, actor, action, request_id) VALUES ('salon', 'dana', 'request.approved', 'R-1')`,
+	} {
+		if _, err := s.Pool.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Audit().Verify(ctx, ""); err != nil || n != 3 {
+		t.Fatalf("verify after the migration: %d events, %v", n, err)
+	}
+	appendN(t, s, "salon", 1)
+	got, err := s.Audit().List(ctx, store.AuditFilter{TenantID: "salon"})
+	if err != nil || len(got) != 3 || got[2].Action != "request.received" || got[2].Seq != 1 || got[1].Seq != 2 || got[0].Seq != 3 || got[0].PrevHash != got[1].Hash {
+		t.Fatalf("salon's chain: %+v %v", got, err)
+	}
+	if n, err := s.Audit().Verify(ctx, ""); err != nil || n != 4 {
+		t.Fatalf("verify after a new event: %d events, %v", n, err)
+	}
+}
+
+// The README's grants for a separate application role: it appends (the trigger writes the
+// chain head for it) and verifies, and cannot change the trail or the chain heads.
+func TestAuditApplicationRoleGrants(t *testing.T) {
+	ctx := context.Background()
+	s := testenv.Store(t)
+	role := "lethe_app_" + testenv.Suffix()
+	id := pgx.Identifier{role}.Sanitize()
+	var db string
+	if err := s.Pool.QueryRow(ctx, "SELECT current_database()").Scan(&db); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"CREATE ROLE " + id + " LOGIN PASSWORD 'app-test-password'",
+		"GRANT CONNECT ON DATABASE " + pgx.Identifier{db}.Sanitize() + " TO " + id,
+		"GRANT USAGE ON SCHEMA public TO " + id,
+		"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO " + id,
+		"REVOKE UPDATE, DELETE, TRUNCATE ON audit_events FROM " + id,
+		"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON audit_chain_heads FROM " + id,
+		"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO " + id,
+	} {
+		if _, err := s.Pool.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	t.Cleanup(func() {
+		_, _ = s.Pool.Exec(context.Background(), "DROP OWNED BY "+id)
+		_, _ = s.Pool.Exec(context.Background(), "DROP ROLE "+id)
+	})
+	cfg := s.Pool.Config().ConnConfig.Copy()
+	cfg.User, cfg.Password = role, "app-test-password"
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if ok, err := (store.Audit{}).Append(ctx, conn, store.Event{Key: "k", TenantID: "salon", Actor: "lethe", Action: "request.received"}); err != nil || !ok {
+		t.Fatalf("the application role appends: %v %v", ok, err)
+	}
+	for _, q := range []string{
+		"UPDATE audit_events SET actor = 'x'",
+		"UPDATE audit_chain_heads SET seq = 0",
+		"SET session_replication_role = replica",
+	} {
+		if _, err := conn.Exec(ctx, q); err == nil {
+			t.Fatalf("the application role may %s", q)
+		}
+	}
+	if n, err := s.Audit().Verify(ctx, ""); err != nil || n != 1 {
+		t.Fatalf("verify: %d %v", n, err)
+	}
+}
