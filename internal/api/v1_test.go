@@ -772,6 +772,11 @@ func (s *stack) testExport(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 2, downloads, "every download is audited")
+	for _, e := range events {
+		if m := e.(map[string]any); m["action"] == "request.export_downloaded" {
+			assert.Len(t, m["subject_ref"], 64, "a download names the subject by reference")
+		}
+	}
 
 	token := strings.TrimPrefix(link, s.URL+"/v1/requests/"+id+"/export?token=")
 	raw, err := url.QueryUnescape(token)

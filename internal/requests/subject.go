@@ -383,7 +383,15 @@ func (s *Service) openExport(ctx context.Context, id, token string) (io.ReadClos
 		return nil, "", "", fmt.Errorf("opening the export of request %s: %w", l.RequestID, err)
 	}
 	detail := map[string]any{"sha256": deref(sum), "link_expires_at": l.Expires.UTC()}
-	if err := s.audit(ctx, l.TenantID, l.RequestID, "subject (signed link)", "request.export_downloaded", detail); err != nil {
+	ref, err := s.RequestSubjectKey(ctx, l.TenantID, l.RequestID)
+	if err != nil {
+		rc.Close()
+		return nil, "", "", err
+	}
+	if strings.HasPrefix(ref, "request:") { // forgotten: the request is the reference
+		ref = ""
+	}
+	if err := s.auditRef(ctx, l.TenantID, l.RequestID, "subject (signed link)", "request.export_downloaded", ref, detail); err != nil {
 		rc.Close()
 		return nil, "", "", err
 	}
