@@ -38,7 +38,10 @@ func newAuditVerifyCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("audit trail intact: %d events verified\n", n)
+		if n == 0 && tenant != "" {
+			return fmt.Errorf("--tenant %s: no audit events of this tenant to verify", tenant)
+		}
+		fmt.Println("audit trail intact:", plural(int(n), "event", "events"), "verified")
 		return nil
 	})
 	cmd.Flags().StringVar(&tenant, "tenant", "", "only this tenant's chain (default: every tenant)")
@@ -71,6 +74,9 @@ func newAuditListCmd() *cobra.Command {
 			return writeAuditCSV(os.Stdout, events)
 		case asJSON:
 			return printOut(os.Stdout, true, events, nil)
+		}
+		if len(events) == 0 {
+			fmt.Println("no audit events match")
 		}
 		for _, e := range events {
 			fmt.Printf("%s  %-8s %-34s %-16s %s\n", e.At.UTC().Format(time.RFC3339), e.TenantID, e.Action, e.RequestID, e.Actor)

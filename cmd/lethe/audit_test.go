@@ -100,3 +100,15 @@ func TestAuditListFiltersAndCSV(t *testing.T) {
 		t.Fatalf("bad --since: exit %d %q", code, errOut)
 	}
 }
+
+// A filter that matches nothing says so, and verifying a tenant without a single event is not
+// reported as an intact trail: a mistyped tenant must not read as proof.
+func TestAuditSaysWhenNothingMatched(t *testing.T) {
+	_, env := auditDB(t)
+	if out, errOut, code := runLethe(t, env, "audit", "list", "--request", "R-none"); code != 0 || out != "no audit events match\n" {
+		t.Errorf("empty list: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if out, errOut, code := runLethe(t, env, "audit", "verify", "--tenant", "salom"); code != 1 || errOut != "lethe: --tenant salom: no audit events of this tenant to verify\n" {
+		t.Errorf("unknown tenant: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
