@@ -143,7 +143,7 @@ func TestTerminatedWorkflowsAreReconciled(t *testing.T) {
 
 	out := s.lethe("requests", "reconcile")
 	assert.Contains(t, out, unverified+"  terminated  ")
-	assert.Contains(t, out, "1 requests recorded as failed")
+	assert.Contains(t, out, "1 request recorded as failed")
 	s.assertClosed(unverified, "terminated", "reason given: subject withdrew by phone")
 	assert.Contains(t, s.lethe("requests", "reconcile"), "0 requests recorded as failed", "a repaired request is not repaired again")
 
