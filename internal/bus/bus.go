@@ -352,10 +352,22 @@ func (b *Bus) PublishRaw(ctx context.Context, topic, key string, value []byte) e
 // Close flushes and closes the producer.
 func (b *Bus) Close() error { return b.writer.Close() }
 
+// noAnswer is a broker that took the connection and said nothing before the deadline; it
+// still unwraps to context.DeadlineExceeded.
+type noAnswer struct{ err error }
+
+func (e noAnswer) Error() string { return "no answer in time" }
+func (e noAnswer) Unwrap() error { return e.err }
+
+// unwrapNet is err as an operator reads it: the network error, or that the broker did not
+// answer, without kafka-go's Go method names ("kafka.(*Client).Metadata: ...").
 func unwrapNet(err error) error {
 	var op *net.OpError
 	if errors.As(err, &op) {
 		return op
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return noAnswer{err}
 	}
 	return err
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -290,6 +291,34 @@ func TestOpenUnreachableBrokerFailsFast(t *testing.T) {
 	}
 	if time.Since(start) > 10*time.Second {
 		t.Fatalf("Open took %v to fail", time.Since(start))
+	}
+}
+
+// A broker that takes the connection and never answers is named with what happened, not with
+// kafka-go's method name.
+func TestOpenSilentBrokerSaysItDidNotAnswer(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err = bus.Open(ctx, bus.Config{Brokers: []string{l.Addr().String()}})
+	if want := "cannot reach " + l.Addr().String() + ": no answer in time"; err == nil || err.Error() != want {
+		t.Fatalf("Open error %v, want %q", err, want)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Open error %v no longer unwraps to the deadline", err)
 	}
 }
 
