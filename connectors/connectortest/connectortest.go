@@ -6,7 +6,8 @@
 //			func(t *testing.T) connectortest.Fixture { ... })
 //	}
 //
-// Each check is a subtest, skipped only when the feature it needs is not declared.
+// The suite is a table of named checks, one per contract, each a subtest skipped only when a
+// capability it needs is not declared. Every capability has at least one check.
 package connectortest
 
 import (
@@ -14,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -31,6 +33,13 @@ type Features struct {
 	InvalidParams map[string]any
 	// Timeout bounds how promptly a canceled call must return (default 5s).
 	Timeout time.Duration
+	// RectifyChanges is a valid Params["changes"] for a seeded subject (needed with
+	// CapRectify).
+	RectifyChanges map[string]any
+	// FindParams are criteria that find every seeded subject (needed with CapFind).
+	FindParams map[string]any
+	// PurgeParams are the params of a purge (optional with CapPurge).
+	PurgeParams map[string]any
 }
 
 // Fixture is a fresh connector plus what the suite needs to plant and inspect data.
@@ -50,58 +59,88 @@ type Fixture struct {
 	Disconnect func(t *testing.T)
 }
 
-// Run runs the conformance suite.
-func Run(t *testing.T, features Features, factory func(t *testing.T) Fixture) {
-	has := func(c connectors.Capability) bool { return slices.Contains(features.Capabilities, c) }
-	timeout := features.Timeout
-	if timeout == 0 {
-		timeout = 5 * time.Second
-	}
-	fresh := func(t *testing.T, needs ...connectors.Capability) Fixture {
-		t.Helper()
-		for _, c := range needs {
-			if !has(c) {
-				t.Skipf("capability %s not declared", c)
-			}
-		}
-		f := factory(t)
-		if f.Connector == nil || f.Seed == nil || f.HasPersonalData == nil {
-			t.Fatal("fixture needs Connector, Seed and HasPersonalData")
-		}
-		return f
-	}
-	var seq int
-	var mu sync.Mutex
-	task := func(t *testing.T, action connectors.Capability, s connectors.Subject) connectors.Task {
-		mu.Lock()
-		seq++
-		n := seq
-		mu.Unlock()
-		req := fmt.Sprintf("req-%s-%d", t.Name(), n)
-		return connectors.Task{Key: req + "/conformance/" + string(action), RequestID: req, TenantID: "conformance", Subject: s}
-	}
-	ctx := context.Background()
+// check is one named contract of the suite, run only when the connector declares every
+// capability it needs.
+type check struct {
+	Name  string
+	Needs []connectors.Capability
+	Run   func(t *testing.T, st *suite)
+}
 
-	t.Run("capabilities match", func(t *testing.T) {
-		f := factory(t)
+// suite is what a check gets: the declared features, fresh fixtures and task keys.
+type suite struct {
+	features Features
+	factory  func(t *testing.T) Fixture
+	timeout  time.Duration
+	ctx      context.Context
+
+	mu  sync.Mutex
+	seq int
+}
+
+func (st *suite) has(c connectors.Capability) bool {
+	return slices.Contains(st.features.Capabilities, c)
+}
+
+// fresh returns a new fixture with what every check needs.
+func (st *suite) fresh(t *testing.T) Fixture {
+	t.Helper()
+	f := st.factory(t)
+	if f.Connector == nil || f.Seed == nil || f.HasPersonalData == nil {
+		t.Fatal("fixture needs Connector, Seed and HasPersonalData")
+	}
+	return f
+}
+
+// task returns a task under a key no other call of the suite uses.
+func (st *suite) task(t *testing.T, action connectors.Capability, s connectors.Subject) connectors.Task {
+	st.mu.Lock()
+	st.seq++
+	n := st.seq
+	st.mu.Unlock()
+	req := fmt.Sprintf("req-%s-%d", t.Name(), n)
+	return connectors.Task{Key: req + "/conformance/" + string(action), RequestID: req, TenantID: "conformance", Subject: s}
+}
+
+// Run runs every check that the declared capabilities allow.
+func Run(t *testing.T, features Features, factory func(t *testing.T) Fixture) {
+	st := &suite{features: features, factory: factory, timeout: features.Timeout, ctx: context.Background()}
+	if st.timeout == 0 {
+		st.timeout = 5 * time.Second
+	}
+	for _, c := range checks {
+		t.Run(c.Name, func(t *testing.T) {
+			for _, need := range c.Needs {
+				if !st.has(need) {
+					t.Skipf("capability %s not declared", need)
+				}
+			}
+			c.Run(t, st)
+		})
+	}
+}
+
+// checks is the suite, in the order it runs; every capability has at least one.
+var checks = []check{
+	{"capabilities match", []connectors.Capability{}, func(t *testing.T, st *suite) {
+		f := st.factory(t)
 		got := connectors.Implemented(f.Connector)
-		want := slices.Clone(features.Capabilities)
+		want := slices.Clone(st.features.Capabilities)
 		slices.Sort(got)
 		slices.Sort(want)
 		if !slices.Equal(got, want) {
 			t.Fatalf("connector implements %v, features declare %v", got, want)
 		}
-	})
-
-	t.Run("erase is idempotent", func(t *testing.T) {
-		f := fresh(t, connectors.CapErase)
+	}},
+	{"erase is idempotent", []connectors.Capability{connectors.CapErase}, func(t *testing.T, st *suite) {
+		f := st.fresh(t)
 		e := f.Connector.(connectors.Eraser)
 		s := f.Seed(t)
 		if !f.HasPersonalData(t, s) {
 			t.Fatal("Seed planted no personal data")
 		}
-		tk := task(t, connectors.CapErase, s)
-		first, err := e.Erase(ctx, tk)
+		tk := st.task(t, connectors.CapErase, s)
+		first, err := e.Erase(st.ctx, tk)
 		if err != nil {
 			t.Fatalf("first erase: %v", err)
 		}
@@ -111,7 +150,7 @@ func Run(t *testing.T, features Features, factory func(t *testing.T) Fixture) {
 		if f.HasPersonalData(t, s) {
 			t.Fatal("personal data remains after erase")
 		}
-		second, err := e.Erase(ctx, tk)
+		second, err := e.Erase(st.ctx, tk)
 		if err != nil {
 			t.Fatalf("second erase with the same key: %v", err)
 		}
@@ -122,26 +161,25 @@ func Run(t *testing.T, features Features, factory func(t *testing.T) Fixture) {
 			t.Fatalf("second erase reports %d subjects, first %d", second.Subjects, first.Subjects)
 		}
 		// A new request for an erased subject finds nothing left to do, without error.
-		if _, err := e.Erase(ctx, task(t, connectors.CapErase, s)); err != nil {
+		if _, err := e.Erase(st.ctx, st.task(t, connectors.CapErase, s)); err != nil {
 			t.Fatalf("erase of an already erased subject under a new key: %v", err)
 		}
-	})
-
-	t.Run("access after erase finds no personal data", func(t *testing.T) {
-		f := fresh(t, connectors.CapErase, connectors.CapAccess)
+	}},
+	{"access after erase finds no personal data", []connectors.Capability{connectors.CapErase, connectors.CapAccess}, func(t *testing.T, st *suite) {
+		f := st.fresh(t)
 		s := f.Seed(t)
 		before := &collector{}
-		if _, err := f.Connector.(connectors.Accessor).Access(ctx, task(t, connectors.CapAccess, s), before); err != nil {
+		if _, err := f.Connector.(connectors.Accessor).Access(st.ctx, st.task(t, connectors.CapAccess, s), before); err != nil {
 			t.Fatalf("access before erase: %v", err)
 		}
 		if !before.holds(s) {
 			t.Fatal("access before erase did not return the subject's identifiers")
 		}
-		if _, err := f.Connector.(connectors.Eraser).Erase(ctx, task(t, connectors.CapErase, s)); err != nil {
+		if _, err := f.Connector.(connectors.Eraser).Erase(st.ctx, st.task(t, connectors.CapErase, s)); err != nil {
 			t.Fatalf("erase: %v", err)
 		}
 		after := &collector{}
-		if _, err := f.Connector.(connectors.Accessor).Access(ctx, task(t, connectors.CapAccess, s), after); err != nil {
+		if _, err := f.Connector.(connectors.Accessor).Access(st.ctx, st.task(t, connectors.CapAccess, s), after); err != nil {
 			t.Fatalf("access after erase: %v", err)
 		}
 		if after.holds(s) {
@@ -150,16 +188,15 @@ func Run(t *testing.T, features Features, factory func(t *testing.T) Fixture) {
 		if f.HasPersonalData(t, s) {
 			t.Fatal("personal data remains after erase")
 		}
-	})
-
-	t.Run("block check", func(t *testing.T) {
-		f := fresh(t, connectors.CapBlockCheck)
+	}},
+	{"block check", []connectors.Capability{connectors.CapBlockCheck}, func(t *testing.T, st *suite) {
+		f := st.fresh(t)
 		if f.SeedBlocked == nil {
 			t.Fatal("CapBlockCheck declared but the fixture has no SeedBlocked")
 		}
 		bc := f.Connector.(connectors.BlockChecker)
 		free := f.Seed(t)
-		res, err := bc.BlockCheck(ctx, task(t, connectors.CapBlockCheck, free))
+		res, err := bc.BlockCheck(st.ctx, st.task(t, connectors.CapBlockCheck, free))
 		if err != nil {
 			t.Fatalf("block check of an unblocked subject: %v", err)
 		}
@@ -167,7 +204,7 @@ func Run(t *testing.T, features Features, factory func(t *testing.T) Fixture) {
 			t.Fatalf("unblocked subject reports blocks %v", res.Blocks)
 		}
 		blocked := f.SeedBlocked(t)
-		res, err = bc.BlockCheck(ctx, task(t, connectors.CapBlockCheck, blocked))
+		res, err = bc.BlockCheck(st.ctx, st.task(t, connectors.CapBlockCheck, blocked))
 		if err != nil {
 			t.Fatalf("block check of a blocked subject: %v", err)
 		}
@@ -179,10 +216,10 @@ func Run(t *testing.T, features Features, factory func(t *testing.T) Fixture) {
 				t.Fatalf("block without code or reason: %+v", b)
 			}
 		}
-		if !has(connectors.CapErase) {
+		if !st.has(connectors.CapErase) {
 			return
 		}
-		_, err = f.Connector.(connectors.Eraser).Erase(ctx, task(t, connectors.CapErase, blocked))
+		_, err = f.Connector.(connectors.Eraser).Erase(st.ctx, st.task(t, connectors.CapErase, blocked))
 		if !connectors.IsPermanent(err) {
 			t.Fatalf("erase of a blocked subject: want a permanent error, got %v", err)
 		}
@@ -192,15 +229,98 @@ func Run(t *testing.T, features Features, factory func(t *testing.T) Fixture) {
 		if !f.HasPersonalData(t, blocked) {
 			t.Fatal("refused erase still removed personal data")
 		}
-	})
-
-	t.Run("cancellation stops access", func(t *testing.T) {
-		f := fresh(t, connectors.CapAccess)
-		if features.LargeResultRows <= 0 || f.SeedLarge == nil {
+	}},
+	{"rectify is idempotent", []connectors.Capability{connectors.CapRectify}, func(t *testing.T, st *suite) {
+		f := st.fresh(t)
+		if st.features.RectifyChanges == nil {
+			t.Fatal("CapRectify declared but Features has no RectifyChanges")
+		}
+		r := f.Connector.(connectors.Rectifier)
+		tk := st.task(t, connectors.CapRectify, f.Seed(t))
+		tk.Params = map[string]any{"changes": st.features.RectifyChanges}
+		if first, err := r.Rectify(st.ctx, tk); err != nil || first.AlreadyApplied {
+			t.Fatalf("first rectify = %+v, %v", first, err)
+		}
+		if second, err := r.Rectify(st.ctx, tk); err != nil || !second.AlreadyApplied {
+			t.Fatalf("second rectify with the same key = %+v, %v; want already applied", second, err)
+		}
+		none := st.task(t, connectors.CapRectify, f.Seed(t))
+		if _, err := r.Rectify(st.ctx, none); !connectors.IsPermanent(err) {
+			t.Fatalf("rectify without changes: want a permanent error, got %v", err)
+		}
+	}},
+	{"restrict and lift", []connectors.Capability{connectors.CapRestrict}, func(t *testing.T, st *suite) {
+		f := st.fresh(t)
+		r := f.Connector.(connectors.Restricter)
+		s := f.Seed(t)
+		tk := st.task(t, connectors.CapRestrict, s)
+		if first, err := r.Restrict(st.ctx, tk); err != nil || first.AlreadyApplied || !first.Restricted {
+			t.Fatalf("restrict = %+v, %v", first, err)
+		}
+		if second, err := r.Restrict(st.ctx, tk); err != nil || !second.AlreadyApplied {
+			t.Fatalf("restrict again with the same key = %+v, %v; want already applied", second, err)
+		}
+		lift := st.task(t, connectors.CapRestrict, s)
+		lift.Params = map[string]any{"lift": true}
+		if res, err := r.Restrict(st.ctx, lift); err != nil || res.Restricted {
+			t.Fatalf("lift = %+v, %v", res, err)
+		}
+	}},
+	{"notify is idempotent", []connectors.Capability{connectors.CapNotify}, func(t *testing.T, st *suite) {
+		f := st.fresh(t)
+		n := f.Connector.(connectors.Notifier)
+		tk := st.task(t, connectors.CapNotify, f.Seed(t))
+		tk.Params = map[string]any{"channel": string(connectors.ChannelEmail), "subject": "Conformance", "body": "A conformance check."}
+		if first, err := n.Notify(st.ctx, tk); err != nil || first.AlreadyApplied {
+			t.Fatalf("first notify = %+v, %v", first, err)
+		}
+		if second, err := n.Notify(st.ctx, tk); err != nil || !second.AlreadyApplied {
+			t.Fatalf("second notify with the same key = %+v, %v; want already applied, sent once", second, err)
+		}
+		bad := st.task(t, connectors.CapNotify, f.Seed(t))
+		bad.Params = map[string]any{"channel": "pigeon", "body": "x"}
+		if _, err := n.Notify(st.ctx, bad); !connectors.IsPermanent(err) {
+			t.Fatalf("notify on an unknown channel: want a permanent error, got %v", err)
+		}
+	}},
+	{"find streams the matching subjects", []connectors.Capability{connectors.CapFind}, func(t *testing.T, st *suite) {
+		f := st.fresh(t)
+		if st.features.FindParams == nil {
+			t.Fatal("CapFind declared but Features has no FindParams")
+		}
+		s := f.Seed(t)
+		tk := st.task(t, connectors.CapFind, connectors.Subject{})
+		tk.Params = st.features.FindParams
+		sink := &subjects{}
+		res, err := f.Connector.(connectors.Finder).Find(st.ctx, tk, sink)
+		if err != nil {
+			t.Fatalf("find: %v", err)
+		}
+		if res.Subjects != int64(len(sink.found)) {
+			t.Fatalf("find counts %d subjects, streamed %d", res.Subjects, len(sink.found))
+		}
+		if !slices.ContainsFunc(sink.found, func(x connectors.Subject) bool { return strings.EqualFold(x.Email, s.Email) }) {
+			t.Fatal("find did not stream the seeded subject")
+		}
+	}},
+	{"purge can run again", []connectors.Capability{connectors.CapPurge}, func(t *testing.T, st *suite) {
+		f := st.fresh(t)
+		p := f.Connector.(connectors.Purger)
+		for i := range 2 {
+			tk := st.task(t, connectors.CapPurge, connectors.Subject{})
+			tk.Params = st.features.PurgeParams
+			if _, err := p.Purge(st.ctx, tk); err != nil {
+				t.Fatalf("purge run %d: %v", i+1, err)
+			}
+		}
+	}},
+	{"cancellation stops access", []connectors.Capability{connectors.CapAccess}, func(t *testing.T, st *suite) {
+		f := st.fresh(t)
+		if st.features.LargeResultRows <= 0 || f.SeedLarge == nil {
 			t.Skip("LargeResultRows not declared")
 		}
-		s := f.SeedLarge(t, features.LargeResultRows)
-		cctx, cancel := context.WithCancel(ctx)
+		s := f.SeedLarge(t, st.features.LargeResultRows)
+		cctx, cancel := context.WithCancel(st.ctx)
 		defer cancel()
 		sink := &collector{onRow: func(n int) {
 			if n == 1 {
@@ -209,7 +329,7 @@ func Run(t *testing.T, features Features, factory func(t *testing.T) Fixture) {
 		}}
 		done := make(chan error, 1)
 		go func() {
-			_, err := f.Connector.(connectors.Accessor).Access(cctx, task(t, connectors.CapAccess, s), sink)
+			_, err := f.Connector.(connectors.Accessor).Access(cctx, st.task(t, connectors.CapAccess, s), sink)
 			done <- err
 		}()
 		select {
@@ -217,26 +337,25 @@ func Run(t *testing.T, features Features, factory func(t *testing.T) Fixture) {
 			if !errors.Is(err, context.Canceled) {
 				t.Fatalf("canceled access: want an error wrapping context.Canceled, got %v", err)
 			}
-		case <-time.After(timeout):
-			t.Fatalf("access did not return within %s of cancellation", timeout)
+		case <-time.After(st.timeout):
+			t.Fatalf("access did not return within %s of cancellation", st.timeout)
 		}
-		if n := sink.count(); n >= features.LargeResultRows {
+		if n := sink.count(); n >= st.features.LargeResultRows {
 			t.Fatalf("canceled access still delivered all %d rows", n)
 		}
 
-		pre, cancelNow := context.WithCancel(ctx)
+		pre, cancelNow := context.WithCancel(st.ctx)
 		cancelNow()
-		if _, err := f.Connector.(connectors.Accessor).Access(pre, task(t, connectors.CapAccess, s), &collector{}); !errors.Is(err, context.Canceled) {
+		if _, err := f.Connector.(connectors.Accessor).Access(pre, st.task(t, connectors.CapAccess, s), &collector{}); !errors.Is(err, context.Canceled) {
 			t.Fatalf("access with a canceled context: want context.Canceled, got %v", err)
 		}
-	})
-
-	t.Run("large results are streamed", func(t *testing.T) {
-		f := fresh(t, connectors.CapAccess)
-		if features.LargeResultRows <= 0 || f.SeedLarge == nil {
+	}},
+	{"large results are streamed", []connectors.Capability{connectors.CapAccess}, func(t *testing.T, st *suite) {
+		f := st.fresh(t)
+		if st.features.LargeResultRows <= 0 || f.SeedLarge == nil {
 			t.Skip("LargeResultRows not declared")
 		}
-		n := features.LargeResultRows
+		n := st.features.LargeResultRows
 		s := f.SeedLarge(t, n)
 		first := make(chan struct{})
 		release := make(chan struct{})
@@ -248,7 +367,7 @@ func Run(t *testing.T, features Features, factory func(t *testing.T) Fixture) {
 		}}
 		done := make(chan error, 1)
 		go func() {
-			_, err := f.Connector.(connectors.Accessor).Access(ctx, task(t, connectors.CapAccess, s), sink)
+			_, err := f.Connector.(connectors.Accessor).Access(st.ctx, st.task(t, connectors.CapAccess, s), sink)
 			done <- err
 		}()
 		// The first row must reach the sink while the call is still running.
@@ -256,7 +375,7 @@ func Run(t *testing.T, features Features, factory func(t *testing.T) Fixture) {
 		case <-first:
 		case err := <-done:
 			t.Fatalf("access returned (%v) before any row reached the sink", err)
-		case <-time.After(timeout):
+		case <-time.After(st.timeout):
 			t.Fatal("no row reached the sink")
 		}
 		select {
@@ -271,23 +390,25 @@ func Run(t *testing.T, features Features, factory func(t *testing.T) Fixture) {
 		if got := sink.count(); got < n {
 			t.Fatalf("sink received %d rows, want at least %d", got, n)
 		}
-	})
-
-	t.Run("permanent and retryable errors", func(t *testing.T) {
-		f := fresh(t)
+	}},
+	{"permanent and retryable errors", []connectors.Capability{}, func(t *testing.T, st *suite) {
+		f := st.fresh(t)
 		var calls []func(connectors.Task) error
-		if has(connectors.CapErase) {
-			calls = append(calls, func(tk connectors.Task) error { _, err := f.Connector.(connectors.Eraser).Erase(ctx, tk); return err })
-		}
-		if has(connectors.CapAccess) {
+		if st.has(connectors.CapErase) {
 			calls = append(calls, func(tk connectors.Task) error {
-				_, err := f.Connector.(connectors.Accessor).Access(ctx, tk, &collector{})
+				_, err := f.Connector.(connectors.Eraser).Erase(st.ctx, tk)
 				return err
 			})
 		}
-		if has(connectors.CapBlockCheck) {
+		if st.has(connectors.CapAccess) {
 			calls = append(calls, func(tk connectors.Task) error {
-				_, err := f.Connector.(connectors.BlockChecker).BlockCheck(ctx, tk)
+				_, err := f.Connector.(connectors.Accessor).Access(st.ctx, tk, &collector{})
+				return err
+			})
+		}
+		if st.has(connectors.CapBlockCheck) {
+			calls = append(calls, func(tk connectors.Task) error {
+				_, err := f.Connector.(connectors.BlockChecker).BlockCheck(st.ctx, tk)
 				return err
 			})
 		}
@@ -296,12 +417,12 @@ func Run(t *testing.T, features Features, factory func(t *testing.T) Fixture) {
 		}
 		s := f.Seed(t)
 		for i, call := range calls {
-			if err := call(task(t, "bad", connectors.Subject{})); !connectors.IsPermanent(err) {
+			if err := call(st.task(t, "bad", connectors.Subject{})); !connectors.IsPermanent(err) {
 				t.Errorf("call %d with an empty subject: want a permanent error, got %v", i, err)
 			}
-			if features.InvalidParams != nil {
-				tk := task(t, "bad", s)
-				tk.Params = features.InvalidParams
+			if st.features.InvalidParams != nil {
+				tk := st.task(t, "bad", s)
+				tk.Params = st.features.InvalidParams
 				if err := call(tk); !connectors.IsPermanent(err) {
 					t.Errorf("call %d with invalid params: want a permanent error, got %v", i, err)
 				}
@@ -312,14 +433,27 @@ func Run(t *testing.T, features Features, factory func(t *testing.T) Fixture) {
 		}
 		f.Disconnect(t)
 		for i, call := range calls {
-			err := call(task(t, "lost", s))
+			err := call(st.task(t, "lost", s))
 			if err == nil {
 				t.Errorf("call %d after disconnect succeeded", i)
 			} else if connectors.IsPermanent(err) {
 				t.Errorf("call %d after disconnect: want a retryable error, got permanent %v", i, err)
 			}
 		}
-	})
+	}},
+}
+
+// subjects is a SubjectSink that keeps what it receives.
+type subjects struct {
+	mu    sync.Mutex
+	found []connectors.Subject
+}
+
+func (s *subjects) WriteSubject(_ context.Context, sub connectors.Subject) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.found = append(s.found, sub)
+	return nil
 }
 
 // collector is a RecordSink that keeps every value as text.

@@ -23,6 +23,9 @@ func TestConformance(t *testing.T) {
 		Capabilities:    database.Capabilities,
 		LargeResultRows: 20_000,
 		InvalidParams:   map[string]any{"no_such_option": true},
+		RectifyChanges:  map[string]any{"city": "Eastfold"},
+		FindParams:      map[string]any{"finder": "customers_created_between", "from": "2000-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z"},
+		PurgeParams:     map[string]any{"rule": "cancelled_bookings"},
 	}, func(t *testing.T) connectortest.Fixture {
 		e := newEnv(t, nil)
 		return connectortest.Fixture{
