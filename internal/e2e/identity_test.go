@@ -95,6 +95,13 @@ func TestTypedCustomerNumberBorrowsNoIdentity(t *testing.T) {
 	assert.Nil(t, ids[1].Proof, "the typed customer number is not proven by the email code")
 	_, err = svc.ConfirmIdentifiers(ctx, "salon", own, "sam", []string{requests.IdentifierCustomerID})
 	require.NoError(t, err)
+	// Staff reading the identifiers with lethe requests show is in the audit trail: who read
+	// them and the subject's reference, never the values.
+	assert.Contains(t, s.lethe("requests", "show", own, "--actor", "sam"), demo.HealthNotesCustomerNumber)
+	var viewed int
+	require.NoError(t, s.Deps.Store.Pool.QueryRow(ctx, `SELECT count(*) FROM audit_events WHERE request_id = $1 AND action = 'request.subject_viewed'
+		AND actor = 'sam' AND length(subject_ref) = 64 AND detail::text NOT LIKE '%' || $2 || '%'`, own, demo.HealthNotesCustomerNumber).Scan(&viewed))
+	assert.Equal(t, 1, viewed)
 	retried := time.Now()
 	_, err = svc.Decide(ctx, "salon", own, workflows.UpdateRetry, workflows.Decision{Actor: "sam"})
 	require.NoError(t, err)
