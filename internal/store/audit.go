@@ -119,7 +119,7 @@ func (a Audit) List(ctx context.Context, f AuditFilter) ([]Event, error) {
 		WHERE ($1 = '' OR tenant_id = $1) AND ($2 = '' OR actor = $2) AND ($3 = '' OR action = $3)
 			AND ($4 = '' OR request_id = $4) AND ($5 = '' OR subject_ref = $5)
 			AND ($6::timestamptz IS NULL OR occurred_at >= $6) AND ($7::timestamptz IS NULL OR occurred_at < $7)
-			AND ($8 = 0 OR id < $8)
+			AND ($8::bigint = 0 OR id < $8::bigint)
 		ORDER BY id DESC
 		LIMIT $9`, f.TenantID, f.Actor, f.Action, f.RequestID, f.SubjectRef, since, until, f.Before, f.Limit)
 	if err != nil {
