@@ -32,13 +32,17 @@ func (s *stack) startDirect(id string, p workflows.Policy) {
 	now := time.Now().UTC()
 	_, err := s.Deps.Store.Pool.Exec(ctx, `
 		INSERT INTO requests (id, tenant_id, type, status, regime, country, received_at, state, started)
-		VALUES ($1, 'salon', 'access', 'received', $2, $3, $4, '{}', true)`, id, p.Regime, p.Country, now)
+		VALUES ($1, 'salon', 'access', 'received', $2, $3, $4, '{}', false)`, id, p.Regime, p.Country, now)
 	require.NoError(s.t, err)
 	_, err = s.Deps.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: s.Cfg.Temporal.TaskQueue},
 		workflows.RequestWorkflow, workflows.RequestInput{
 			RequestID: id, TenantID: "salon", Type: workflows.TypeAccess, ReceivedAt: now, Channel: "api",
 			IdentityVerified: true, Policy: p,
 		})
+	require.NoError(s.t, err)
+	// Marked started only once the workflow exists, as the request service does: a worker's
+	// reconciliation in between must not find a started request without a workflow.
+	_, err = s.Deps.Store.Pool.Exec(ctx, `UPDATE requests SET started = true WHERE id = $1`, id)
 	require.NoError(s.t, err)
 }
 
