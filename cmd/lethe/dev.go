@@ -211,8 +211,10 @@ func runDev(ctx context.Context, out io.Writer, o devOptions) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return d.RunWorker(gctx) })
 	g.Go(func() error { return d.RunBridge(gctx) })
-	for _, name := range cfg.ConnectorNames() {
-		g.Go(func() error { return d.RunConnector(gctx, name) })
+	for _, in := range cfg.Connectors {
+		if !in.Remote() {
+			g.Go(func() error { return d.RunConnector(gctx, in.Name) })
+		}
 	}
 	srv, err := d.Server()
 	if err != nil {
@@ -279,33 +281,31 @@ func devConfig(env map[string]string) (config.Config, error) {
 			Tokens: []config.Token{{Role: "admin", Secret: config.Secret{Env: "LETHE_DEMO_ADMIN_TOKEN"}}},
 		})
 	}
-	// The demo salon's database is served by the database connector unless configured.
-	if _, ok := cfg.Connectors["database"]; !ok {
+	// The demo salon's database is served by an instance of the database connector, named
+	// database, for the demo tenant, unless the file configures an instance of that name.
+	if _, ok := cfg.Connector("database"); !ok {
 		var n yaml.Node
 		if err := yaml.Unmarshal(demo.ConnectorConfig, &n); err != nil {
 			return config.Config{}, fmt.Errorf("reading the demo connector configuration: %w", err)
 		}
-		if cfg.Connectors == nil {
-			cfg.Connectors = map[string]yaml.Node{}
-		}
-		cfg.Connectors["database"] = *n.Content[0]
+		cfg.Connectors = append(cfg.Connectors, config.Connector{Name: "database", Type: "database", Tenants: []string{"demo"}, Config: *n.Content[0]})
 	}
 	// A remote connector's program needs its key: in development it is derived from the dev
 	// signing key, and writeDevConfig leaves it in a file for that program.
-	for _, rc := range cfg.RemoteConnectors {
-		if len(cfg.Secrets.ConnectorKeys[rc.Name]) > 0 {
+	for _, in := range cfg.Connectors {
+		if !in.Remote() || len(cfg.Secrets.ConnectorKeys[in.Name]) > 0 {
 			continue
 		}
-		secret, err := crypto.DeriveConnectorSecret(env["LETHE_SIGNING_KEY"], rc.Name)
+		secret, err := crypto.DeriveConnectorSecret(env["LETHE_SIGNING_KEY"], in.Name)
 		if err != nil {
 			return config.Config{}, err
 		}
-		name := "LETHE_DEV_CONNECTOR_KEY_" + strings.ToUpper(strings.NewReplacer("-", "_").Replace(rc.Name))
+		name := "LETHE_DEV_CONNECTOR_KEY_" + strings.ToUpper(strings.NewReplacer("-", "_").Replace(in.Name))
 		env[name] = base64.StdEncoding.EncodeToString(secret)
 		if cfg.Secrets.ConnectorKeys == nil {
 			cfg.Secrets.ConnectorKeys = map[string][]config.ConnectorKey{}
 		}
-		cfg.Secrets.ConnectorKeys[rc.Name] = []config.ConnectorKey{{ID: crypto.DerivedKeyID, Secret: config.Secret{Env: name}}}
+		cfg.Secrets.ConnectorKeys[in.Name] = []config.ConnectorKey{{ID: crypto.DerivedKeyID, Secret: config.Secret{Env: name}}}
 	}
 	// The local services win over the caller's environment, except an external Kafka.
 	err := config.Resolve(&cfg, func(k string) (string, bool) {

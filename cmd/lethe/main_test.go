@@ -116,7 +116,7 @@ func TestMigrateCreatesRemoteConnectorTopics(t *testing.T) {
 	brokers := testenv.KafkaBrokers(t)
 	prefix := "migrate-" + testenv.Suffix() + "."
 	cfgFile := filepath.Join(t.TempDir(), "lethe.yaml")
-	os.WriteFile(cfgFile, []byte("remote_connectors: [{name: newsletter, capabilities: [access, erase]}]\n"+
+	os.WriteFile(cfgFile, []byte(`connectors: [{name: newsletter, type: remote, tenants: ["*"], config: {capabilities: [access, erase]}}]`+"\n"+
 		"secrets: {connector_keys: {newsletter: [{id: k1, env: NEWSLETTER_KEY}]}}\n"), 0o600)
 	secret := bytes.Repeat([]byte{7}, envelope.KeySize)
 	env := map[string]string{
@@ -182,5 +182,37 @@ func TestMigrateCreatesRemoteConnectorTopics(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("the remote connector never received its command")
+	}
+}
+
+// `lethe connector NAME` serves the instance NAME; a remote instance or an unknown name stops
+// it with one line, and so does the configuration form of earlier versions, at any start.
+func TestConnectorInstancesAtStart(t *testing.T) {
+	dir := t.TempDir()
+	current, old := filepath.Join(dir, "lethe.yaml"), filepath.Join(dir, "old.yaml")
+	os.WriteFile(current, []byte(`connectors: [{name: newsletter, type: remote, tenants: ["*"], config: {capabilities: [erase]}}]`+"\n"+
+		"secrets: {connector_keys: {newsletter: [{id: k1, env: NEWSLETTER_KEY}]}}\n"), 0o600)
+	os.WriteFile(old, []byte("connectors:\n  database:\n    dsn_env: X\n"), 0o600)
+	env := func(file string) map[string]string {
+		return map[string]string{
+			"NEWSLETTER_KEY": base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, envelope.KeySize)),
+			"LETHE_CONFIG":   file, "DATABASE_URL": testenv.PostgresURL(t), "LETHE_KAFKA_BROKERS": strings.Join(testenv.KafkaBrokers(t), ","),
+			"LETHE_KAFKA_TOPIC_PREFIX": "instances-" + testenv.Suffix() + ".", "LETHE_SIGNING_KEY": "instances-signing-key-0123456789abcdef",
+		}
+	}
+	for _, c := range []struct {
+		file string
+		args []string
+		want string
+	}{
+		{current, []string{"connector", "newsletter"}, "lethe: connectors[newsletter]: a remote connector is served by its own program, not by lethe connector"},
+		{current, []string{"connector", "salon-db"}, `lethe: connectors: no instance named "salon-db" (configured: newsletter)`},
+		{old, []string{"serve"}, `connectors: the map form (connectors: {database: {...}}) is no longer read; list instances, each with its type and tenants: connectors: [{name: database, type: database, tenants: ["*"], config: {...}}]`},
+	} {
+		_, stderr, code := runLethe(t, env(c.file), c.args...)
+		lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
+		if code != 1 || len(lines) != 1 || !strings.Contains(lines[0], c.want) {
+			t.Errorf("lethe %s: exit %d, stderr:\n%s\nwant one line with %q", strings.Join(c.args, " "), code, stderr, c.want)
+		}
 	}
 }

@@ -124,17 +124,16 @@ the configured retention (kafka.retention) on topics that already exist.` + conf
 func newConnectorCmd() *cobra.Command {
 	return serviceCmd(&cobra.Command{
 		Use:   "connector NAME",
-		Short: "Serve one connector over Kafka (its commands topic in, results out)",
-		Long: `Consume lethe.connector.NAME.commands, perform each command with the connector configured
-under connectors.NAME in the configuration file, and publish the result to
-lethe.connector.results. A command is committed only after its result is published, and a
-command seen again after a crash is answered from the stored result, never performed twice.
-Run several replicas for throughput: they share the commands through one consumer group.
+		Short: "Serve one connector instance over Kafka (its commands topic in, results out)",
+		Long: `Consume lethe.connector.NAME.commands, perform each command with the connector instance
+named NAME under connectors: in the configuration file (its type, with its config), and publish
+the result to lethe.connector.results. A command is committed only after its result is
+published, and a command seen again after a crash is answered from the stored result, never
+performed twice. Run several replicas for throughput: they share the commands through one consumer group.
 At start it creates every command topic that is missing, remote connectors' included.`,
-		Example: "  LETHE_CONFIG=lethe.yaml lethe connector database",
+		Example: "  LETHE_CONFIG=lethe.yaml lethe connector salon-db",
 		Args:    cobra.ExactArgs(1),
 	}, app.Need{Store: true, Bus: true}, func(ctx context.Context, d *app.Deps, args []string) error {
-		d.Log.Info("serving connector", "connector", args[0])
 		return d.RunConnector(ctx, args[0])
 	})
 }

@@ -162,7 +162,7 @@ func (d *Deps) Close() {
 }
 
 // Topics are the Kafka topics of the deployment: the core ones and one command topic per
-// connector, in-process or remote (auto-creation is off, so a topic not made here never exists).
+// connector instance, in-process or remote (auto-creation is off, so a topic not made here never exists).
 func Topics(cfg config.Config) []string { return bus.Topics(cfg.CommandConnectors()...) }
 
 // EnsureTopics creates every topic of the deployment that does not exist yet and sets the
@@ -351,15 +351,23 @@ func (d *Deps) RunBridge(ctx context.Context) error {
 	return g.Wait()
 }
 
-// RunConnector serves one configured connector over Kafka until ctx ends.
+// RunConnector serves one configured connector instance over Kafka until ctx ends.
 func (d *Deps) RunConnector(ctx context.Context, name string) error {
-	raw, err := d.Cfg.ConnectorYAML(name)
-	if err != nil {
-		return err
+	in, ok := d.Cfg.Connector(name)
+	if !ok {
+		return fmt.Errorf("connectors: no instance named %q (configured: %s)", name, strings.Join(d.Cfg.CommandConnectors(), ", "))
 	}
-	c, err := connectors.Open(name, raw)
+	at := "connectors[" + name + "]"
+	if in.Remote() {
+		return fmt.Errorf("%s: a remote connector is served by its own program, not by lethe connector", at)
+	}
+	raw, err := in.ConfigYAML()
 	if err != nil {
-		return fmt.Errorf("connectors.%s: %w", name, err)
+		return fmt.Errorf("%s.config: %w", at, err)
+	}
+	c, err := connectors.Open(in.Type, raw)
+	if err != nil {
+		return fmt.Errorf("%s.config: %w", at, err)
 	}
 	defer c.Close()
 	// Every command topic, not only this one: a runner is often the first process of a
@@ -375,7 +383,8 @@ func (d *Deps) RunConnector(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	r := &runner.Runner{Connector: c, Keys: ring, Bus: d.Bus, Store: d.Store, Exports: d.Exports, Log: d.Log} // the runner names the connector in each line
+	d.Log.Info("serving connector", "connector", name, "type", in.Type)
+	r := &runner.Runner{Connector: c, Name: name, Keys: ring, Bus: d.Bus, Store: d.Store, Exports: d.Exports, Log: d.Log} // the runner names the connector in each line
 	return r.Run(ctx)
 }
 

@@ -19,7 +19,6 @@ import (
 	"os"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -38,25 +37,16 @@ const EnvFile = "LETHE_CONFIG"
 
 // Config is the whole configuration of a Lethe deployment.
 type Config struct {
-	HTTP       HTTP                 `yaml:"http"`
-	Temporal   Temporal             `yaml:"temporal"`
-	Kafka      Kafka                `yaml:"kafka"`
-	Database   Database             `yaml:"database"`
-	Secrets    Secrets              `yaml:"secrets"`
-	Exports    Exports              `yaml:"exports"`
-	Mail       Mail                 `yaml:"mail"`
-	Tenants    []Tenant             `yaml:"tenants"`
-	Connectors map[string]yaml.Node `yaml:"connectors"`
-	// RemoteConnectors are connectors that run outside Lethe (any language, over Kafka): Lethe
-	// only needs to know what each can do.
-	RemoteConnectors []RemoteConnector `yaml:"remote_connectors"`
-	Limits           Limits            `yaml:"limits"`
-}
-
-// RemoteConnector declares an out-of-process connector.
-type RemoteConnector struct {
-	Name         string   `yaml:"name"`
-	Capabilities []string `yaml:"capabilities"`
+	HTTP       HTTP        `yaml:"http"`
+	Temporal   Temporal    `yaml:"temporal"`
+	Kafka      Kafka       `yaml:"kafka"`
+	Database   Database    `yaml:"database"`
+	Secrets    Secrets     `yaml:"secrets"`
+	Exports    Exports     `yaml:"exports"`
+	Mail       Mail        `yaml:"mail"`
+	Tenants    []Tenant    `yaml:"tenants"`
+	Connectors []Connector `yaml:"connectors"`
+	Limits     Limits      `yaml:"limits"`
 }
 
 // HTTP is the API, MyAccount and dashboard listener.
@@ -437,6 +427,9 @@ var yamlValue = regexp.MustCompile("`[^`]*`")
 func Parse(data []byte, cfg *Config) error {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
+	if err := oldConnectorForms(data); err != nil {
+		return fmt.Errorf("invalid YAML: %w", err)
+	}
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
 		// yaml quotes the offending value, which may be a secret written where a source belongs.
 		msg := yamlValue.ReplaceAllString(oneLine(err.Error()), "(value withheld)")
@@ -609,8 +602,6 @@ func resolve(name string, s Secret, lookup func(string) (string, bool), required
 var (
 	tenantID = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 	country  = regexp.MustCompile(`^[A-Z]{2}$`)
-	// connectorName becomes part of a topic name, hence lower case.
-	connectorName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
 )
 
 // Validate checks every setting and returns the first problem, naming the setting.
@@ -669,20 +660,6 @@ func (c *Config) Validate() error {
 	if err := c.validateDatabase(); err != nil {
 		return err
 	}
-	for i, rc := range c.RemoteConnectors {
-		if !connectorName.MatchString(rc.Name) {
-			return fmt.Errorf("remote_connectors[%d].name: %q must be lower-case letters, digits, - or _", i, rc.Name)
-		}
-		if _, dup := c.Connectors[rc.Name]; dup {
-			return fmt.Errorf("remote_connectors[%d].name: %q is also configured under connectors", i, rc.Name)
-		}
-		if len(rc.Capabilities) == 0 {
-			return fmt.Errorf("remote_connectors[%s].capabilities: list what the connector can do", rc.Name)
-		}
-	}
-	if err := c.validateConnectorKeys(); err != nil {
-		return err
-	}
 	seen := map[string]bool{}
 	for i, t := range c.Tenants {
 		if !tenantID.MatchString(t.ID) {
@@ -725,7 +702,10 @@ func (c *Config) Validate() error {
 			return err
 		}
 	}
-	return nil
+	if err := c.validateConnectors(); err != nil {
+		return err
+	}
+	return c.validateConnectorKeys()
 }
 
 // DPOAddress is where overdue escalations go: dpo_email, else contact_email.
@@ -771,9 +751,9 @@ func (c *Config) validateConnectorKeys() error {
 			ids[k.ID] = true
 		}
 	}
-	for _, rc := range c.RemoteConnectors {
-		if len(c.Secrets.ConnectorKeys[rc.Name]) == 0 {
-			return fmt.Errorf("secrets.connector_keys.%s: remote connector %s needs a key of its own to read its commands (32 bytes, base64: openssl rand -base64 32)", rc.Name, rc.Name)
+	for _, in := range c.Connectors {
+		if in.Remote() && len(c.Secrets.ConnectorKeys[in.Name]) == 0 {
+			return fmt.Errorf("secrets.connector_keys.%s: remote connector %s needs a key of its own to read its commands (32 bytes, base64: openssl rand -base64 32)", in.Name, in.Name)
 		}
 	}
 	return nil
@@ -849,29 +829,6 @@ func (c *Config) MyAccountPath(tenant string) string {
 		return "/myaccount"
 	}
 	return "/myaccount/" + tenant
-}
-
-// ConnectorNames lists the configured connectors in a stable order.
-func (c *Config) ConnectorNames() []string { return slices.Sorted(maps.Keys(c.Connectors)) }
-
-// CommandConnectors lists every connector that takes commands from its own Kafka topic: the Go
-// connectors and the remote ones, sorted.
-func (c *Config) CommandConnectors() []string {
-	names := c.ConnectorNames()
-	for _, rc := range c.RemoteConnectors {
-		names = append(names, rc.Name)
-	}
-	sort.Strings(names)
-	return names
-}
-
-// ConnectorYAML returns the raw YAML of one connector's configuration, for connectors.Open.
-func (c *Config) ConnectorYAML(name string) ([]byte, error) {
-	n, ok := c.Connectors[name]
-	if !ok {
-		return nil, fmt.Errorf("connectors.%s: not configured", name)
-	}
-	return yaml.Marshal(&n)
 }
 
 func hostPort(s string) error {

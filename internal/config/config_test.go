@@ -238,7 +238,7 @@ func TestConnectorKeys(t *testing.T) {
 		return `
 kafka: {brokers: ["k:9092"]}
 database: {url: "` + base + `"}
-remote_connectors: [{name: newsletter, capabilities: [erase]}]
+connectors: [{name: newsletter, type: remote, tenants: ["*"], config: {capabilities: [erase]}}]
 secrets: {connector_keys: {` + keys + `}}
 `
 	}

@@ -21,7 +21,6 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
-	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/config"
 	"github.com/lethe-privacy/lethe/internal/deadline"
@@ -295,7 +294,7 @@ func (s *Service) input(t config.Tenant, sub Submission) workflows.RequestInput 
 		TimeZone: cmp.Or(t.TimeZone, "UTC"), ClockStart: t.Policy.ClockStart,
 		ManualApproval: t.Policy.NeedsApproval(sub.Type), BlockedErasure: t.Policy.BlockedErasure,
 		ExportBase: s.ExportBase, ExportExpiry: time.Duration(s.Cfg.Exports.ExpireAfterDays) * 24 * time.Hour,
-		Connectors: s.Connectors(),
+		Connectors: s.Connectors(t.ID),
 	}
 	for _, d := range t.Policy.ReminderDays {
 		p.Reminders = append(p.Reminders, time.Duration(d)*24*time.Hour)
@@ -310,23 +309,16 @@ func (s *Service) input(t config.Tenant, sub Submission) workflows.RequestInput 
 	}
 }
 
-// Connectors lists every configured connector with its capabilities: Go connectors from the
-// registry, remote ones from the configuration.
-func (s *Service) Connectors() []workflows.ConnectorRef {
+// Connectors lists the connector instances bound to the tenant, with their capabilities: a
+// request fans out to these only.
+func (s *Service) Connectors(tenant string) []workflows.ConnectorRef {
 	var out []workflows.ConnectorRef
-	for _, name := range s.Cfg.ConnectorNames() {
-		info, ok := connectors.Lookup(name)
-		if !ok {
-			continue
-		}
-		ref := workflows.ConnectorRef{Name: name}
-		for _, c := range info.Capabilities {
+	for _, in := range s.Cfg.ConnectorsFor(tenant) {
+		ref := workflows.ConnectorRef{Name: in.Name}
+		for _, c := range in.Capabilities() {
 			ref.Capabilities = append(ref.Capabilities, string(c))
 		}
 		out = append(out, ref)
-	}
-	for _, rc := range s.Cfg.RemoteConnectors {
-		out = append(out, workflows.ConnectorRef{Name: rc.Name, Capabilities: rc.Capabilities})
 	}
 	return out
 }

@@ -27,6 +27,9 @@ import (
 // after its result is published.
 type Runner struct {
 	Connector connectors.Connector
+	// Name is the instance served: its command topic, consumer group and the connector named
+	// in its commands. Empty means the connector's registered name.
+	Name string
 	// Keys open the connector's sealed commands: its current key and any it rotated from.
 	Keys    *envelope.Ring
 	Bus     *bus.Bus
@@ -45,13 +48,20 @@ func Group(connector string) string { return "lethe-connector-" + connector }
 
 // Run consumes commands until ctx ends.
 func (r *Runner) Run(ctx context.Context) error {
-	name := r.Connector.Name()
+	name := r.name()
 	if err := r.Connector.Check(ctx); err != nil {
 		return fmt.Errorf("checking connector %s: %w", name, err)
 	}
 	return r.Bus.Consume(ctx, bus.ConsumerOptions{
 		Group: Group(name), Topic: bus.CommandTopic(name), Schemas: []string{schemas.ConnectorCommand},
 	}, r.Handle)
+}
+
+func (r *Runner) name() string {
+	if r.Name != "" {
+		return r.Name
+	}
+	return r.Connector.Name()
 }
 
 func (r *Runner) now() time.Time {
@@ -69,8 +79,8 @@ func (r *Runner) Handle(ctx context.Context, m bus.Message) error {
 	if err := json.Unmarshal(m.Value, &cmd); err != nil {
 		return bus.Invalid(fmt.Errorf("decoding command: %w", err))
 	}
-	if cmd.Connector != r.Connector.Name() {
-		return bus.Invalid(fmt.Errorf("command for connector %q arrived on the topic of %q", cmd.Connector, r.Connector.Name()))
+	if cmd.Connector != r.name() {
+		return bus.Invalid(fmt.Errorf("command for connector %q arrived on the topic of %q", cmd.Connector, r.name()))
 	}
 	// A command that does not open can never be served: dead-lettered, holding only ciphertext.
 	private, err := cmd.Open(r.Keys)

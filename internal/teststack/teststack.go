@@ -70,6 +70,24 @@ type Options struct {
 	MailboxSize int
 	// Connector is the database connector's YAML (default deploy/demo's).
 	Connector []byte
+	// Databases are the instances of the database connector, each in front of a database of
+	// its own holding the demo salon's data (default: one, named database, for every tenant).
+	Databases []Database
+}
+
+// Database is one instance of the database connector and the tenants bound to it.
+type Database struct {
+	Name    string
+	Tenants []string
+}
+
+// demoURLEnv is the variable holding the DSN of an instance's demo database; the first
+// instance uses the demo configuration's own, LETHE_DEMO_DATABASE_URL.
+func demoURLEnv(i int, name string) string {
+	if i == 0 {
+		return "LETHE_DEMO_DATABASE_URL"
+	}
+	return "LETHE_DEMO_DATABASE_URL_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
 }
 
 // Stack is one test's Lethe. Everything it starts stops when the test ends.
@@ -81,7 +99,9 @@ type Stack struct {
 	Prefix  string            // Kafka topic and group prefix
 	URL     string            // public URL; served by Serve when Options.Listen
 	Deps    *app.Deps
-	Demo    *pgxpool.Pool // the demo salon's database
+	Demo    *pgxpool.Pool // the demo salon's database (the first instance's)
+	// Demos are the demo databases by database connector instance.
+	Demos   map[string]*pgxpool.Pool
 	Mailgun mailgun.MockServer
 	Mailbox *mail.Mailbox
 	Log     *slog.Logger
@@ -108,14 +128,37 @@ func New(t testing.TB, o Options) *Stack {
 	s := &Stack{T: t, Mailgun: mailgun.NewMockServer(), Prefix: o.Name + "-" + testenv.Suffix() + ".", URL: "http://lethe.test"}
 	t.Cleanup(s.Mailgun.Stop)
 
-	demoURL := testenv.PostgresURL(t)
-	pool, err := pgxpool.New(ctx, demoURL)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	_, err = demo.Load(ctx, pool, time.Now())
-	require.NoError(t, err)
-	require.NoError(t, demo.TrackChanges(ctx, pool))
-	s.Demo = pool
+	if o.Databases == nil {
+		o.Databases = []Database{{Name: "database", Tenants: []string{"*"}}}
+	}
+	if o.Connector == nil {
+		o.Connector = demo.ConnectorConfig
+	}
+	var err error
+	s.Env = map[string]string{}
+	s.Demos = map[string]*pgxpool.Pool{}
+	var connectors strings.Builder
+	for i, db := range o.Databases {
+		url := testenv.PostgresURL(t)
+		pool, err := pgxpool.New(ctx, url)
+		require.NoError(t, err)
+		t.Cleanup(pool.Close)
+		_, err = demo.Load(ctx, pool, time.Now())
+		require.NoError(t, err)
+		require.NoError(t, demo.TrackChanges(ctx, pool))
+		s.Demos[db.Name] = pool
+		if i == 0 {
+			s.Demo = pool
+		}
+		env := demoURLEnv(i, db.Name)
+		s.Env[env] = url
+		yml := strings.Replace(string(o.Connector), "dsn_env: "+demoURLEnv(0, ""), "dsn_env: "+env, 1)
+		require.Contains(t, yml, "dsn_env: "+env, "teststack: the connector's YAML must read its DSN from %s", demoURLEnv(0, ""))
+		tenants, err := json.Marshal(db.Tenants)
+		require.NoError(t, err)
+		connectors.WriteString("\n  - name: " + db.Name + "\n    type: database\n    tenants: " + string(tenants) +
+			"\n    config:" + strings.ReplaceAll("\n"+yml, "\n", "\n      "))
+	}
 
 	if o.Listen {
 		s.listener, err = net.Listen("tcp", "127.0.0.1:0")
@@ -125,16 +168,11 @@ func New(t testing.TB, o Options) *Stack {
 
 	dir := t.TempDir()
 	s.CfgFile = filepath.Join(dir, "lethe.yaml")
-	if o.Connector == nil {
-		o.Connector = demo.ConnectorConfig
-	}
-	connector := strings.ReplaceAll("\n"+string(o.Connector), "\n", "\n    ")
 	require.NoError(t, os.WriteFile(s.CfgFile, []byte(`
 tenants:`+o.Tenants+`
 mail: {domain: mg.salon.example, from: privacy@mg.salon.example}
-connectors:
-  database:`+connector+"\n"), 0o600))
-	s.Env = map[string]string{
+connectors:`+connectors.String()+"\n"), 0o600))
+	for k, v := range map[string]string{
 		"DATABASE_URL":              testenv.PostgresURL(t),
 		"LETHE_KAFKA_BROKERS":       strings.Join(testenv.KafkaBrokers(t), ","),
 		"LETHE_KAFKA_TOPIC_PREFIX":  s.Prefix,
@@ -146,9 +184,10 @@ connectors:
 		"LETHE_SIGNING_KEY":         o.SigningKey,
 		"LETHE_MAIL_API_BASE":       s.Mailgun.URL(),
 		"LETHE_MAILGUN_API_KEY":     "key-" + o.Name,
-		"LETHE_DEMO_DATABASE_URL":   demoURL,
 		"LETHE_DEMO_HASH_KEY":       o.Name + "-tenant-hash-key-0123456789abcdef",
 		"LETHE_CONFIG":              s.CfgFile,
+	} {
+		s.Env[k] = v
 	}
 	for k, v := range o.Env {
 		s.Env[k] = v
@@ -172,7 +211,7 @@ connectors:
 	s.Deps.Mail = s.Mailbox
 	_, err = s.Deps.Store.Migrate(ctx)
 	require.NoError(t, err)
-	require.NoError(t, s.Deps.Bus.EnsureTopics(ctx, append(bus.CoreTopics(), bus.CommandTopic("database"))...))
+	require.NoError(t, s.Deps.EnsureTopics(ctx))
 	return s
 }
 
@@ -198,11 +237,13 @@ func (s *Stack) Run(name string, part func(context.Context) error) (stop func())
 	return stop
 }
 
-// RunAll starts the worker, the bridge and the database connector's runner.
+// RunAll starts the worker, the bridge and a runner for each database connector instance.
 func (s *Stack) RunAll() {
 	s.Run("worker", s.Deps.RunWorker)
 	s.Run("bridge", s.Deps.RunBridge)
-	s.Run("connector", func(ctx context.Context) error { return s.Deps.RunConnector(ctx, "database") })
+	for _, in := range s.Cfg.Connectors {
+		s.Run("connector "+in.Name, func(ctx context.Context) error { return s.Deps.RunConnector(ctx, in.Name) })
+	}
 }
 
 // Serve serves h at URL until the test ends; the stack must have been built with Listen.
