@@ -133,6 +133,14 @@ performed twice. Run several replicas for throughput: they share the commands th
 At start it creates every command topic that is missing, remote connectors' included.`,
 		Example: "  LETHE_CONFIG=lethe.yaml lethe connector salon-db",
 		Args:    cobra.ExactArgs(1),
+		// An instance this command cannot serve is refused before any connection is made.
+		PreRunE: func(_ *cobra.Command, args []string) error {
+			cfg, err := loadConfig()
+			if err == nil {
+				_, err = cfg.Served(args[0])
+			}
+			return err
+		},
 	}, app.Need{Store: true, Bus: true}, func(ctx context.Context, d *app.Deps, args []string) error {
 		return d.RunConnector(ctx, args[0])
 	})

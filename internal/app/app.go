@@ -353,14 +353,11 @@ func (d *Deps) RunBridge(ctx context.Context) error {
 
 // RunConnector serves one configured connector instance over Kafka until ctx ends.
 func (d *Deps) RunConnector(ctx context.Context, name string) error {
-	in, ok := d.Cfg.Connector(name)
-	if !ok {
-		return fmt.Errorf("connectors: no instance named %q (configured: %s)", name, strings.Join(d.Cfg.CommandConnectors(), ", "))
+	in, err := d.Cfg.Served(name)
+	if err != nil {
+		return err
 	}
 	at := "connectors[" + name + "]"
-	if in.Remote() {
-		return fmt.Errorf("%s: a remote connector is served by its own program, not by lethe connector", at)
-	}
 	raw, err := in.ConfigYAML()
 	if err != nil {
 		return fmt.Errorf("%s.config: %w", at, err)

@@ -92,6 +92,19 @@ func (c *Config) Connector(name string) (Connector, bool) {
 	return Connector{}, false
 }
 
+// Served returns the instance that lethe connector NAME serves: one configured under that
+// name, of a type compiled into lethe.
+func (c *Config) Served(name string) (Connector, error) {
+	in, ok := c.Connector(name)
+	if !ok {
+		return in, fmt.Errorf("connectors: no instance named %q (configured: %s)", name, strings.Join(c.CommandConnectors(), ", "))
+	}
+	if in.Remote() {
+		return in, fmt.Errorf("connectors[%s]: a remote connector is served by its own program, not by lethe connector", name)
+	}
+	return in, nil
+}
+
 // ConnectorsFor lists the instances a tenant's requests fan out to, in the order configured.
 func (c *Config) ConnectorsFor(tenant string) []Connector {
 	var out []Connector
