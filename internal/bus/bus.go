@@ -156,9 +156,12 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 		cfg.Logger = slog.Default()
 	}
 	cfg.Retention = cfg.Retention.orDefault()
-	// A short metadata TTL lets the writer see topics created after it started (a new
-	// connector's command topic) within a second instead of six.
-	transport := &kafka.Transport{ClientID: cfg.ClientID, MetadataTTL: time.Second, TLS: cfg.TLS, SASL: cfg.SASL}
+	// A short metadata TTL lets the writer see topics another process created after it started
+	// within seconds instead of six (topics this bus creates are refreshed at once). kafka-go
+	// also uses the TTL as the timeout of each metadata fetch, so it must not be so short that a
+	// busy broker's answer misses it: at one second, a loaded broker made starts fail with
+	// "context deadline exceeded".
+	transport := &kafka.Transport{ClientID: cfg.ClientID, MetadataTTL: 3 * time.Second, TLS: cfg.TLS, SASL: cfg.SASL}
 	b := &Bus{
 		cfg:       cfg,
 		log:       cfg.Logger,
