@@ -9,7 +9,7 @@ import (
 	"github.com/lethe-privacy/lethe/connectors/envelope"
 )
 
-func key(t *testing.T, id string, b byte) envelope.Key {
+func key(t testing.TB, id string, b byte) envelope.Key {
 	t.Helper()
 	k, err := envelope.NewKey(id, bytes.Repeat([]byte{b}, envelope.KeySize))
 	if err != nil {
