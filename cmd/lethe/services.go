@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lethe-privacy/lethe/internal/app"
+	"github.com/lethe-privacy/lethe/internal/config"
 )
 
 const configHelp = `
@@ -19,6 +20,13 @@ other variables listed in the README. A bad setting stops the start with one lin
 // the part needs (failing fast, with one line naming the setting) and runs it until Ctrl-C or
 // SIGTERM.
 func serviceCmd(cmd *cobra.Command, need app.Need, run func(ctx context.Context, d *app.Deps, args []string) error) *cobra.Command {
+	return checkedServiceCmd(cmd, need, nil, run)
+}
+
+// checkedServiceCmd is serviceCmd with check run on the loaded configuration before anything is
+// connected, for arguments the configuration must know.
+func checkedServiceCmd(cmd *cobra.Command, need app.Need, check func(cfg config.Config, args []string) error,
+	run func(ctx context.Context, d *app.Deps, args []string) error) *cobra.Command {
 	var logFormat string
 	cmd.Long += configHelp
 	cmd.RunE = func(_ *cobra.Command, args []string) error {
@@ -27,6 +35,11 @@ func serviceCmd(cmd *cobra.Command, need app.Need, run func(ctx context.Context,
 		cfg, err := loadConfig()
 		if err != nil {
 			return err
+		}
+		if check != nil {
+			if err := check(cfg, args); err != nil {
+				return err
+			}
 		}
 		d, err := app.Connect(ctx, cfg, newLogger(logFormat), need)
 		if err != nil {
@@ -122,7 +135,7 @@ the configured retention (kafka.retention) on topics that already exist.` + conf
 }
 
 func newConnectorCmd() *cobra.Command {
-	return serviceCmd(&cobra.Command{
+	return checkedServiceCmd(&cobra.Command{
 		Use:   "connector NAME",
 		Short: "Serve one connector instance over Kafka (its commands topic in, results out)",
 		Long: `Consume lethe.connector.NAME.commands, perform each command with the connector instance
@@ -133,15 +146,11 @@ performed twice. Run several replicas for throughput: they share the commands th
 At start it creates every command topic that is missing, remote connectors' included.`,
 		Example: "  LETHE_CONFIG=lethe.yaml lethe connector salon-db",
 		Args:    cobra.ExactArgs(1),
+	}, app.Need{Store: true, Bus: true}, func(cfg config.Config, args []string) error {
 		// An instance this command cannot serve is refused before any connection is made.
-		PreRunE: func(_ *cobra.Command, args []string) error {
-			cfg, err := loadConfig()
-			if err == nil {
-				_, err = cfg.Served(args[0])
-			}
-			return err
-		},
-	}, app.Need{Store: true, Bus: true}, func(ctx context.Context, d *app.Deps, args []string) error {
+		_, err := cfg.Served(args[0])
+		return err
+	}, func(ctx context.Context, d *app.Deps, args []string) error {
 		return d.RunConnector(ctx, args[0])
 	})
 }
