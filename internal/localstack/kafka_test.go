@@ -21,10 +21,10 @@ func kafkaJarsDir(t *testing.T) string {
 		dir = filepath.Join(testenv.RepoRoot(), ".lethe", "cache", "kafka-3.9.1")
 	}
 	if _, err := kafkaJars(dir); err != nil {
-		unavailable(t, err.Error()+" (or set LETHE_KAFKA_JARS; deploy/test.sh does both)")
+		testenv.Unavailable(t, err.Error()+" (or set LETHE_KAFKA_JARS; deploy/test.sh does both)")
 	}
 	if _, err := lookTool("java", javaInstallHint); err != nil {
-		unavailable(t, err.Error())
+		testenv.Unavailable(t, err.Error())
 	}
 	return dir
 }

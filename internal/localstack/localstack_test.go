@@ -16,16 +16,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// unavailable skips a test whose prerequisite is missing on this machine, except under CI,
-// where it fails so CI cannot pass by skipping.
-func unavailable(t *testing.T, msg string) {
-	t.Helper()
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
-
 // serviceDir is a temporary directory that an unprivileged server user can reach too
 // (t.TempDir's parent is private to us).
 func serviceDir(t *testing.T) string {

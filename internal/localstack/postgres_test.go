@@ -12,12 +12,14 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/lethe-privacy/lethe/internal/testenv"
 )
 
 func startPostgres(t *testing.T, dir string) *Postgres {
 	t.Helper()
 	if _, err := postgresBinDir(); err != nil {
-		unavailable(t, err.Error())
+		testenv.Unavailable(t, err.Error())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
