@@ -38,19 +38,15 @@ func (a *Activities) RecordTransition(ctx context.Context, t Transition) error {
 	if err != nil {
 		return permanent("encoding request state", err)
 	}
-	var due any
-	if t.DueDate != "" {
-		due = t.DueDate
-	}
 	err = pgx.BeginFunc(ctx, a.Store.Pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO requests (id, tenant_id, type, status, regime, country, extended, received_at, due_date, state, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-			ON CONFLICT (id) DO UPDATE SET status = $4, extended = $7, due_date = $9, state = $10, updated_at = $11`,
-			t.RequestID, t.TenantID, t.Type, t.Status, t.Regime, t.Country, t.Extended, t.ReceivedAt, due, state, t.At); err != nil {
-			return fmt.Errorf("updating the request read model: %w", err)
+		err := a.Store.Requests().Record(ctx, tx, store.RequestRow{
+			ID: t.RequestID, TenantID: t.TenantID, Type: t.Type, Status: t.Status, Regime: t.Regime, Country: t.Country,
+			Extended: t.Extended, ReceivedAt: t.ReceivedAt, DueDate: t.DueDate, State: state, UpdatedAt: t.At,
+		})
+		if err != nil {
+			return err
 		}
-		_, err := a.Store.Audit().Append(ctx, tx, store.Event{Key: t.Key, TenantID: t.TenantID, At: t.At, Actor: t.Actor, Action: t.Action, RequestID: t.RequestID, Detail: t.Detail})
+		_, err = a.Store.Audit().Append(ctx, tx, store.Event{Key: t.Key, TenantID: t.TenantID, At: t.At, Actor: t.Actor, Action: t.Action, RequestID: t.RequestID, Detail: t.Detail})
 		return err
 	})
 	if err != nil {
@@ -139,25 +135,16 @@ func (a *Activities) DispatchCommand(ctx context.Context, d Dispatch) (bus.Outpu
 	return bus.Output{}, activity.ErrResultPending
 }
 
-// provenIdentifiers selects a request_subjects row's email, phone and customer id, each only
-// if proven (proofs are keyed by bus.Subject's JSON names, see internal/requests): one typed
-// next to a verified email, but never proven, must not match anybody's data.
-const provenIdentifiers = `CASE WHEN proofs ? 'email' THEN email END, CASE WHEN proofs ? 'phone' THEN phone END,
-	CASE WHEN proofs ? 'customer_id' THEN customer_id END`
-
-// subject reads the subject's proven identifiers.
+// subject reads the subject's proven identifiers (see internal/requests).
 func (a *Activities) subject(ctx context.Context, requestID string) (bus.Subject, error) {
-	var s bus.Subject
-	var email, phone, customer *string
-	err := a.Store.Pool.QueryRow(ctx, `SELECT `+provenIdentifiers+` FROM request_subjects WHERE request_id = $1`,
-		requestID).Scan(&email, &phone, &customer)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return s, permanent("the subject of request "+requestID+" is no longer known to Lethe", nil)
+	_, ids, err := a.Store.Subjects().Proven(ctx, requestID)
+	if errors.Is(err, store.ErrNotFound) {
+		return bus.Subject{}, permanent("the subject of request "+requestID+" is no longer known to Lethe", nil)
 	}
 	if err != nil {
-		return s, fmt.Errorf("reading the subject of request %s: %w", requestID, err)
+		return bus.Subject{}, err
 	}
-	s.Email, s.Phone, s.CustomerID = deref(email), deref(phone), deref(customer)
+	s := bus.Subject{Email: ids.Email, Phone: ids.Phone, CustomerID: ids.CustomerID}
 	if s == (bus.Subject{}) {
 		return s, permanent("no identifier of the subject of request "+requestID+" is proven; staff can confirm one (lethe requests verify)", nil)
 	}
@@ -166,13 +153,12 @@ func (a *Activities) subject(ctx context.Context, requestID string) (bus.Subject
 
 // changes reads the corrected values of a rectification.
 func (a *Activities) changes(ctx context.Context, requestID string) (map[string]any, error) {
-	var changes map[string]any
-	err := a.Store.Pool.QueryRow(ctx, `SELECT changes FROM request_subjects WHERE request_id = $1`, requestID).Scan(&changes)
-	if errors.Is(err, pgx.ErrNoRows) || (err == nil && len(changes) == 0) {
+	changes, err := a.Store.Subjects().Changes(ctx, requestID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && len(changes) == 0) {
 		return nil, permanent("request "+requestID+" has no corrected values on record", nil)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading the corrections of request %s: %w", requestID, err)
+		return nil, err
 	}
 	return changes, nil
 }
@@ -203,13 +189,11 @@ var errNoEmail = errors.New("no email address on record")
 // mailSubject sends a notice to the subject's email address and returns the provider's
 // message id; its errors are classified for Temporal's retries.
 func (a *Activities) mailSubject(ctx context.Context, n Notice) (string, error) {
-	var email, lang *string
-	err := a.Store.Pool.QueryRow(ctx,
-		`SELECT email, language FROM request_subjects WHERE request_id = $1`, n.RequestID).Scan(&email, &lang)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return "", fmt.Errorf("reading the subject of request %s: %w", n.RequestID, err)
+	email, lang, err := a.Store.Subjects().Contact(ctx, n.TenantID, n.RequestID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return "", err
 	}
-	if deref(email) == "" {
+	if email == "" {
 		return "", errNoEmail
 	}
 	data := map[string]any{}
@@ -220,7 +204,7 @@ func (a *Activities) mailSubject(ctx context.Context, n Notice) (string, error) 
 		data["Link"] = strings.TrimSuffix(a.PublicURL, "/") + a.MyAccountPath(n.TenantID) + "/requests/" + n.RequestID
 	}
 	id, err := a.Mail.Send(ctx, mail.Notice{
-		Kind: mail.Kind(n.Kind), To: *email, Tenant: a.branding(n.TenantID), Language: deref(lang), Data: data,
+		Kind: mail.Kind(n.Kind), To: email, Tenant: a.branding(n.TenantID), Language: lang, Data: data,
 	})
 	if err != nil {
 		return "", mailError("sending the "+n.Kind+" notice", err)
@@ -283,13 +267,12 @@ func (a *Activities) mailStaff(ctx context.Context, key string, kind mail.Kind, 
 	if sent {
 		return nil
 	}
-	var typ string
-	err = a.Store.Pool.QueryRow(ctx, `SELECT type FROM requests WHERE id = $1`, r.RequestID).Scan(&typ)
-	if errors.Is(err, pgx.ErrNoRows) {
+	typ, err := a.Store.Requests().Type(ctx, r.RequestID)
+	if errors.Is(err, store.ErrNotFound) {
 		return permanent("request "+r.RequestID+" is not in the read model", nil)
 	}
 	if err != nil {
-		return fmt.Errorf("reading the type of request %s: %w", r.RequestID, err)
+		return err
 	}
 	data := map[string]any{"RequestID": r.RequestID, "RequestType": typ, "DueDate": r.DueDate}
 	if a.PublicURL != "" {
@@ -335,14 +318,10 @@ func (a *Activities) RecordConsent(ctx context.Context, c ConsentChange) error {
 	if err != nil {
 		return err
 	}
-	_, err = a.Store.Pool.Exec(ctx, `
-		INSERT INTO consent_ledger (event_key, tenant_id, subject_hash, purpose, granted, source, request_id, changed_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (event_key) DO NOTHING`,
-		c.Key, c.TenantID, crypto.SubjectHash(a.SigningKey, c.TenantID, s.Email, s.Phone, s.CustomerID), c.Purpose, c.Granted, c.Source, c.RequestID, c.At)
-	if err != nil {
-		return fmt.Errorf("recording consent: %w", err)
-	}
-	return nil
+	return a.Store.Consent().Record(ctx, store.ConsentChange{
+		Key: c.Key, TenantID: c.TenantID, SubjectHash: crypto.SubjectHash(a.SigningKey, c.TenantID, s.Email, s.Phone, s.CustomerID),
+		Purpose: c.Purpose, Granted: c.Granted, Source: c.Source, RequestID: c.RequestID, ChangedAt: c.At,
+	})
 }
 
 // BuildExport packages the subject's records into the downloadable ZIP and records it.
@@ -356,10 +335,8 @@ func (a *Activities) BuildExport(ctx context.Context, r ExportRequest) (ExportPa
 	if err != nil {
 		return ExportPackage{}, fmt.Errorf("building the export of request %s: %w", r.RequestID, err)
 	}
-	if _, err := a.Store.Pool.Exec(ctx,
-		`UPDATE requests SET export_uri = $2, export_sha256 = $3, export_bytes = $4 WHERE id = $1`,
-		r.RequestID, pkg.URI, pkg.SHA256, pkg.Bytes); err != nil {
-		return ExportPackage{}, fmt.Errorf("recording the export of request %s: %w", r.RequestID, err)
+	if err := a.Store.Requests().SetExport(ctx, r.RequestID, store.Export{URI: pkg.URI, SHA256: pkg.SHA256, Bytes: pkg.Bytes}); err != nil {
+		return ExportPackage{}, err
 	}
 	return ExportPackage{URI: pkg.URI, SHA256: pkg.SHA256, Bytes: pkg.Bytes}, nil
 }

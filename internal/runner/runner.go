@@ -11,8 +11,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/connectors/envelope"
 	"github.com/lethe-privacy/lethe/internal/bus"
@@ -212,15 +210,12 @@ func (r *Runner) reportProgress(ctx context.Context, cmd bus.Command) (stop func
 }
 
 func (r *Runner) stored(ctx context.Context, cmd bus.Command) (*bus.Output, bool, error) {
-	var raw []byte
-	err := r.Store.Pool.QueryRow(ctx,
-		`SELECT output FROM connector_tasks WHERE connector = $1 AND idempotency_key = $2`,
-		cmd.Connector, cmd.IdempotencyKey).Scan(&raw)
-	if errors.Is(err, pgx.ErrNoRows) {
+	raw, err := r.Store.Tasks().Output(ctx, cmd.Connector, cmd.IdempotencyKey)
+	if errors.Is(err, store.ErrNotFound) {
 		return nil, false, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("looking up task %s: %w", cmd.IdempotencyKey, err)
+		return nil, false, err
 	}
 	var out bus.Output
 	if err := json.Unmarshal(raw, &out); err != nil {
@@ -230,14 +225,9 @@ func (r *Runner) stored(ctx context.Context, cmd bus.Command) (*bus.Output, bool
 }
 
 func (r *Runner) remember(ctx context.Context, cmd bus.Command, out *bus.Output) error {
-	_, err := r.Store.Pool.Exec(ctx,
-		`INSERT INTO connector_tasks (connector, idempotency_key, request_id, action, output)
-		 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
-		cmd.Connector, cmd.IdempotencyKey, cmd.RequestID, cmd.Action, out)
-	if err != nil {
-		return fmt.Errorf("recording task %s: %w", cmd.IdempotencyKey, err)
-	}
-	return nil
+	return r.Store.Tasks().Remember(ctx, store.Task{
+		Connector: cmd.Connector, IdempotencyKey: cmd.IdempotencyKey, RequestID: cmd.RequestID, Action: cmd.Action, Output: out,
+	})
 }
 
 // classify turns a connector error into the result's error: permanent or not, with a code
