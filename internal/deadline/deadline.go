@@ -197,6 +197,40 @@ func Compute(received time.Time, r Rule, extended bool) (Deadline, error) {
 	return Deadline{}, fmt.Errorf("no working day within %d days of %s in %s", maxRoll, dl.End.Format(DateLayout), r.Country)
 }
 
+// AddWorkingDays returns the civil date n working days after the date of from (in from's
+// location), the day of from itself not counted; working days exclude weekends and the public
+// holidays of country ("" for weekends only). The result is midnight at the start of that day,
+// with the days passed over.
+func AddWorkingDays(from time.Time, n int, country string) (time.Time, []Skip, error) {
+	if c, err := ParseCountry(country); err != nil {
+		return time.Time{}, nil, fmt.Errorf("counting working days: %w", err)
+	} else if c != country {
+		return time.Time{}, nil, fmt.Errorf("counting working days: country %q must be given as %q", country, c)
+	}
+	y, m, d := from.Date()
+	day := time.Date(y, m, d, 0, 0, 0, 0, from.Location())
+	var skipped []Skip
+	for counted := 0; counted < n; {
+		day = day.AddDate(0, 0, 1)
+		if reason, off := dayOff(country, day); off {
+			skipped = append(skipped, Skip{Date: day, Reason: reason})
+			if len(skipped) > n+maxRoll*(n/5+1) {
+				return time.Time{}, nil, fmt.Errorf("no %d working days after %s in %s", n, from.Format(DateLayout), country)
+			}
+			continue
+		}
+		counted++
+	}
+	return day, skipped, nil
+}
+
+// AddMonths returns the civil date n months after the date of from, keeping the day of month or
+// taking the last day of a shorter month, at midnight in from's location.
+func AddMonths(from time.Time, n int) time.Time {
+	y, m, d := addMonths(from.Year(), from.Month(), from.Day(), n)
+	return time.Date(y, m, d, 0, 0, 0, 0, from.Location())
+}
+
 // addMonths moves a civil date n months on, keeping the day of month or, where that month is
 // shorter, taking its last day (31 Jan + 1 month = 28 or 29 Feb, not 3 Mar as time.AddDate gives).
 func addMonths(y int, m time.Month, d, n int) (int, time.Month, int) {

@@ -246,3 +246,28 @@ func TestRemindersAcrossDST(t *testing.T) {
 	assert.Equal(t, time.Date(2026, 3, 26, 0, 0, 0, 0, berlin), got[0])
 	assert.Equal(t, 7*24*time.Hour-time.Hour, due.Sub(got[0]))
 }
+
+func TestAddWorkingDays(t *testing.T) {
+	cases := []struct {
+		name, country, from string
+		n                   int
+		want                string
+	}{
+		{"BR Black Consciousness Day, then a weekend", "BR", "2026-11-19", 3, "2026-11-25"},
+		{"BR Tiradentes", "BR", "2026-04-20", 3, "2026-04-24"},
+		{"BR Carnival Tuesday is a working day", "BR", "2026-02-16", 1, "2026-02-17"},
+		{"US Thanksgiving and a weekend", "US", "2026-11-25", 4, "2026-12-02"},
+		{"US New Year's Day on a Friday", "US", "2026-12-31", 4, "2027-01-07"},
+		{"weekends only", "", "2026-12-24", 2, "2026-12-28"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, _, err := AddWorkingDays(date(t, tc.from), tc.n, tc.country)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got.Format(DateLayout))
+		})
+	}
+	_, _, err := AddWorkingDays(date(t, "2026-01-01"), 1, "br")
+	assert.ErrorContains(t, err, `must be given as "BR"`)
+	assert.Equal(t, "2026-02-28", AddMonths(date(t, "2026-01-31"), 1).Format(DateLayout))
+}

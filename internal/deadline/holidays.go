@@ -11,6 +11,7 @@ import (
 	"github.com/rickar/cal/v2/at"
 	"github.com/rickar/cal/v2/be"
 	"github.com/rickar/cal/v2/bg"
+	"github.com/rickar/cal/v2/br"
 	"github.com/rickar/cal/v2/ch"
 	"github.com/rickar/cal/v2/cz"
 	"github.com/rickar/cal/v2/de"
@@ -42,6 +43,7 @@ var calendars = map[string][]*cal.Holiday{
 	"AT": at.Holidays,
 	"BE": be.Holidays,
 	"BG": bg.Holidays,
+	"BR": brasil,
 	// Switzerland has one federal holiday; these four are public holidays in every canton.
 	// The library's list also holds days only some cantons keep (e.g. Berchtoldstag).
 	"CH": {ch.Neujahr, ch.Auffahrt, ch.Bundesfeiertag, ch.Weihnachtstag},
@@ -65,6 +67,20 @@ var calendars = map[string][]*cal.Holiday{
 	"SI": si.Holidays,
 	"SK": sk.Holidays,
 	"US": us.Holidays, // federal holidays, with their observed days
+}
+
+// brasil holds Brazil's national holidays (Lei 662/1949 as amended, Lei 6.802/1980, Lei
+// 14.759/2023) and Good Friday, which the federal calendar keeps as a national holiday. The
+// library's list also has Carnival and Corpus Christi, which are optional days (pontos
+// facultativos), not holidays, and lacks Black Consciousness Day, national since 2024.
+var brasil = []*cal.Holiday{
+	br.AnoNovo, br.SextaFeiraSanta, br.Tiradentes, br.Trabalhador, br.Independencia,
+	br.NossaSenhoraAparecida, br.Finados, br.Republica, conscienciaNegra, br.Natal,
+}
+
+var conscienciaNegra = &cal.Holiday{
+	Name: "Dia Nacional de Zumbi e da Consciência Negra", Type: cal.ObservancePublic,
+	Month: time.November, Day: 20, Func: cal.CalcDayOfMonth, StartYear: 2024,
 }
 
 // aliases are codes people type that are not the ISO code.
