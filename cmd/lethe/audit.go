@@ -33,7 +33,7 @@ func newAuditVerifyCmd() *cobra.Command {
 		Use:   "verify [--tenant T]",
 		Short: "Check every tenant's audit chain; exit non-zero naming the first broken link",
 		Args:  cobra.NoArgs,
-	}, app.Need{Store: true}, func(ctx context.Context, d *app.Deps, _ []string) error {
+	}, app.Need{Store: true}, func(ctx context.Context, d *app.Stack, _ []string) error {
 		n, err := d.Store.Audit().Verify(ctx, tenant)
 		if err != nil {
 			return err
@@ -57,7 +57,7 @@ func newAuditListCmd() *cobra.Command {
 		Short:   "List audit events, newest first, by actor, action, request, subject reference and time",
 		Example: "  lethe audit list --tenant salon --request R-7K3QF2M9XA --csv > trail.csv",
 		Args:    cobra.NoArgs,
-	}, app.Need{Store: true}, func(ctx context.Context, d *app.Deps, _ []string) error {
+	}, app.Need{Store: true}, func(ctx context.Context, d *app.Stack, _ []string) error {
 		var err error
 		if f.Since, err = parseTime("--since", since); err != nil {
 			return err

@@ -53,7 +53,7 @@ with where the export is, why the blocked erasure is blocked, and the rows the e
 			if err != nil {
 				return err
 			}
-			d, err := app.Connect(ctx, cfg, newLogger("text"), app.Need{Store: true, Temporal: true})
+			d, err := app.New(ctx, cfg, newLogger("text"), app.Need{Store: true, Temporal: true})
 			if err != nil {
 				return err
 			}

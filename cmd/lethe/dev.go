@@ -29,7 +29,6 @@ import (
 	"github.com/lethe-privacy/lethe/internal/config"
 	"github.com/lethe-privacy/lethe/internal/crypto"
 	"github.com/lethe-privacy/lethe/internal/localstack"
-	"github.com/lethe-privacy/lethe/internal/mail"
 	"github.com/lethe-privacy/lethe/workflows"
 )
 
@@ -181,18 +180,13 @@ func runDev(ctx context.Context, out io.Writer, o devOptions) error {
 	if err != nil {
 		return err
 	}
-	d, err := app.Connect(ctx, cfg, log, app.All)
+	need := app.All
+	need.Mailbox = 500
+	d, err := app.New(ctx, cfg, log, need)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-
-	mg, err := d.Mailer()
-	if err != nil {
-		return err
-	}
-	box := mail.NewMailbox(mg, 500)
-	d.Mail = box
 
 	step("applying migrations")
 	if _, err := d.Store.Migrate(ctx); err != nil {
@@ -208,20 +202,13 @@ func runDev(ctx context.Context, out io.Writer, o devOptions) error {
 		return err
 	}
 
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return d.RunWorker(gctx) })
-	g.Go(func() error { return d.RunBridge(gctx) })
-	for _, in := range cfg.Connectors {
-		if !in.Remote() {
-			g.Go(func() error { return d.RunConnector(gctx, in.Name) })
-		}
-	}
-	srv, err := d.Server()
+	h, err := d.Handler()
 	if err != nil {
 		return err
 	}
-	srv.Handle("GET /dev/mailbox", box.Handler())
-	g.Go(func() error { return app.Serve(gctx, l, srv) })
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return app.RunParts(gctx, d.Parts()...) })
+	g.Go(func() error { return app.Serve(gctx, l, h) })
 
 	step("checking the worker with a self-check workflow")
 	if err := selfCheck(gctx, d.Temporal, cfg.Temporal.TaskQueue); err != nil {

@@ -68,7 +68,7 @@ in Temporal, and record it as failed with the reason, in the read model, the aud
 lethe.events. Every lethe worker does this at start and every few minutes; run it by hand after
 terminating workflows.`,
 		Args: cobra.NoArgs,
-	}, app.All, func(ctx context.Context, d *app.Deps, _ []string) error {
+	}, app.Need{Store: true, Bus: true, Temporal: true}, func(ctx context.Context, d *app.Stack, _ []string) error {
 		closed, err := d.Reconcile(ctx)
 		if err != nil {
 			return err
@@ -94,7 +94,7 @@ func withRequests(f *requestsFlags, fn func(ctx context.Context, s *requests.Ser
 	if err != nil {
 		return err
 	}
-	d, err := app.Connect(ctx, cfg, newLogger("text"), app.Need{Store: true, Temporal: true})
+	d, err := app.New(ctx, cfg, newLogger("text"), app.Need{Store: true, Temporal: true})
 	if err != nil {
 		return err
 	}

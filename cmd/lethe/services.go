@@ -19,14 +19,14 @@ other variables listed in the README. A bad setting stops the start with one lin
 // serviceCmd builds a long-running part of Lethe: it loads the configuration, connects what
 // the part needs (failing fast, with one line naming the setting) and runs it until Ctrl-C or
 // SIGTERM.
-func serviceCmd(cmd *cobra.Command, need app.Need, run func(ctx context.Context, d *app.Deps, args []string) error) *cobra.Command {
+func serviceCmd(cmd *cobra.Command, need app.Need, run func(ctx context.Context, d *app.Stack, args []string) error) *cobra.Command {
 	return checkedServiceCmd(cmd, need, nil, run)
 }
 
 // checkedServiceCmd is serviceCmd with check run on the loaded configuration before anything is
 // connected, for arguments the configuration must know.
 func checkedServiceCmd(cmd *cobra.Command, need app.Need, check func(cfg config.Config, args []string) error,
-	run func(ctx context.Context, d *app.Deps, args []string) error) *cobra.Command {
+	run func(ctx context.Context, d *app.Stack, args []string) error) *cobra.Command {
 	var logFormat string
 	cmd.Long += configHelp
 	cmd.RunE = func(_ *cobra.Command, args []string) error {
@@ -41,7 +41,7 @@ func checkedServiceCmd(cmd *cobra.Command, need app.Need, check func(cfg config.
 				return err
 			}
 		}
-		d, err := app.Connect(ctx, cfg, newLogger(logFormat), need)
+		d, err := app.New(ctx, cfg, newLogger(logFormat), need)
 		if err != nil {
 			return err
 		}
@@ -60,17 +60,17 @@ func newServeCmd() *cobra.Command {
 /metrics. Submission, verification and resend are rate-limited (limits:), and every serve
 process shares the budgets through PostgreSQL; the README lists the HTTP timeouts.`,
 		Args: cobra.NoArgs,
-	}, app.All, func(ctx context.Context, d *app.Deps, _ []string) error {
+	}, app.All, func(ctx context.Context, d *app.Stack, _ []string) error {
 		l, err := app.Listen(d.Cfg.HTTP.Addr)
 		if err != nil {
 			return err
 		}
-		srv, err := d.Server()
+		h, err := d.Handler()
 		if err != nil {
 			return err
 		}
 		d.Log.Info("serving", "addr", l.Addr().String())
-		return app.Serve(ctx, l, srv)
+		return app.Serve(ctx, l, h)
 	})
 }
 
@@ -83,7 +83,7 @@ expiry workflows. At start and every 5 minutes it also reconciles: a request who
 closed in Temporal while it still shows a live status is recorded as failed, with the reason
 (see lethe requests reconcile).`,
 		Args: cobra.NoArgs,
-	}, app.All, func(ctx context.Context, d *app.Deps, _ []string) error {
+	}, app.All, func(ctx context.Context, d *app.Stack, _ []string) error {
 		d.Log.Info("worker polling", "task_queue", d.Cfg.Temporal.TaskQueue)
 		return d.RunWorker(ctx)
 	})
@@ -106,7 +106,7 @@ the configured retention (kafka.retention) on topics that already exist.` + conf
 			if err != nil {
 				return err
 			}
-			d, err := app.Connect(ctx, cfg, newLogger("text"), app.Need{Store: true, Bus: topics})
+			d, err := app.New(ctx, cfg, newLogger("text"), app.Need{Store: true, Bus: topics})
 			if err != nil {
 				return err
 			}
@@ -146,11 +146,11 @@ performed twice. Run several replicas for throughput: they share the commands th
 At start it creates every command topic that is missing, remote connectors' included.`,
 		Example: "  LETHE_CONFIG=lethe.yaml lethe connector salon-db",
 		Args:    cobra.ExactArgs(1),
-	}, app.Need{Store: true, Bus: true}, func(cfg config.Config, args []string) error {
+	}, app.Need{Store: true, Bus: true, Keys: true}, func(cfg config.Config, args []string) error {
 		// An instance this command cannot serve is refused before any connection is made.
 		_, err := cfg.Served(args[0])
 		return err
-	}, func(ctx context.Context, d *app.Deps, args []string) error {
+	}, func(ctx context.Context, d *app.Stack, args []string) error {
 		return d.RunConnector(ctx, args[0])
 	})
 }
@@ -168,7 +168,7 @@ request_id twice is one request), and lethe.consent.changes, recording each chan
 consent ledger and starting an objection when marketing consent is withdrawn. Anything
 malformed goes to lethe.dlq with the reason; a message is committed only once handled.`,
 		Args: cobra.NoArgs,
-	}, app.All, func(ctx context.Context, d *app.Deps, _ []string) error {
+	}, app.All, func(ctx context.Context, d *app.Stack, _ []string) error {
 		d.Log.Info("bridge consuming results")
 		return d.RunBridge(ctx)
 	})

@@ -21,22 +21,31 @@ type Checker interface {
 	Check(ctx context.Context) error
 }
 
-// Server is the HTTP handler of a Lethe deployment.
+// Server is an HTTP handler with health, readiness and metrics mounted, for tests that add
+// other surfaces by hand; a Lethe process mounts its surfaces on a plain mux (internal/app).
 type Server struct {
-	checks   []Checker
-	log      *slog.Logger
 	mux      *http.ServeMux
 	registry *prometheus.Registry
+	log      *slog.Logger
 }
 
 // New builds the handler. checks are run, in parallel, on every /readyz.
 func New(log *slog.Logger, checks ...Checker) *Server {
-	s := &Server{checks: checks, log: log, mux: http.NewServeMux(), registry: prometheus.NewRegistry()}
-	s.registry.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
-	s.mux.HandleFunc("GET /healthz", s.healthz)
-	s.mux.HandleFunc("GET /readyz", s.readyz)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+	s := &Server{mux: http.NewServeMux(), log: log}
+	s.registry = MountHealth(s.mux, log, checks...)
 	return s
+}
+
+// MountHealth serves /healthz, /readyz (checks run in parallel on each call) and /metrics on
+// mux, and returns the registry the metrics come from.
+func MountHealth(mux *http.ServeMux, log *slog.Logger, checks ...Checker) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	h := health{checks: checks, log: log}
+	mux.HandleFunc("GET /healthz", h.healthz)
+	mux.HandleFunc("GET /readyz", h.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return reg
 }
 
 // Registry is where other parts of Lethe register their metrics.
@@ -47,7 +56,12 @@ func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, 
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+type health struct {
+	checks []Checker
+	log    *slog.Logger
+}
+
+func (health) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
@@ -58,7 +72,7 @@ type Readiness struct {
 	Checks map[string]string `json:"checks"`
 }
 
-func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+func (s health) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
 	res := Readiness{Status: "ok", Checks: map[string]string{}}

@@ -42,12 +42,17 @@ func (s *Server) MountV1(opt V1Options) error {
 	if opt.Log == nil {
 		opt.Log = s.log
 	}
+	return MountV1(s.mux, opt)
+}
+
+// MountV1 serves the /v1 API on mux.
+func MountV1(mux *http.ServeMux, opt V1Options) error {
 	h, err := NewV1(opt)
 	if err != nil {
 		return err
 	}
-	s.mux.Handle("/v1/", h)
-	s.mux.Handle("/v1", h) // answered "no route" in JSON, not redirected
+	mux.Handle("/v1/", h)
+	mux.Handle("/v1", h) // answered "no route" in JSON, not redirected
 	return nil
 }
 

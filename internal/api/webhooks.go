@@ -26,6 +26,11 @@ type MailgunWebhook struct {
 	Window time.Duration
 }
 
+// MountWebhooks serves the mail provider's delivery webhook on mux.
+func MountWebhooks(mux *http.ServeMux, mailgun *MailgunWebhook) {
+	mux.Handle("POST /webhooks/mailgun", mailgun)
+}
+
 func (h *MailgunWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	now := time.Now
 	if h.Now != nil {

@@ -47,9 +47,7 @@ func TestRetryAfterSchedulesTheNextAttempt(t *testing.T) {
 	s := newStack(t)
 	s.Run("worker", s.Deps.RunWorker)
 	s.Run("bridge", s.Deps.RunBridge)
-	keys, err := s.Deps.ConnectorKeys()
-	require.NoError(t, err)
-	ring, err := keys.Ring("database")
+	ring, err := s.Deps.Keys.Ring("database")
 	require.NoError(t, err)
 	c := &rateLimited{}
 	r := &runner.Runner{Connector: c, Keys: ring, Bus: s.Deps.Bus, Store: s.Deps.Store, Exports: s.Deps.Exports, Log: s.Log}

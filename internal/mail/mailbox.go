@@ -87,6 +87,9 @@ pre{white-space:pre-wrap;background:#f7f7f7;padding:.5rem}.meta{color:#555;font-
 {{else}}<p>No messages yet.</p>{{end}}
 </body></html>`))
 
+// MountMailbox serves the dev mailbox at /dev/mailbox on mux.
+func MountMailbox(mux *http.ServeMux, m *Mailbox) { mux.Handle("GET /dev/mailbox", m.Handler()) }
+
 // Handler serves the mailbox page, and JSON with ?format=json (what `lethe demo` reads).
 func (m *Mailbox) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -98,8 +98,8 @@ type Stack struct {
 	Env     map[string]string // what the stack set, for lethe processes started by the test
 	Prefix  string            // Kafka topic and group prefix
 	URL     string            // public URL; served by Serve when Options.Listen
-	Deps    *app.Deps
-	Demo    *pgxpool.Pool // the demo salon's database (the first instance's)
+	Deps    *app.Stack        // the Lethe under test, built as every process builds it
+	Demo    *pgxpool.Pool     // the demo salon's database (the first instance's)
 	// Demos are the demo databases by database connector instance.
 	Demos   map[string]*pgxpool.Pool
 	Mailgun mailgun.MockServer
@@ -202,13 +202,12 @@ connectors:`+connectors.String()+"\n"), 0o600))
 		h = o.LogHandler(h)
 	}
 	s.Log = slog.New(h)
-	s.Deps, err = app.Connect(ctx, s.Cfg, s.Log, app.All)
+	need := app.All
+	need.Mailbox = o.MailboxSize
+	s.Deps, err = app.New(ctx, s.Cfg, s.Log, need)
 	require.NoError(t, err)
 	t.Cleanup(s.Deps.Close)
-	mg, err := s.Deps.Mailer()
-	require.NoError(t, err)
-	s.Mailbox = mail.NewMailbox(mg, o.MailboxSize)
-	s.Deps.Mail = s.Mailbox
+	s.Mailbox = s.Deps.Mailbox
 	_, err = s.Deps.Store.Migrate(ctx)
 	require.NoError(t, err)
 	require.NoError(t, s.Deps.EnsureTopics(ctx))
@@ -237,13 +236,20 @@ func (s *Stack) Run(name string, part func(context.Context) error) (stop func())
 	return stop
 }
 
-// RunAll starts the worker, the bridge and a runner for each database connector instance.
+// RunAll starts every part lethe dev runs but HTTP (app.Stack.Parts): the worker, the
+// bridge's consumers and a runner for each database connector instance.
 func (s *Stack) RunAll() {
-	s.Run("worker", s.Deps.RunWorker)
-	s.Run("bridge", s.Deps.RunBridge)
-	for _, in := range s.Cfg.Connectors {
-		s.Run("connector "+in.Name, func(ctx context.Context) error { return s.Deps.RunConnector(ctx, in.Name) })
+	for _, p := range s.Deps.Parts() {
+		s.Run(p.Name, p.Run)
 	}
+}
+
+// Handler is the HTTP surface lethe serve and lethe dev mount, over this stack.
+func (s *Stack) Handler() http.Handler {
+	s.T.Helper()
+	h, err := s.Deps.Handler()
+	require.NoError(s.T, err)
+	return h
 }
 
 // Serve serves h at URL until the test ends; the stack must have been built with Listen.

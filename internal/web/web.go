@@ -86,6 +86,18 @@ func MyAccount(svc *requests.Service, tenant string, opt Options) http.Handler {
 	return newHandler(svc, tenant, t.Name, t.ContactEmail, t.TimeZone, opt)
 }
 
+// Mount serves every configured tenant's MyAccount pages on mux, each under its own path
+// (config.MyAccountPath); opt.Base is set per tenant.
+func Mount(mux *http.ServeMux, svc *requests.Service, opt Options) {
+	for _, t := range svc.Cfg.Tenants {
+		o := opt
+		o.Base = svc.Cfg.MyAccountPath(t.ID)
+		h := MyAccount(svc, t.ID, o)
+		mux.Handle(o.Base, h)
+		mux.Handle(o.Base+"/", h)
+	}
+}
+
 func newHandler(svc backend, tenant, name, contact, timeZone string, opt Options) http.Handler {
 	if len(opt.SigningKey) == 0 {
 		panic("web: MyAccount needs a signing key")

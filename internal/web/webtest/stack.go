@@ -1,6 +1,6 @@
 // Package webtest runs MyAccount on a whole in-process Lethe for tests (see teststack), with
-// the worker, the bridge and the demo salon's connector running and an HTTP server with
-// /myaccount and /dev/mailbox mounted as `lethe dev` mounts them.
+// the worker, the bridge and the demo salon's connector running and the HTTP surface,
+// /myaccount and /dev/mailbox included, mounted as `lethe dev` mounts it.
 package webtest
 
 import (
@@ -10,15 +10,11 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/lethe-privacy/lethe/internal/api"
-	"github.com/lethe-privacy/lethe/internal/app"
 	"github.com/lethe-privacy/lethe/internal/mail"
 	"github.com/lethe-privacy/lethe/internal/teststack"
-	"github.com/lethe-privacy/lethe/internal/web"
 )
 
 // Tenant is the tenant MyAccount serves in the stack.
@@ -27,38 +23,14 @@ const Tenant = "salon"
 // Stack is one test's Lethe (see teststack); URL + "/myaccount" is MyAccount.
 type Stack = teststack.Stack
 
-// Start builds and runs the stack; everything stops when the test ends.
+// Start builds and runs the stack, serving its whole HTTP surface as lethe dev does;
+// everything stops when the test ends.
 func Start(t testing.TB) *Stack {
 	t.Helper()
 	ts := teststack.New(t, teststack.Options{Name: "web", Listen: true, MailboxSize: 500})
 	ts.RunAll()
-	srv := api.New(ts.Log, ts.Deps.Checkers()...)
-	if err := Mount(srv, ts.Deps, Tenant); err != nil {
-		t.Fatal(err)
-	}
-	srv.Handle("GET /dev/mailbox", ts.Mailbox.Handler())
-	ts.Serve(srv)
+	ts.Serve(ts.Handler())
 	return ts
-}
-
-// Mount mounts MyAccount for tenant the way cmd/lethe does. The request service sends the
-// verification codes, so it gets the process's mail sender.
-func Mount(srv *api.Server, d *app.Deps, tenant string) error {
-	svc := d.Limited()
-	m, err := d.Mailer()
-	if err != nil {
-		return err
-	}
-	svc.Mail = m
-	h := web.MyAccount(svc, tenant, web.Options{
-		SigningKey:   []byte(d.Cfg.Secrets.SigningKey.Value()),
-		Secure:       strings.HasPrefix(d.Cfg.HTTP.PublicURL, "https:"),
-		Log:          d.Log,
-		MaxFormBytes: d.Cfg.Limits.MaxFormBytes,
-	})
-	srv.Handle("/myaccount", h)
-	srv.Handle("/myaccount/", h)
-	return nil
 }
 
 // codeLine is the line of a verification email that holds the code.

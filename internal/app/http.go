@@ -1,0 +1,125 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/lethe-privacy/lethe/internal/api"
+	"github.com/lethe-privacy/lethe/internal/config"
+	"github.com/lethe-privacy/lethe/internal/mail"
+	"github.com/lethe-privacy/lethe/internal/web"
+)
+
+// surfaces are the HTTP surfaces of a Lethe process, in the order they are mounted. Each is
+// its package's Mount, given what it needs from the stack; a new surface (a dashboard, a
+// Slack endpoint) is one more entry.
+var surfaces = []func(s *Stack, mux *http.ServeMux) error{
+	mountHealth,
+	mountV1,
+	mountWebhooks,
+	mountMyAccount,
+	mountMailbox,
+}
+
+// mountHealth serves /healthz, /readyz over the stack's connections, and /metrics.
+func mountHealth(s *Stack, mux *http.ServeMux) error {
+	api.MountHealth(mux, s.Log, s.Checkers()...)
+	return nil
+}
+
+// mountV1 serves the /v1 API, rate-limited.
+func mountV1(s *Stack, mux *http.ServeMux) error {
+	return api.MountV1(mux, api.V1Options{Requests: s.Limited(), Log: s.Log})
+}
+
+// mountWebhooks serves the mail provider's delivery events.
+func mountWebhooks(s *Stack, mux *http.ServeMux) error {
+	api.MountWebhooks(mux, &api.MailgunWebhook{SigningKey: s.Cfg.Mail.WebhookSigningKey.Value(), Pool: s.Store.Pool, Log: s.Log})
+	return nil
+}
+
+// mountMyAccount serves every tenant's MyAccount pages (see config.MyAccountPath), rate-limited.
+func mountMyAccount(s *Stack, mux *http.ServeMux) error {
+	proxies, err := config.ParseProxies(s.Cfg.HTTP.TrustedProxies)
+	if err != nil {
+		return err
+	}
+	web.Mount(mux, s.Limited(), web.Options{
+		SigningKey: []byte(s.Cfg.Secrets.SigningKey.Value()),
+		Secure:     strings.HasPrefix(s.Cfg.HTTP.PublicURL, "https:"), Log: s.Log,
+		TrustedProxies: proxies, MaxFormBytes: s.Cfg.Limits.MaxFormBytes,
+	})
+	return nil
+}
+
+// mountMailbox serves /dev/mailbox when the stack keeps one (lethe dev, tests).
+func mountMailbox(s *Stack, mux *http.ServeMux) error {
+	if s.Mailbox != nil {
+		mail.MountMailbox(mux, s.Mailbox)
+	}
+	return nil
+}
+
+// Handler is the process's HTTP surface: every entry of surfaces mounted on one mux. It needs All.
+func (s *Stack) Handler() (http.Handler, error) {
+	mux := http.NewServeMux()
+	for _, mount := range surfaces {
+		if err := mount(s, mux); err != nil {
+			return nil, err
+		}
+	}
+	return mux, nil
+}
+
+// Listen binds the HTTP address now, so a port in use fails the start with a clear line.
+func Listen(addr string) (net.Listener, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", config.Setting("http.addr"), err)
+	}
+	return l, nil
+}
+
+// Timeouts bound how long one HTTP connection may hold the server.
+type Timeouts struct {
+	ReadHeader, Read, Write, Idle time.Duration
+}
+
+// HTTPTimeouts are the server's limits. Every request body is capped (1 MiB at most, for the
+// Mailgun webhook), so 30 s to read one is generous even on a poor mobile link, and 10 s for
+// headers cuts slow-header (slowloris) clients early. Every JSON answer is small and its
+// handler bounded by its own calls (readiness checks 5 s, Temporal and PostgreSQL calls well
+// under a minute), so 60 s to write is ample; an export download may legitimately take longer
+// and moves its own deadline on while bytes flow (exports.Send). Idle keep-alive connections go
+// after 2 min.
+func HTTPTimeouts() Timeouts {
+	return Timeouts{ReadHeader: 10 * time.Second, Read: 30 * time.Second, Write: time.Minute, Idle: 2 * time.Minute}
+}
+
+// NewHTTPServer is the HTTP server for h with the given limits.
+func NewHTTPServer(h http.Handler, t Timeouts) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: t.ReadHeader, ReadTimeout: t.Read, WriteTimeout: t.Write, IdleTimeout: t.Idle}
+}
+
+// Serve runs h on l until ctx ends, then shuts down gracefully.
+func Serve(ctx context.Context, l net.Listener, h http.Handler) error {
+	srv := NewHTTPServer(h, HTTPTimeouts())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving HTTP: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
