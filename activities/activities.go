@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/lethe-privacy/lethe/connectors/exportstore"
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/config"
 	"github.com/lethe-privacy/lethe/internal/crypto"
-	"github.com/lethe-privacy/lethe/internal/exports"
 	"github.com/lethe-privacy/lethe/internal/identity"
 	"github.com/lethe-privacy/lethe/internal/mail"
 	"github.com/lethe-privacy/lethe/internal/store"
@@ -22,7 +22,7 @@ type Activities struct {
 	Bus     *bus.Bus
 	Mail    mail.Sender
 	Codes   *identity.Codes
-	Exports exports.Store
+	Exports exportstore.Store
 	// ExportBase is the export store URI prefix for connectors' files and packages.
 	ExportBase string
 	// PublicURL is where subjects reach MyAccount, for links in notices.

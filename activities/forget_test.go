@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/lethe-privacy/lethe/activities"
-	"github.com/lethe-privacy/lethe/internal/exports"
+	"github.com/lethe-privacy/lethe/connectors/exportstore"
 	"github.com/lethe-privacy/lethe/internal/store"
 	"github.com/lethe-privacy/lethe/internal/testenv"
 )
@@ -19,7 +19,7 @@ import (
 func TestMain(m *testing.M) { testenv.Main(m) }
 
 // newActivities are activities over a migrated database of their own and an export directory.
-func newActivities(t *testing.T) (*activities.Activities, *store.Store, *exports.Dir) {
+func newActivities(t *testing.T) (*activities.Activities, *store.Store, *exportstore.Dir) {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, testenv.PostgresURL(t), 4)
@@ -27,13 +27,13 @@ func newActivities(t *testing.T) (*activities.Activities, *store.Store, *exports
 	t.Cleanup(st.Close)
 	_, err = st.Migrate(ctx)
 	require.NoError(t, err)
-	dir, err := exports.NewDir(t.TempDir())
+	dir, err := exportstore.NewDir(t.TempDir())
 	require.NoError(t, err)
 	return &activities.Activities{Store: st, Exports: dir, ExportBase: dir.URI("")}, st, dir
 }
 
 // writeExport writes one file of an export, as a connector or the packager would.
-func writeExport(t *testing.T, dir *exports.Dir, uri, body string) {
+func writeExport(t *testing.T, dir *exportstore.Dir, uri, body string) {
 	t.Helper()
 	w, err := dir.Create(context.Background(), uri)
 	require.NoError(t, err)

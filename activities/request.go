@@ -14,6 +14,8 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/lethe-privacy/lethe/connectors"
+	"github.com/lethe-privacy/lethe/connectors/protocol"
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/crypto"
 	"github.com/lethe-privacy/lethe/internal/exportpkg"
@@ -78,31 +80,31 @@ func eventData(t Transition) map[string]any {
 // returns pending: the bridge completes the activity when the connector's result arrives. A
 // retry publishes the same idempotency key again; the connector runner answers it from its
 // stored result instead of acting twice.
-func (a *Activities) DispatchCommand(ctx context.Context, d Dispatch) (bus.Output, error) {
+func (a *Activities) DispatchCommand(ctx context.Context, d Dispatch) (protocol.Output, error) {
 	info := activity.GetInfo(ctx)
 	keys, err := a.Keys.Ring(d.Connector)
 	if err != nil {
-		return bus.Output{}, permanent("sealing the command", err)
+		return protocol.Output{}, permanent("sealing the command", err)
 	}
-	cmd := bus.Command{
+	cmd := protocol.Command{
 		Schema: schemas.ConnectorCommand, Version: schemas.CommandVersion,
 		ID:             fmt.Sprintf("%s:%d", d.IdempotencyKey, info.Attempt),
 		IdempotencyKey: d.IdempotencyKey, RequestID: d.RequestID, TenantID: d.TenantID,
 		Connector: d.Connector, Action: d.Action, TaskToken: encodeToken(info.TaskToken),
 		IssuedAt: a.now().UTC(),
 	}
-	var subject *bus.Subject
+	var subject *connectors.Subject
 	if d.Action != "purge" {
 		s, err := a.subject(ctx, d.RequestID)
 		if err != nil {
-			return bus.Output{}, err
+			return protocol.Output{}, err
 		}
 		subject = &s
 	}
 	if d.Action == "rectify" {
 		changes, err := a.changes(ctx, d.RequestID)
 		if err != nil {
-			return bus.Output{}, err
+			return protocol.Output{}, err
 		}
 		if d.Params == nil {
 			d.Params = map[string]any{}
@@ -113,39 +115,39 @@ func (a *Activities) DispatchCommand(ctx context.Context, d Dispatch) (bus.Outpu
 	if len(d.Params) > 0 {
 		raw, err := json.Marshal(d.Params)
 		if err != nil {
-			return bus.Output{}, permanent("encoding command params", err)
+			return protocol.Output{}, permanent("encoding command params", err)
 		}
 		params = raw
 	}
 	if err := cmd.Seal(keys, subject, params); err != nil {
-		return bus.Output{}, permanent("sealing the command", err)
+		return protocol.Output{}, permanent("sealing the command", err)
 	}
 	rec := store.Command{ID: cmd.ID, RequestID: d.RequestID, TenantID: d.TenantID, Connector: d.Connector, Action: d.Action, IssuedAt: cmd.IssuedAt}
 	if d.ExportLocation != "" {
-		cmd.Export = &bus.ExportLocation{Location: d.ExportLocation}
+		cmd.Export = &protocol.ExportLocation{Location: d.ExportLocation}
 		rec.ExportPrefix = cmd.Export.Prefix(d.Connector)
 	}
 	// Recorded before it is sent: the bridge accepts only results that match a recorded command.
 	if err := a.Store.RecordCommand(ctx, rec, info.TaskToken); err != nil {
-		return bus.Output{}, err
+		return protocol.Output{}, err
 	}
-	if err := a.publish(ctx, bus.CommandTopic(d.Connector), d.RequestID, cmd); err != nil {
-		return bus.Output{}, err
+	if err := a.publish(ctx, protocol.CommandTopic(d.Connector), d.RequestID, cmd); err != nil {
+		return protocol.Output{}, err
 	}
-	return bus.Output{}, activity.ErrResultPending
+	return protocol.Output{}, activity.ErrResultPending
 }
 
 // subject reads the subject's proven identifiers (see internal/requests).
-func (a *Activities) subject(ctx context.Context, requestID string) (bus.Subject, error) {
+func (a *Activities) subject(ctx context.Context, requestID string) (connectors.Subject, error) {
 	_, ids, err := a.Store.Subjects().Proven(ctx, requestID)
 	if errors.Is(err, store.ErrNotFound) {
-		return bus.Subject{}, permanent("the subject of request "+requestID+" is no longer known to Lethe", nil)
+		return connectors.Subject{}, permanent("the subject of request "+requestID+" is no longer known to Lethe", nil)
 	}
 	if err != nil {
-		return bus.Subject{}, err
+		return connectors.Subject{}, err
 	}
-	s := bus.Subject{Email: ids.Email, Phone: ids.Phone, CustomerID: ids.CustomerID}
-	if s == (bus.Subject{}) {
+	s := connectors.Subject{Email: ids.Email, Phone: ids.Phone, CustomerID: ids.CustomerID}
+	if s == (connectors.Subject{}) {
 		return s, permanent("no identifier of the subject of request "+requestID+" is proven; staff can confirm one (lethe requests verify)", nil)
 	}
 	return s, nil

@@ -3,7 +3,7 @@ package activities
 import (
 	"time"
 
-	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/connectors/protocol"
 )
 
 // Transition is one step of a request's lifecycle, recorded in the read model, the audit trail
@@ -78,7 +78,7 @@ type ExportRequest struct {
 	RequestID string
 	TenantID  string
 	Kind      string // access or portability
-	Sources   map[string][]bus.ExportRef
+	Sources   map[string][]protocol.ExportRef
 	At        time.Time
 }
 

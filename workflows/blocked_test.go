@@ -6,7 +6,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/lethe-privacy/lethe/activities"
-	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/connectors"
+	"github.com/lethe-privacy/lethe/connectors/protocol"
 	"github.com/lethe-privacy/lethe/workflows"
 )
 
@@ -27,14 +28,14 @@ func (w *world) closingNotice(t *testing.T) activities.Notice {
 func TestErasureClosedAtDeadlineTellsTheSubjectWhy(t *testing.T) {
 	w := newWorld(t)
 	w.env.SetStartTime(received)
-	w.answer = func(d activities.Dispatch, _ int) (bus.Output, error) {
+	w.answer = func(d activities.Dispatch, _ int) (protocol.Output, error) {
 		if d.Action == "block_check" {
-			return bus.Output{Blocks: []bus.Block{
+			return protocol.Output{Blocks: []connectors.Block{
 				{Code: "active_booking", Reason: "You have a booking in March."},
 				{Code: "outstanding_balance", Reason: "An invoice of 45.00 EUR is unpaid."},
 			}}, nil
 		}
-		return bus.Output{}, nil
+		return protocol.Output{}, nil
 	}
 	w.env.ExecuteWorkflow(workflows.RequestWorkflow, input(workflows.TypeErasure))
 	st := w.result(t)

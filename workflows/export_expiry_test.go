@@ -15,7 +15,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/lethe-privacy/lethe/activities"
-	"github.com/lethe-privacy/lethe/internal/exports"
+	"github.com/lethe-privacy/lethe/connectors/exportstore"
 	"github.com/lethe-privacy/lethe/workflows"
 )
 
@@ -51,7 +51,7 @@ func indexOf(list []string, s string) int {
 func TestExportExpiryDeletesTheExportWhenDue(t *testing.T) {
 	ctx := context.Background()
 	st := migratedStore(t)
-	dir, err := exports.NewDir(t.TempDir())
+	dir, err := exportstore.NewDir(t.TempDir())
 	require.NoError(t, err)
 	put := func(rel string) string {
 		wr, err := dir.Create(ctx, dir.URI(rel))

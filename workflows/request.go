@@ -15,7 +15,8 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/lethe-privacy/lethe/activities"
-	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/connectors"
+	"github.com/lethe-privacy/lethe/connectors/protocol"
 	"github.com/lethe-privacy/lethe/internal/deadline"
 )
 
@@ -137,11 +138,11 @@ type Step struct {
 
 // ConnectorOutcome is what one connector did for one action.
 type ConnectorOutcome struct {
-	Connector string      `json:"connector"`
-	Action    string      `json:"action"`
-	Status    string      `json:"status"` // pending, succeeded, failed
-	Error     string      `json:"error,omitempty"`
-	Output    *bus.Output `json:"output,omitempty"`
+	Connector string           `json:"connector"`
+	Action    string           `json:"action"`
+	Status    string           `json:"status"` // pending, succeeded, failed
+	Error     string           `json:"error,omitempty"`
+	Output    *protocol.Output `json:"output,omitempty"`
 }
 
 // RequestState is the request as the status query and the read model see it. It holds no
@@ -159,7 +160,7 @@ type RequestState struct {
 	IdentityVerifiedAt *time.Time         `json:"identity_verified_at,omitempty"`
 	ApprovedBy         string             `json:"approved_by,omitempty"`
 	DenialReason       string             `json:"denial_reason,omitempty"`
-	Blocks             []bus.Block        `json:"blocks,omitempty"`
+	Blocks             []connectors.Block `json:"blocks,omitempty"`
 	Connectors         []ConnectorOutcome `json:"connectors,omitempty"`
 	Export             *ExportInfo        `json:"export,omitempty"`
 	Steps              []Step             `json:"steps"`
@@ -453,8 +454,8 @@ func (r *request) awaitUnblocked(ctx workflow.Context) (closed bool, err error) 
 	}
 }
 
-func (r *request) blockCheck(ctx workflow.Context) ([]bus.Block, error) {
-	var blocks []bus.Block
+func (r *request) blockCheck(ctx workflow.Context) ([]connectors.Block, error) {
+	var blocks []connectors.Block
 	err := r.fanOut(ctx, "block_check", nil)
 	for _, o := range r.state.Connectors {
 		if o.Action == "block_check" && o.Output != nil {
@@ -509,7 +510,7 @@ func (r *request) fanOut(ctx workflow.Context, action string, params map[string]
 	var errs *multierror.Error
 	for _, c := range calls {
 		o := &r.state.Connectors[c.idx]
-		var out bus.Output
+		var out protocol.Output
 		if err := c.f.Get(ctx, &out); err != nil {
 			o.Status, o.Error = "failed", errorMessage(err)
 			errs = multierror.Append(errs, fmt.Errorf("%s %s: %s", o.Connector, action, o.Error))
@@ -541,7 +542,7 @@ func (r *request) failedConnectors() []string {
 }
 
 func (r *request) buildExport(ctx workflow.Context) error {
-	sources := map[string][]bus.ExportRef{}
+	sources := map[string][]protocol.ExportRef{}
 	for _, o := range r.state.Connectors {
 		if o.Action == "access" && o.Output != nil {
 			sources[o.Connector] = o.Output.Exports
@@ -973,7 +974,7 @@ func withDefaults(p Policy) Policy {
 	return p
 }
 
-func blockReasons(bs []bus.Block) []string {
+func blockReasons(bs []connectors.Block) []string {
 	out := make([]string, 0, len(bs))
 	for _, b := range bs {
 		out = append(out, b.Reason)
@@ -981,7 +982,7 @@ func blockReasons(bs []bus.Block) []string {
 	return out
 }
 
-func blockCodes(bs []bus.Block) []string {
+func blockCodes(bs []connectors.Block) []string {
 	out := make([]string, 0, len(bs))
 	for _, b := range bs {
 		out = append(out, b.Code)

@@ -18,9 +18,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/deploy/demo"
 	"github.com/lethe-privacy/lethe/internal/app"
-	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/config"
 	"github.com/lethe-privacy/lethe/internal/mail"
 	"github.com/lethe-privacy/lethe/internal/requests"
@@ -134,7 +134,7 @@ func listOrNone(items []string) string {
 // request walks one request as the subject and the salon's staff would.
 func (r *demoRun) request(ctx context.Context, label, typ, email string) (workflows.RequestState, error) {
 	fmt.Fprintf(r.out, "\n%s: %s\n", label, email)
-	id, err := r.svc.Submit(ctx, requests.Submission{TenantID: r.tenant, Type: typ, Subject: bus.Subject{Email: email}, Channel: "myaccount"})
+	id, err := r.svc.Submit(ctx, requests.Submission{TenantID: r.tenant, Type: typ, Subject: connectors.Subject{Email: email}, Channel: "myaccount"})
 	if err != nil {
 		return workflows.RequestState{}, err
 	}

@@ -15,7 +15,9 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/connectors/envelope"
+	"github.com/lethe-privacy/lethe/connectors/protocol"
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/testenv"
 	"github.com/lethe-privacy/lethe/schemas"
@@ -130,7 +132,7 @@ func TestMigrateCreatesRemoteConnectorTopics(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	topic := bus.CommandTopic("newsletter")
+	topic := protocol.CommandTopic("newsletter")
 	cl := &kafka.Client{Addr: kafka.TCP(brokers...)}
 	md, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{prefix + topic}})
 	if err != nil {
@@ -146,7 +148,7 @@ func TestMigrateCreatesRemoteConnectorTopics(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	cmd := bus.Command{
+	cmd := protocol.Command{
 		Schema: schemas.ConnectorCommand, Version: schemas.CommandVersion, ID: "R-REMOTE:newsletter:erase:1",
 		IdempotencyKey: "R-REMOTE:newsletter:erase", RequestID: "R-REMOTE", TenantID: "salon", Connector: "newsletter",
 		Action: "erase", TaskToken: "dG9rZW4=", IssuedAt: time.Now().UTC(),
@@ -159,7 +161,7 @@ func TestMigrateCreatesRemoteConnectorTopics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Seal(ring, &bus.Subject{Email: "remote@example.com"}, nil); err != nil {
+	if err := cmd.Seal(ring, &connectors.Subject{Email: "remote@example.com"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Publish(ctx, topic, cmd.RequestID, cmd); err != nil {
@@ -170,7 +172,7 @@ func TestMigrateCreatesRemoteConnectorTopics(t *testing.T) {
 	defer stop()
 	go b.Consume(cctx, bus.ConsumerOptions{Group: "newsletter", Topic: topic, Schemas: []string{schemas.ConnectorCommand}},
 		func(_ context.Context, m bus.Message) error {
-			var c bus.Command
+			var c protocol.Command
 			_ = json.Unmarshal(m.Value, &c)
 			got <- c.ID
 			return nil

@@ -9,7 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/connectors"
+	"github.com/lethe-privacy/lethe/connectors/protocol"
 	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/workflows"
 )
@@ -40,8 +41,8 @@ func TestRequestStatePrintsForPeople(t *testing.T) {
 		RequestID: "R-7K3QF2M9XA", TenantID: "salon", Type: workflows.TypeErasure, Status: workflows.StatusFailed,
 		Extended: true, ExtensionReason: "twelve systems", ReceivedAt: at, DueDate: "2026-06-02",
 		DenialReason: "manifestly unfounded", Closed: true, FailureReason: "terminated in Temporal",
-		Blocks:     []bus.Block{{Code: "active_booking", Reason: "a booking on 8 March"}},
-		Connectors: []workflows.ConnectorOutcome{{Connector: "database", Action: "erase", Status: "failed", Error: "timeout", Output: &bus.Output{}}},
+		Blocks:     []connectors.Block{{Code: "active_booking", Reason: "a booking on 8 March"}},
+		Connectors: []workflows.ConnectorOutcome{{Connector: "database", Action: "erase", Status: "failed", Error: "timeout", Output: &protocol.Output{}}},
 		Export:     &workflows.ExportInfo{URI: "file:///exports/x.zip", SHA256: "ab12", Bytes: 7560},
 		Steps:      []workflows.Step{{At: at, Status: workflows.StatusReceived, Note: "received via post"}},
 	}

@@ -11,7 +11,6 @@ package remote
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -22,7 +21,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"path"
 	"regexp"
 	"slices"
@@ -33,8 +31,8 @@ import (
 
 	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/connectors/envelope"
-	"github.com/lethe-privacy/lethe/internal/bus"
-	"github.com/lethe-privacy/lethe/internal/exports"
+	"github.com/lethe-privacy/lethe/connectors/exportstore"
+	"github.com/lethe-privacy/lethe/connectors/protocol"
 	"github.com/lethe-privacy/lethe/schemas"
 )
 
@@ -48,6 +46,8 @@ type Config struct {
 	// ExportDir is the directory the remote connector writes access exports to: commands
 	// name a file:// location below it, and exported files are read back only from inside it.
 	ExportDir string
+	// Kafka is the cluster the remote connector serves on.
+	Kafka protocol.Kafka
 	// Keys seal the commands: the remote program holds the same keys to open them.
 	Keys *envelope.Ring
 	// TenantID is sent when a Task names none. Default "default".
@@ -62,8 +62,8 @@ type Config struct {
 // connectors.Implemented and the registry's capability check see the remote side as it is.
 type client struct {
 	cfg     Config
-	bus     *bus.Bus
-	exports *exports.Dir
+	writer  *kafka.Writer
+	exports *exportstore.Dir
 	stop    func()
 
 	mu      sync.Mutex
@@ -73,7 +73,7 @@ type client struct {
 type waitKey struct{ key, token string }
 
 type delivery struct {
-	res bus.Result
+	res protocol.Result
 	err error
 }
 
@@ -105,9 +105,9 @@ func digest(s string) string {
 }
 
 // New starts following lethe.connector.results (the topic must exist) and returns a connector
-// implementing the role interfaces of cfg.Capabilities. Close stops it; the bus stays open.
+// implementing the role interfaces of cfg.Capabilities. Close stops it.
 // Find cannot be served: the protocol has no export format for found subjects yet.
-func New(ctx context.Context, b *bus.Bus, cfg Config) (connectors.Connector, error) {
+func New(ctx context.Context, cfg Config) (connectors.Connector, error) {
 	if !namePattern.MatchString(cfg.Name) {
 		return nil, fmt.Errorf("remote connector name %q: want lower-case letters, digits, '-' or '_'", cfg.Name)
 	}
@@ -132,13 +132,17 @@ func New(ctx context.Context, b *bus.Bus, cfg Config) (connectors.Connector, err
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	dir, err := exports.NewDir(cfg.ExportDir)
+	dir, err := exportstore.NewDir(cfg.ExportDir)
 	if err != nil {
 		return nil, err
 	}
-	c := &client{cfg: cfg, bus: b, exports: dir, waiting: map[waitKey]chan delivery{}}
-	c.stop, err = Tail(ctx, b, bus.TopicResults, cfg.Log, c.dispatch)
+	if len(cfg.Kafka.Brokers) == 0 {
+		return nil, fmt.Errorf("remote connector %s: Kafka brokers are required", cfg.Name)
+	}
+	c := &client{cfg: cfg, writer: cfg.Kafka.Writer(), exports: dir, waiting: map[waitKey]chan delivery{}}
+	c.stop, err = Tail(ctx, cfg.Kafka, protocol.TopicResults, cfg.Log, c.dispatch)
 	if err != nil {
+		_ = c.writer.Close()
 		return nil, fmt.Errorf("following results of connector %s: %w", cfg.Name, err)
 	}
 	return c, nil
@@ -161,18 +165,31 @@ func (c *client) Capabilities() []connectors.Capability { return c.cfg.Capabilit
 // Name is the remote connector's name.
 func (c *client) Name() string { return c.cfg.Name }
 
-// Check asks the Kafka cluster for its metadata; the remote side is only known by its answers.
-func (c *client) Check(ctx context.Context) error { return c.bus.Check(ctx) }
+// Check asks the Kafka cluster for the results topic; the remote side is only known by its
+// answers.
+func (c *client) Check(ctx context.Context) error {
+	topic := c.cfg.Kafka.Topic(protocol.TopicResults)
+	meta, err := c.cfg.Kafka.Client().Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return fmt.Errorf("asking Kafka for %s: %w", topic, err)
+	}
+	for _, t := range meta.Topics {
+		if t.Error != nil {
+			return fmt.Errorf("asking Kafka for %s: %w", topic, t.Error)
+		}
+	}
+	return nil
+}
 
-// Close stops following results. The bus stays open: it belongs to the caller.
+// Close stops following results and closes the producer.
 func (c *client) Close() error {
 	c.stop()
-	return nil
+	return c.writer.Close()
 }
 
 // dispatch hands a result to the call waiting for it; results of other calls are ignored.
 func (c *client) dispatch(m kafka.Message) {
-	var res bus.Result
+	var res protocol.Result
 	if err := json.Unmarshal(m.Value, &res); err != nil {
 		return // not ours to judge: the results topic has other writers
 	}
@@ -194,21 +211,21 @@ func (c *client) dispatch(m kafka.Message) {
 }
 
 // call publishes one command and waits for its final result.
-func (c *client) call(ctx context.Context, action connectors.Capability, task connectors.Task) (bus.Result, error) {
+func (c *client) call(ctx context.Context, action connectors.Capability, task connectors.Task) (protocol.Result, error) {
 	role, _ := connectors.RoleOf(action)
 	if !slices.Contains(c.cfg.Capabilities, action) {
-		return bus.Result{}, connectors.Permanent(fmt.Errorf("%s on connector %s: %w", action, c.cfg.Name, connectors.ErrUnsupported))
+		return protocol.Result{}, connectors.Permanent(fmt.Errorf("%s on connector %s: %w", action, c.cfg.Name, connectors.ErrUnsupported))
 	}
 	if role.Subject && task.Subject.IsZero() {
-		return bus.Result{}, connectors.Permanent(connectors.ErrNoSubject)
+		return protocol.Result{}, connectors.Permanent(connectors.ErrNoSubject)
 	}
 	if err := ctx.Err(); err != nil {
-		return bus.Result{}, fmt.Errorf("%s on connector %s: %w", action, c.cfg.Name, err)
+		return protocol.Result{}, fmt.Errorf("%s on connector %s: %w", action, c.cfg.Name, err)
 	}
 	if task.Key == "" {
-		return bus.Result{}, connectors.Permanent(errors.New("task has no idempotency key"))
+		return protocol.Result{}, connectors.Permanent(errors.New("task has no idempotency key"))
 	}
-	cmd := bus.Command{
+	cmd := protocol.Command{
 		Schema: schemas.ConnectorCommand, Version: schemas.CommandVersion,
 		ID: "cmd-" + random(12), IdempotencyKey: wireName(task.Key, keyPattern, 100),
 		RequestID: wireName(task.RequestID, idPattern, 40), TenantID: wireName(task.TenantID, idPattern, 40),
@@ -223,25 +240,24 @@ func (c *client) call(ctx context.Context, action connectors.Capability, task co
 	if cmd.TenantID == "" {
 		cmd.TenantID = c.cfg.TenantID
 	}
-	var subject *bus.Subject
+	var subject *connectors.Subject
 	if role.Subject {
-		s := bus.Subject(task.Subject)
-		subject = &s
+		subject = &task.Subject
 	}
 	var params json.RawMessage
 	if task.Params != nil {
 		raw, err := json.Marshal(task.Params)
 		if err != nil {
-			return bus.Result{}, connectors.Permanent(fmt.Errorf("encoding params: %w", err))
+			return protocol.Result{}, connectors.Permanent(fmt.Errorf("encoding params: %w", err))
 		}
 		params = raw
 	}
 	if err := cmd.Seal(c.cfg.Keys, subject, params); err != nil {
-		return bus.Result{}, connectors.Permanent(fmt.Errorf("%s command for %s: %w", action, c.cfg.Name, err))
+		return protocol.Result{}, connectors.Permanent(fmt.Errorf("%s command for %s: %w", action, c.cfg.Name, err))
 	}
 	if action == connectors.CapAccess {
 		// One directory per command, so concurrent accesses never share files.
-		cmd.Export = &bus.ExportLocation{Location: c.exports.URI(path.Join(cmd.RequestID, cmd.ID)) + "/"}
+		cmd.Export = &protocol.ExportLocation{Location: c.exports.URI(path.Join(cmd.RequestID, cmd.ID)) + "/"}
 	}
 
 	ch := make(chan delivery, 16)
@@ -255,29 +271,30 @@ func (c *client) call(ctx context.Context, action connectors.Capability, task co
 		c.mu.Unlock()
 	}()
 
-	if err := c.bus.Publish(ctx, bus.CommandTopic(c.cfg.Name), cmd.RequestID, cmd); err != nil {
-		var invalid *schemas.Error
-		if errors.As(err, &invalid) {
-			return bus.Result{}, connectors.Permanent(fmt.Errorf("%s command for %s: %w", action, c.cfg.Name, err))
-		}
-		return bus.Result{}, fmt.Errorf("%s command for %s: %w", action, c.cfg.Name, err)
+	data, err := protocol.Encode(cmd)
+	if err != nil {
+		return protocol.Result{}, connectors.Permanent(fmt.Errorf("%s command for %s: %w", action, c.cfg.Name, err))
+	}
+	topic := c.cfg.Kafka.Topic(protocol.CommandTopic(c.cfg.Name))
+	if err := c.writer.WriteMessages(ctx, kafka.Message{Topic: topic, Key: []byte(cmd.RequestID), Value: data}); err != nil {
+		return protocol.Result{}, fmt.Errorf("%s command for %s: publishing to %s: %w", action, c.cfg.Name, topic, err)
 	}
 	timer := time.NewTimer(c.cfg.Timeout)
 	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return bus.Result{}, fmt.Errorf("waiting for the %s result of %s: %w", action, c.cfg.Name, ctx.Err())
+			return protocol.Result{}, fmt.Errorf("waiting for the %s result of %s: %w", action, c.cfg.Name, ctx.Err())
 		case <-timer.C:
-			return bus.Result{}, fmt.Errorf("waiting for the %s result of %s: no answer within %s", action, c.cfg.Name, c.cfg.Timeout)
+			return protocol.Result{}, fmt.Errorf("waiting for the %s result of %s: no answer within %s", action, c.cfg.Name, c.cfg.Timeout)
 		case d := <-ch:
 			if d.err != nil {
 				return d.res, d.err
 			}
 			switch d.res.Status {
-			case bus.StatusProgress:
+			case protocol.StatusProgress:
 				timer.Reset(c.cfg.Timeout)
-			case bus.StatusFailed:
+			case protocol.StatusFailed:
 				return d.res, remoteError(c.cfg.Name, d.res)
 			default:
 				return d.res, nil
@@ -299,7 +316,7 @@ func (e *Error) Error() string {
 }
 
 // remoteError maps a failed result to the SDK's error classes.
-func remoteError(name string, res bus.Result) error {
+func remoteError(name string, res protocol.Result) error {
 	e := &Error{Connector: name, Action: res.Action, Code: res.Error.Code, Message: res.Error.Message}
 	switch {
 	case e.Code == "unsupported":
@@ -307,9 +324,7 @@ func remoteError(name string, res bus.Result) error {
 	case e.Code == "blocked":
 		var blocks []connectors.Block
 		if res.Output != nil {
-			for _, b := range res.Output.Blocks {
-				blocks = append(blocks, connectors.Block(b))
-			}
+			blocks = res.Output.Blocks
 		}
 		return connectors.Blocked(blocks)
 	case res.Error.Permanent:
@@ -321,7 +336,7 @@ func remoteError(name string, res bus.Result) error {
 }
 
 // roleResult decodes output.result, the role's own result, when the remote side sent one.
-func roleResult(res bus.Result, into any) error {
+func roleResult(res protocol.Result, into any) error {
 	if res.Output == nil || len(res.Output.Result) == 0 {
 		return nil
 	}
@@ -353,8 +368,8 @@ func (c *client) Access(ctx context.Context, task connectors.Task, sink connecto
 }
 
 // replay checks one exported file's checksum, then streams it into sink row by row.
-func (c *client) replay(ctx context.Context, ref bus.ExportRef, sink connectors.RecordSink) (int64, error) {
-	if err := exports.Verify(ctx, c.exports, exports.Object{URI: ref.URI, SHA256: ref.SHA256}); err != nil {
+func (c *client) replay(ctx context.Context, ref protocol.ExportRef, sink connectors.RecordSink) (int64, error) {
+	if err := exportstore.Verify(ctx, c.exports, exportstore.Object{URI: ref.URI, SHA256: ref.SHA256}); err != nil {
 		return 0, err
 	}
 	f, err := c.exports.Open(ctx, ref.URI)
@@ -362,21 +377,12 @@ func (c *client) replay(ctx context.Context, ref bus.ExportRef, sink connectors.
 		return 0, err
 	}
 	defer f.Close()
-	r := bufio.NewReaderSize(f, 64<<10)
-	line, err := r.ReadBytes('\n')
+	t, err := protocol.NewTableReader(bufio.NewReaderSize(f, 64<<10), ref.Table)
 	if err != nil {
-		return 0, fmt.Errorf("reading header: %w", err)
+		return 0, err
 	}
-	// The header line: {"table": ..., "columns": [{"name", "category"}]}.
-	var tf struct {
-		Table   string              `json:"table"`
-		Columns []connectors.Column `json:"columns"`
-	}
-	if err := json.Unmarshal(line, &tf); err != nil {
-		return 0, fmt.Errorf("decoding header: %w", err)
-	}
-	head := connectors.Table{Name: tf.Table, Columns: tf.Columns}
-	if head.Name == "" || (ref.Table != "" && head.Name != ref.Table) {
+	head := connectors.Table{Name: t.Header.Table, Columns: t.Header.Columns}
+	if ref.Table != "" && head.Name != ref.Table {
 		return 0, errors.New("header names a different table than the result")
 	}
 	if err := sink.BeginTable(ctx, head); err != nil {
@@ -384,54 +390,29 @@ func (c *client) replay(ctx context.Context, ref bus.ExportRef, sink connectors.
 	}
 	var n int64
 	for {
-		line, err := r.ReadBytes('\n')
-		if len(bytes.TrimSpace(line)) > 0 {
-			if cerr := ctx.Err(); cerr != nil {
-				return n, cerr
-			}
-			values, derr := decodeRow(line)
-			if derr != nil {
-				return n, fmt.Errorf("row %d: %w", n+1, derr)
-			}
-			if len(values) != len(head.Columns) {
-				return n, fmt.Errorf("row %d has %d values for %d columns", n+1, len(values), len(head.Columns))
-			}
-			if err := sink.WriteRow(ctx, values); err != nil {
-				return n, err
-			}
-			n++
-		}
+		row, err := t.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
 			return n, err
 		}
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		values, err := protocol.Values(row)
+		if err != nil {
+			return n, fmt.Errorf("row %d: %w", n+1, err)
+		}
+		if err := sink.WriteRow(ctx, values); err != nil {
+			return n, err
+		}
+		n++
 	}
 	if ref.Rows != 0 && ref.Rows != n {
 		return n, fmt.Errorf("result counts %d rows, file holds %d", ref.Rows, n)
 	}
 	return n, sink.EndTable(ctx)
-}
-
-// decodeRow decodes one JSON array; whole numbers become int64, as a database driver gives them.
-func decodeRow(line []byte) ([]any, error) {
-	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.UseNumber()
-	var values []any
-	if err := dec.Decode(&values); err != nil {
-		return nil, err
-	}
-	for i, v := range values {
-		if num, ok := v.(json.Number); ok {
-			if n, err := num.Int64(); err == nil {
-				values[i] = n
-			} else if f, err := num.Float64(); err == nil && !math.IsInf(f, 0) {
-				values[i] = f
-			}
-		}
-	}
-	return values, nil
 }
 
 // Erase asks the remote connector to erase the subject.
@@ -472,9 +453,7 @@ func (c *client) BlockCheck(ctx context.Context, task connectors.Task) (connecto
 		return out, err
 	}
 	if res.Output != nil {
-		for _, b := range res.Output.Blocks {
-			out.Blocks = append(out.Blocks, connectors.Block(b))
-		}
+		out.Blocks = append(out.Blocks, res.Output.Blocks...)
 	}
 	return out, nil
 }

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/lethe-privacy/lethe/connectors"
-	"github.com/lethe-privacy/lethe/internal/bus"
-	"github.com/lethe-privacy/lethe/internal/exports"
+	"github.com/lethe-privacy/lethe/connectors/exportstore"
+	"github.com/lethe-privacy/lethe/connectors/protocol"
 )
 
 // The value New returns must implement exactly the declared roles, for every combination:
@@ -54,9 +54,9 @@ func TestWireName(t *testing.T) {
 }
 
 func TestFailedResultsKeepTheirClass(t *testing.T) {
-	failed := func(code string, permanent bool, blocks ...bus.Block) bus.Result {
-		return bus.Result{Action: "erase", Status: bus.StatusFailed,
-			Error: &bus.ResultError{Message: "m", Permanent: permanent, Code: code}, Output: &bus.Output{Blocks: blocks}}
+	failed := func(code string, permanent bool, blocks ...connectors.Block) protocol.Result {
+		return protocol.Result{Action: "erase", Status: protocol.StatusFailed,
+			Error: &protocol.ResultError{Message: "m", Permanent: permanent, Code: code}, Output: &protocol.Output{Blocks: blocks}}
 	}
 	if err := remoteError("x", failed("busy", false)); connectors.IsPermanent(err) {
 		t.Errorf("busy: %v is permanent", err)
@@ -74,7 +74,7 @@ func TestFailedResultsKeepTheirClass(t *testing.T) {
 	if d, ok := connectors.RetryDelay(remoteError("x", limited)); !ok || d != 90*time.Second {
 		t.Errorf("retry after: got %s, %v", d, ok)
 	}
-	err := remoteError("x", failed("blocked", true, bus.Block{Code: "send_queued", Reason: "r"}))
+	err := remoteError("x", failed("blocked", true, connectors.Block{Code: "send_queued", Reason: "r"}))
 	if blocks, ok := connectors.BlocksOf(err); !ok || len(blocks) != 1 || blocks[0].Code != "send_queued" || !connectors.IsPermanent(err) {
 		t.Errorf("blocked: %v", err)
 	}
@@ -91,7 +91,7 @@ func (r *rows) WriteRow(_ context.Context, v []any) error              { r.rows 
 func (r *rows) EndTable(context.Context) error                         { r.ended = true; return nil }
 
 func TestReplayChecksTheExport(t *testing.T) {
-	dir, err := exports.NewDir(t.TempDir())
+	dir, err := exportstore.NewDir(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestReplayChecksTheExport(t *testing.T) {
 	os.MkdirAll(filepath.Dir(p), 0o700)
 	os.WriteFile(p, []byte(body), 0o600)
 	sum := sha256.Sum256([]byte(body))
-	ref := bus.ExportRef{URI: dir.URI("r1/x/sends.jsonl"), SHA256: hex.EncodeToString(sum[:]), Rows: 2, Table: "sends"}
+	ref := protocol.ExportRef{URI: dir.URI("r1/x/sends.jsonl"), SHA256: hex.EncodeToString(sum[:]), Rows: 2, Table: "sends"}
 	ctx := context.Background()
 
 	var got rows

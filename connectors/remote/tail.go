@@ -10,20 +10,20 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/connectors/protocol"
 )
 
-// Tail follows topic (a name of package bus, prefixed as the bus prefixes it) on every
+// Tail follows topic (its name without k's prefix) on every
 // partition from its current end: fn sees each message appended after Tail returns, so a caller
 // that starts tailing before it publishes a request cannot miss the answer. No consumer group is involved, so nothing is committed and tailing never
 // takes messages away from the topic's real consumers. fn is called from one goroutine per
 // partition. Stop ends the tail and waits for it.
-func Tail(ctx context.Context, b *bus.Bus, topic string, log *slog.Logger, fn func(kafka.Message)) (stop func(), err error) {
+func Tail(ctx context.Context, k protocol.Kafka, topic string, log *slog.Logger, fn func(kafka.Message)) (stop func(), err error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	brokers, topic := b.Brokers(), b.Topic(topic)
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second, Transport: b.Transport()}
+	brokers, topic := k.Brokers, k.Topic(topic)
+	client := k.Client()
 	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
 		return nil, fmt.Errorf("reading partitions of %s: %w", topic, err)
@@ -53,8 +53,8 @@ func Tail(ctx context.Context, b *bus.Bus, topic string, log *slog.Logger, fn fu
 			return nil, fmt.Errorf("reading end offset of %s[%d]: %w", topic, po.Partition, po.Error)
 		}
 		r := kafka.NewReader(kafka.ReaderConfig{
-			Brokers: brokers, Topic: topic, Partition: po.Partition, Dialer: b.Dialer(),
-			MinBytes: 1, MaxBytes: bus.MaxMessageBytes, MaxWait: 100 * time.Millisecond,
+			Brokers: brokers, Topic: topic, Partition: po.Partition, Dialer: k.Dialer,
+			MinBytes: 1, MaxBytes: protocol.MaxMessageBytes, MaxWait: 100 * time.Millisecond,
 		})
 		if err := r.SetOffset(po.LastOffset); err != nil {
 			_ = r.Close()

@@ -27,7 +27,7 @@ func TestTailFollowsThePrefixedTopic(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := make(chan string, 1)
-	stop, err := Tail(ctx, b, bus.TopicEvents, nil, func(m kafka.Message) { got <- string(m.Key) })
+	stop, err := Tail(ctx, b.Kafka(), bus.TopicEvents, nil, func(m kafka.Message) { got <- string(m.Key) })
 	if err != nil {
 		t.Fatal(err)
 	}

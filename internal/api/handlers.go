@@ -10,7 +10,7 @@ import (
 
 	"go.temporal.io/api/serviceerror"
 
-	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/internal/exports"
 	"github.com/lethe-privacy/lethe/internal/limits"
 	"github.com/lethe-privacy/lethe/internal/requests"
@@ -41,15 +41,15 @@ func (a *v1) handlers() map[string]func(http.ResponseWriter, *http.Request, *cal
 }
 
 type submission struct {
-	Type              string            `json:"type"`
-	Subject           bus.Subject       `json:"subject"`
-	Changes           map[string]string `json:"changes"`
-	ReceivedAt        *time.Time        `json:"received_at"`
-	Regime            string            `json:"regime"`
-	Country           string            `json:"country"`
-	Language          string            `json:"language"`
-	RequestID         string            `json:"request_id"`
-	IdentityAssertion string            `json:"identity_assertion"`
+	Type              string             `json:"type"`
+	Subject           connectors.Subject `json:"subject"`
+	Changes           map[string]string  `json:"changes"`
+	ReceivedAt        *time.Time         `json:"received_at"`
+	Regime            string             `json:"regime"`
+	Country           string             `json:"country"`
+	Language          string             `json:"language"`
+	RequestID         string             `json:"request_id"`
+	IdentityAssertion string             `json:"identity_assertion"`
 }
 
 type submitted struct {
@@ -367,7 +367,7 @@ type requestView struct {
 	IdentityVerifiedAt *time.Time         `json:"identity_verified_at,omitempty"`
 	ApprovedBy         string             `json:"approved_by,omitempty"`
 	DenialReason       string             `json:"denial_reason,omitempty"`
-	Blocks             []bus.Block        `json:"blocks,omitempty"`
+	Blocks             []connectors.Block `json:"blocks,omitempty"`
 	Connectors         []connectorOutcome `json:"connectors,omitempty"`
 	Export             *exportView        `json:"export,omitempty"`
 	Steps              []workflows.Step   `json:"steps"`

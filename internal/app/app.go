@@ -15,11 +15,11 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/lethe-privacy/lethe/activities"
+	"github.com/lethe-privacy/lethe/connectors/exportstore"
 	"github.com/lethe-privacy/lethe/internal/api"
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/config"
 	"github.com/lethe-privacy/lethe/internal/crypto"
-	"github.com/lethe-privacy/lethe/internal/exports"
 	"github.com/lethe-privacy/lethe/internal/identity"
 	"github.com/lethe-privacy/lethe/internal/limits"
 	"github.com/lethe-privacy/lethe/internal/mail"
@@ -34,7 +34,7 @@ import (
 type Stack struct {
 	Cfg      config.Config
 	Log      *slog.Logger
-	Exports  *exports.Dir
+	Exports  *exportstore.Dir
 	Store    *store.Store
 	Bus      *bus.Bus
 	Temporal client.Client
@@ -75,7 +75,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, need Need) (*
 
 func (s *Stack) build(ctx context.Context, need Need) error {
 	var err error
-	if s.Exports, err = exports.NewDir(s.Cfg.Exports.Dir); err != nil {
+	if s.Exports, err = exportstore.NewDir(s.Cfg.Exports.Dir); err != nil {
 		return fmt.Errorf("%s: %w", config.Setting("exports.dir"), err)
 	}
 	if need.Store {

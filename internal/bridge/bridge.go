@@ -16,8 +16,9 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/lethe-privacy/lethe/activities"
+	"github.com/lethe-privacy/lethe/connectors/exportstore"
+	"github.com/lethe-privacy/lethe/connectors/protocol"
 	"github.com/lethe-privacy/lethe/internal/bus"
-	"github.com/lethe-privacy/lethe/internal/exports"
 	"github.com/lethe-privacy/lethe/internal/store"
 	"github.com/lethe-privacy/lethe/schemas"
 )
@@ -63,15 +64,15 @@ func (b *Bridge) Handle(ctx context.Context, m bus.Message) error {
 	}
 	log := b.Log.With("request_id", res.RequestID, "connector", res.Connector, "action", res.Action, "status", res.Status)
 	switch res.Status {
-	case bus.StatusProgress:
+	case protocol.StatusProgress:
 		err = b.Temporal.RecordActivityHeartbeat(ctx, token, res.Connector+" "+res.Action+" in progress")
-	case bus.StatusSucceeded:
-		out := bus.Output{}
+	case protocol.StatusSucceeded:
+		out := protocol.Output{}
 		if res.Output != nil {
 			out = *res.Output
 		}
 		err = b.Temporal.CompleteActivity(ctx, token, out, nil)
-	case bus.StatusFailed:
+	case protocol.StatusFailed:
 		err = b.Temporal.CompleteActivity(ctx, token, nil, failure(res))
 	default:
 		return bus.Invalid(fmt.Errorf("unknown result status %q", res.Status))
@@ -92,8 +93,8 @@ func (b *Bridge) Handle(ctx context.Context, m bus.Message) error {
 }
 
 // decodeResult decodes a validated result and its task token; its errors are bus.Invalid.
-func decodeResult(value []byte) (bus.Result, []byte, error) {
-	var res bus.Result
+func decodeResult(value []byte) (protocol.Result, []byte, error) {
+	var res protocol.Result
 	if err := json.Unmarshal(value, &res); err != nil {
 		return res, nil, bus.Invalid(fmt.Errorf("decoding result: %w", err))
 	}
@@ -107,7 +108,7 @@ func decodeResult(value []byte) (bus.Result, []byte, error) {
 // matches checks that a result answers the command its task token was issued with, and that
 // every export it names lies in that command's own export prefix: a token copied from another
 // command, or a file of another request or connector, completes nothing.
-func matches(cmd store.Command, res bus.Result) error {
+func matches(cmd store.Command, res protocol.Result) error {
 	for _, f := range []struct{ name, want, got string }{
 		{"request_id", cmd.RequestID, res.RequestID},
 		{"tenant_id", cmd.TenantID, res.TenantID},
@@ -122,7 +123,7 @@ func matches(cmd store.Command, res bus.Result) error {
 		return nil
 	}
 	for i, e := range res.Output.Exports {
-		if cmd.ExportPrefix == "" || !exports.Within(e.URI, cmd.ExportPrefix) {
+		if cmd.ExportPrefix == "" || !exportstore.Within(e.URI, cmd.ExportPrefix) {
 			return fmt.Errorf("result of command %s: /output/exports/%d lies outside the export location of this request and connector", cmd.ID, i)
 		}
 	}
@@ -132,7 +133,7 @@ func matches(cmd store.Command, res bus.Result) error {
 // failure turns a failed result into the activity's error: permanent failures are not
 // retried by Temporal, others are, per the workflow's retry policy, or after the connector's
 // retry hint when it gave one.
-func failure(res bus.Result) error {
+func failure(res protocol.Result) error {
 	msg, code, permanent := "connector failed", "transient", false
 	var next time.Duration
 	if res.Error != nil {

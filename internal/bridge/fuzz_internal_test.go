@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lethe-privacy/lethe/connectors/protocol"
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/store"
 	"github.com/lethe-privacy/lethe/schemas"
@@ -53,7 +54,7 @@ func FuzzDecodeResult(f *testing.F) {
 		if len(token) == 0 {
 			t.Fatal("decoded without a task token")
 		}
-		if res.Status == bus.StatusFailed {
+		if res.Status == protocol.StatusFailed {
 			_ = failure(res)
 		}
 		if err := matches(cmd, res); err != nil {

@@ -6,7 +6,6 @@ import (
 	"cmp"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,35 +17,27 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/sasl"
 
-	"github.com/lethe-privacy/lethe/schemas"
+	"github.com/lethe-privacy/lethe/connectors/protocol"
 )
 
 // Lethe's topics (README, "Kafka topics"). Connector commands have one topic per connector
-// (CommandTopic) so a slow system never holds up another and an outside connector can be
+// (protocol.CommandTopic) so a slow system never holds up another and an outside connector can be
 // granted its own only.
 const (
 	TopicIntake  = "lethe.requests.intake"
 	TopicConsent = "lethe.consent.changes"
-	TopicResults = "lethe.connector.results"
+	TopicResults = protocol.TopicResults
 	TopicEvents  = "lethe.events"
-	TopicDLQ     = "lethe.dlq"
+	TopicDLQ     = protocol.TopicDLQ
 )
 
 // MaxMessageBytes is the largest message Lethe's topics accept (their max.message.bytes) and
 // its consumers fetch. It is set on purpose above the broker's 1 MiB default so that an
 // oversized message written by an outside producer reaches Lethe and is dead-lettered with
 // a reference, instead of failing at the producer of a cluster whose brokers allow more.
-const MaxMessageBytes = 8 << 20
+const MaxMessageBytes = protocol.MaxMessageBytes
 
 const maxMessageConfig = "max.message.bytes"
-
-// writerBatchBytes bounds one produce request of Lethe's own writer. Everything Lethe writes is
-// small (dead letters are capped well below, see deadLetterMaxBytes), and 1 MiB also fits
-// topics created elsewhere with the broker's default limit.
-const writerBatchBytes = 1 << 20
-
-// CommandTopic is the topic on which one connector receives its commands.
-func CommandTopic(connector string) string { return "lethe.connector." + connector + ".commands" }
 
 // isCommandTopic reports whether a topic's real name is a connector's command topic.
 func (b *Bus) isCommandTopic(real string) bool {
@@ -64,7 +55,7 @@ func CoreTopics() []string {
 func Topics(connectors ...string) []string {
 	all := CoreTopics()
 	for _, c := range connectors {
-		all = append(all, CommandTopic(c))
+		all = append(all, protocol.CommandTopic(c))
 	}
 	return all
 }
@@ -162,26 +153,8 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 	// busy broker's answer misses it: at one second, a loaded broker made starts fail with
 	// "context deadline exceeded".
 	transport := &kafka.Transport{ClientID: cfg.ClientID, MetadataTTL: 3 * time.Second, TLS: cfg.TLS, SASL: cfg.SASL}
-	b := &Bus{
-		cfg:       cfg,
-		log:       cfg.Logger,
-		transport: transport,
-		client:    &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 15 * time.Second, Transport: transport},
-		writer: &kafka.Writer{
-			Addr:     kafka.TCP(cfg.Brokers...),
-			Balancer: &kafka.Hash{}, // one key (request id) always lands on one partition, in order
-			// Every in-sync replica must have a message before Publish returns: a command or a
-			// result acknowledged here must survive a broker failure.
-			RequiredAcks:           kafka.RequireAll,
-			BatchTimeout:           5 * time.Millisecond, // the default 1 s would delay every workflow step
-			MaxAttempts:            10,
-			WriteBackoffMax:        500 * time.Millisecond,
-			WriteTimeout:           10 * time.Second,
-			BatchBytes:             writerBatchBytes,
-			AllowAutoTopicCreation: false, // topics are created on purpose, with set partitions
-			Transport:              transport,
-		},
-	}
+	b := &Bus{cfg: cfg, log: cfg.Logger, transport: transport}
+	b.client, b.writer = b.Kafka().Client(), b.Kafka().Writer()
 	if err := b.Check(ctx); err != nil {
 		return nil, err
 	}
@@ -194,6 +167,11 @@ func (b *Bus) Brokers() []string { return b.cfg.Brokers }
 // Dialer connects consumers to the cluster with the bus's TLS and SASL settings.
 func (b *Bus) Dialer() *kafka.Dialer {
 	return &kafka.Dialer{ClientID: b.cfg.ClientID, Timeout: 10 * time.Second, DualStack: true, TLS: b.cfg.TLS, SASLMechanism: b.cfg.SASL}
+}
+
+// Kafka is the cluster as the public packages (connectors/protocol, connectors/remote) reach it.
+func (b *Bus) Kafka() protocol.Kafka {
+	return protocol.Kafka{Brokers: b.cfg.Brokers, TopicPrefix: b.cfg.TopicPrefix, Dialer: b.Dialer(), Transport: b.transport}
 }
 
 // Transport carries admin and metadata requests with the bus's TLS and SASL settings.
@@ -333,12 +311,9 @@ func allLed(res *kafka.MetadataResponse, want int) bool {
 // A message that cannot be encoded or does not match its schema is an error marked Invalid
 // (IsInvalid): sending it again cannot succeed.
 func (b *Bus) Publish(ctx context.Context, topic, key string, msg any) error {
-	data, err := json.Marshal(msg)
+	data, err := protocol.Encode(msg)
 	if err != nil {
-		return Invalid(fmt.Errorf("encoding message for %s: %w", topic, err))
-	}
-	if _, err := schemas.Validate(data); err != nil {
-		return Invalid(fmt.Errorf("message for %s does not match its schema: %w", topic, err))
+		return Invalid(fmt.Errorf("message for %s: %w", topic, err))
 	}
 	return b.PublishRaw(ctx, topic, key, data)
 }

@@ -16,7 +16,9 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/connectors/envelope"
+	"github.com/lethe-privacy/lethe/connectors/protocol"
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/testenv"
 	"github.com/lethe-privacy/lethe/schemas"
@@ -225,19 +227,19 @@ func TestInvalidMessagesGoToDLQWithReason(t *testing.T) {
 }
 
 // readDLQ reads the dead letters from the source topic, in order, directly from the broker.
-func readDLQ(t *testing.T, b *bus.Bus, source string, want int) []bus.DeadLetter {
+func readDLQ(t *testing.T, b *bus.Bus, source string, want int) []protocol.DeadLetter {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: b.Brokers(), Topic: bus.TopicDLQ, Partition: 0, MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 100 * time.Millisecond})
 	defer r.Close()
-	var out []bus.DeadLetter
+	var out []protocol.DeadLetter
 	for len(out) < want {
 		m, err := r.ReadMessage(ctx)
 		if err != nil {
 			t.Fatalf("reading DLQ after %d of %d: %v", len(out), want, err)
 		}
-		var dl bus.DeadLetter
+		var dl protocol.DeadLetter
 		if err := json.Unmarshal(m.Value, &dl); err != nil {
 			t.Fatalf("DLQ message is not a dead letter: %v", err)
 		}
@@ -348,7 +350,7 @@ func TestEnsureTopicsSetsRetention(t *testing.T) {
 	}
 	week := strconv.FormatInt((7 * 24 * time.Hour).Milliseconds(), 10)
 	want := map[string]string{
-		bus.TopicIntake: week, bus.TopicConsent: week, bus.CommandTopic("salon-db"): week, bus.TopicDLQ: week,
+		bus.TopicIntake: week, bus.TopicConsent: week, protocol.CommandTopic("salon-db"): week, bus.TopicDLQ: week,
 		bus.TopicResults: strconv.FormatInt((36 * time.Hour).Milliseconds(), 10),
 		bus.TopicEvents:  strconv.FormatInt((90 * 24 * time.Hour).Milliseconds(), 10),
 	}
@@ -453,7 +455,7 @@ func TestCommandDeadLettersHoldNoClearIdentifiers(t *testing.T) {
 	b, _ := harness(t)
 	ctx := context.Background()
 	connector := "dlq-" + testenv.Suffix()
-	topic := bus.CommandTopic(connector)
+	topic := protocol.CommandTopic(connector)
 	if err := b.EnsureTopics(ctx, topic); err != nil {
 		t.Fatal(err)
 	}
@@ -465,9 +467,9 @@ func TestCommandDeadLettersHoldNoClearIdentifiers(t *testing.T) {
 	}
 	k, _ := envelope.NewKey("k1", make([]byte, envelope.KeySize))
 	ring, _ := envelope.NewRing(k)
-	sealed := bus.Command{Schema: schemas.ConnectorCommand, Version: schemas.CommandVersion, ID: "c2", IdempotencyKey: "r2:x:erase",
+	sealed := protocol.Command{Schema: schemas.ConnectorCommand, Version: schemas.CommandVersion, ID: "c2", IdempotencyKey: "r2:x:erase",
 		RequestID: "r2", TenantID: "t1", Connector: connector, Action: "erase", TaskToken: "dGFzaw==", IssuedAt: time.Now().UTC()}
-	if err := sealed.Seal(ring, &bus.Subject{Email: "sealed.subject@example.com"}, nil); err != nil {
+	if err := sealed.Seal(ring, &connectors.Subject{Email: "sealed.subject@example.com"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Publish(ctx, topic, "r2", sealed); err != nil {
@@ -530,7 +532,7 @@ func TestRetryAfterSeconds(t *testing.T) {
 	for d, want := range map[time.Duration]int{
 		0: 1, 300 * time.Millisecond: 1, 90 * time.Second: 90, 90*time.Second + time.Millisecond: 91, 48 * time.Hour: 86400,
 	} {
-		if got := bus.RetryAfterSeconds(d); got != want {
+		if got := protocol.RetryAfterSeconds(d); got != want {
 			t.Errorf("RetryAfterSeconds(%s) = %d, want %d", d, got, want)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/lethe-privacy/lethe/connectors/protocol"
 	"github.com/lethe-privacy/lethe/schemas"
 )
 
@@ -64,31 +65,6 @@ type ConsumerOptions struct {
 	MaxAttempts int
 	// Backoff is the first retry delay; it doubles up to 30 s.
 	Backoff time.Duration
-}
-
-// DeadLetter is the body of a message on lethe.dlq. It holds the original value whole (Value or
-// ValueBase64) or, when that would be too large, a reference to it (ValueRef).
-type DeadLetter struct {
-	Schema      string    `json:"schema"`
-	Version     int       `json:"version"`
-	Reason      string    `json:"reason"`
-	SourceTopic string    `json:"source_topic"`
-	Partition   int       `json:"partition"`
-	Offset      int64     `json:"offset"`
-	Key         string    `json:"key,omitempty"`
-	Value       *string   `json:"value,omitempty"`
-	ValueBase64 *string   `json:"value_base64,omitempty"`
-	ValueRef    *ValueRef `json:"value_ref,omitempty"`
-	FailedAt    time.Time `json:"failed_at"`
-}
-
-// ValueRef stands for a message too large to copy into lethe.dlq: it stays at the dead letter's
-// source_topic, partition and offset (until the topic's retention removes it); the reference
-// says how large it was, its SHA-256 and its first bytes.
-type ValueRef struct {
-	Bytes  int    `json:"bytes"`
-	SHA256 string `json:"sha256"`
-	Head   []byte `json:"head_base64"` // encoding/json writes []byte as base64
 }
 
 // Limits of a dead letter. A whole copy grows in encoding (JSON escapes '<' to six bytes, base64
@@ -209,7 +185,7 @@ func (b *Bus) call(ctx context.Context, h Handler, m Message) (err error) {
 // A failure to write is retried until ctx ends: the dead-letter topic being unavailable is an
 // outage that holds the partition, and no single message may stop the consumer.
 func (b *Bus) deadLetter(ctx context.Context, m Message, reason error) error {
-	dl := DeadLetter{
+	dl := protocol.DeadLetter{
 		Schema: schemas.DLQ, Version: 1, Reason: truncate(reason.Error(), maxReason),
 		SourceTopic: m.Topic, Partition: m.Partition, Offset: m.Offset, FailedAt: time.Now().UTC(),
 	}
@@ -225,7 +201,7 @@ func (b *Bus) deadLetter(ctx context.Context, m Message, reason error) error {
 	// size and digest go to the DLQ; the original stays at its offset until retention ends.
 	if b.isCommandTopic(m.Topic) && m.Schema != schemas.ConnectorCommand {
 		sum := sha256.Sum256(m.Value)
-		dl.ValueRef = &ValueRef{Bytes: len(m.Value), SHA256: hex.EncodeToString(sum[:]), Head: []byte{}}
+		dl.ValueRef = &protocol.ValueRef{Bytes: len(m.Value), SHA256: hex.EncodeToString(sum[:]), Head: []byte{}}
 		return b.publishDeadLetter(ctx, m, key, dl)
 	}
 	whole := dl
@@ -245,13 +221,13 @@ func (b *Bus) deadLetter(ctx context.Context, m Message, reason error) error {
 			"partition", m.Partition, "offset", m.Offset, "error", err)
 	}
 	sum := sha256.Sum256(m.Value)
-	dl.ValueRef = &ValueRef{Bytes: len(m.Value), SHA256: hex.EncodeToString(sum[:]), Head: m.Value[:min(len(m.Value), deadLetterHead)]}
+	dl.ValueRef = &protocol.ValueRef{Bytes: len(m.Value), SHA256: hex.EncodeToString(sum[:]), Head: m.Value[:min(len(m.Value), deadLetterHead)]}
 	return b.publishDeadLetter(ctx, m, key, dl)
 }
 
 // publishDeadLetter writes a reference-sized dead letter, retrying until it is written or ctx
 // ends: the message is committed only after this returns nil.
-func (b *Bus) publishDeadLetter(ctx context.Context, m Message, key string, dl DeadLetter) error {
+func (b *Bus) publishDeadLetter(ctx context.Context, m Message, key string, dl protocol.DeadLetter) error {
 	delay := 200 * time.Millisecond
 	for {
 		err := b.Publish(ctx, TopicDLQ, key, dl)

@@ -13,6 +13,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/lethe-privacy/lethe/connectors"
+	"github.com/lethe-privacy/lethe/connectors/protocol"
 	"github.com/lethe-privacy/lethe/deploy/demo"
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/requests"
@@ -46,13 +48,13 @@ func TestBridgeDeadLettersBadResultsAndKeepsGoing(t *testing.T) {
 	s.Run("worker", s.Deps.RunWorker)
 	s.Run("bridge", s.Deps.RunBridge)
 	// No connector runs: the test answers the command itself.
-	id := s.Submit(workflows.TypeRestriction, bus.Subject{Email: demo.ClearCustomerEmail})
-	cmdMsg := s.nextMessage(bus.CommandTopic("database"), func(m bus.Message) bool { return strings.Contains(string(m.Value), id) })
-	var cmd bus.Command
+	id := s.Submit(workflows.TypeRestriction, connectors.Subject{Email: demo.ClearCustomerEmail})
+	cmdMsg := s.nextMessage(protocol.CommandTopic("database"), func(m bus.Message) bool { return strings.Contains(string(m.Value), id) })
+	var cmd protocol.Command
 	require.NoError(t, json.Unmarshal(cmdMsg.Value, &cmd))
 
-	good := bus.NewResult(cmd, bus.StatusSucceeded, time.Now())
-	good.Output = &bus.Output{Result: json.RawMessage(`{"restricted":true,"rows":1}`)}
+	good := protocol.NewResult(cmd, protocol.StatusSucceeded, time.Now())
+	good.Output = &protocol.Output{Result: json.RawMessage(`{"restricted":true,"rows":1}`)}
 	forged := good
 	forged.TaskToken = base64.StdEncoding.EncodeToString([]byte("not a task token"))
 	badStatus, _ := json.Marshal(good)
@@ -70,11 +72,11 @@ func TestBridgeDeadLettersBadResultsAndKeepsGoing(t *testing.T) {
 	var reasons []string
 	for len(reasons) < 4 {
 		m := s.nextMessage(bus.TopicDLQ, func(m bus.Message) bool {
-			var dl bus.DeadLetter
+			var dl protocol.DeadLetter
 			_ = json.Unmarshal(m.Value, &dl)
 			return dl.Key == id && !slices.Contains(reasons, dl.Reason)
 		})
-		var dl bus.DeadLetter
+		var dl protocol.DeadLetter
 		require.NoError(t, json.Unmarshal(m.Value, &dl))
 		require.NotNil(t, dl.Value, "the original message is kept")
 		reasons = append(reasons, dl.Reason)
@@ -94,7 +96,7 @@ func TestDuplicateSubmissionIsOneRequest(t *testing.T) {
 	svc := s.Deps.Requests()
 	ctx := context.Background()
 	sub := requests.Submission{RequestID: "dup-" + time.Now().Format("150405.000"), TenantID: "salon", Type: workflows.TypeAccess,
-		Subject: bus.Subject{Email: demo.ClearCustomerEmail}, IdentityVerified: true}
+		Subject: connectors.Subject{Email: demo.ClearCustomerEmail}, IdentityVerified: true}
 	sub.RequestID = strings.ReplaceAll(sub.RequestID, ".", "-")
 	id, err := svc.Submit(ctx, sub)
 	require.NoError(t, err)

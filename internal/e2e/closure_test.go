@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/internal/testenv"
@@ -124,7 +125,7 @@ func TestTerminatedWorkflowsAreReconciled(t *testing.T) {
 	ctx := context.Background()
 
 	unverified, err := s.Deps.Requests().Submit(ctx, requests.Submission{
-		TenantID: "salon", Type: workflows.TypeAccess, Subject: bus.Subject{Email: "someone.else@example.com"}, Channel: "api",
+		TenantID: "salon", Type: workflows.TypeAccess, Subject: connectors.Subject{Email: "someone.else@example.com"}, Channel: "api",
 	})
 	require.NoError(t, err)
 	approval := "R-APPROVAL-" + testenv.Suffix()
@@ -153,7 +154,7 @@ func TestTerminatedWorkflowsAreReconciled(t *testing.T) {
 
 	// Forgotten by Temporal (past retention) while still live in the read model.
 	forgotten, err := s.Deps.Requests().Submit(ctx, requests.Submission{
-		TenantID: "salon", Type: workflows.TypeAccess, Subject: bus.Subject{Email: "a.third@example.com"}, Channel: "api",
+		TenantID: "salon", Type: workflows.TypeAccess, Subject: connectors.Subject{Email: "a.third@example.com"}, Channel: "api",
 	})
 	require.NoError(t, err)
 	s.awaitStatus(forgotten, workflows.StatusIdentityPending)

@@ -16,6 +16,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/lethe-privacy/lethe/connectors"
+	"github.com/lethe-privacy/lethe/connectors/protocol"
 	"github.com/lethe-privacy/lethe/deploy/demo"
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/testenv"
@@ -104,12 +106,12 @@ func TestKilledProcessesMidFanOutApplyEffectsOnce(t *testing.T) {
 
 	worker := s.start("worker")
 	connector := s.start("connector", "database")
-	id := s.Submit(workflows.TypeErasure, bus.Subject{Email: email})
+	id := s.Submit(workflows.TypeErasure, connectors.Subject{Email: email})
 
 	// The block check was answered, but no bridge runs: the activity is still pending.
 	s.nextMessage(bus.TopicResults, func(m bus.Message) bool {
-		var r bus.Result
-		return json.Unmarshal(m.Value, &r) == nil && r.RequestID == id && r.Action == "block_check" && r.Status == bus.StatusSucceeded
+		var r protocol.Result
+		return json.Unmarshal(m.Value, &r) == nil && r.RequestID == id && r.Action == "block_check" && r.Status == protocol.StatusSucceeded
 	})
 	worker.kill()
 

@@ -11,19 +11,21 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/enums/v1"
 
+	"github.com/lethe-privacy/lethe/connectors"
+	"github.com/lethe-privacy/lethe/connectors/protocol"
 	"github.com/lethe-privacy/lethe/deploy/demo"
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/workflows"
 )
 
 // command reads the command the request's workflow sent to the database connector.
-func (s *stack) command(id string) bus.Command {
+func (s *stack) command(id string) protocol.Command {
 	s.t.Helper()
-	m := s.nextMessage(bus.CommandTopic("database"), func(m bus.Message) bool {
-		var c bus.Command
+	m := s.nextMessage(protocol.CommandTopic("database"), func(m bus.Message) bool {
+		var c protocol.Command
 		return json.Unmarshal(m.Value, &c) == nil && c.RequestID == id
 	})
-	var cmd bus.Command
+	var cmd protocol.Command
 	require.NoError(s.t, json.Unmarshal(m.Value, &cmd))
 	return cmd
 }
@@ -32,10 +34,10 @@ func (s *stack) command(id string) bus.Command {
 func (s *stack) deadLettered(key string) string {
 	s.t.Helper()
 	m := s.nextMessage(bus.TopicDLQ, func(m bus.Message) bool {
-		var dl bus.DeadLetter
+		var dl protocol.DeadLetter
 		return json.Unmarshal(m.Value, &dl) == nil && dl.Key == key && strings.HasSuffix(dl.SourceTopic, bus.TopicResults)
 	})
-	var dl bus.DeadLetter
+	var dl protocol.DeadLetter
 	require.NoError(s.t, json.Unmarshal(m.Value, &dl))
 	return dl.Reason
 }
@@ -57,14 +59,14 @@ func TestResultWithAnotherRequestsTokenIsDeadLettered(t *testing.T) {
 	s := newStack(t)
 	s.Run("worker", s.Deps.RunWorker)
 	s.Run("bridge", s.Deps.RunBridge)
-	a := s.Submit(workflows.TypeRestriction, bus.Subject{Email: demo.ClearCustomerEmail})
-	b := s.Submit(workflows.TypeRestriction, bus.Subject{Email: demo.HealthNotesCustomerEmail})
+	a := s.Submit(workflows.TypeRestriction, connectors.Subject{Email: demo.ClearCustomerEmail})
+	b := s.Submit(workflows.TypeRestriction, connectors.Subject{Email: demo.HealthNotesCustomerEmail})
 	cmdA, cmdB := s.command(a), s.command(b)
 	beforeA, beforeB := s.snapshot(a), s.snapshot(b)
 
-	forged := bus.NewResult(cmdA, bus.StatusSucceeded, time.Now())
+	forged := protocol.NewResult(cmdA, protocol.StatusSucceeded, time.Now())
 	forged.RequestID, forged.IdempotencyKey = cmdB.RequestID, cmdB.IdempotencyKey
-	forged.Output = &bus.Output{Result: json.RawMessage(`{"restricted":true,"rows":1}`)}
+	forged.Output = &protocol.Output{Result: json.RawMessage(`{"restricted":true,"rows":1}`)}
 	ctx := context.Background()
 	require.NoError(t, s.Deps.Bus.Publish(ctx, bus.TopicResults, "forged-"+a, forged))
 
@@ -75,9 +77,9 @@ func TestResultWithAnotherRequestsTokenIsDeadLettered(t *testing.T) {
 	assert.Equal(t, beforeB, s.snapshot(b), "request B unchanged")
 	assert.Contains(t, beforeA, enums.WORKFLOW_EXECUTION_STATUS_RUNNING.String())
 
-	for _, cmd := range []bus.Command{cmdA, cmdB} {
-		good := bus.NewResult(cmd, bus.StatusSucceeded, time.Now())
-		good.Output = &bus.Output{Result: json.RawMessage(`{"restricted":true,"rows":1}`)}
+	for _, cmd := range []protocol.Command{cmdA, cmdB} {
+		good := protocol.NewResult(cmd, protocol.StatusSucceeded, time.Now())
+		good.Output = &protocol.Output{Result: json.RawMessage(`{"restricted":true,"rows":1}`)}
 		require.NoError(t, s.Deps.Bus.Publish(ctx, bus.TopicResults, cmd.RequestID, good))
 	}
 	assert.Equal(t, workflows.StatusCompleted, s.Await(a).Status)
@@ -92,25 +94,25 @@ func TestResultNamingAnotherRequestsExportIsDeadLettered(t *testing.T) {
 	s.Run("bridge", s.Deps.RunBridge)
 	stopConnector := s.Run("connector", func(ctx context.Context) error { return s.Deps.RunConnector(ctx, "database") })
 
-	victim := s.Submit(workflows.TypeAccess, bus.Subject{Email: demo.HealthNotesCustomerEmail})
+	victim := s.Submit(workflows.TypeAccess, connectors.Subject{Email: demo.HealthNotesCustomerEmail})
 	require.Equal(t, workflows.StatusCompleted, s.Await(victim).Status)
 	vm := s.nextMessage(bus.TopicResults, func(m bus.Message) bool {
-		var r bus.Result
-		return json.Unmarshal(m.Value, &r) == nil && r.RequestID == victim && r.Status == bus.StatusSucceeded
+		var r protocol.Result
+		return json.Unmarshal(m.Value, &r) == nil && r.RequestID == victim && r.Status == protocol.StatusSucceeded
 	})
-	var victimResult bus.Result
+	var victimResult protocol.Result
 	require.NoError(t, json.Unmarshal(vm.Value, &victimResult))
 	require.NotEmpty(t, victimResult.Output.Exports)
 	victimBefore := s.snapshot(victim)
 
 	// The attacker's request waits for its result: no connector answers it.
 	stopConnector()
-	attacker := s.Submit(workflows.TypeAccess, bus.Subject{Email: demo.ClearCustomerEmail})
+	attacker := s.Submit(workflows.TypeAccess, connectors.Subject{Email: demo.ClearCustomerEmail})
 	cmd := s.command(attacker)
 	before := s.snapshot(attacker)
 
-	forged := bus.NewResult(cmd, bus.StatusSucceeded, time.Now())
-	forged.Output = &bus.Output{Exports: victimResult.Output.Exports, Counts: victimResult.Output.Counts, Result: victimResult.Output.Result}
+	forged := protocol.NewResult(cmd, protocol.StatusSucceeded, time.Now())
+	forged.Output = &protocol.Output{Exports: victimResult.Output.Exports, Counts: victimResult.Output.Counts, Result: victimResult.Output.Result}
 	require.NoError(t, s.Deps.Bus.Publish(context.Background(), bus.TopicResults, "forged-"+attacker, forged))
 
 	reason := s.deadLettered("forged-" + attacker)
@@ -133,10 +135,10 @@ func TestRetriedCommandsResultIsAccepted(t *testing.T) {
 	s := newStack(t)
 	s.Run("worker", s.Deps.RunWorker)
 	s.Run("bridge", s.Deps.RunBridge)
-	id := s.Submit(workflows.TypeRestriction, bus.Subject{Email: demo.ClearCustomerEmail})
+	id := s.Submit(workflows.TypeRestriction, connectors.Subject{Email: demo.ClearCustomerEmail})
 	first := s.command(id)
-	failed := bus.NewResult(first, bus.StatusFailed, time.Now())
-	failed.Error = &bus.ResultError{Message: "system down for maintenance", Permanent: true}
+	failed := protocol.NewResult(first, protocol.StatusFailed, time.Now())
+	failed.Error = &protocol.ResultError{Message: "system down for maintenance", Permanent: true}
 	ctx := context.Background()
 	require.NoError(t, s.Deps.Bus.Publish(ctx, bus.TopicResults, id, failed))
 	deadline := time.Now().Add(time.Minute)
@@ -147,14 +149,14 @@ func TestRetriedCommandsResultIsAccepted(t *testing.T) {
 
 	_, err := s.Deps.Requests().Decide(ctx, "salon", id, workflows.UpdateRetry, workflows.Decision{Actor: "sam"})
 	require.NoError(t, err)
-	m := s.nextMessage(bus.CommandTopic("database"), func(m bus.Message) bool {
-		var c bus.Command
+	m := s.nextMessage(protocol.CommandTopic("database"), func(m bus.Message) bool {
+		var c protocol.Command
 		return json.Unmarshal(m.Value, &c) == nil && c.RequestID == id && c.TaskToken != first.TaskToken
 	})
-	var again bus.Command
+	var again protocol.Command
 	require.NoError(t, json.Unmarshal(m.Value, &again))
-	good := bus.NewResult(again, bus.StatusSucceeded, time.Now())
-	good.Output = &bus.Output{Result: json.RawMessage(`{"restricted":true,"rows":1}`)}
+	good := protocol.NewResult(again, protocol.StatusSucceeded, time.Now())
+	good.Output = &protocol.Output{Result: json.RawMessage(`{"restricted":true,"rows":1}`)}
 	require.NoError(t, s.Deps.Bus.Publish(ctx, bus.TopicResults, id, good))
 	require.Equal(t, workflows.StatusCompleted, s.Await(id).Status)
 }

@@ -15,8 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/enums/v1"
 
+	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/deploy/demo"
-	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/internal/teststack"
 	"github.com/lethe-privacy/lethe/workflows"
@@ -33,7 +33,7 @@ func customerNumberStack(t *testing.T) *stack {
 }
 
 // submitUnverified files a request the subject must verify by email code, and verifies it.
-func (s *stack) submitUnverified(typ string, subject bus.Subject) string {
+func (s *stack) submitUnverified(typ string, subject connectors.Subject) string {
 	s.t.Helper()
 	ctx := context.Background()
 	id, err := s.Deps.Requests().Submit(ctx, requests.Submission{TenantID: "salon", Type: typ, Subject: subject})
@@ -67,7 +67,7 @@ func TestTypedCustomerNumberBorrowsNoIdentity(t *testing.T) {
 	ctx := context.Background()
 	const attacker = "mallory@attacker.example"
 
-	access := s.submitUnverified(workflows.TypeAccess, bus.Subject{Email: attacker, CustomerID: demo.HealthNotesCustomerNumber})
+	access := s.submitUnverified(workflows.TypeAccess, connectors.Subject{Email: attacker, CustomerID: demo.HealthNotesCustomerNumber})
 	st := s.awaitSettled(access)
 	if st.Export != nil {
 		files := readZip(t, s, st.Export.URI)
@@ -78,14 +78,14 @@ func TestTypedCustomerNumberBorrowsNoIdentity(t *testing.T) {
 	assert.Empty(t, s.scanForSubject(demo.HealthNotesCustomerEmail), "Lethe holds the victim's data")
 
 	victimBefore := s.scalar(`SELECT first_name || '/' || email FROM customers WHERE customer_number = $1`, demo.ClearCustomerNumber)
-	erasure := s.submitUnverified(workflows.TypeErasure, bus.Subject{Email: attacker, CustomerID: demo.ClearCustomerNumber})
+	erasure := s.submitUnverified(workflows.TypeErasure, connectors.Subject{Email: attacker, CustomerID: demo.ClearCustomerNumber})
 	s.awaitSettled(erasure)
 	assert.Equal(t, victimBefore, s.scalar(`SELECT first_name || '/' || email FROM customers WHERE customer_number = $1`, demo.ClearCustomerNumber),
 		"the erasure touched the victim's record")
 	assert.Equal(t, "0", s.scalar(`SELECT count(*) FROM lethe_applied_tasks`), "no connector acted for the attacker")
 
 	// The real customer's own request: the number waits for staff, who check it and retry.
-	own := s.submitUnverified(workflows.TypeAccess, bus.Subject{Email: demo.HealthNotesCustomerEmail, CustomerID: demo.HealthNotesCustomerNumber})
+	own := s.submitUnverified(workflows.TypeAccess, connectors.Subject{Email: demo.HealthNotesCustomerEmail, CustomerID: demo.HealthNotesCustomerNumber})
 	require.Equal(t, workflows.StatusFailed, s.awaitSettled(own).Status, "a connector that only knows customer numbers has nothing proven to match")
 	svc := s.Deps.Requests()
 	ids, err := svc.SubjectIdentifiers(ctx, "salon", own)
@@ -171,7 +171,7 @@ func TestErasureForgetsEveryCopy(t *testing.T) {
 	s := newStack(t)
 	s.RunAll()
 	ctx := context.Background()
-	subject := bus.Subject{Email: demo.ClearCustomerEmail, Phone: demo.ClearCustomerPhone}
+	subject := connectors.Subject{Email: demo.ClearCustomerEmail, Phone: demo.ClearCustomerPhone}
 	var first, last string
 	require.NoError(t, s.Demo.QueryRow(ctx, `SELECT first_name, last_name FROM customers WHERE email = $1`, subject.Email).Scan(&first, &last))
 	const corrected = "Eastfoldshire"

@@ -9,8 +9,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/lethe-privacy/lethe/connectors"
+	"github.com/lethe-privacy/lethe/connectors/protocol"
 	"github.com/lethe-privacy/lethe/deploy/demo"
-	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/internal/teststack"
 	"github.com/lethe-privacy/lethe/workflows"
@@ -29,8 +30,8 @@ const studio = `
 func (s *stack) commandsOn(instance string) []string {
 	s.t.Helper()
 	var ids []string
-	for _, m := range s.readAll(s.Prefix + bus.CommandTopic(instance)) {
-		var c bus.Command
+	for _, m := range s.readAll(s.Prefix + protocol.CommandTopic(instance)) {
+		var c protocol.Command
 		require.NoError(s.t, json.Unmarshal(m.Value, &c))
 		require.Equal(s.t, instance, c.Connector, "a command on the topic of %s", instance)
 		ids = append(ids, c.RequestID)
@@ -74,7 +75,7 @@ func TestEachTenantsErasureReachesOnlyItsOwnDatabase(t *testing.T) {
 	}
 	erase := func(tenant string) string {
 		id, err := s.Deps.Requests().Submit(ctx, requests.Submission{
-			TenantID: tenant, Type: workflows.TypeErasure, Subject: bus.Subject{Email: email}, IdentityVerified: true, Channel: "api",
+			TenantID: tenant, Type: workflows.TypeErasure, Subject: connectors.Subject{Email: email}, IdentityVerified: true, Channel: "api",
 		})
 		require.NoError(t, err)
 		st := s.Await(id)

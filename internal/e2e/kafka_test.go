@@ -10,7 +10,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/connectors/envelope"
+	"github.com/lethe-privacy/lethe/connectors/protocol"
 	"github.com/lethe-privacy/lethe/deploy/demo"
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/requests"
@@ -29,14 +31,14 @@ func TestKafkaHoldsNoPersonalDataInClear(t *testing.T) {
 	ctx := context.Background()
 
 	personal := map[string]string{} // value -> what it is, for the failure message
-	customer := func(email string) bus.Subject {
+	customer := func(email string) connectors.Subject {
 		var number, phone, first, last string
 		require.NoError(t, s.Demo.QueryRow(ctx, `SELECT customer_number, phone, first_name, last_name FROM customers WHERE email = $1`, email).
 			Scan(&number, &phone, &first, &last))
 		for v, what := range map[string]string{email: "email", phone: "phone", number: "customer number", last: "last name", first + " " + last: "name"} {
 			personal[v] = "the " + what + " of a demo customer"
 		}
-		return bus.Subject{Email: email, Phone: phone, CustomerID: number}
+		return connectors.Subject{Email: email, Phone: phone, CustomerID: number}
 	}
 	access, rectify, erase := customer(demo.ClearCustomerEmail), customer(demo.HealthNotesCustomerEmail), customer(demo.UnpaidInvoiceCustomerEmail)
 	changes := map[string]string{"last_name": "Quillfeather", "city": "Ravensmoor"}
@@ -59,7 +61,7 @@ func TestKafkaHoldsNoPersonalDataInClear(t *testing.T) {
 
 	// A command the runner cannot open (sealed for a key it does not hold) is dead-lettered:
 	// the copy in lethe.dlq holds the ciphertext, never the subject.
-	stray := bus.Command{
+	stray := protocol.Command{
 		Schema: schemas.ConnectorCommand, Version: schemas.CommandVersion, ID: "R-STRAY:database:erase:1",
 		IdempotencyKey: "R-STRAY:database:erase", RequestID: "R-STRAY", TenantID: "salon", Connector: "database",
 		Action: "erase", TaskToken: "c3RyYXk=", IssuedAt: time.Now().UTC(),
@@ -69,11 +71,11 @@ func TestKafkaHoldsNoPersonalDataInClear(t *testing.T) {
 	ring, err := envelope.NewRing(k)
 	require.NoError(t, err)
 	require.NoError(t, stray.Seal(ring, &access, nil))
-	require.NoError(t, s.Deps.Bus.Publish(ctx, bus.CommandTopic("database"), stray.RequestID, stray))
+	require.NoError(t, s.Deps.Bus.Publish(ctx, protocol.CommandTopic("database"), stray.RequestID, stray))
 	s.nextMessage(bus.TopicDLQ, func(m bus.Message) bool { return strings.Contains(string(m.Value), stray.ID) })
 
 	topics := s.topics()
-	require.Contains(t, topics, s.Prefix+bus.CommandTopic("database"))
+	require.Contains(t, topics, s.Prefix+protocol.CommandTopic("database"))
 	messages := 0
 	for _, topic := range topics {
 		for _, m := range s.readAll(topic) {

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/deploy/demo"
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/identity"
@@ -50,7 +51,7 @@ func TestAccessRequestEndToEnd(t *testing.T) {
 	s := newStack(t)
 	s.RunAll()
 	email := demo.HealthNotesCustomerEmail
-	id := s.Submit(workflows.TypeAccess, bus.Subject{Email: email})
+	id := s.Submit(workflows.TypeAccess, connectors.Subject{Email: email})
 	st := s.Await(id)
 	s.record(id, "request_access")
 
@@ -112,7 +113,7 @@ func TestErasureRequestEndToEnd(t *testing.T) {
 	invoicesBefore := s.scalar(`SELECT count(*)::text || '/' || coalesce(sum(amount_cents), 0)::text FROM invoices WHERE customer_id = $1`, customerID)
 	require.NotEqual(t, "0/0", invoicesBefore, "the demo customer has invoices to keep")
 
-	id := s.Submit(workflows.TypeErasure, bus.Subject{Email: email})
+	id := s.Submit(workflows.TypeErasure, connectors.Subject{Email: email})
 	st := s.Await(id)
 	s.record(id, "request_erasure")
 	require.Equal(t, workflows.StatusCompleted, st.Status)
@@ -154,7 +155,7 @@ func TestBlockedErasureEndToEnd(t *testing.T) {
 	s.RunAll()
 	email := demo.FutureBookingCustomerEmail
 	ctx := context.Background()
-	id := s.Submit(workflows.TypeErasure, bus.Subject{Email: email})
+	id := s.Submit(workflows.TypeErasure, connectors.Subject{Email: email})
 
 	st := s.awaitStatus(id, workflows.StatusBlocked)
 	require.NotEmpty(t, st.Blocks)
@@ -205,7 +206,7 @@ func TestRectificationAndObjectionEndToEnd(t *testing.T) {
 	ctx := context.Background()
 	email := demo.HealthNotesCustomerEmail
 	id, err := s.Deps.Requests().Submit(ctx, requests.Submission{
-		TenantID: "salon", Type: workflows.TypeRectification, Subject: bus.Subject{Email: email},
+		TenantID: "salon", Type: workflows.TypeRectification, Subject: connectors.Subject{Email: email},
 		Changes: map[string]string{"last_name": "Lovelace", "city": "Eastfold"}, IdentityVerified: true,
 	})
 	require.NoError(t, err)
@@ -222,7 +223,7 @@ func TestRectificationAndObjectionEndToEnd(t *testing.T) {
 
 	_, err = s.Demo.Exec(ctx, `UPDATE marketing_consents SET granted = true WHERE customer_id = (SELECT id FROM customers WHERE email = $1)`, email)
 	require.NoError(t, err)
-	obj := s.Submit(workflows.TypeObjection, bus.Subject{Email: email})
+	obj := s.Submit(workflows.TypeObjection, connectors.Subject{Email: email})
 	require.Equal(t, workflows.StatusCompleted, s.Await(obj).Status)
 	assert.Equal(t, "0", s.scalar(`SELECT count(*) FROM marketing_consents m JOIN customers c ON c.id = m.customer_id WHERE c.email = $1 AND m.granted`, email))
 	var purpose string
@@ -260,7 +261,7 @@ func TestEmailCodeVerificationEndToEnd(t *testing.T) {
 	s.RunAll()
 	ctx := context.Background()
 	email := demo.ClearCustomerEmail
-	id, err := s.Deps.Requests().Submit(ctx, requests.Submission{TenantID: "salon", Type: workflows.TypeAccess, Subject: bus.Subject{Email: email}})
+	id, err := s.Deps.Requests().Submit(ctx, requests.Submission{TenantID: "salon", Type: workflows.TypeAccess, Subject: connectors.Subject{Email: email}})
 	require.NoError(t, err)
 	st := s.awaitStatus(id, workflows.StatusIdentityPending)
 	require.Empty(t, st.Connectors, "no connector is asked before verification")
@@ -285,7 +286,7 @@ func TestBlockedErasureClosedByPolicyEndToEnd(t *testing.T) {
 		Tenants: strings.Replace(teststack.Salon, "{manual_approval: []}", "{manual_approval: [], blocked_erasure: close}", 1)}), t: t}
 	s.RunAll()
 	email := demo.FutureBookingCustomerEmail
-	id := s.Submit(workflows.TypeErasure, bus.Subject{Email: email})
+	id := s.Submit(workflows.TypeErasure, connectors.Subject{Email: email})
 	st := s.Await(id)
 	s.record(id, "request_erasure_blocked_closed")
 	assert.Equal(t, workflows.StatusDenied, st.Status)

@@ -15,6 +15,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/lethe-privacy/lethe/connectors"
+	"github.com/lethe-privacy/lethe/connectors/protocol"
 	"github.com/lethe-privacy/lethe/deploy/demo"
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/workflows"
@@ -49,13 +51,13 @@ func TestOversizedMessagesAreDeadLetteredAndConsumersGoOn(t *testing.T) {
 	want := map[string][]byte{}
 
 	// Results: no connector runs; the test answers the command after the two poison messages.
-	id := s.Submit(workflows.TypeRestriction, bus.Subject{Email: demo.ClearCustomerEmail})
-	cmdMsg := s.nextMessage(bus.CommandTopic("database"), func(m bus.Message) bool { return strings.Contains(string(m.Value), id) })
-	var cmd bus.Command
+	id := s.Submit(workflows.TypeRestriction, connectors.Subject{Email: demo.ClearCustomerEmail})
+	cmdMsg := s.nextMessage(protocol.CommandTopic("database"), func(m bus.Message) bool { return strings.Contains(string(m.Value), id) })
+	var cmd protocol.Command
 	require.NoError(t, json.Unmarshal(cmdMsg.Value, &cmd))
 	s.publishLarge(bus.TopicResults, id, angles, noise)
-	good := bus.NewResult(cmd, bus.StatusSucceeded, time.Now())
-	good.Output = &bus.Output{Result: json.RawMessage(`{"restricted":true,"rows":1}`)}
+	good := protocol.NewResult(cmd, protocol.StatusSucceeded, time.Now())
+	good.Output = &protocol.Output{Result: json.RawMessage(`{"restricted":true,"rows":1}`)}
 	require.NoError(t, s.Deps.Bus.Publish(context.Background(), bus.TopicResults, id, good))
 
 	// Intake: the same two, then a valid request.
@@ -75,14 +77,14 @@ func TestOversizedMessagesAreDeadLetteredAndConsumersGoOn(t *testing.T) {
 	got := map[string]bool{}
 	for len(got) < len(want) {
 		m := s.nextMessage(bus.TopicDLQ, func(m bus.Message) bool {
-			var dl bus.DeadLetter
+			var dl protocol.DeadLetter
 			_ = json.Unmarshal(m.Value, &dl)
 			return (dl.Key == id || dl.Key == intakeID) && strings.Contains(string(m.Value), `"value_ref"`) && !got[refName(m.Value)]
 		})
 		name := refName(m.Value)
 		got[name] = true
 		var dl struct {
-			bus.DeadLetter
+			protocol.DeadLetter
 			Ref struct {
 				Bytes  int64  `json:"bytes"`
 				SHA256 string `json:"sha256"`

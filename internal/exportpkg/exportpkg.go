@@ -3,7 +3,7 @@
 // plus a readable summary of the Art. 15 information (access) or a short README (portability),
 // and a manifest with every file's SHA-256 and row count.
 //
-// Inputs are the JSON Lines objects connectors write to the export store (see runner.TableFile).
+// Inputs are the JSON Lines objects connectors write to the export store (protocol.TableHeader).
 // Build streams them: memory stays flat however many rows a table holds, and the ZIP is written
 // straight into the export store, visible only once complete.
 package exportpkg
@@ -24,8 +24,8 @@ import (
 	"time"
 
 	"github.com/lethe-privacy/lethe/connectors"
-	"github.com/lethe-privacy/lethe/internal/bus"
-	"github.com/lethe-privacy/lethe/internal/exports"
+	"github.com/lethe-privacy/lethe/connectors/exportstore"
+	"github.com/lethe-privacy/lethe/connectors/protocol"
 )
 
 // Package kinds, matching the request types that produce them.
@@ -60,7 +60,7 @@ type Input struct {
 // Source is one connector's exported tables.
 type Source struct {
 	Connector string
-	Tables    []bus.ExportRef
+	Tables    []protocol.ExportRef
 }
 
 // Package describes the stored ZIP.
@@ -129,7 +129,7 @@ func (in Input) validate() error {
 // object is verified against its recorded SHA-256 as it is read; on any error nothing is stored
 // at target. Building the same input twice yields byte-identical packages, so a retried build
 // records the same checksum.
-func Build(ctx context.Context, store exports.Store, target string, in Input) (Package, error) {
+func Build(ctx context.Context, store exportstore.Store, target string, in Input) (Package, error) {
 	if err := in.validate(); err != nil {
 		return Package{}, fmt.Errorf("building export package: %w", err)
 	}
@@ -151,7 +151,7 @@ func Build(ctx context.Context, store exports.Store, target string, in Input) (P
 
 type builder struct {
 	ctx    context.Context
-	store  exports.Store
+	store  exportstore.Store
 	in     Input
 	zw     *zip.Writer
 	names  map[string]bool // lower-cased, so no two entries collide on a case-insensitive disk
@@ -226,7 +226,7 @@ func (c *countWriter) Write(p []byte) (int, error) {
 // table writes one exported table as JSON and as CSV. A ZIP has one entry open at a time, so the
 // input is read twice, once per format, rather than holding either copy in memory; both reads
 // are verified against the recorded checksum.
-func (b *builder) table(connector string, ref bus.ExportRef) error {
+func (b *builder) table(connector string, ref protocol.ExportRef) error {
 	if err := b.ctx.Err(); err != nil {
 		return err
 	}
@@ -344,14 +344,14 @@ type manifest struct {
 	Files       []File      `json:"files"`
 }
 
-// tableReader reads one JSON Lines table object, hashing every byte so that reaching the end
-// proves (or disproves) the content is what was recorded.
+// tableReader reads one table file (connectors/protocol), hashing every byte so that reaching
+// the end proves (or disproves) the content is what was recorded.
 type tableReader struct {
 	rc      io.ReadCloser
 	h       hash.Hash
 	src     *countReader
-	dec     *json.Decoder
-	ref     bus.ExportRef
+	tr      *protocol.TableReader
+	ref     protocol.ExportRef
 	label   string // connector/table, for errors
 	name    string
 	columns []connectors.Column
@@ -371,7 +371,7 @@ func (c *countReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func openTable(ctx context.Context, store exports.Store, connector string, ref bus.ExportRef) (*tableReader, error) {
+func openTable(ctx context.Context, store exportstore.Store, connector string, ref protocol.ExportRef) (*tableReader, error) {
 	label := connector + "/" + ref.Table
 	rc, err := store.Open(ctx, ref.URI)
 	if err != nil {
@@ -379,60 +379,31 @@ func openTable(ctx context.Context, store exports.Store, connector string, ref b
 	}
 	h := sha256.New()
 	src := &countReader{r: io.TeeReader(rc, h)}
-	t := &tableReader{rc: rc, h: h, src: src, dec: json.NewDecoder(src), ref: ref, label: label}
-	var hdr struct {
-		Table   string              `json:"table"`
-		Columns []connectors.Column `json:"columns"`
-	}
-	if err := t.dec.Decode(&hdr); err != nil {
-		return nil, t.fail(fmt.Errorf("reading header of %s: %s", label, describe(err)))
-	}
-	if err := t.header(hdr.Table, hdr.Columns); err != nil {
+	t := &tableReader{rc: rc, h: h, src: src, ref: ref, label: label}
+	t.tr, err = protocol.NewTableReader(src, label)
+	if err != nil {
 		return nil, t.fail(err)
 	}
+	if table := t.tr.Header.Table; ref.Table != "" && table != ref.Table {
+		return nil, t.fail(fmt.Errorf("export of %s holds table %q", label, table))
+	}
+	t.name, t.columns = t.tr.Header.Table, t.tr.Header.Columns
+	t.label = connector + "/" + t.name
+	t.tr.Label = t.label
 	return t, nil
-}
-
-func (t *tableReader) header(table string, cols []connectors.Column) error {
-	if t.ref.Table != "" && table != t.ref.Table {
-		return fmt.Errorf("export of %s holds table %q", t.label, table)
-	}
-	if !validName(table) {
-		return fmt.Errorf("table name %q in export of %s cannot name a file", table, t.label)
-	}
-	if len(cols) == 0 {
-		return fmt.Errorf("export of %s has no columns", t.label)
-	}
-	seen := map[string]bool{}
-	for _, c := range cols {
-		if c.Name == "" || seen[c.Name] {
-			return fmt.Errorf("export of %s has an empty or repeated column name", t.label)
-		}
-		seen[c.Name] = true
-		if !c.Category.Valid() {
-			return fmt.Errorf("export of %s: column %q has unknown category %q", t.label, c.Name, c.Category)
-		}
-	}
-	t.name, t.columns = table, cols
-	t.label = t.label[:strings.LastIndexByte(t.label, '/')+1] + table
-	return nil
 }
 
 // next reads the next row into t.row. At the end of the object it verifies the checksum, size
 // and row count and returns false.
 func (t *tableReader) next() (bool, error) {
-	t.row = t.row[:0]
-	err := t.dec.Decode(&t.row)
+	row, err := t.tr.Next()
 	if err == io.EOF {
 		return false, t.verify()
 	}
 	if err != nil {
-		return false, t.fail(fmt.Errorf("reading row %d of %s: %s", t.rows+1, t.label, describe(err)))
+		return false, t.fail(err)
 	}
-	t.rows++
-	if len(t.row) != len(t.columns) {
-		return false, t.fail(fmt.Errorf("row %d of %s has %d values for %d columns", t.rows, t.label, len(t.row), len(t.columns)))
-	}
+	t.row, t.rows = row, t.tr.Rows()
 	return true, nil
 }
 
@@ -471,20 +442,4 @@ func (t *tableReader) Close() error {
 	}
 	t.closed = true
 	return t.rc.Close()
-}
-
-// describe says what is wrong with malformed JSON without quoting it: the text is the
-// subject's data and must not reach an error message.
-func describe(err error) string {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syn):
-		return fmt.Sprintf("malformed JSON at byte %d", syn.Offset)
-	case errors.As(err, &typ):
-		return fmt.Sprintf("expected %s, found a JSON %s", typ.Type, typ.Value)
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return "object ends mid-value"
-	}
-	return "unreadable JSON"
 }

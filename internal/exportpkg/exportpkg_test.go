@@ -20,16 +20,16 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/lethe-privacy/lethe/connectors"
-	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/connectors/exportstore"
+	"github.com/lethe-privacy/lethe/connectors/protocol"
 	"github.com/lethe-privacy/lethe/internal/exportpkg"
-	"github.com/lethe-privacy/lethe/internal/exports"
 )
 
 var generatedAt = time.Date(2026, 3, 14, 9, 30, 0, 0, time.UTC)
 
 // writeTable stores a table the way the connector runner does: a header line, then one JSON
 // array per row.
-func writeTable(t testing.TB, dir *exports.Dir, rel, table string, cols []connectors.Column, rows [][]any) bus.ExportRef {
+func writeTable(t testing.TB, dir *exportstore.Dir, rel, table string, cols []connectors.Column, rows [][]any) protocol.ExportRef {
 	t.Helper()
 	w, err := dir.Create(context.Background(), dir.URI(rel))
 	require.NoError(t, err)
@@ -40,7 +40,7 @@ func writeTable(t testing.TB, dir *exports.Dir, rel, table string, cols []connec
 	}
 	obj, err := w.Commit()
 	require.NoError(t, err)
-	return bus.ExportRef{URI: obj.URI, SHA256: obj.SHA256, Bytes: obj.Bytes, Rows: int64(len(rows)), Table: table}
+	return protocol.ExportRef{URI: obj.URI, SHA256: obj.SHA256, Bytes: obj.Bytes, Rows: int64(len(rows)), Table: table}
 }
 
 var (
@@ -76,12 +76,12 @@ var (
 )
 
 type fixture struct {
-	dir *exports.Dir
+	dir *exportstore.Dir
 	in  exportpkg.Input
 }
 
 func newFixture(t testing.TB, kind string) fixture {
-	dir, err := exports.NewDir(t.TempDir())
+	dir, err := exportstore.NewDir(t.TempDir())
 	require.NoError(t, err)
 	in := exportpkg.Input{
 		RequestID:   "req-0001",
@@ -90,12 +90,12 @@ func newFixture(t testing.TB, kind string) fixture {
 		GeneratedAt: generatedAt,
 		Notice:      exportpkg.DefaultNotice("Salon Aurora", "privacy@aurora.example"),
 		Sources: []exportpkg.Source{
-			{Connector: "database", Tables: []bus.ExportRef{
+			{Connector: "database", Tables: []protocol.ExportRef{
 				writeTable(t, dir, "in/database/customers.jsonl", "customers", customerCols, customerRows),
 				writeTable(t, dir, "in/database/treatments.jsonl", "treatments", treatmentCols, treatmentRows),
 				writeTable(t, dir, "in/database/invoices.jsonl", "invoices", invoiceCols, nil),
 			}},
-			{Connector: "mailchimp", Tables: []bus.ExportRef{
+			{Connector: "mailchimp", Tables: []protocol.ExportRef{
 				writeTable(t, dir, "in/mailchimp/members.jsonl", "members", memberCols, memberRows),
 			}},
 		},
@@ -104,7 +104,7 @@ func newFixture(t testing.TB, kind string) fixture {
 }
 
 // unzip reads every entry of the stored package, in order.
-func unzip(t *testing.T, dir *exports.Dir, uri string) ([]string, map[string][]byte) {
+func unzip(t *testing.T, dir *exportstore.Dir, uri string) ([]string, map[string][]byte) {
 	t.Helper()
 	r, err := dir.Open(context.Background(), uri)
 	require.NoError(t, err)
@@ -165,7 +165,7 @@ func TestBuildAccessPackage(t *testing.T) {
 	pkg, err := exportpkg.Build(ctx, fx.dir, target, fx.in)
 	require.NoError(t, err)
 	assert.Equal(t, target, pkg.URI)
-	require.NoError(t, exports.Verify(ctx, fx.dir, exports.Object{URI: pkg.URI, SHA256: pkg.SHA256, Bytes: pkg.Bytes}))
+	require.NoError(t, exportstore.Verify(ctx, fx.dir, exportstore.Object{URI: pkg.URI, SHA256: pkg.SHA256, Bytes: pkg.Bytes}))
 	st, err := os.Stat(filepath.Join(fx.dir.Root, "packages/req-0001.zip"))
 	require.NoError(t, err)
 	assert.Equal(t, st.Size(), pkg.Bytes)

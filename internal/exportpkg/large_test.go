@@ -14,9 +14,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/lethe-privacy/lethe/connectors"
-	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/connectors/exportstore"
+	"github.com/lethe-privacy/lethe/connectors/protocol"
 	"github.com/lethe-privacy/lethe/internal/exportpkg"
-	"github.com/lethe-privacy/lethe/internal/exports"
 )
 
 // heapProbe records the largest HeapInuse seen while a build reads and writes, sampling on
@@ -37,11 +37,11 @@ func (p *heapProbe) sample() {
 }
 
 type probedStore struct {
-	exports.Store
+	exportstore.Store
 	p *heapProbe
 }
 
-func (s probedStore) Create(ctx context.Context, uri string) (exports.Writer, error) {
+func (s probedStore) Create(ctx context.Context, uri string) (exportstore.Writer, error) {
 	w, err := s.Store.Create(ctx, uri)
 	if err != nil {
 		return nil, err
@@ -58,7 +58,7 @@ func (s probedStore) Open(ctx context.Context, uri string) (io.ReadCloser, error
 }
 
 type probedWriter struct {
-	exports.Writer
+	exportstore.Writer
 	p *heapProbe
 }
 
@@ -81,7 +81,7 @@ var largeCols = []connectors.Column{
 }
 
 // writeLargeTable stores rows rows of about 400 bytes each.
-func writeLargeTable(tb testing.TB, dir *exports.Dir, rows int) bus.ExportRef {
+func writeLargeTable(tb testing.TB, dir *exportstore.Dir, rows int) protocol.ExportRef {
 	tb.Helper()
 	w, err := dir.Create(context.Background(), dir.URI("in/database/visits.jsonl"))
 	require.NoError(tb, err)
@@ -98,14 +98,14 @@ func writeLargeTable(tb testing.TB, dir *exports.Dir, rows int) bus.ExportRef {
 	require.NoError(tb, bw.Flush())
 	obj, err := w.Commit()
 	require.NoError(tb, err)
-	return bus.ExportRef{URI: obj.URI, SHA256: obj.SHA256, Bytes: obj.Bytes, Rows: int64(rows), Table: "visits"}
+	return protocol.ExportRef{URI: obj.URI, SHA256: obj.SHA256, Bytes: obj.Bytes, Rows: int64(rows), Table: "visits"}
 }
 
-func largeInput(ref bus.ExportRef) exportpkg.Input {
+func largeInput(ref protocol.ExportRef) exportpkg.Input {
 	return exportpkg.Input{
 		RequestID: "req-large", Kind: exportpkg.KindAccess, GeneratedAt: generatedAt,
 		Notice:  exportpkg.DefaultNotice("Salon Aurora", "privacy@aurora.example"),
-		Sources: []exportpkg.Source{{Connector: "database", Tables: []bus.ExportRef{ref}}},
+		Sources: []exportpkg.Source{{Connector: "database", Tables: []protocol.ExportRef{ref}}},
 	}
 }
 
@@ -116,7 +116,7 @@ func TestBuildLargeTableInBoundedMemory(t *testing.T) {
 		t.Skip("writes and packages about 80 MB")
 	}
 	const rows, bound = 200_000, 64 << 20
-	dir, err := exports.NewDir(t.TempDir())
+	dir, err := exportstore.NewDir(t.TempDir())
 	require.NoError(t, err)
 	ref := writeLargeTable(t, dir, rows)
 	require.Greater(t, ref.Bytes, int64(bound), "the input must not fit in the bound")
@@ -133,7 +133,7 @@ func TestBuildLargeTableInBoundedMemory(t *testing.T) {
 	assert.Less(t, growth, int64(bound))
 	require.Greater(t, probe.calls, 1000, "the probe sampled throughout the build")
 
-	require.NoError(t, exports.Verify(context.Background(), dir, exports.Object{URI: pkg.URI, SHA256: pkg.SHA256, Bytes: pkg.Bytes}))
+	require.NoError(t, exportstore.Verify(context.Background(), dir, exportstore.Object{URI: pkg.URI, SHA256: pkg.SHA256, Bytes: pkg.Bytes}))
 	require.Len(t, pkg.Files, 4)
 	assert.Equal(t, int64(rows), pkg.Files[0].Rows)
 	assert.Equal(t, int64(rows), pkg.Files[1].Rows)
@@ -145,7 +145,7 @@ func TestBuildLargeTableInBoundedMemory(t *testing.T) {
 //	go test ./internal/exportpkg -run '^$' -bench Build -benchtime 3x
 func BenchmarkBuild(b *testing.B) {
 	const rows = 50_000
-	dir, err := exports.NewDir(b.TempDir())
+	dir, err := exportstore.NewDir(b.TempDir())
 	require.NoError(b, err)
 	ref := writeLargeTable(b, dir, rows)
 	in := largeInput(ref)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/config"
 	"github.com/lethe-privacy/lethe/internal/requests"
@@ -35,7 +36,7 @@ func addFixtures(f *testing.F, dir string) {
 
 // checkRefusal: a message Lethe cannot take goes to the DLQ (bus.Invalid) with a reason that
 // names no identifier of the subject.
-func checkRefusal(t *testing.T, err error, s bus.Subject) {
+func checkRefusal(t *testing.T, err error, s connectors.Subject) {
 	t.Helper()
 	if !bus.IsInvalid(err) && !errors.Is(err, requests.ErrInvalid) {
 		t.Fatalf("refused with a retryable error, so it would be retried for ever: %v", err)
@@ -61,7 +62,7 @@ func FuzzDecodeRequest(f *testing.F) {
 			if valid {
 				t.Fatalf("the schema accepts what the decoder refuses: %v", err)
 			}
-			checkRefusal(t, err, bus.Subject{})
+			checkRefusal(t, err, connectors.Subject{})
 			return
 		}
 		if !valid {

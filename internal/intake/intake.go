@@ -53,6 +53,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/crypto"
 	"github.com/lethe-privacy/lethe/internal/requests"
@@ -130,15 +131,15 @@ func (i *Intake) check(consent bool) error {
 
 // requestMessage is a lethe.request.intake v1 message.
 type requestMessage struct {
-	RequestID  string            `json:"request_id"`
-	TenantID   string            `json:"tenant_id"`
-	Type       string            `json:"type"`
-	Subject    bus.Subject       `json:"subject"`
-	ReceivedAt *time.Time        `json:"received_at"`
-	Regime     string            `json:"regime"`
-	Country    string            `json:"country"`
-	Channel    string            `json:"channel"`
-	Changes    map[string]string `json:"changes"` // strings only, as the schema says
+	RequestID  string             `json:"request_id"`
+	TenantID   string             `json:"tenant_id"`
+	Type       string             `json:"type"`
+	Subject    connectors.Subject `json:"subject"`
+	ReceivedAt *time.Time         `json:"received_at"`
+	Regime     string             `json:"regime"`
+	Country    string             `json:"country"`
+	Channel    string             `json:"channel"`
+	Changes    map[string]string  `json:"changes"` // strings only, as the schema says
 }
 
 // HandleRequest submits one intake message: nil when the request exists (new or duplicate),
@@ -208,12 +209,12 @@ func (i *Intake) sameTenant(ctx context.Context, id, tenant string) error {
 
 // consentMessage is a lethe.consent.change v1 message.
 type consentMessage struct {
-	TenantID  string      `json:"tenant_id"`
-	Subject   bus.Subject `json:"subject"`
-	Purpose   string      `json:"purpose"`
-	Granted   bool        `json:"granted"`
-	ChangedAt time.Time   `json:"changed_at"`
-	Source    string      `json:"source"`
+	TenantID  string             `json:"tenant_id"`
+	Subject   connectors.Subject `json:"subject"`
+	Purpose   string             `json:"purpose"`
+	Granted   bool               `json:"granted"`
+	ChangedAt time.Time          `json:"changed_at"`
+	Source    string             `json:"source"`
 }
 
 // HandleConsent records one consent change and, for a marketing withdrawal, starts the

@@ -15,6 +15,8 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/lethe-privacy/lethe/connectors"
+	"github.com/lethe-privacy/lethe/connectors/protocol"
 	"github.com/lethe-privacy/lethe/deploy/demo"
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/crypto"
@@ -271,7 +273,7 @@ func scalar(t *testing.T, s *stack, q string, args ...any) string {
 }
 
 // deadLettersNow returns the dead letters already on the stack's DLQ, without waiting for more.
-func deadLettersNow(t *testing.T, s *stack) []bus.DeadLetter {
+func deadLettersNow(t *testing.T, s *stack) []protocol.DeadLetter {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -280,7 +282,7 @@ func deadLettersNow(t *testing.T, s *stack) []bus.DeadLetter {
 	last, err := conn.ReadLastOffset()
 	conn.Close()
 	require.NoError(t, err)
-	var out []bus.DeadLetter
+	var out []protocol.DeadLetter
 	if last == 0 {
 		return out
 	}
@@ -290,7 +292,7 @@ func deadLettersNow(t *testing.T, s *stack) []bus.DeadLetter {
 	for {
 		m, err := r.ReadMessage(ctx)
 		require.NoError(t, err)
-		var dl bus.DeadLetter
+		var dl protocol.DeadLetter
 		require.NoError(t, json.Unmarshal(m.Value, &dl))
 		out = append(out, dl)
 		if m.Offset+1 >= last {
@@ -313,6 +315,6 @@ func TestIntakeCountsAgainstTheSubjectWithoutBeingRefused(t *testing.T) {
 		require.NoError(t, in.HandleRequest(ctx, bus.Message{Topic: s.Prefix + bus.TopicIntake, Value: raw}), "intake over the budget")
 	}
 	assert.Equal(t, budget+2, s.count(`SELECT count(*) FROM requests WHERE started`))
-	_, err := limited.Submit(ctx, requests.Submission{TenantID: "salon", Type: workflows.TypeAccess, Subject: bus.Subject{Email: demo.ClearCustomerEmail}, Channel: "myaccount"})
+	_, err := limited.Submit(ctx, requests.Submission{TenantID: "salon", Type: workflows.TypeAccess, Subject: connectors.Subject{Email: demo.ClearCustomerEmail}, Channel: "myaccount"})
 	assert.ErrorIs(t, err, requests.ErrRateLimited, "the same subject on another surface")
 }

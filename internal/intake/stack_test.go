@@ -14,6 +14,8 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
+	"github.com/lethe-privacy/lethe/connectors"
+	"github.com/lethe-privacy/lethe/connectors/protocol"
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/intake"
 	"github.com/lethe-privacy/lethe/internal/requests"
@@ -123,18 +125,18 @@ func eventually(t *testing.T, within time.Duration, cond func() bool, format str
 }
 
 // deadLetters reads the dead letters whose source is topic, in order, until want were found.
-func (s *stack) deadLetters(topic string, want int) []bus.DeadLetter {
+func (s *stack) deadLetters(topic string, want int) []protocol.DeadLetter {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: s.Deps.Bus.Brokers(), Topic: s.Prefix + bus.TopicDLQ, Partition: 0,
 		MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 100 * time.Millisecond})
 	defer r.Close()
-	var out []bus.DeadLetter
+	var out []protocol.DeadLetter
 	for len(out) < want {
 		m, err := r.ReadMessage(ctx)
 		require.NoError(s.t, err, "reading dead letters after %d of %d", len(out), want)
-		var dl bus.DeadLetter
+		var dl protocol.DeadLetter
 		require.NoError(s.t, json.Unmarshal(m.Value, &dl))
 		if dl.SourceTopic == s.Prefix+topic {
 			out = append(out, dl)
@@ -165,38 +167,38 @@ func (s *stack) workflowExists(id string) bool {
 
 // intakeMessage is a lethe.request.intake v1 message as a sending service writes it.
 type intakeMessage struct {
-	Schema     string            `json:"schema"`
-	Version    int               `json:"version"`
-	RequestID  string            `json:"request_id,omitempty"`
-	TenantID   string            `json:"tenant_id"`
-	Type       string            `json:"type"`
-	Subject    bus.Subject       `json:"subject"`
-	ReceivedAt *time.Time        `json:"received_at,omitempty"`
-	Regime     string            `json:"regime,omitempty"`
-	Country    string            `json:"country,omitempty"`
-	Channel    string            `json:"channel,omitempty"`
-	Changes    map[string]string `json:"changes,omitempty"`
+	Schema     string             `json:"schema"`
+	Version    int                `json:"version"`
+	RequestID  string             `json:"request_id,omitempty"`
+	TenantID   string             `json:"tenant_id"`
+	Type       string             `json:"type"`
+	Subject    connectors.Subject `json:"subject"`
+	ReceivedAt *time.Time         `json:"received_at,omitempty"`
+	Regime     string             `json:"regime,omitempty"`
+	Country    string             `json:"country,omitempty"`
+	Channel    string             `json:"channel,omitempty"`
+	Changes    map[string]string  `json:"changes,omitempty"`
 }
 
 func newIntake(id, tenant, typ, email string) intakeMessage {
 	return intakeMessage{Schema: "lethe.request.intake", Version: 1, RequestID: id, TenantID: tenant, Type: typ,
-		Subject: bus.Subject{Email: email}}
+		Subject: connectors.Subject{Email: email}}
 }
 
 // consentMessage is a lethe.consent.change v1 message.
 type consentMessage struct {
-	Schema    string      `json:"schema"`
-	Version   int         `json:"version"`
-	TenantID  string      `json:"tenant_id"`
-	Subject   bus.Subject `json:"subject"`
-	Purpose   string      `json:"purpose"`
-	Granted   bool        `json:"granted"`
-	ChangedAt time.Time   `json:"changed_at"`
-	Source    string      `json:"source"`
+	Schema    string             `json:"schema"`
+	Version   int                `json:"version"`
+	TenantID  string             `json:"tenant_id"`
+	Subject   connectors.Subject `json:"subject"`
+	Purpose   string             `json:"purpose"`
+	Granted   bool               `json:"granted"`
+	ChangedAt time.Time          `json:"changed_at"`
+	Source    string             `json:"source"`
 }
 
 func newConsent(tenant, email, purpose string, granted bool, at time.Time) consentMessage {
-	return consentMessage{Schema: "lethe.consent.change", Version: 1, TenantID: tenant, Subject: bus.Subject{Email: email},
+	return consentMessage{Schema: "lethe.consent.change", Version: 1, TenantID: tenant, Subject: connectors.Subject{Email: email},
 		Purpose: purpose, Granted: granted, ChangedAt: at, Source: "mailchimp"}
 }
 

@@ -16,11 +16,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/workflows"
 )
 
-// Identifier names, the JSON names of bus.Subject's fields and the keys of the stored proofs.
+// Identifier names, the JSON names of connectors.Subject's fields and the keys of the stored proofs.
 const (
 	IdentifierEmail      = "email"
 	IdentifierPhone      = "phone"
@@ -49,7 +49,7 @@ type Identifier struct {
 }
 
 // given lists the names of the identifiers sub carries.
-func given(sub bus.Subject) []string {
+func given(sub connectors.Subject) []string {
 	var out []string
 	for _, n := range Identifiers {
 		if value(sub, n) != "" {
@@ -59,7 +59,7 @@ func given(sub bus.Subject) []string {
 	return out
 }
 
-func value(sub bus.Subject, name string) string {
+func value(sub connectors.Subject, name string) string {
 	switch name {
 	case IdentifierEmail:
 		return sub.Email
@@ -114,7 +114,7 @@ func (s *Service) SubjectIdentifiers(ctx context.Context, tenant, id string) ([]
 	if err != nil {
 		return nil, fmt.Errorf("reading the identifiers of request %s: %w", id, err)
 	}
-	sub := bus.Subject{Email: deref(email), Phone: deref(phone), CustomerID: deref(customer)}
+	sub := connectors.Subject{Email: deref(email), Phone: deref(phone), CustomerID: deref(customer)}
 	out := []Identifier{}
 	for _, n := range given(sub) {
 		ident := Identifier{Name: n, Value: value(sub, n)}
@@ -134,7 +134,7 @@ func (s *Service) ViewSubjectIdentifiers(ctx context.Context, tenant, id, actor 
 	if err != nil || len(ids) == 0 {
 		return ids, err
 	}
-	var sub bus.Subject
+	var sub connectors.Subject
 	names := make([]string, 0, len(ids))
 	for _, i := range ids {
 		names = append(names, i.Name)

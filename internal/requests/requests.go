@@ -21,10 +21,10 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
-	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/connectors"
+	"github.com/lethe-privacy/lethe/connectors/exportstore"
 	"github.com/lethe-privacy/lethe/internal/config"
 	"github.com/lethe-privacy/lethe/internal/deadline"
-	"github.com/lethe-privacy/lethe/internal/exports"
 	"github.com/lethe-privacy/lethe/internal/identity"
 	"github.com/lethe-privacy/lethe/internal/limits"
 	"github.com/lethe-privacy/lethe/internal/links"
@@ -56,7 +56,7 @@ type Service struct {
 	// Store when nil; Mail is needed to send verification codes.
 	Codes   *identity.Codes
 	Links   *links.Signer
-	Exports exports.Store
+	Exports exportstore.Store
 	Mail    mailer.Sender
 	// Limits are the rate limits of submissions, code checks and new codes, shared by every
 	// surface; nil means none (tools run by staff).
@@ -69,7 +69,7 @@ type Submission struct {
 	RequestID string
 	TenantID  string
 	Type      string
-	Subject   bus.Subject
+	Subject   connectors.Subject
 	Changes   map[string]string
 	// ReceivedAt is when the request really arrived (e.g. by post); zero means now.
 	ReceivedAt time.Time
@@ -107,7 +107,7 @@ func (s *Service) Validate(sub *Submission) error {
 		return bad("type must be one of %s", strings.Join(workflows.RequestTypes, ", "))
 	}
 	sub.Subject.Email = strings.TrimSpace(sub.Subject.Email)
-	if sub.Subject == (bus.Subject{}) {
+	if sub.Subject == (connectors.Subject{}) {
 		return bad("subject needs an email, phone or customer_id")
 	}
 	if sub.Subject.Email != "" {

@@ -19,9 +19,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/connectors"
+	"github.com/lethe-privacy/lethe/connectors/exportstore"
 	"github.com/lethe-privacy/lethe/internal/crypto"
-	"github.com/lethe-privacy/lethe/internal/exports"
 	"github.com/lethe-privacy/lethe/internal/identity"
 	"github.com/lethe-privacy/lethe/internal/limits"
 	"github.com/lethe-privacy/lethe/internal/links"
@@ -288,7 +288,7 @@ func (s *Service) VerifyAssertion(tenant, token string) (identity.Assertion, err
 
 // matchAssertion fills the subject's missing identifiers from the assertion and fails when a
 // given one differs from, or is not vouched for by, the assertion.
-func matchAssertion(sub *bus.Subject, a identity.Assertion) error {
+func matchAssertion(sub *connectors.Subject, a identity.Assertion) error {
 	pairs := []struct {
 		given  *string
 		vouch  string
@@ -304,7 +304,7 @@ func matchAssertion(sub *bus.Subject, a identity.Assertion) error {
 			return ErrAssertionMismatch
 		}
 	}
-	if *sub == (bus.Subject{}) {
+	if *sub == (connectors.Subject{}) {
 		return ErrAssertionMismatch
 	}
 	return nil
@@ -434,11 +434,11 @@ func (s *Service) links() (*links.Signer, error) {
 	return &links.Signer{Key: []byte(key), Now: s.Now}, nil
 }
 
-func (s *Service) exports() (exports.Store, error) {
+func (s *Service) exports() (exportstore.Store, error) {
 	if s.Exports != nil {
 		return s.Exports, nil
 	}
-	return exports.NewDir(s.Cfg.Exports.Dir)
+	return exportstore.NewDir(s.Cfg.Exports.Dir)
 }
 
 func deref(p *string) string {
@@ -450,7 +450,7 @@ func deref(p *string) string {
 
 // SubjectKey is an opaque keyed hash of a subject's address (email, else phone, else customer
 // id), so per-subject rate limits can count a subject without holding its address.
-func (s *Service) SubjectKey(tenant string, sub bus.Subject) string {
+func (s *Service) SubjectKey(tenant string, sub connectors.Subject) string {
 	return crypto.SubjectHash(s.Cfg.Secrets.SigningKey.Value(), tenant, strings.TrimSpace(sub.Email), sub.Phone, sub.CustomerID)
 }
 
@@ -472,5 +472,5 @@ func (s *Service) RequestSubjectKey(ctx context.Context, tenant, id string) (str
 	if !known {
 		return "request:" + id, nil
 	}
-	return s.SubjectKey(tenant, bus.Subject{Email: deref(email), Phone: deref(phone), CustomerID: deref(customer)}), nil
+	return s.SubjectKey(tenant, connectors.Subject{Email: deref(email), Phone: deref(phone), CustomerID: deref(customer)}), nil
 }

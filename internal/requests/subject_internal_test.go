@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/internal/identity"
 )
 
@@ -61,16 +61,16 @@ func TestMatchAssertion(t *testing.T) {
 	a := identity.Assertion{Email: "Nora@Example.com", CustomerID: "C-7"}
 	for _, c := range []struct {
 		name string
-		sub  bus.Subject
-		want bus.Subject
+		sub  connectors.Subject
+		want connectors.Subject
 		err  error
 	}{
-		{"empty takes the assertion's", bus.Subject{}, bus.Subject{Email: "Nora@Example.com", CustomerID: "C-7"}, nil},
-		{"same email in another case", bus.Subject{Email: "nora@example.com"}, bus.Subject{Email: "nora@example.com", CustomerID: "C-7"}, nil},
-		{"all given and equal", bus.Subject{Email: "nora@example.com", CustomerID: "C-7"}, bus.Subject{Email: "nora@example.com", CustomerID: "C-7"}, nil},
-		{"another email", bus.Subject{Email: "uma@example.com"}, bus.Subject{}, ErrAssertionMismatch},
-		{"another customer", bus.Subject{Email: "nora@example.com", CustomerID: "C-8"}, bus.Subject{}, ErrAssertionMismatch},
-		{"an identifier not vouched for", bus.Subject{Email: "nora@example.com", Phone: "+4915112345678"}, bus.Subject{}, ErrAssertionMismatch},
+		{"empty takes the assertion's", connectors.Subject{}, connectors.Subject{Email: "Nora@Example.com", CustomerID: "C-7"}, nil},
+		{"same email in another case", connectors.Subject{Email: "nora@example.com"}, connectors.Subject{Email: "nora@example.com", CustomerID: "C-7"}, nil},
+		{"all given and equal", connectors.Subject{Email: "nora@example.com", CustomerID: "C-7"}, connectors.Subject{Email: "nora@example.com", CustomerID: "C-7"}, nil},
+		{"another email", connectors.Subject{Email: "uma@example.com"}, connectors.Subject{}, ErrAssertionMismatch},
+		{"another customer", connectors.Subject{Email: "nora@example.com", CustomerID: "C-8"}, connectors.Subject{}, ErrAssertionMismatch},
+		{"an identifier not vouched for", connectors.Subject{Email: "nora@example.com", Phone: "+4915112345678"}, connectors.Subject{}, ErrAssertionMismatch},
 	} {
 		sub := c.sub
 		err := matchAssertion(&sub, a)

@@ -13,8 +13,9 @@ import (
 
 	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/connectors/envelope"
+	"github.com/lethe-privacy/lethe/connectors/exportstore"
+	"github.com/lethe-privacy/lethe/connectors/protocol"
 	"github.com/lethe-privacy/lethe/internal/bus"
-	"github.com/lethe-privacy/lethe/internal/exports"
 	"github.com/lethe-privacy/lethe/internal/store"
 	"github.com/lethe-privacy/lethe/schemas"
 )
@@ -32,7 +33,7 @@ type Runner struct {
 	Keys    *envelope.Ring
 	Bus     *bus.Bus
 	Store   *store.Store
-	Exports exports.Store
+	Exports exportstore.Store
 	Log     *slog.Logger
 	// Progress is how often a long command reports progress (a Temporal heartbeat through
 	// the bridge). Zero means every 10 seconds.
@@ -51,7 +52,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		return fmt.Errorf("checking connector %s: %w", name, err)
 	}
 	return r.Bus.Consume(ctx, bus.ConsumerOptions{
-		Group: Group(name), Topic: bus.CommandTopic(name), Schemas: []string{schemas.ConnectorCommand},
+		Group: Group(name), Topic: protocol.CommandTopic(name), Schemas: []string{schemas.ConnectorCommand},
 	}, r.Handle)
 }
 
@@ -73,7 +74,7 @@ func (r *Runner) now() time.Time {
 // the result could not be published or stored, so the message is retried and never committed
 // without an answer.
 func (r *Runner) Handle(ctx context.Context, m bus.Message) error {
-	var cmd bus.Command
+	var cmd protocol.Command
 	if err := json.Unmarshal(m.Value, &cmd); err != nil {
 		return bus.Invalid(fmt.Errorf("decoding command: %w", err))
 	}
@@ -91,7 +92,7 @@ func (r *Runner) Handle(ctx context.Context, m bus.Message) error {
 		return err
 	} else if ok {
 		log.Info("command already done; republishing its result")
-		res := bus.NewResult(cmd, bus.StatusSucceeded, r.now())
+		res := protocol.NewResult(cmd, protocol.StatusSucceeded, r.now())
 		res.Output = out
 		return r.Bus.Publish(ctx, bus.TopicResults, cmd.RequestID, res)
 	}
@@ -102,13 +103,10 @@ func (r *Runner) Handle(ctx context.Context, m bus.Message) error {
 		return ctx.Err() // shutting down: leave the command uncommitted for the next runner
 	}
 	if err != nil {
-		res := bus.NewResult(cmd, bus.StatusFailed, r.now())
+		res := protocol.NewResult(cmd, protocol.StatusFailed, r.now())
 		res.Error = classify(err)
 		if blocks, ok := connectors.BlocksOf(err); ok {
-			res.Output = &bus.Output{}
-			for _, b := range blocks {
-				res.Output.Blocks = append(res.Output.Blocks, bus.Block(b))
-			}
+			res.Output = &protocol.Output{Blocks: blocks}
 		}
 		log.Warn("command failed", "permanent", res.Error.Permanent, "code", res.Error.Code, "error", res.Error.Message)
 		return r.Bus.Publish(ctx, bus.TopicResults, cmd.RequestID, res)
@@ -118,7 +116,7 @@ func (r *Runner) Handle(ctx context.Context, m bus.Message) error {
 			return err
 		}
 	}
-	res := bus.NewResult(cmd, bus.StatusSucceeded, r.now())
+	res := protocol.NewResult(cmd, protocol.StatusSucceeded, r.now())
 	res.Output = out
 	if err := r.Bus.Publish(ctx, bus.TopicResults, cmd.RequestID, res); err != nil {
 		return err
@@ -128,10 +126,10 @@ func (r *Runner) Handle(ctx context.Context, m bus.Message) error {
 }
 
 // perform runs the action, reporting progress while it takes long.
-func (r *Runner) perform(ctx context.Context, cmd bus.Command, private bus.Private) (*bus.Output, error) {
+func (r *Runner) perform(ctx context.Context, cmd protocol.Command, private protocol.Private) (*protocol.Output, error) {
 	task := connectors.Task{Key: cmd.IdempotencyKey, RequestID: cmd.RequestID, TenantID: cmd.TenantID}
 	if private.Subject != nil {
-		task.Subject = connectors.Subject(*private.Subject)
+		task.Subject = *private.Subject
 	}
 	if len(private.Params) > 0 {
 		if err := json.Unmarshal(private.Params, &task.Params); err != nil {
@@ -166,13 +164,10 @@ func (r *Runner) perform(ctx context.Context, cmd bus.Command, private bus.Priva
 	if err != nil {
 		return nil, fmt.Errorf("encoding %s result: %w", action, err)
 	}
-	out := &bus.Output{Result: raw}
+	out := &protocol.Output{Result: raw}
 	switch v := res.(type) {
 	case connectors.BlockResult:
-		out.Blocks = []bus.Block{}
-		for _, b := range v.Blocks {
-			out.Blocks = append(out.Blocks, bus.Block(b))
-		}
+		out.Blocks = append([]connectors.Block{}, v.Blocks...)
 	case connectors.AccessResult:
 		out.Exports, out.Counts = sink.refs, sink.counts
 	case connectors.FindResult:
@@ -185,7 +180,7 @@ func (r *Runner) perform(ctx context.Context, cmd bus.Command, private bus.Priva
 }
 
 // reportProgress publishes a progress result every Progress interval until stop is called.
-func (r *Runner) reportProgress(ctx context.Context, cmd bus.Command) (stop func()) {
+func (r *Runner) reportProgress(ctx context.Context, cmd protocol.Command) (stop func()) {
 	every := r.Progress
 	if every <= 0 {
 		every = 10 * time.Second
@@ -202,14 +197,14 @@ func (r *Runner) reportProgress(ctx context.Context, cmd bus.Command) (stop func
 				return
 			case <-t.C:
 				// A lost heartbeat is not fatal: the next one or the result follows.
-				_ = r.Bus.Publish(ctx, bus.TopicResults, cmd.RequestID, bus.NewResult(cmd, bus.StatusProgress, r.now()))
+				_ = r.Bus.Publish(ctx, bus.TopicResults, cmd.RequestID, protocol.NewResult(cmd, protocol.StatusProgress, r.now()))
 			}
 		}
 	}()
 	return func() { cancel(); <-done }
 }
 
-func (r *Runner) stored(ctx context.Context, cmd bus.Command) (*bus.Output, bool, error) {
+func (r *Runner) stored(ctx context.Context, cmd protocol.Command) (*protocol.Output, bool, error) {
 	raw, err := r.Store.Tasks().Output(ctx, cmd.Connector, cmd.IdempotencyKey)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, false, nil
@@ -217,14 +212,14 @@ func (r *Runner) stored(ctx context.Context, cmd bus.Command) (*bus.Output, bool
 	if err != nil {
 		return nil, false, err
 	}
-	var out bus.Output
+	var out protocol.Output
 	if err := json.Unmarshal(raw, &out); err != nil {
 		return nil, false, fmt.Errorf("decoding stored result of %s: %w", cmd.IdempotencyKey, err)
 	}
 	return &out, true, nil
 }
 
-func (r *Runner) remember(ctx context.Context, cmd bus.Command, out *bus.Output) error {
+func (r *Runner) remember(ctx context.Context, cmd protocol.Command, out *protocol.Output) error {
 	return r.Store.Tasks().Remember(ctx, store.Task{
 		Connector: cmd.Connector, IdempotencyKey: cmd.IdempotencyKey, RequestID: cmd.RequestID, Action: cmd.Action, Output: out,
 	})
@@ -232,8 +227,8 @@ func (r *Runner) remember(ctx context.Context, cmd bus.Command, out *bus.Output)
 
 // classify turns a connector error into the result's error: permanent or not, with a code
 // and the connector's retry hint.
-func classify(err error) *bus.ResultError {
-	e := &bus.ResultError{Message: err.Error(), Permanent: connectors.IsPermanent(err), Code: "transient"}
+func classify(err error) *protocol.ResultError {
+	e := &protocol.ResultError{Message: err.Error(), Permanent: connectors.IsPermanent(err), Code: "transient"}
 	switch {
 	case errors.Is(err, connectors.ErrUnsupported):
 		e.Code = "unsupported"
@@ -245,7 +240,7 @@ func classify(err error) *bus.ResultError {
 		e.Code = "blocked"
 	}
 	if d, ok := connectors.RetryDelay(err); ok && !e.Permanent {
-		e.RetryAfterSeconds = bus.RetryAfterSeconds(d)
+		e.RetryAfterSeconds = protocol.RetryAfterSeconds(d)
 	}
 	if len(e.Message) > 2000 {
 		e.Message = e.Message[:2000]

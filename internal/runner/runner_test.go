@@ -15,9 +15,10 @@ import (
 
 	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/connectors/envelope"
+	"github.com/lethe-privacy/lethe/connectors/exportstore"
+	"github.com/lethe-privacy/lethe/connectors/protocol"
 	"github.com/lethe-privacy/lethe/deploy/demo"
 	"github.com/lethe-privacy/lethe/internal/bus"
-	"github.com/lethe-privacy/lethe/internal/exports"
 	"github.com/lethe-privacy/lethe/internal/runner"
 	"github.com/lethe-privacy/lethe/internal/testenv"
 	"github.com/lethe-privacy/lethe/internal/teststack"
@@ -59,38 +60,38 @@ func newFixture(t *testing.T) *fixture {
 }
 
 // command is a command about the demo customer, sealed with the runner's current key.
-func (f *fixture) command(t *testing.T, action, key string) bus.Command {
-	return f.commandFor(t, action, key, &bus.Subject{Email: demo.ClearCustomerEmail}, f.r.Keys)
+func (f *fixture) command(t *testing.T, action, key string) protocol.Command {
+	return f.commandFor(t, action, key, &connectors.Subject{Email: demo.ClearCustomerEmail}, f.r.Keys)
 }
 
-func (f *fixture) commandFor(t *testing.T, action, key string, s *bus.Subject, keys *envelope.Ring) bus.Command {
+func (f *fixture) commandFor(t *testing.T, action, key string, s *connectors.Subject, keys *envelope.Ring) protocol.Command {
 	t.Helper()
-	cmd := bus.Command{
+	cmd := protocol.Command{
 		Schema: schemas.ConnectorCommand, Version: schemas.CommandVersion, ID: key + ":1", IdempotencyKey: key,
 		RequestID: "R-RUN", TenantID: "salon", Connector: "database", Action: action,
 		TaskToken: "dG9rZW4=", IssuedAt: time.Now().UTC(),
-		Export: &bus.ExportLocation{Location: f.stack.Deps.Exports.URI("salon/R-RUN")},
+		Export: &protocol.ExportLocation{Location: f.stack.Deps.Exports.URI("salon/R-RUN")},
 	}
 	require.NoError(t, cmd.Seal(keys, s, nil))
 	return cmd
 }
 
-func (f *fixture) handle(t *testing.T, cmd bus.Command) error {
+func (f *fixture) handle(t *testing.T, cmd protocol.Command) error {
 	raw, err := json.Marshal(cmd)
 	require.NoError(t, err)
-	return f.r.Handle(context.Background(), bus.Message{Topic: bus.CommandTopic("database"), Value: raw, Schema: schemas.ConnectorCommand})
+	return f.r.Handle(context.Background(), bus.Message{Topic: protocol.CommandTopic("database"), Value: raw, Schema: schemas.ConnectorCommand})
 }
 
 // results reads the results the runner published, in order, until it has n.
-func (f *fixture) results(t *testing.T, n int) []bus.Result {
+func (f *fixture) results(t *testing.T, n int) []protocol.Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var out []bus.Result
+	var out []protocol.Result
 	err := f.stack.Deps.Bus.Consume(ctx, bus.ConsumerOptions{Group: "probe", Topic: bus.TopicResults}, func(_ context.Context, m bus.Message) error {
-		var r bus.Result
+		var r protocol.Result
 		require.NoError(t, json.Unmarshal(m.Value, &r))
-		if r.Status != bus.StatusProgress {
+		if r.Status != protocol.StatusProgress {
 			out = append(out, r)
 		}
 		if len(out) == n {
@@ -109,14 +110,14 @@ func TestRedeliveredCommandIsAnsweredFromTheStore(t *testing.T) {
 	f := newFixture(t)
 	// Matched by customer number, which erasure keeps, so a second erasure would find the
 	// row again and show in the change log.
-	cmd := f.commandFor(t, "erase", "R-RUN:database:erase", &bus.Subject{CustomerID: demo.ClearCustomerNumber}, f.r.Keys)
+	cmd := f.commandFor(t, "erase", "R-RUN:database:erase", &connectors.Subject{CustomerID: demo.ClearCustomerNumber}, f.r.Keys)
 	require.NoError(t, f.handle(t, cmd))
 	cmd.ID = "R-RUN:database:erase:2" // the retry is a new message with the same key
 	require.NoError(t, f.handle(t, cmd))
 
 	res := f.results(t, 2)
 	for _, r := range res {
-		assert.Equal(t, bus.StatusSucceeded, r.Status)
+		assert.Equal(t, protocol.StatusSucceeded, r.Status)
 		assert.Equal(t, "R-RUN:database:erase", r.IdempotencyKey)
 	}
 	assert.JSONEq(t, string(res[0].Output.Result), string(res[1].Output.Result), "the same answer both times")
@@ -140,12 +141,12 @@ func TestAccessWritesTablesToTheExportStore(t *testing.T) {
 	f := newFixture(t)
 	require.NoError(t, f.handle(t, f.command(t, "access", "R-RUN:database:access")))
 	res := f.results(t, 1)[0]
-	require.Equal(t, bus.StatusSucceeded, res.Status)
+	require.Equal(t, protocol.StatusSucceeded, res.Status)
 	require.NotEmpty(t, res.Output.Exports)
 	raw, _ := json.Marshal(res)
 	assert.NotContains(t, string(raw), demo.ClearCustomerEmail, "no personal data inside the message")
 	for _, ref := range res.Output.Exports {
-		require.NoError(t, exports.Verify(context.Background(), f.stack.Deps.Exports, exports.Object{URI: ref.URI, SHA256: ref.SHA256, Bytes: ref.Bytes}))
+		require.NoError(t, exportstore.Verify(context.Background(), f.stack.Deps.Exports, exportstore.Object{URI: ref.URI, SHA256: ref.SHA256, Bytes: ref.Bytes}))
 		r, err := f.stack.Deps.Exports.Open(context.Background(), ref.URI)
 		require.NoError(t, err)
 		lines := 0
@@ -182,13 +183,13 @@ func TestSealedCommands(t *testing.T) {
 	assert.NotContains(t, string(raw), demo.ClearCustomerEmail, "the subject travels sealed")
 	assert.Contains(t, string(raw), `"key_id":"k2"`, "sealed with the current key")
 
-	before := f.commandFor(t, "block_check", "R-RUN:database:block_check:old", &bus.Subject{Email: demo.ClearCustomerEmail}, f.old)
+	before := f.commandFor(t, "block_check", "R-RUN:database:block_check:old", &connectors.Subject{Email: demo.ClearCustomerEmail}, f.old)
 	require.NoError(t, f.handle(t, before))
-	assert.Equal(t, bus.StatusSucceeded, f.results(t, 1)[0].Status, "sealed before the rotation, still served")
+	assert.Equal(t, protocol.StatusSucceeded, f.results(t, 1)[0].Status, "sealed before the rotation, still served")
 
 	unknown, err := envelope.NewRing(key(t, "k9"))
 	require.NoError(t, err)
-	foreign := f.commandFor(t, "erase", "R-RUN:database:erase", &bus.Subject{Email: demo.ClearCustomerEmail}, unknown)
+	foreign := f.commandFor(t, "erase", "R-RUN:database:erase", &connectors.Subject{Email: demo.ClearCustomerEmail}, unknown)
 	err = f.handle(t, foreign)
 	assert.True(t, bus.IsInvalid(err), "a key the runner does not hold: %v", err)
 	assert.ErrorIs(t, err, envelope.ErrUnknownKey)
@@ -211,7 +212,7 @@ func TestSealedCommands(t *testing.T) {
 func TestFindAndPurgeAreServed(t *testing.T) {
 	f := newFixture(t)
 	find := f.command(t, "find", "R-RUN:database:find")
-	require.NoError(t, find.Seal(f.r.Keys, &bus.Subject{Email: demo.ClearCustomerEmail},
+	require.NoError(t, find.Seal(f.r.Keys, &connectors.Subject{Email: demo.ClearCustomerEmail},
 		json.RawMessage(`{"finder":"customers_created_between","from":"2000-01-01T00:00:00Z","to":"2100-01-01T00:00:00Z"}`)))
 	require.NoError(t, f.handle(t, find))
 	purge := f.command(t, "purge", "R-RUN:database:purge")
@@ -219,7 +220,7 @@ func TestFindAndPurgeAreServed(t *testing.T) {
 	require.NoError(t, f.handle(t, purge))
 
 	res := f.results(t, 2)
-	require.Equal(t, bus.StatusSucceeded, res[0].Status, "find: %+v", res[0].Error)
+	require.Equal(t, protocol.StatusSucceeded, res[0].Status, "find: %+v", res[0].Error)
 	var found connectors.FindResult
 	require.NoError(t, json.Unmarshal(res[0].Output.Result, &found))
 	require.Positive(t, found.Subjects)
@@ -227,11 +228,11 @@ func TestFindAndPurgeAreServed(t *testing.T) {
 	ref := res[0].Output.Exports[0]
 	assert.Equal(t, "subjects", ref.Table)
 	assert.Equal(t, found.Subjects, ref.Rows)
-	require.NoError(t, exports.Verify(context.Background(), f.stack.Deps.Exports, exports.Object{URI: ref.URI, SHA256: ref.SHA256, Bytes: ref.Bytes}))
+	require.NoError(t, exportstore.Verify(context.Background(), f.stack.Deps.Exports, exportstore.Object{URI: ref.URI, SHA256: ref.SHA256, Bytes: ref.Bytes}))
 	raw, _ := json.Marshal(res[0])
 	assert.NotContains(t, string(raw), demo.ClearCustomerEmail, "found subjects travel only in the export")
 
-	require.Equal(t, bus.StatusSucceeded, res[1].Status, "purge: %+v", res[1].Error)
+	require.Equal(t, protocol.StatusSucceeded, res[1].Status, "purge: %+v", res[1].Error)
 	var purged connectors.PurgeResult
 	require.NoError(t, json.Unmarshal(res[1].Output.Result, &purged))
 	assert.Contains(t, purged.Rows, "cancelled_bookings")

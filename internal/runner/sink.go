@@ -3,36 +3,24 @@ package runner
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 
 	"github.com/lethe-privacy/lethe/connectors"
-	"github.com/lethe-privacy/lethe/internal/bus"
-	"github.com/lethe-privacy/lethe/internal/exports"
+	"github.com/lethe-privacy/lethe/connectors/exportstore"
+	"github.com/lethe-privacy/lethe/connectors/protocol"
 )
-
-// TableFile is the first line of every exported table file; each following line is one row,
-// a JSON array aligned with Columns. JSON Lines keeps memory flat however many rows stream.
-type TableFile struct {
-	Table   string              `json:"table"`
-	Columns []connectors.Column `json:"columns"`
-}
-
-var tableName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
 
 // exportSink writes each table a connector streams to its own object in the export store.
 type exportSink struct {
-	store  exports.Store
+	store  exportstore.Store
 	prefix string
 
-	w      exports.Writer
+	w      exportstore.Writer
 	buf    *bufio.Writer
-	enc    *json.Encoder
+	tw     *protocol.TableWriter
 	table  string
-	rows   int64
-	refs   []bus.ExportRef
+	refs   []protocol.ExportRef
 	counts map[string]int64
 }
 
@@ -40,24 +28,23 @@ func (s *exportSink) BeginTable(ctx context.Context, t connectors.Table) error {
 	if s.w != nil {
 		return errors.New("BeginTable before the previous table ended")
 	}
-	if !tableName.MatchString(t.Name) {
-		return connectors.Permanent(fmt.Errorf("table name %q cannot name an export file", t.Name))
+	if err := (protocol.TableHeader{Table: t.Name, Columns: t.Columns}).Check(); err != nil {
+		return connectors.Permanent(fmt.Errorf("exporting a table: %w", err))
 	}
 	w, err := s.store.Create(ctx, s.prefix+t.Name+".jsonl")
 	if err != nil {
 		return err
 	}
-	s.w, s.buf, s.table, s.rows = w, bufio.NewWriterSize(w, 64<<10), t.Name, 0
-	s.enc = json.NewEncoder(s.buf)
-	return s.enc.Encode(TableFile{Table: t.Name, Columns: t.Columns})
+	s.w, s.buf, s.table = w, bufio.NewWriterSize(w, 64<<10), t.Name
+	s.tw, err = protocol.NewTableWriter(s.buf, t)
+	return err
 }
 
 func (s *exportSink) WriteRow(_ context.Context, values []any) error {
 	if s.w == nil {
 		return errors.New("WriteRow outside a table")
 	}
-	s.rows++
-	return s.enc.Encode(values)
+	return s.tw.WriteRow(values)
 }
 
 func (s *exportSink) EndTable(context.Context) error {
@@ -73,11 +60,11 @@ func (s *exportSink) EndTable(context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.refs = append(s.refs, bus.ExportRef{URI: obj.URI, SHA256: obj.SHA256, Bytes: obj.Bytes, Rows: s.rows, Table: s.table})
+	s.refs = append(s.refs, protocol.ExportRef{URI: obj.URI, SHA256: obj.SHA256, Bytes: obj.Bytes, Rows: s.tw.Rows(), Table: s.table})
 	if s.counts == nil {
 		s.counts = map[string]int64{}
 	}
-	s.counts[s.table] = s.rows
+	s.counts[s.table] = s.tw.Rows()
 	return nil
 }
 

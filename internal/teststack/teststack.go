@@ -26,9 +26,9 @@ import (
 	"github.com/mailgun/mailgun-go/v4"
 	"github.com/stretchr/testify/require"
 
+	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/deploy/demo"
 	"github.com/lethe-privacy/lethe/internal/app"
-	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/config"
 	"github.com/lethe-privacy/lethe/internal/mail"
 	"github.com/lethe-privacy/lethe/internal/requests"
@@ -264,7 +264,7 @@ func (s *Stack) Serve(h http.Handler) {
 }
 
 // Submit files a verified request for the salon through the API channel and returns its id.
-func (s *Stack) Submit(typ string, subject bus.Subject) string {
+func (s *Stack) Submit(typ string, subject connectors.Subject) string {
 	s.T.Helper()
 	id, err := s.Deps.Requests().Submit(context.Background(), requests.Submission{
 		TenantID: "salon", Type: typ, Subject: subject, IdentityVerified: true, Channel: "api",

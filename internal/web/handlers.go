@@ -8,7 +8,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/internal/exports"
 	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/workflows"
@@ -77,7 +77,7 @@ func readForm(r *http.Request) (form, []fieldError) {
 func (f form) submission(tenant string) requests.Submission {
 	sub := requests.Submission{
 		TenantID: tenant, Type: f.Type, Channel: "myaccount", Language: "en",
-		Subject: bus.Subject{Email: f.Email, Phone: phoneChars.Replace(f.Phone), CustomerID: f.CustomerID},
+		Subject: connectors.Subject{Email: f.Email, Phone: phoneChars.Replace(f.Phone), CustomerID: f.CustomerID},
 	}
 	if len(f.Changes) > 0 {
 		sub.Changes = f.Changes

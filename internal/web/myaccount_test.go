@@ -15,8 +15,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/deploy/demo"
-	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/identity"
 	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/internal/testenv"
@@ -247,7 +247,7 @@ func TestMyAccountBoundsCodeGuessesPerSubjectAcrossRequests(t *testing.T) {
 	// point here, their guesses are.
 	var ids []string
 	for range 10 {
-		id, err := s.Deps.Requests().Submit(ctx, requests.Submission{TenantID: webtest.Tenant, Type: "access", Subject: bus.Subject{Email: email}, Channel: "post"})
+		id, err := s.Deps.Requests().Submit(ctx, requests.Submission{TenantID: webtest.Tenant, Type: "access", Subject: connectors.Subject{Email: email}, Channel: "post"})
 		require.NoError(t, err)
 		ids = append(ids, id)
 	}

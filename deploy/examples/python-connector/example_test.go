@@ -27,6 +27,7 @@ import (
 	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/connectors/connectortest"
 	"github.com/lethe-privacy/lethe/connectors/envelope"
+	"github.com/lethe-privacy/lethe/connectors/protocol"
 	"github.com/lethe-privacy/lethe/connectors/remote"
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/testenv"
@@ -71,17 +72,17 @@ func TestMalformedCommandsAreDeadLettered(t *testing.T) {
 	p := env.start(t)
 	c := env.remote(t, p)
 	ctx := context.Background()
-	topic := bus.CommandTopic(p.name)
+	topic := protocol.CommandTopic(p.name)
 
 	type seen struct {
-		dl  bus.DeadLetter
+		dl  protocol.DeadLetter
 		raw []byte
 	}
 	var mu sync.Mutex
 	dead := make(chan seen, 16)
-	var results []bus.Result
-	stopDLQ, err := remote.Tail(ctx, env.bus, bus.TopicDLQ, nil, func(m kafka.Message) {
-		var dl bus.DeadLetter
+	var results []protocol.Result
+	stopDLQ, err := remote.Tail(ctx, env.bus.Kafka(), bus.TopicDLQ, nil, func(m kafka.Message) {
+		var dl protocol.DeadLetter
 		if json.Unmarshal(m.Value, &dl) == nil && dl.SourceTopic == topic {
 			dead <- seen{dl, m.Value}
 		}
@@ -90,8 +91,8 @@ func TestMalformedCommandsAreDeadLettered(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stopDLQ()
-	stopResults, err := remote.Tail(ctx, env.bus, bus.TopicResults, nil, func(m kafka.Message) {
-		var r bus.Result
+	stopResults, err := remote.Tail(ctx, env.bus.Kafka(), bus.TopicResults, nil, func(m kafka.Message) {
+		var r protocol.Result
 		if json.Unmarshal(m.Value, &r) == nil && r.Connector != "" {
 			mu.Lock()
 			results = append(results, r)
@@ -103,12 +104,12 @@ func TestMalformedCommandsAreDeadLettered(t *testing.T) {
 	}
 	defer stopResults()
 
-	good := bus.Command{
+	good := protocol.Command{
 		Schema: schemas.ConnectorCommand, Version: schemas.CommandVersion, ID: "c1", IdempotencyKey: "dlq:" + p.name + ":erase",
 		RequestID: "dlq-" + p.name, TenantID: "t1", Connector: p.name, Action: "erase",
 		TaskToken: "dGFzaw==", IssuedAt: time.Now().UTC(),
 	}
-	someone := &bus.Subject{Email: "someone@example.com"}
+	someone := &connectors.Subject{Email: "someone@example.com"}
 	if err := good.Seal(env.keys, someone, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -337,7 +338,7 @@ func (e *env) start(t *testing.T) *proc {
 	t.Helper()
 	dir := t.TempDir()
 	p := &proc{env: e, name: "newsletter-" + testenv.Suffix(), db: filepath.Join(dir, "newsletter.db"), exports: filepath.Join(dir, "exports")}
-	if err := e.bus.EnsureTopics(context.Background(), bus.CommandTopic(p.name)); err != nil {
+	if err := e.bus.EnsureTopics(context.Background(), protocol.CommandTopic(p.name)); err != nil {
 		t.Fatal(err)
 	}
 	e.run(t, p)
@@ -417,8 +418,9 @@ func (e *env) remoteWith(t *testing.T, p *proc, keys *envelope.Ring) connectors.
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	c, err := remote.New(context.Background(), b, remote.Config{
+	c, err := remote.New(context.Background(), remote.Config{
 		Name: p.name, Capabilities: capabilities, ExportDir: p.exports, Timeout: 30 * time.Second, Keys: keys,
+		Kafka: b.Kafka(),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package exports_test
+package exportstore_test
 
 import (
 	"context"
@@ -8,12 +8,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lethe-privacy/lethe/internal/exports"
+	"github.com/lethe-privacy/lethe/connectors/exportstore"
 )
 
 func TestCommitIsAtomicAndChecksummed(t *testing.T) {
 	ctx := context.Background()
-	d, err := exports.NewDir(t.TempDir())
+	d, err := exportstore.NewDir(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,12 +35,12 @@ func TestCommitIsAtomicAndChecksummed(t *testing.T) {
 	if o.SHA256 != "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9" || o.Bytes != 11 {
 		t.Fatalf("object = %+v", o)
 	}
-	if err := exports.Verify(ctx, d, o); err != nil {
+	if err := exportstore.Verify(ctx, d, o); err != nil {
 		t.Fatal(err)
 	}
 	p := strings.TrimPrefix(o.URI, "file://")
 	os.WriteFile(p, []byte("tampered"), 0o600)
-	if err := exports.Verify(ctx, d, o); err == nil {
+	if err := exportstore.Verify(ctx, d, o); err == nil {
 		t.Fatal("tampered object verified")
 	}
 }
@@ -48,7 +48,7 @@ func TestCommitIsAtomicAndChecksummed(t *testing.T) {
 func TestAbortLeavesNothingAndOutsideRootRefused(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
-	d, _ := exports.NewDir(root)
+	d, _ := exportstore.NewDir(root)
 	w, err := d.Create(ctx, d.URI("a/b.jsonl"))
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +82,7 @@ func TestWithinRefusesEveryWayOutOfThePrefix(t *testing.T) {
 		"file:///exports/salon/r1/database/customers.jsonl?x=../../r2":   false,
 		"file:///exports/salon/r1/database/customers.jsonl#../../../r2/": false,
 	} {
-		if got := exports.Within(uri, prefix); got != want {
+		if got := exportstore.Within(uri, prefix); got != want {
 			t.Errorf("Within(%q) = %v, want %v", uri, got, want)
 		}
 	}
