@@ -375,10 +375,3 @@ func (a *Activities) now() time.Time {
 }
 
 func encodeToken(t []byte) string { return base64Std.EncodeToString(t) }
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}

@@ -1,13 +1,11 @@
 package api
 
 import (
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/lethe-privacy/lethe/internal/mail"
@@ -59,18 +57,19 @@ func (h *MailgunWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	if _, err := h.Pool.Exec(ctx, `INSERT INTO mail_webhook_tokens (token, received_at) VALUES ($1, $2)`, sig.Token, now()); err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "23505" {
-			writeError(w, http.StatusForbidden, "replayed", "this webhook was already received")
-			return
-		}
+	tokens := store.WebhookTokens{}
+	fresh, err := tokens.Remember(ctx, h.Pool, sig.Token, now())
+	if err != nil {
 		h.Log.Error("recording a mail webhook token", "error", err)
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "try again later")
 		return
 	}
+	if !fresh {
+		writeError(w, http.StatusForbidden, "replayed", "this webhook was already received")
+		return
+	}
 	// Tokens older than the window can no longer verify as fresh: keep the table small.
-	_, _ = h.Pool.Exec(ctx, `DELETE FROM mail_webhook_tokens WHERE received_at < $1`, now().Add(-2*window))
+	_ = tokens.Prune(ctx, h.Pool, now().Add(-2*window))
 	if ev.RequestID != "" {
 		// The tenant is the request's; an event about an unknown request records nothing.
 		_, err := store.Audit{}.Append(ctx, h.Pool, store.Event{

@@ -14,6 +14,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/lethe-privacy/lethe/internal/store"
 )
 
 // Errors of identity assertions. None of them carries a claim's value.
@@ -206,16 +208,15 @@ func (r *Replays) Remember(ctx context.Context, audience string, a Assertion) er
 	}
 	// An ID is forgotten only once its assertion can no longer verify, with a margin for
 	// Lethe replicas whose clocks differ.
-	if _, err := r.Pool.Exec(ctx, `DELETE FROM identity_assertions_seen WHERE expires_at < $1`, now.Add(-AssertionClockSkew)); err != nil {
-		return fmt.Errorf("pruning used identity assertions: %w", err)
+	seen := store.Assertions{}
+	if err := seen.Prune(ctx, r.Pool, now.Add(-AssertionClockSkew)); err != nil {
+		return err
 	}
-	tag, err := r.Pool.Exec(ctx, `
-		INSERT INTO identity_assertions_seen (audience, jti, expires_at, seen_at) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (audience, jti) DO NOTHING`, audience, a.ID, a.ExpiresAt, now)
+	fresh, err := seen.Remember(ctx, r.Pool, audience, a.ID, a.ExpiresAt, now)
 	if err != nil {
-		return fmt.Errorf("recording a used identity assertion: %w", err)
+		return err
 	}
-	if tag.RowsAffected() == 0 {
+	if !fresh {
 		return ErrAssertionReplayed
 	}
 	return nil

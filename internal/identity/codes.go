@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/lethe-privacy/lethe/internal/limits"
+	"github.com/lethe-privacy/lethe/internal/store"
 )
 
 // Errors of one-time codes. They never carry the code or the subject's address.
@@ -91,10 +92,6 @@ func awaiting(status string) bool {
 	return status == "received" || status == "identity_pending"
 }
 
-// codeLock is the advisory lock class of Send: issues of one request's codes run one at a
-// time, also the first, which has no row to lock yet.
-const codeLock = 0x6c657468 // "leth"
-
 // deliveryError marks the deliver callback's failure, returned to Send's caller as it was.
 type deliveryError struct{ err error }
 
@@ -122,25 +119,26 @@ func (c *Codes) Send(ctx context.Context, requestID string, deliver func(code st
 	expiresAt := now.Add(c.ttl())
 	sum := c.hash(requestID, code)
 
+	codes := store.Codes{}
 	err = pgx.BeginFunc(ctx, c.Pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, codeLock, requestID); err != nil {
+		if err := codes.LockIssue(ctx, tx, requestID); err != nil {
 			return err
 		}
 		// KEY SHARE keeps the request from being deleted under us without holding up the
 		// workflow's status updates; Check looks at the status again anyway.
-		var status string
-		err := tx.QueryRow(ctx, `SELECT status FROM requests WHERE id = $1 FOR KEY SHARE`, requestID).Scan(&status)
-		if errors.Is(err, pgx.ErrNoRows) || (err == nil && !awaiting(status)) {
+		status, err := store.Requests{}.StatusKeyShare(ctx, tx, requestID)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && !awaiting(status)) {
 			return ErrNotFound
 		}
 		if err != nil {
 			return err
 		}
 		issues, windowStart := 0, now
-		err = tx.QueryRow(ctx, `
-			SELECT issues_in_window, window_started_at FROM verification_codes
-			WHERE request_id = $1 FOR UPDATE`, requestID).Scan(&issues, &windowStart)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		prev, err := codes.Get(ctx, tx, requestID)
+		switch {
+		case err == nil:
+			issues, windowStart = prev.IssuesInWindow, prev.WindowStartedAt
+		case !errors.Is(err, store.ErrNotFound):
 			return err
 		}
 		if now.Sub(windowStart) >= issueWindow {
@@ -152,14 +150,9 @@ func (c *Codes) Send(ctx context.Context, requestID string, deliver func(code st
 		if err := deliver(code, expiresAt); err != nil {
 			return &deliveryError{err}
 		}
-		_, err = tx.Exec(ctx, `
-			INSERT INTO verification_codes (request_id, code_hash, issued_at, expires_at, attempts, issues_in_window, window_started_at)
-			VALUES ($1, $2, $3, $4, 0, $5, $6)
-			ON CONFLICT (request_id) DO UPDATE SET
-				code_hash = EXCLUDED.code_hash, issued_at = EXCLUDED.issued_at, expires_at = EXCLUDED.expires_at,
-				attempts = 0, used_at = NULL, issues_in_window = EXCLUDED.issues_in_window,
-				window_started_at = EXCLUDED.window_started_at`, requestID, sum, now, expiresAt, issues+1, windowStart)
-		return err
+		return codes.Replace(ctx, tx, store.Code{
+			RequestID: requestID, Hash: sum, IssuedAt: now, ExpiresAt: expiresAt, IssuesInWindow: issues + 1, WindowStartedAt: windowStart,
+		})
 	})
 	var failed *deliveryError
 	switch {
@@ -187,50 +180,41 @@ func (c *Codes) Check(ctx context.Context, requestID, code string) error {
 	code = strings.TrimSpace(code)
 	now := c.now().UTC()
 	var result error
+	codes := store.Codes{}
 	err := pgx.BeginFunc(ctx, c.Pool, func(tx pgx.Tx) error {
-		var status string
-		err := tx.QueryRow(ctx, `SELECT status FROM requests WHERE id = $1`, requestID).Scan(&status)
-		if errors.Is(err, pgx.ErrNoRows) {
+		status, err := store.Requests{}.Status(ctx, tx, requestID)
+		if errors.Is(err, store.ErrNotFound) {
 			result = ErrNotFound
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		var (
-			stored    []byte
-			expiresAt time.Time
-			attempts  int
-			usedAt    *time.Time
-		)
-		err = tx.QueryRow(ctx, `
-			SELECT code_hash, expires_at, attempts, used_at FROM verification_codes
-			WHERE request_id = $1 FOR UPDATE`, requestID).Scan(&stored, &expiresAt, &attempts, &usedAt)
+		stored, err := codes.Get(ctx, tx, requestID)
 		switch {
-		case errors.Is(err, pgx.ErrNoRows):
+		case errors.Is(err, store.ErrNotFound):
 			result = ErrNoCode
 			return nil
 		case err != nil:
 			return err
-		case usedAt != nil:
+		case stored.UsedAt != nil:
 			result = ErrUsed
 			return nil
 		case !awaiting(status):
 			result = ErrNotFound
 			return nil
-		case attempts >= c.maxAttempts():
+		case stored.Attempts >= c.maxAttempts():
 			result = ErrTooManyAttempts
 			return nil
-		case !now.Before(expiresAt):
+		case !now.Before(stored.ExpiresAt):
 			result = ErrExpired
 			return nil
 		}
-		if hmac.Equal(stored, c.hash(requestID, code)) {
-			_, err := tx.Exec(ctx, `UPDATE verification_codes SET used_at = $2 WHERE request_id = $1`, requestID, now)
-			return err
+		if hmac.Equal(stored.Hash, c.hash(requestID, code)) {
+			return codes.MarkUsed(ctx, tx, requestID, now)
 		}
-		attempts++
-		if _, err := tx.Exec(ctx, `UPDATE verification_codes SET attempts = $2 WHERE request_id = $1`, requestID, attempts); err != nil {
+		attempts := stored.Attempts + 1
+		if err := codes.SetAttempts(ctx, tx, requestID, attempts); err != nil {
 			return err
 		}
 		result = ErrWrongCode

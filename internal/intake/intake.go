@@ -196,10 +196,9 @@ func (i *Intake) decodeRequest(value []byte) (requests.Submission, error) {
 }
 
 func (i *Intake) sameTenant(ctx context.Context, id, tenant string) error {
-	var owner string
-	err := i.Store.Pool.QueryRow(ctx, `SELECT tenant_id FROM requests WHERE id = $1`, id).Scan(&owner)
+	owner, err := i.Store.Requests().Tenant(ctx, id)
 	if err != nil {
-		return fmt.Errorf("reading the owner of request %s: %w", id, err)
+		return err
 	}
 	if owner != tenant {
 		return bus.Invalid(errors.New("request_id is already used by another tenant's request"))
@@ -228,10 +227,10 @@ func (i *Intake) HandleConsent(ctx context.Context, m bus.Message) error {
 
 	ctx, cancel := context.WithTimeout(ctx, handleTimeout)
 	defer cancel()
-	if _, err := i.Store.Pool.Exec(ctx, `
-		INSERT INTO consent_ledger (event_key, tenant_id, subject_hash, purpose, granted, source, changed_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_key) DO NOTHING`,
-		key, msg.TenantID, hash, msg.Purpose, msg.Granted, msg.Source, msg.ChangedAt); err != nil {
+	err = i.Store.Consent().Record(ctx, store.ConsentChange{
+		Key: key, TenantID: msg.TenantID, SubjectHash: hash, Purpose: msg.Purpose, Granted: msg.Granted, Source: msg.Source, ChangedAt: msg.ChangedAt,
+	})
+	if err != nil {
 		return fmt.Errorf("recording consent change from %s[%d]@%d: %w", m.Topic, m.Partition, m.Offset, err)
 	}
 	if objection == nil {

@@ -14,9 +14,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/lethe-privacy/lethe/connectors"
+	"github.com/lethe-privacy/lethe/internal/store"
 	"github.com/lethe-privacy/lethe/workflows"
 )
 
@@ -86,15 +85,11 @@ func (s *Service) prove(ctx context.Context, tenant, id string, names []string, 
 	if err != nil {
 		return fmt.Errorf("encoding identifier proofs: %w", err)
 	}
-	tag, err := s.Store.Pool.Exec(ctx,
-		`UPDATE request_subjects SET proofs = proofs || $3 WHERE request_id = $1 AND tenant_id = $2`, id, tenant, raw)
-	if err != nil {
-		return fmt.Errorf("recording identifier proofs of request %s: %w", id, err)
-	}
-	if tag.RowsAffected() == 0 {
+	err = s.Store.Subjects().AddProofs(ctx, tenant, id, raw)
+	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("%w: the subject of request %s is no longer known to Lethe", ErrRequestClosed, id)
 	}
-	return nil
+	return err
 }
 
 // SubjectIdentifiers returns the identifiers given for request id's subject, each with its
@@ -103,18 +98,18 @@ func (s *Service) SubjectIdentifiers(ctx context.Context, tenant, id string) ([]
 	if _, err := s.owned(ctx, tenant, id); err != nil {
 		return nil, err
 	}
-	var email, phone, customer *string
-	var proofs map[string]Proof
-	err := s.Store.Pool.QueryRow(ctx,
-		`SELECT email, phone, customer_id, proofs FROM request_subjects WHERE request_id = $1 AND tenant_id = $2`,
-		id, tenant).Scan(&email, &phone, &customer, &proofs)
-	if errors.Is(err, pgx.ErrNoRows) {
+	ids, raw, err := s.Store.Subjects().Given(ctx, tenant, id)
+	if errors.Is(err, store.ErrNotFound) {
 		return []Identifier{}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading the identifiers of request %s: %w", id, err)
+		return nil, err
 	}
-	sub := connectors.Subject{Email: deref(email), Phone: deref(phone), CustomerID: deref(customer)}
+	var proofs map[string]Proof
+	if err := json.Unmarshal(raw, &proofs); err != nil {
+		return nil, fmt.Errorf("decoding the identifier proofs of request %s: %w", id, err)
+	}
+	sub := connectors.Subject{Email: ids.Email, Phone: ids.Phone, CustomerID: ids.CustomerID}
 	out := []Identifier{}
 	for _, n := range given(sub) {
 		ident := Identifier{Name: n, Value: value(sub, n)}

@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 
 	"github.com/lethe-privacy/lethe/activities"
+	"github.com/lethe-privacy/lethe/internal/store"
 	"github.com/lethe-privacy/lethe/workflows"
 )
 
@@ -42,7 +42,7 @@ func (s *Service) Reconcile(ctx context.Context, record Recorder) ([]Closure, er
 		for _, row := range rows {
 			c, err := s.reconcileOne(ctx, row, record)
 			if err != nil {
-				return out, fmt.Errorf("reconciling request %s: %w", row.id, err)
+				return out, fmt.Errorf("reconciling request %s: %w", row.ID, err)
 			}
 			if c != nil {
 				out = append(out, *c)
@@ -51,43 +51,34 @@ func (s *Service) Reconcile(ctx context.Context, record Recorder) ([]Closure, er
 		if len(rows) < 200 {
 			return out, nil
 		}
-		after = rows[len(rows)-1].id
+		after = rows[len(rows)-1].ID
 	}
 }
 
 type openRow struct {
-	id, tenant, typ, regime, country string
-	extended                         bool
-	state                            workflows.RequestState
+	store.RequestRow
+	state workflows.RequestState
 }
 
 // openRequests lists started requests whose read model is neither terminal nor closed, by id
 // from after.
 func (s *Service) openRequests(ctx context.Context, after string, limit int) ([]openRow, error) {
-	rows, err := s.Store.Pool.Query(ctx, `
-		SELECT id, tenant_id, type, COALESCE(regime, ''), COALESCE(country, ''), extended, state
-		FROM requests
-		WHERE started AND id > $1 AND status <> ALL($2) AND NOT COALESCE((state->>'closed')::boolean, false)
-		ORDER BY id LIMIT $3`, after, workflows.TerminalStatuses(), limit)
+	rows, err := s.Store.Requests().Open(ctx, after, workflows.TerminalStatuses(), limit)
 	if err != nil {
-		return nil, fmt.Errorf("listing open requests: %w", err)
+		return nil, err
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (openRow, error) {
-		var o openRow
-		var raw []byte
-		if err := r.Scan(&o.id, &o.tenant, &o.typ, &o.regime, &o.country, &o.extended, &raw); err != nil {
-			return o, err
+	out := make([]openRow, len(rows))
+	for i, r := range rows {
+		out[i].RequestRow = r
+		if err := json.Unmarshal(r.State, &out[i].state); err != nil {
+			return nil, fmt.Errorf("reading open requests: decoding request %s: %w", r.ID, err)
 		}
-		return o, json.Unmarshal(raw, &o.state)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("reading open requests: %w", err)
 	}
 	return out, nil
 }
 
 func (s *Service) reconcileOne(ctx context.Context, row openRow, record Recorder) (*Closure, error) {
-	closeStatus, cause, err := s.closeOf(ctx, row.id)
+	closeStatus, cause, err := s.closeOf(ctx, row.ID)
 	if err != nil || closeStatus == "" {
 		return nil, err
 	}
@@ -98,8 +89,8 @@ func (s *Service) reconcileOne(ctx context.Context, row openRow, record Recorder
 	st.Status, st.Closed, st.FailureReason = workflows.StatusFailed, true, reason
 	st.Steps = append(st.Steps, workflows.Step{At: now, Status: workflows.StatusFailed, Note: reason})
 	err = record(ctx, activities.Transition{
-		Key: row.id + ":closed", RequestID: row.id, TenantID: row.tenant, Type: row.typ,
-		Status: workflows.StatusFailed, Extended: row.extended, Regime: row.regime, Country: row.country,
+		Key: row.ID + ":closed", RequestID: row.ID, TenantID: row.TenantID, Type: row.Type,
+		Status: workflows.StatusFailed, Extended: row.Extended, Regime: row.Regime, Country: row.Country,
 		ReceivedAt: st.ReceivedAt, DueDate: st.DueDate, Actor: "lethe (reconciliation)",
 		Action: workflows.ActionClosed, At: now, State: st,
 		Detail: map[string]any{"close_status": closeStatus, "phase": phase, "note": reason},
@@ -107,7 +98,7 @@ func (s *Service) reconcileOne(ctx context.Context, row openRow, record Recorder
 	if err != nil {
 		return nil, err
 	}
-	return &Closure{RequestID: row.id, TenantID: row.tenant, CloseStatus: closeStatus, Reason: reason}, nil
+	return &Closure{RequestID: row.ID, TenantID: row.TenantID, CloseStatus: closeStatus, Reason: reason}, nil
 }
 
 // closeOf asks Temporal how the request's workflow closed: "" while it runs (or completed,

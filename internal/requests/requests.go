@@ -233,8 +233,8 @@ func (s *Service) start(ctx context.Context, sub Submission) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("starting the request workflow: %w", err)
 	}
-	if _, err := s.Store.Pool.Exec(ctx, `UPDATE requests SET started = true WHERE id = $1`, sub.RequestID); err != nil {
-		return "", fmt.Errorf("recording the request start: %w", err)
+	if err := s.Store.Requests().MarkStarted(ctx, sub.RequestID); err != nil {
+		return "", err
 	}
 	return sub.RequestID, nil
 }
@@ -244,22 +244,23 @@ func (s *Service) start(ctx context.Context, sub Submission) (string, error) {
 // left by a start that failed half-way is reused so the retry completes it.
 func (s *Service) record(ctx context.Context, sub Submission, in workflows.RequestInput) (started bool, err error) {
 	err = pgx.BeginFunc(ctx, s.Store.Pool, func(tx pgx.Tx) error {
-		var tenant string
-		err := tx.QueryRow(ctx, `SELECT tenant_id, started FROM requests WHERE id = $1 FOR UPDATE`, sub.RequestID).Scan(&tenant, &started)
+		tenant, wasStarted, err := s.Store.Requests().Lock(ctx, tx, sub.RequestID)
+		started = wasStarted
 		if err == nil {
 			if tenant != sub.TenantID {
 				started = true // another tenant's id: never reveal or touch it
 			}
 			return nil
 		}
-		if !errors.Is(err, pgx.ErrNoRows) {
+		if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
 		state, _ := json.Marshal(workflows.RequestState{RequestID: sub.RequestID, TenantID: sub.TenantID, Type: sub.Type, Status: workflows.StatusReceived, ReceivedAt: sub.ReceivedAt})
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO requests (id, tenant_id, type, status, regime, country, received_at, state)
-			VALUES ($1, $2, $3, 'received', $4, $5, $6, $7)`,
-			sub.RequestID, sub.TenantID, sub.Type, in.Policy.Regime, in.Policy.Country, sub.ReceivedAt, state); err != nil {
+		err = s.Store.Requests().Create(ctx, tx, store.RequestRow{
+			ID: sub.RequestID, TenantID: sub.TenantID, Type: sub.Type, Status: workflows.StatusReceived,
+			Regime: in.Policy.Regime, Country: in.Policy.Country, ReceivedAt: sub.ReceivedAt, State: state,
+		})
+		if err != nil {
 			return err
 		}
 		var changes any
@@ -275,11 +276,10 @@ func (s *Service) record(ctx context.Context, sub Submission, in workflows.Reque
 			}
 			proofs = proofsOf(given(sub.Subject), p)
 		}
-		_, err = tx.Exec(ctx, `
-			INSERT INTO request_subjects (request_id, tenant_id, email, phone, customer_id, language, changes, proofs)
-			VALUES ($1, $2, NULLIF($3, ''), NULLIF($4, ''), NULLIF($5, ''), $6, $7, $8)`,
-			sub.RequestID, sub.TenantID, sub.Subject.Email, sub.Subject.Phone, sub.Subject.CustomerID, cmp.Or(sub.Language, "en"), changes, proofs)
-		return err
+		return s.Store.Subjects().Create(ctx, tx, store.SubjectRow{
+			RequestID: sub.RequestID, TenantID: sub.TenantID, Language: cmp.Or(sub.Language, "en"), Changes: changes, Proofs: proofs,
+			Identifiers: store.Identifiers{Email: sub.Subject.Email, Phone: sub.Subject.Phone, CustomerID: sub.Subject.CustomerID},
+		})
 	})
 	if err != nil {
 		return false, fmt.Errorf("recording the request: %w", err)
@@ -379,13 +379,12 @@ func (s *Service) Get(ctx context.Context, tenant, id string) (workflows.Request
 // reported as not found.
 func (s *Service) owned(ctx context.Context, tenant, id string) (workflows.RequestState, error) {
 	var st workflows.RequestState
-	var raw []byte
-	err := s.Store.Pool.QueryRow(ctx, `SELECT state FROM requests WHERE id = $1 AND tenant_id = $2`, id, tenant).Scan(&raw)
-	if errors.Is(err, pgx.ErrNoRows) {
+	raw, err := s.Store.Requests().State(ctx, tenant, id)
+	if errors.Is(err, store.ErrNotFound) {
 		return st, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
 	if err != nil {
-		return st, fmt.Errorf("reading request %s: %w", id, err)
+		return st, err
 	}
 	if err := json.Unmarshal(raw, &st); err != nil {
 		return st, fmt.Errorf("decoding request %s: %w", id, err)
@@ -394,14 +393,7 @@ func (s *Service) owned(ctx context.Context, tenant, id string) (workflows.Reque
 }
 
 // Summary is one row of a request listing.
-type Summary struct {
-	ID         string    `json:"id"`
-	Type       string    `json:"type"`
-	Status     string    `json:"status"`
-	Extended   bool      `json:"extended"`
-	ReceivedAt time.Time `json:"received_at"`
-	DueDate    string    `json:"due_date,omitempty"`
-}
+type Summary = store.RequestSummary
 
 // Filter narrows a listing.
 type Filter struct {
@@ -415,28 +407,15 @@ func (s *Service) List(ctx context.Context, tenant string, f Filter) ([]Summary,
 	if f.Limit <= 0 || f.Limit > 1000 {
 		f.Limit = 100
 	}
-	var due any
+	sf := store.RequestFilter{TenantID: tenant, Status: f.Status, Limit: f.Limit}
 	if f.DueBefore != "" {
 		d, err := deadline.ParseDate(f.DueBefore)
 		if err != nil {
 			return nil, fmt.Errorf("%w: due_before: %v", ErrInvalid, err)
 		}
-		due = d
+		sf.DueBefore = d
 	}
-	rows, err := s.Store.Pool.Query(ctx, `
-		SELECT id, type, status, extended, received_at, COALESCE(to_char(due_date, 'YYYY-MM-DD'), '')
-		FROM requests
-		WHERE tenant_id = $1 AND ($2 = '' OR status = $2) AND ($3::date IS NULL OR due_date < $3::date)
-		ORDER BY due_date ASC NULLS LAST, received_at ASC
-		LIMIT $4`, tenant, f.Status, due, f.Limit)
-	if err != nil {
-		return nil, fmt.Errorf("listing requests: %w", err)
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Summary, error) {
-		var s Summary
-		err := r.Scan(&s.ID, &s.Type, &s.Status, &s.Extended, &s.ReceivedAt, &s.DueDate)
-		return s, err
-	})
+	return s.Store.Requests().List(ctx, sf)
 }
 
 func (s *Service) now() time.Time {

@@ -17,8 +17,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/connectors/exportstore"
 	"github.com/lethe-privacy/lethe/internal/crypto"
@@ -147,13 +145,12 @@ func (s *Service) SendCode(ctx context.Context, tenant, id string) (time.Time, e
 	if err := awaitingIdentity(st); err != nil {
 		return time.Time{}, err
 	}
-	var email, lang *string
-	err = s.Store.Pool.QueryRow(ctx, `SELECT email, language FROM request_subjects WHERE request_id = $1 AND tenant_id = $2`, id, tenant).Scan(&email, &lang)
-	if errors.Is(err, pgx.ErrNoRows) || (err == nil && (email == nil || *email == "")) {
+	email, lang, err := s.Store.Subjects().Contact(ctx, tenant, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && email == "") {
 		return time.Time{}, ErrNoEmail
 	}
 	if err != nil {
-		return time.Time{}, fmt.Errorf("reading the subject of request %s: %w", id, err)
+		return time.Time{}, err
 	}
 	if s.Mail == nil {
 		return time.Time{}, errors.New("sending a verification code: no mail sender configured")
@@ -168,7 +165,7 @@ func (s *Service) SendCode(ctx context.Context, tenant, id string) (time.Time, e
 	expires, err := codes.Send(ctx, id, func(code string, exp time.Time) error {
 		minutes := int(exp.Sub(s.now()).Round(time.Minute) / time.Minute)
 		msgID, mailErr = s.Mail.Send(ctx, mailer.Notice{
-			Kind: mailer.KindVerificationCode, To: *email, Language: deref(lang),
+			Kind: mailer.KindVerificationCode, To: email, Language: lang,
 			Tenant: mailer.Branding{Name: cmp.Or(t.Name, tenant), ContactEmail: t.ContactEmail, LogoURL: t.LogoURL, Color: t.Color},
 			Data:   map[string]any{"RequestID": id, "Code": code, "ExpiresInMinutes": max(minutes, 1)},
 		})
@@ -318,11 +315,11 @@ func (s *Service) ExportLink(ctx context.Context, tenant, id string) (string, ti
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	var uri *string
-	if err := s.Store.Pool.QueryRow(ctx, `SELECT export_uri FROM requests WHERE id = $1`, id).Scan(&uri); err != nil {
-		return "", time.Time{}, fmt.Errorf("reading request %s: %w", id, err)
+	export, err := s.Store.Requests().Export(ctx, tenant, id)
+	if err != nil {
+		return "", time.Time{}, err
 	}
-	if st.Status != workflows.StatusCompleted || deref(uri) == "" {
+	if st.Status != workflows.StatusCompleted || export.URI == "" {
 		return "", time.Time{}, ErrNoExport
 	}
 	if s.Cfg.HTTP.PublicURL == "" {
@@ -362,27 +359,25 @@ func (s *Service) openExport(ctx context.Context, id, token string) (io.ReadClos
 		return nil, "", "", ErrLinkInvalid
 	}
 	// Links are only signed for completed requests, so the package being there is enough.
-	var uri, sum *string
-	err = s.Store.Pool.QueryRow(ctx, `SELECT export_uri, export_sha256 FROM requests WHERE id = $1 AND tenant_id = $2`,
-		l.RequestID, l.TenantID).Scan(&uri, &sum)
-	if errors.Is(err, pgx.ErrNoRows) {
+	export, err := s.Store.Requests().Export(ctx, l.TenantID, l.RequestID)
+	if errors.Is(err, store.ErrNotFound) {
 		return nil, "", "", ErrLinkInvalid
 	}
 	if err != nil {
-		return nil, "", "", fmt.Errorf("reading request %s: %w", l.RequestID, err)
+		return nil, "", "", err
 	}
-	if deref(uri) == "" {
+	if export.URI == "" {
 		return nil, "", "", ErrNoExport
 	}
-	store, err := s.exports()
+	files, err := s.exports()
 	if err != nil {
 		return nil, "", "", err
 	}
-	rc, err := store.Open(ctx, *uri)
+	rc, err := files.Open(ctx, export.URI)
 	if err != nil {
 		return nil, "", "", fmt.Errorf("opening the export of request %s: %w", l.RequestID, err)
 	}
-	detail := map[string]any{"sha256": deref(sum), "link_expires_at": l.Expires.UTC()}
+	detail := map[string]any{"sha256": export.SHA256, "link_expires_at": l.Expires.UTC()}
 	ref, err := s.RequestSubjectKey(ctx, l.TenantID, l.RequestID)
 	if err != nil {
 		rc.Close()
@@ -395,7 +390,7 @@ func (s *Service) openExport(ctx context.Context, id, token string) (io.ReadClos
 		rc.Close()
 		return nil, "", "", err
 	}
-	return rc, path.Base(*uri), deref(sum), nil
+	return rc, path.Base(export.URI), export.SHA256, nil
 }
 
 // audit records one event; its key is unique, so every call is its own event.
@@ -441,13 +436,6 @@ func (s *Service) exports() (exportstore.Store, error) {
 	return exportstore.NewDir(s.Cfg.Exports.Dir)
 }
 
-func deref(p *string) string {
-	if p == nil {
-		return ""
-	}
-	return *p
-}
-
 // SubjectKey is an opaque keyed hash of a subject's address (email, else phone, else customer
 // id), so per-subject rate limits can count a subject without holding its address.
 func (s *Service) SubjectKey(tenant string, sub connectors.Subject) string {
@@ -457,20 +445,15 @@ func (s *Service) SubjectKey(tenant string, sub connectors.Subject) string {
 // RequestSubjectKey is SubjectKey of a request's subject. Unknown ids and other tenants'
 // requests are ErrNotFound; a subject already forgotten is keyed by the request.
 func (s *Service) RequestSubjectKey(ctx context.Context, tenant, id string) (string, error) {
-	var email, phone, customer *string
-	var known bool
-	err := s.Store.Pool.QueryRow(ctx, `
-		SELECT rs.email, rs.phone, rs.customer_id, rs.request_id IS NOT NULL
-		FROM requests r LEFT JOIN request_subjects rs ON rs.request_id = r.id
-		WHERE r.id = $1 AND r.tenant_id = $2`, id, tenant).Scan(&email, &phone, &customer, &known)
-	if errors.Is(err, pgx.ErrNoRows) {
+	ids, known, err := s.Store.Subjects().OfRequest(ctx, tenant, id)
+	if errors.Is(err, store.ErrNotFound) {
 		return "", fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
 	if err != nil {
-		return "", fmt.Errorf("reading the subject of request %s: %w", id, err)
+		return "", err
 	}
 	if !known {
 		return "request:" + id, nil
 	}
-	return s.SubjectKey(tenant, connectors.Subject{Email: deref(email), Phone: deref(phone), CustomerID: deref(customer)}), nil
+	return s.SubjectKey(tenant, connectors.Subject{Email: ids.Email, Phone: ids.Phone, CustomerID: ids.CustomerID}), nil
 }

@@ -120,7 +120,7 @@ func (q Requests) Tenant(ctx context.Context, id string) (string, error) {
 	var tenant string
 	err := q.pool.QueryRow(ctx, `SELECT tenant_id FROM requests WHERE id = $1`, id).Scan(&tenant)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return "", ErrNotFound
+		return "", fmt.Errorf("reading the owner of request %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
 		return "", fmt.Errorf("reading the owner of request %s: %w", id, err)
