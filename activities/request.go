@@ -256,12 +256,27 @@ func (a *Activities) Remind(ctx context.Context, r Reminder) error {
 	if err != nil {
 		return err
 	}
-	return a.mailStaff(ctx, r.Key+":mail", kind, to, r)
+	about := store.Event{TenantID: r.TenantID, RequestID: r.RequestID}
+	return a.mailStaff(ctx, r.Key+":mail", kind, to, about, func(ctx context.Context) (map[string]any, error) {
+		typ, err := a.Store.Requests().Type(ctx, r.RequestID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, permanent("request "+r.RequestID+" is not in the read model", nil)
+		}
+		if err != nil {
+			return nil, err
+		}
+		data := map[string]any{"RequestID": r.RequestID, "RequestType": typ, "DueDate": r.DueDate}
+		if a.PublicURL != "" {
+			data["Link"] = strings.TrimSuffix(a.PublicURL, "/") + "/v1/requests/" + r.RequestID
+		}
+		return data, nil
+	})
 }
 
-// mailStaff emails a deadline notice once per key: a retry after the send (the audit write
-// failed) does not mail staff twice.
-func (a *Activities) mailStaff(ctx context.Context, key string, kind mail.Kind, to string, r Reminder) error {
+// mailStaff emails a notice to the tenant's staff or DPO once per key: a retry after the send
+// (the audit write failed) does not mail them twice. about names what the notice is about (a
+// request or a breach) for the audit event that records the send; data builds the notice's data.
+func (a *Activities) mailStaff(ctx context.Context, key string, kind mail.Kind, to string, about store.Event, data func(context.Context) (map[string]any, error)) error {
 	sent, err := a.Store.Audit().Recorded(ctx, key)
 	if err != nil {
 		return fmt.Errorf("checking whether the %s was mailed: %w", kind, err)
@@ -269,22 +284,18 @@ func (a *Activities) mailStaff(ctx context.Context, key string, kind mail.Kind, 
 	if sent {
 		return nil
 	}
-	typ, err := a.Store.Requests().Type(ctx, r.RequestID)
-	if errors.Is(err, store.ErrNotFound) {
-		return permanent("request "+r.RequestID+" is not in the read model", nil)
-	}
+	d, err := data(ctx)
 	if err != nil {
 		return err
 	}
-	data := map[string]any{"RequestID": r.RequestID, "RequestType": typ, "DueDate": r.DueDate}
-	if a.PublicURL != "" {
-		data["Link"] = strings.TrimSuffix(a.PublicURL, "/") + "/v1/requests/" + r.RequestID
-	}
-	id, err := a.Mail.Send(ctx, mail.Notice{Kind: kind, To: to, Tenant: a.branding(r.TenantID), Data: data})
+	id, err := a.Mail.Send(ctx, mail.Notice{Kind: kind, To: to, Tenant: a.branding(about.TenantID), Data: d})
 	if err != nil {
 		return mailError("sending the "+string(kind), err)
 	}
-	return a.audit(ctx, key, r.TenantID, "lethe", "staff.notified", r.RequestID, map[string]any{"kind": kind, "message_id": id})
+	about.Key, about.At, about.Actor, about.Action = key, a.now(), "lethe", "staff.notified"
+	about.Detail = map[string]any{"kind": kind, "message_id": id}
+	_, err = a.Store.Audit().Append(ctx, a.Store.Pool, about)
+	return err
 }
 
 // ReportFailure surfaces an activity that failed for good where the workflow carries on without
@@ -292,14 +303,20 @@ func (a *Activities) mailStaff(ctx context.Context, key string, kind mail.Kind, 
 // error text, which Lethe keeps free of personal data.
 func (a *Activities) ReportFailure(ctx context.Context, f Failure) error {
 	activity.GetLogger(ctx).Error("activity failed for good", "activity", f.Activity,
-		"request_id", f.RequestID, "tenant_id", f.TenantID, "reason", f.Reason)
+		"request_id", f.RequestID, "breach_id", f.BreachID, "tenant_id", f.TenantID, "reason", f.Reason)
 	detail := map[string]any{"activity": f.Activity, "reason": f.Reason}
-	if err := a.audit(ctx, f.Key, f.TenantID, "lethe", "request.activity_failed", f.RequestID, detail); err != nil {
+	action, key := "request.activity_failed", f.RequestID
+	if f.BreachID != "" {
+		action, key = "breach.activity_failed", f.BreachID
+	}
+	_, err := a.Store.Audit().Append(ctx, a.Store.Pool, store.Event{Key: f.Key, TenantID: f.TenantID, At: a.now(), Actor: "lethe",
+		Action: action, RequestID: f.RequestID, BreachID: f.BreachID, Detail: detail})
+	if err != nil {
 		return err
 	}
-	return a.publish(ctx, bus.TopicEvents, f.RequestID, bus.Event{
-		Schema: schemas.Event, Version: schemas.Version, ID: f.Key, Type: "request.activity_failed",
-		TenantID: f.TenantID, RequestID: f.RequestID, OccurredAt: f.At.UTC(), Data: detail,
+	return a.publish(ctx, bus.TopicEvents, key, bus.Event{
+		Schema: schemas.Event, Version: schemas.Version, ID: f.Key, Type: action,
+		TenantID: f.TenantID, RequestID: f.RequestID, BreachID: f.BreachID, OccurredAt: f.At.UTC(), Data: detail,
 	})
 }
 

@@ -63,10 +63,12 @@ type Reminder struct {
 	At        time.Time
 }
 
-// Failure is an activity that failed for good, for ReportFailure to surface.
+// Failure is an activity that failed for good, for ReportFailure to surface. It is about a
+// request or, with BreachID, a breach.
 type Failure struct {
 	Key       string
 	RequestID string
+	BreachID  string
 	TenantID  string
 	Activity  string // e.g. "Remind"
 	Reason    string // the error text, free of personal data

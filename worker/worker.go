@@ -22,5 +22,6 @@ func Register(r sdkworker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflow(workflows.SelfCheckWorkflow)
 	r.RegisterWorkflow(workflows.RequestWorkflow)
 	r.RegisterWorkflow(workflows.ExportExpiryWorkflow)
+	r.RegisterWorkflow(workflows.BreachWorkflow)
 	r.RegisterActivity(acts)
 }

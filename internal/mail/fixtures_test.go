@@ -39,6 +39,15 @@ func notice(k mail.Kind, who string) mail.Notice {
 		d["RequestType"] = "erasure"
 		d["DueDate"] = "2026-12-28"
 		d["Link"] = "https://lethe.example/v1/requests/R-" + W + "-7"
+	case mail.KindBreachClockReminder, mail.KindBreachClockEscalation:
+		delete(d, "Name")
+		delete(d, "RequestID")
+		d["BreachID"] = "R-" + W + "-7"
+		d["Notify"] = "supervisory authority"
+		d["Regime"] = "EU GDPR"
+		d["DueAt"] = "2026-03-09 16:00 UTC"
+		d["Limit"] = "72 hours"
+		d["Link"] = "https://lethe.example/v1/breaches/R-" + W + "-7"
 	case mail.KindDenial:
 		d["RequestType"] = "erasure"
 		d["Reason"] = "The request for " + who + " repeats one answered last week"
@@ -63,18 +72,20 @@ func notice(k mail.Kind, who string) mail.Notice {
 
 // wantSubject is the fixed subject line of notice(k, "alpha").
 var wantSubject = map[mail.Kind]string{
-	mail.KindVerificationCode:   "Your verification code for request R-ALPHA-7 at Salon Example",
-	mail.KindAcknowledgement:    "Your access request R-ALPHA-7 at Salon Example: due by 2026-12-28",
-	mail.KindExtension:          "Your data portability request R-ALPHA-7 at Salon Example: extended to 2027-02-28",
-	mail.KindBlocked:            "Your erasure request R-ALPHA-7 at Salon Example cannot be completed yet",
-	mail.KindDenial:             "Your erasure request R-ALPHA-7 at Salon Example has been declined",
-	mail.KindExportReady:        "Your data from Salon Example is ready to download (request R-ALPHA-7)",
-	mail.KindCompletion:         "Your rectification request R-ALPHA-7 at Salon Example is complete",
-	mail.KindIdentityExpired:    "Your objection request R-ALPHA-7 at Salon Example was closed: identity not confirmed",
-	mail.KindBreachNotification: "Important: a personal data breach at Salon Example",
-	mail.KindBlockedClosed:      "Your erasure request R-ALPHA-7 at Salon Example was closed without erasure",
-	mail.KindDeadlineReminder:   "Reminder: erasure request R-ALPHA-7 at Salon Example is due by 2026-12-28",
-	mail.KindOverdueEscalation:  "Overdue: erasure request R-ALPHA-7 at Salon Example was due by 2026-12-28",
+	mail.KindVerificationCode:      "Your verification code for request R-ALPHA-7 at Salon Example",
+	mail.KindAcknowledgement:       "Your access request R-ALPHA-7 at Salon Example: due by 2026-12-28",
+	mail.KindExtension:             "Your data portability request R-ALPHA-7 at Salon Example: extended to 2027-02-28",
+	mail.KindBlocked:               "Your erasure request R-ALPHA-7 at Salon Example cannot be completed yet",
+	mail.KindDenial:                "Your erasure request R-ALPHA-7 at Salon Example has been declined",
+	mail.KindExportReady:           "Your data from Salon Example is ready to download (request R-ALPHA-7)",
+	mail.KindCompletion:            "Your rectification request R-ALPHA-7 at Salon Example is complete",
+	mail.KindIdentityExpired:       "Your objection request R-ALPHA-7 at Salon Example was closed: identity not confirmed",
+	mail.KindBreachNotification:    "Important: a personal data breach at Salon Example",
+	mail.KindBlockedClosed:         "Your erasure request R-ALPHA-7 at Salon Example was closed without erasure",
+	mail.KindDeadlineReminder:      "Reminder: erasure request R-ALPHA-7 at Salon Example is due by 2026-12-28",
+	mail.KindOverdueEscalation:     "Overdue: erasure request R-ALPHA-7 at Salon Example was due by 2026-12-28",
+	mail.KindBreachClockReminder:   "Reminder: breach R-ALPHA-7 at Salon Example has a notification due by 2026-03-09 16:00 UTC",
+	mail.KindBreachClockEscalation: "Overdue: breach R-ALPHA-7 at Salon Example had a notification due by 2026-03-09 16:00 UTC",
 }
 
 // shown lists the text values of a notice's data as a reader would see them.

@@ -41,6 +41,9 @@ const (
 const (
 	KindDeadlineReminder  Kind = "deadline_reminder"
 	KindOverdueEscalation Kind = "overdue_escalation"
+	// A breach's notification clock nears its limit, or has passed it with nobody notified.
+	KindBreachClockReminder   Kind = "breach_clock_reminder"
+	KindBreachClockEscalation Kind = "breach_clock_escalation"
 )
 
 // Staff reports whether a kind of notice goes to the tenant's staff or DPO, not to a subject.
@@ -51,7 +54,7 @@ func Kinds() []Kind {
 	return []Kind{
 		KindVerificationCode, KindAcknowledgement, KindExtension, KindBlocked, KindBlockedClosed, KindDenial,
 		KindExportReady, KindCompletion, KindIdentityExpired, KindBreachNotification,
-		KindDeadlineReminder, KindOverdueEscalation,
+		KindDeadlineReminder, KindOverdueEscalation, KindBreachClockReminder, KindBreachClockEscalation,
 	}
 }
 
@@ -78,6 +81,9 @@ func RequestTypes() []string {
 //	                     Tenant.ContactEmail), Recommendations (optional list), Reference (optional)
 //	deadline_reminder    RequestID, RequestType, DueDate, Link (optional; to staff)
 //	overdue_escalation   RequestID, RequestType, DueDate, Link (optional; to the DPO)
+//	breach_clock_reminder    BreachID, Notify (who must be told), Regime, DueAt, Limit
+//	                         (optional), Link (optional; to staff)
+//	breach_clock_escalation  the same (to the DPO)
 //
 // Dates may be strings (shown as given) or time.Time (shown as 2006-01-02, or with the time for
 // keys ending in "At"). RequestType is one of RequestTypes.
@@ -110,18 +116,20 @@ type spec struct {
 }
 
 var specs = map[Kind]spec{
-	KindVerificationCode:   {required: []string{"RequestID", "Code"}, optional: []string{"ExpiresInMinutes"}},
-	KindAcknowledgement:    {required: []string{"RequestID", "RequestType", "DueDate"}, typed: true},
-	KindExtension:          {required: []string{"RequestID", "RequestType", "Reason", "NewDueDate"}, typed: true},
-	KindBlocked:            {required: []string{"RequestID", "Reasons"}, optional: []string{"RecheckDate"}, lists: []string{"Reasons"}},
-	KindBlockedClosed:      {required: []string{"RequestID", "Reasons"}, lists: []string{"Reasons"}},
-	KindDenial:             {required: []string{"RequestID", "RequestType", "Reason"}, typed: true},
-	KindExportReady:        {required: []string{"RequestID", "Link"}, optional: []string{"LinkExpiresAt"}, links: []string{"Link"}},
-	KindCompletion:         {required: []string{"RequestID", "RequestType"}, typed: true},
-	KindIdentityExpired:    {required: []string{"RequestID", "RequestType"}, typed: true},
-	KindBreachNotification: {required: []string{"Nature", "Consequences", "Measures", "ContactPoint"}, optional: []string{"Reference", "Recommendations"}, lists: []string{"Recommendations"}},
-	KindDeadlineReminder:   {required: []string{"RequestID", "RequestType", "DueDate"}, optional: []string{"Link"}, links: []string{"Link"}, typed: true, staff: true},
-	KindOverdueEscalation:  {required: []string{"RequestID", "RequestType", "DueDate"}, optional: []string{"Link"}, links: []string{"Link"}, typed: true, staff: true},
+	KindVerificationCode:      {required: []string{"RequestID", "Code"}, optional: []string{"ExpiresInMinutes"}},
+	KindAcknowledgement:       {required: []string{"RequestID", "RequestType", "DueDate"}, typed: true},
+	KindExtension:             {required: []string{"RequestID", "RequestType", "Reason", "NewDueDate"}, typed: true},
+	KindBlocked:               {required: []string{"RequestID", "Reasons"}, optional: []string{"RecheckDate"}, lists: []string{"Reasons"}},
+	KindBlockedClosed:         {required: []string{"RequestID", "Reasons"}, lists: []string{"Reasons"}},
+	KindDenial:                {required: []string{"RequestID", "RequestType", "Reason"}, typed: true},
+	KindExportReady:           {required: []string{"RequestID", "Link"}, optional: []string{"LinkExpiresAt"}, links: []string{"Link"}},
+	KindCompletion:            {required: []string{"RequestID", "RequestType"}, typed: true},
+	KindIdentityExpired:       {required: []string{"RequestID", "RequestType"}, typed: true},
+	KindBreachNotification:    {required: []string{"Nature", "Consequences", "Measures", "ContactPoint"}, optional: []string{"Reference", "Recommendations"}, lists: []string{"Recommendations"}},
+	KindDeadlineReminder:      {required: []string{"RequestID", "RequestType", "DueDate"}, optional: []string{"Link"}, links: []string{"Link"}, typed: true, staff: true},
+	KindOverdueEscalation:     {required: []string{"RequestID", "RequestType", "DueDate"}, optional: []string{"Link"}, links: []string{"Link"}, typed: true, staff: true},
+	KindBreachClockReminder:   {required: []string{"BreachID", "Notify", "Regime", "DueAt"}, optional: []string{"Limit", "Link"}, links: []string{"Link"}, staff: true},
+	KindBreachClockEscalation: {required: []string{"BreachID", "Notify", "Regime", "DueAt"}, optional: []string{"Limit", "Link"}, links: []string{"Link"}, staff: true},
 }
 
 // FieldError says which field of a notice is missing or invalid. It never carries the value.

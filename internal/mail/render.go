@@ -102,7 +102,7 @@ func pick(c map[string]*langSet, tag string, k Kind) (string, *langSet) {
 // subjectView is everything a subject line may show. Keeping it to these fields is what keeps
 // personal data out of subjects.
 type subjectView struct {
-	Tenant, RequestID, Type, DueDate, NewDueDate string
+	Tenant, RequestID, BreachID, Type, DueDate, DueAt, NewDueDate string
 }
 
 type bodyView struct {
@@ -145,6 +145,8 @@ func render(c map[string]*langSet, n Notice) (Rendered, error) {
 	sv := subjectView{Tenant: makeBrand(n.Tenant).Name, Type: typ}
 	sv.RequestID, _ = d["RequestID"].(string)
 	sv.DueDate, _ = d["DueDate"].(string)
+	sv.BreachID, _ = d["BreachID"].(string)
+	sv.DueAt, _ = d["DueAt"].(string)
 	sv.NewDueDate, _ = d["NewDueDate"].(string)
 	var sb bytes.Buffer
 	if err := ls.subjects.ExecuteTemplate(&sb, string(n.Kind), sv); err != nil {

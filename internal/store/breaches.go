@@ -37,21 +37,27 @@ type BreachRow struct {
 	UpdatedAt    time.Time       `json:"updated_at"`
 }
 
+// Art33 is what Art. 33(3) GDPR asks a breach notification to describe, with what is still to
+// follow (33(4)).
+type Art33 struct {
+	Nature            string   `json:"nature,omitempty"`             // (a) nature of the breach
+	SubjectCategories []string `json:"subject_categories,omitempty"` // (a)
+	SubjectsApprox    *int64   `json:"subjects_approx,omitempty"`    // (a) approximate number of data subjects
+	RecordCategories  []string `json:"record_categories,omitempty"`  // (a)
+	RecordsApprox     *int64   `json:"records_approx,omitempty"`     // (a) approximate number of records
+	ContactPoint      string   `json:"contact_point,omitempty"`      // (b) the DPO or other contact point
+	Consequences      string   `json:"consequences,omitempty"`       // (c) likely consequences
+	Measures          string   `json:"measures,omitempty"`           // (d) measures taken or proposed
+	ToFollow          string   `json:"to_follow,omitempty"`          // 33(4): what is not known yet
+}
+
 // BreachContent is one version of a breach's Art. 33(3) content.
 type BreachContent struct {
-	BreachID          string    `json:"breach_id"`
-	Version           int       `json:"version"`
-	Nature            string    `json:"nature"`
-	SubjectCategories []string  `json:"subject_categories"`
-	SubjectsApprox    *int64    `json:"subjects_approx,omitempty"`
-	RecordCategories  []string  `json:"record_categories"`
-	RecordsApprox     *int64    `json:"records_approx,omitempty"`
-	ContactPoint      string    `json:"contact_point"`
-	Consequences      string    `json:"consequences"`
-	Measures          string    `json:"measures"`
-	ToFollow          string    `json:"to_follow"`
-	RecordedBy        string    `json:"recorded_by"`
-	RecordedAt        time.Time `json:"recorded_at"`
+	BreachID string `json:"breach_id"`
+	Version  int    `json:"version"`
+	Art33
+	RecordedBy string    `json:"recorded_by"`
+	RecordedAt time.Time `json:"recorded_at"`
 }
 
 // BreachAssessment is one risk assessment.

@@ -42,10 +42,10 @@ func TestBreachRegister(t *testing.T) {
 
 	n := int64(120)
 	for v, nature := range []string{"Laptop stolen from a car", "Laptop stolen; disk not encrypted"} {
-		require.NoError(t, b.AddContent(ctx, s.Pool, store.BreachContent{BreachID: "br-1", Version: v + 1, Nature: nature,
-			SubjectCategories: []string{"customers"}, SubjectsApprox: &n, RecordedBy: "dpo", RecordedAt: opened.Add(time.Duration(v) * time.Hour)}))
+		require.NoError(t, b.AddContent(ctx, s.Pool, store.BreachContent{BreachID: "br-1", Version: v + 1,
+			Art33: store.Art33{Nature: nature, SubjectCategories: []string{"customers"}, SubjectsApprox: &n}, RecordedBy: "dpo", RecordedAt: opened.Add(time.Duration(v) * time.Hour)}))
 	}
-	require.NoError(t, b.AddContent(ctx, s.Pool, store.BreachContent{BreachID: "br-1", Version: 2, Nature: "a retry", RecordedBy: "dpo", RecordedAt: opened}))
+	require.NoError(t, b.AddContent(ctx, s.Pool, store.BreachContent{BreachID: "br-1", Version: 2, Art33: store.Art33{Nature: "a retry"}, RecordedBy: "dpo", RecordedAt: opened}))
 	require.NoError(t, b.AddAssessment(ctx, s.Pool, store.BreachAssessment{BreachID: "br-1", Seq: 1, Risk: "high", Rationale: "health data", AssessedBy: "dpo", AssessedAt: opened}))
 	err = b.AddAssessment(ctx, s.Pool, store.BreachAssessment{BreachID: "br-1", Seq: 2, Risk: "high", Rationale: "", AssessedBy: "dpo", AssessedAt: opened})
 	assert.ErrorContains(t, err, "breach_assessments_rationale_check", "an assessment needs its rationale")
