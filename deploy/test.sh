@@ -7,6 +7,8 @@
 #                                    go vet ./...
 #                                    ./bin/workflowcheck ./workflows/...
 #                                    go test -count=1 -p 1 -timeout 40m ./...
+#                                    the same vet and test inside deploy/examples/go-connector,
+#                                      a module of its own (an outside connector)
 #                                    deploy/schemathesis/run.sh  (the OpenAPI fuzzer, every
 #                                      check, against a live `lethe dev`; 30 to 60 s)
 #                                  every step runs; the script fails if any did.
@@ -148,6 +150,9 @@ if [ -n "$(find workflows -name '*.go' 2>/dev/null | head -n1)" ]; then
 fi
 say "go test ${test_flags[*]} ./..."
 go test "${test_flags[@]}" ./... || failed+=("go test")
+# The outside Go connector is its own module, so ./... above does not reach it.
+say "go vet and go test ./... in deploy/examples/go-connector"
+(cd deploy/examples/go-connector && go vet ./... && go test "${test_flags[@]}" ./...) || failed+=("go-connector example")
 # The HTTP API against its own document, from outside: bounded by max examples per operation.
 deploy/schemathesis/run.sh || failed+=("schemathesis")
 

@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 )
 
 // Algorithm is the only value of Sealed.Alg.
@@ -160,4 +161,22 @@ func (r *Ring) Open(s *Sealed, aad []byte) ([]byte, error) {
 // CommandAAD is the additional data that binds a command's sealed part to the command.
 func CommandAAD(connector, requestID, idempotencyKey, action string) []byte {
 	return []byte("lethe.connector.command\n" + connector + "\n" + requestID + "\n" + idempotencyKey + "\n" + action)
+}
+
+// ParseRing reads a ring written as "id=base64key[,id=base64key...]", the current key first:
+// how a connector outside Lethe is given its keys (LETHE_CONNECTOR_KEYS in the examples).
+func ParseRing(s string) (*Ring, error) {
+	var keys []Key
+	for _, part := range strings.Split(s, ",") {
+		id, encoded, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok {
+			return nil, errors.New(`a key ring is written "id=base64key[,id=base64key...]"`)
+		}
+		k, err := ParseKey(id, encoded)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	return NewRing(keys...)
 }

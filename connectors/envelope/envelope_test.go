@@ -72,3 +72,18 @@ func TestKeysAreChecked(t *testing.T) {
 		t.Error("a key not made by NewKey was accepted")
 	}
 }
+
+func TestParseRing(t *testing.T) {
+	a, b := strings.Repeat("A", 43)+"=", strings.Repeat("B", 43)+"="
+	r, err := envelope.ParseRing("k2=" + a + ", k1=" + b)
+	if err != nil || r.Current() != "k2" {
+		t.Fatalf("ParseRing = %v, %v", r, err)
+	}
+	for _, bad := range []string{"", "k1", "k1=notbase64!", "k1=" + a + ",k1=" + a} {
+		if _, err := envelope.ParseRing(bad); err == nil {
+			t.Errorf("ParseRing(%q) accepted", bad)
+		} else if strings.Contains(err.Error(), a) {
+			t.Errorf("ParseRing(%q) quotes the key: %v", bad, err)
+		}
+	}
+}
