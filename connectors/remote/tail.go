@@ -39,19 +39,14 @@ func Tail(ctx context.Context, k protocol.Kafka, topic string, log *slog.Logger,
 	for _, p := range meta.Topics[0].Partitions {
 		reqs = append(reqs, kafka.LastOffsetOf(p.ID))
 	}
-	offs, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
+	offs, err := endOffsets(ctx, client, topic, reqs)
 	if err != nil {
-		return nil, fmt.Errorf("reading end offsets of %s: %w", topic, err)
+		return nil, err
 	}
 
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	for _, po := range offs.Topics[topic] {
-		if po.Error != nil {
-			cancel()
-			wg.Wait()
-			return nil, fmt.Errorf("reading end offset of %s[%d]: %w", topic, po.Partition, po.Error)
-		}
+	for _, po := range offs {
 		r := kafka.NewReader(kafka.ReaderConfig{
 			Brokers: brokers, Topic: topic, Partition: po.Partition, Dialer: k.Dialer,
 			MinBytes: 1, MaxBytes: protocol.MaxMessageBytes, MaxWait: 100 * time.Millisecond,
@@ -85,4 +80,34 @@ func Tail(ctx context.Context, k protocol.Kafka, topic string, log *slog.Logger,
 		}()
 	}
 	return func() { cancel(); wg.Wait() }, nil
+}
+
+// endOffsets reads the partitions' end offsets. A topic created moments ago may still be
+// electing its leaders, which the broker reports as a temporary error: that is retried
+// (briefly, with backoff) instead of failing the caller.
+func endOffsets(ctx context.Context, client *kafka.Client, topic string, reqs []kafka.OffsetRequest) ([]kafka.PartitionOffsets, error) {
+	delay := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		offs, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
+		if err != nil {
+			return nil, fmt.Errorf("reading end offsets of %s: %w", topic, err)
+		}
+		var perr error
+		for _, po := range offs.Topics[topic] {
+			if po.Error != nil {
+				perr = fmt.Errorf("reading end offset of %s[%d]: %w", topic, po.Partition, po.Error)
+				break
+			}
+		}
+		var kerr kafka.Error
+		if perr == nil || !errors.As(perr, &kerr) || !kerr.Temporary() || attempt == 10 {
+			return offs.Topics[topic], perr
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("reading end offsets of %s: %w", topic, ctx.Err())
+		case <-time.After(delay):
+			delay *= 2
+		}
+	}
 }
