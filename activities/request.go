@@ -18,6 +18,7 @@ import (
 	"github.com/lethe-privacy/lethe/connectors/protocol"
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/crypto"
+	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/internal/exportpkg"
 	"github.com/lethe-privacy/lethe/internal/identity"
 	"github.com/lethe-privacy/lethe/internal/mail"
@@ -80,11 +81,11 @@ func eventData(t Transition) map[string]any {
 // returns pending: the bridge completes the activity when the connector's result arrives. A
 // retry publishes the same idempotency key again; the connector runner answers it from its
 // stored result instead of acting twice.
-func (a *Activities) DispatchCommand(ctx context.Context, d Dispatch) (protocol.Output, error) {
+func (a *Activities) DispatchCommand(ctx context.Context, d Dispatch) (domain.Output, error) {
 	info := activity.GetInfo(ctx)
 	keys, err := a.Keys.Ring(d.Connector)
 	if err != nil {
-		return protocol.Output{}, permanent("sealing the command", err)
+		return domain.Output{}, permanent("sealing the command", err)
 	}
 	cmd := protocol.Command{
 		Schema: schemas.ConnectorCommand, Version: schemas.CommandVersion,
@@ -97,14 +98,14 @@ func (a *Activities) DispatchCommand(ctx context.Context, d Dispatch) (protocol.
 	if d.Action != "purge" {
 		s, err := a.subject(ctx, d.RequestID)
 		if err != nil {
-			return protocol.Output{}, err
+			return domain.Output{}, err
 		}
 		subject = &s
 	}
 	if d.Action == "rectify" {
 		changes, err := a.changes(ctx, d.RequestID)
 		if err != nil {
-			return protocol.Output{}, err
+			return domain.Output{}, err
 		}
 		if d.Params == nil {
 			d.Params = map[string]any{}
@@ -115,12 +116,12 @@ func (a *Activities) DispatchCommand(ctx context.Context, d Dispatch) (protocol.
 	if len(d.Params) > 0 {
 		raw, err := json.Marshal(d.Params)
 		if err != nil {
-			return protocol.Output{}, permanent("encoding command params", err)
+			return domain.Output{}, permanent("encoding command params", err)
 		}
 		params = raw
 	}
 	if err := cmd.Seal(keys, subject, params); err != nil {
-		return protocol.Output{}, permanent("sealing the command", err)
+		return domain.Output{}, permanent("sealing the command", err)
 	}
 	rec := store.Command{ID: cmd.ID, RequestID: d.RequestID, TenantID: d.TenantID, Connector: d.Connector, Action: d.Action, IssuedAt: cmd.IssuedAt}
 	if d.ExportLocation != "" {
@@ -129,12 +130,12 @@ func (a *Activities) DispatchCommand(ctx context.Context, d Dispatch) (protocol.
 	}
 	// Recorded before it is sent: the bridge accepts only results that match a recorded command.
 	if err := a.Store.RecordCommand(ctx, rec, info.TaskToken); err != nil {
-		return protocol.Output{}, err
+		return domain.Output{}, err
 	}
 	if err := a.publish(ctx, protocol.CommandTopic(d.Connector), d.RequestID, cmd); err != nil {
-		return protocol.Output{}, err
+		return domain.Output{}, err
 	}
-	return protocol.Output{}, activity.ErrResultPending
+	return domain.Output{}, activity.ErrResultPending
 }
 
 // subject reads the subject's proven identifiers (see internal/requests).
@@ -347,7 +348,11 @@ func (a *Activities) RecordConsent(ctx context.Context, c ConsentChange) error {
 func (a *Activities) BuildExport(ctx context.Context, r ExportRequest) (ExportPackage, error) {
 	in := exportpkg.Input{RequestID: r.RequestID, TenantID: r.TenantID, Kind: r.Kind, GeneratedAt: r.At, Notice: a.notice(r.TenantID)}
 	for _, name := range slices.Sorted(maps.Keys(r.Sources)) {
-		in.Sources = append(in.Sources, exportpkg.Source{Connector: name, Tables: r.Sources[name]})
+		src := exportpkg.Source{Connector: name}
+		for _, t := range r.Sources[name] {
+			src.Tables = append(src.Tables, protocol.ExportRef(t))
+		}
+		in.Sources = append(in.Sources, src)
 	}
 	target := a.exportPrefix(r.TenantID, r.RequestID) + "/" + r.RequestID + "-" + r.Kind + ".zip"
 	pkg, err := exportpkg.Build(ctx, a.Exports, target, in)

@@ -3,7 +3,7 @@ package activities
 import (
 	"time"
 
-	"github.com/lethe-privacy/lethe/connectors/protocol"
+	"github.com/lethe-privacy/lethe/internal/domain"
 )
 
 // Transition is one step of a request's lifecycle, recorded in the read model, the audit trail
@@ -80,7 +80,7 @@ type ExportRequest struct {
 	RequestID string
 	TenantID  string
 	Kind      string // access or portability
-	Sources   map[string][]protocol.ExportRef
+	Sources   map[string][]domain.ExportRef
 	At        time.Time
 }
 

@@ -7,7 +7,7 @@ import (
 
 	"github.com/lethe-privacy/lethe/activities"
 	"github.com/lethe-privacy/lethe/connectors"
-	"github.com/lethe-privacy/lethe/connectors/protocol"
+	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/workflows"
 )
 
@@ -28,14 +28,14 @@ func (w *world) closingNotice(t *testing.T) activities.Notice {
 func TestErasureClosedAtDeadlineTellsTheSubjectWhy(t *testing.T) {
 	w := newWorld(t)
 	w.env.SetStartTime(received)
-	w.answer = func(d activities.Dispatch, _ int) (protocol.Output, error) {
+	w.answer = func(d activities.Dispatch, _ int) (domain.Output, error) {
 		if d.Action == "block_check" {
-			return protocol.Output{Blocks: []connectors.Block{
+			return domain.Output{Blocks: []connectors.Block{
 				{Code: "active_booking", Reason: "You have a booking in March."},
 				{Code: "outstanding_balance", Reason: "An invoice of 45.00 EUR is unpaid."},
 			}}, nil
 		}
-		return protocol.Output{}, nil
+		return domain.Output{}, nil
 	}
 	w.env.ExecuteWorkflow(workflows.RequestWorkflow, input(workflows.TypeErasure))
 	st := w.result(t)

@@ -24,9 +24,9 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/lethe-privacy/lethe/activities"
-	"github.com/lethe-privacy/lethe/connectors/protocol"
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/config"
+	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/internal/mail"
 	"github.com/lethe-privacy/lethe/internal/store"
 	"github.com/lethe-privacy/lethe/internal/testenv"
@@ -85,7 +85,7 @@ func newRealWorld(t *testing.T, tenant config.Tenant) *realWorld {
 	w.env.RegisterWorkflow(workflows.ExportExpiryWorkflow)
 	w.env.RegisterActivity(w.acts)
 	var a *activities.Activities
-	w.env.OnActivity(a.DispatchCommand, mock.Anything, mock.Anything).Return(protocol.Output{}, nil)
+	w.env.OnActivity(a.DispatchCommand, mock.Anything, mock.Anything).Return(domain.Output{}, nil)
 	return w
 }
 

@@ -8,7 +8,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/lethe-privacy/lethe/activities"
-	"github.com/lethe-privacy/lethe/connectors/protocol"
+	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/workflows"
 )
 
@@ -93,8 +93,8 @@ func TestCancellationInTemporalIsRecorded(t *testing.T) {
 // Nobody retrying within the window closes the request, and the reason says so.
 func TestRetryWindowOverIsRecorded(t *testing.T) {
 	w := newWorld(t)
-	w.answer = func(d activities.Dispatch, _ int) (protocol.Output, error) {
-		return protocol.Output{}, temporal.NewNonRetryableApplicationError("list API refused the key", activities.ErrPermanent, nil)
+	w.answer = func(d activities.Dispatch, _ int) (domain.Output, error) {
+		return domain.Output{}, temporal.NewNonRetryableApplicationError("list API refused the key", activities.ErrPermanent, nil)
 	}
 	w.env.ExecuteWorkflow(workflows.RequestWorkflow, input(workflows.TypeAccess))
 	w.closedAs(t, "failed", workflows.StatusFailed, "nobody retried the failed connectors within the retry window")

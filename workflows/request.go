@@ -16,8 +16,8 @@ import (
 
 	"github.com/lethe-privacy/lethe/activities"
 	"github.com/lethe-privacy/lethe/connectors"
-	"github.com/lethe-privacy/lethe/connectors/protocol"
 	"github.com/lethe-privacy/lethe/internal/deadline"
+	"github.com/lethe-privacy/lethe/internal/domain"
 )
 
 // Names of the request workflow's query and updates. Updates carry human decisions and are
@@ -138,11 +138,11 @@ type Step struct {
 
 // ConnectorOutcome is what one connector did for one action.
 type ConnectorOutcome struct {
-	Connector string           `json:"connector"`
-	Action    string           `json:"action"`
-	Status    string           `json:"status"` // pending, succeeded, failed
-	Error     string           `json:"error,omitempty"`
-	Output    *protocol.Output `json:"output,omitempty"`
+	Connector string         `json:"connector"`
+	Action    string         `json:"action"`
+	Status    string         `json:"status"` // pending, succeeded, failed
+	Error     string         `json:"error,omitempty"`
+	Output    *domain.Output `json:"output,omitempty"`
 }
 
 // RequestState is the request as the status query and the read model see it. It holds no
@@ -510,7 +510,7 @@ func (r *request) fanOut(ctx workflow.Context, action string, params map[string]
 	var errs *multierror.Error
 	for _, c := range calls {
 		o := &r.state.Connectors[c.idx]
-		var out protocol.Output
+		var out domain.Output
 		if err := c.f.Get(ctx, &out); err != nil {
 			o.Status, o.Error = "failed", errorMessage(err)
 			errs = multierror.Append(errs, fmt.Errorf("%s %s: %s", o.Connector, action, o.Error))
@@ -542,7 +542,7 @@ func (r *request) failedConnectors() []string {
 }
 
 func (r *request) buildExport(ctx workflow.Context) error {
-	sources := map[string][]protocol.ExportRef{}
+	sources := map[string][]domain.ExportRef{}
 	for _, o := range r.state.Connectors {
 		if o.Action == "access" && o.Output != nil {
 			sources[o.Connector] = o.Output.Exports

@@ -20,7 +20,7 @@ import (
 
 	"github.com/lethe-privacy/lethe/activities"
 	"github.com/lethe-privacy/lethe/connectors"
-	"github.com/lethe-privacy/lethe/connectors/protocol"
+	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/workflows"
 )
 
@@ -40,7 +40,7 @@ type world struct {
 	log         []string // every effect in order: "notice:completion", "forget", "dispatch:db:erase"
 
 	// answer decides a connector's result; nil output means success with an empty output.
-	answer func(d activities.Dispatch, n int) (protocol.Output, error)
+	answer func(d activities.Dispatch, n int) (domain.Output, error)
 	// failRecord, when set, decides whether recording a transition fails.
 	failRecord func(tr activities.Transition) error
 }
@@ -62,7 +62,7 @@ func newWorld(t *testing.T) *world {
 		w.add(func() { w.transitions = append(w.transitions, tr); w.log = append(w.log, "status:"+tr.Status) })
 		return nil
 	})
-	w.env.OnActivity(a.DispatchCommand, mock.Anything, mock.Anything).Return(func(_ context.Context, d activities.Dispatch) (protocol.Output, error) {
+	w.env.OnActivity(a.DispatchCommand, mock.Anything, mock.Anything).Return(func(_ context.Context, d activities.Dispatch) (domain.Output, error) {
 		n := 0
 		w.add(func() {
 			for _, p := range w.dispatched {
@@ -76,7 +76,7 @@ func newWorld(t *testing.T) *world {
 		if w.answer != nil {
 			return w.answer(d, n)
 		}
-		return protocol.Output{}, nil
+		return domain.Output{}, nil
 	})
 	w.env.OnActivity(a.NotifySubject, mock.Anything, mock.Anything).Return(func(_ context.Context, n activities.Notice) error {
 		w.add(func() {
@@ -283,19 +283,19 @@ func TestDenialNeedsReasonAndTellsSubject(t *testing.T) {
 	require.Empty(t, w.dispatched)
 }
 
-func blocked(code, reason string) protocol.Output {
-	return protocol.Output{Blocks: []connectors.Block{{Code: code, Reason: reason}}}
+func blocked(code, reason string) domain.Output {
+	return domain.Output{Blocks: []connectors.Block{{Code: code, Reason: reason}}}
 }
 
 func TestErasureWaitsWhileBlockedThenCompletes(t *testing.T) {
 	w := newWorld(t)
 	w.env.SetStartTime(received)
 	// The booking is in three days' time: blocked on the first checks, clear after.
-	w.answer = func(d activities.Dispatch, n int) (protocol.Output, error) {
+	w.answer = func(d activities.Dispatch, n int) (domain.Output, error) {
 		if d.Action == "block_check" && n < 3 {
 			return blocked("active_booking", "You have a booking on 18 January."), nil
 		}
-		return protocol.Output{}, nil
+		return domain.Output{}, nil
 	}
 	w.env.ExecuteWorkflow(workflows.RequestWorkflow, input(workflows.TypeErasure))
 	st := w.result(t)
@@ -323,11 +323,11 @@ func TestErasureBlockedClosesByPolicy(t *testing.T) {
 	w := newWorld(t)
 	in := input(workflows.TypeErasure)
 	in.Policy.BlockedErasure = "close"
-	w.answer = func(d activities.Dispatch, _ int) (protocol.Output, error) {
+	w.answer = func(d activities.Dispatch, _ int) (domain.Output, error) {
 		if d.Action == "block_check" {
 			return blocked("outstanding_balance", "An invoice of 45.00 EUR is unpaid."), nil
 		}
-		return protocol.Output{}, nil
+		return domain.Output{}, nil
 	}
 	w.env.ExecuteWorkflow(workflows.RequestWorkflow, in)
 	st := w.result(t)
@@ -347,11 +347,11 @@ func TestErasureBlockedClosesByPolicy(t *testing.T) {
 func TestErasureStillBlockedNearDeadlineIsClosedInTime(t *testing.T) {
 	w := newWorld(t)
 	w.env.SetStartTime(received)
-	w.answer = func(d activities.Dispatch, _ int) (protocol.Output, error) {
+	w.answer = func(d activities.Dispatch, _ int) (domain.Output, error) {
 		if d.Action == "block_check" {
 			return blocked("active_booking", "You have a booking in March."), nil
 		}
-		return protocol.Output{}, nil
+		return domain.Output{}, nil
 	}
 	w.env.ExecuteWorkflow(workflows.RequestWorkflow, input(workflows.TypeErasure))
 	st := w.result(t)
@@ -372,11 +372,11 @@ func mustLoc(name string) *time.Location {
 
 func TestPartialFailureThenStaffRetriesOnlyTheFailed(t *testing.T) {
 	w := newWorld(t)
-	w.answer = func(d activities.Dispatch, n int) (protocol.Output, error) {
+	w.answer = func(d activities.Dispatch, n int) (domain.Output, error) {
 		if d.Connector == "newsletter" && d.Action == "erase" && n == 0 {
-			return protocol.Output{}, temporal.NewNonRetryableApplicationError("list API refused the key", activities.ErrPermanent, nil)
+			return domain.Output{}, temporal.NewNonRetryableApplicationError("list API refused the key", activities.ErrPermanent, nil)
 		}
-		return protocol.Output{}, nil
+		return domain.Output{}, nil
 	}
 	// Retry is only valid once the request has failed.
 	w.update(t, time.Minute, workflows.UpdateRetry, workflows.Decision{Actor: "sam"}, false)
@@ -416,11 +416,11 @@ func filter(s []string, v string) []string {
 
 func TestFailedRequestNobodyRetriesStaysFailed(t *testing.T) {
 	w := newWorld(t)
-	w.answer = func(d activities.Dispatch, n int) (protocol.Output, error) {
+	w.answer = func(d activities.Dispatch, n int) (domain.Output, error) {
 		if d.Connector == "database" {
-			return protocol.Output{}, temporal.NewNonRetryableApplicationError("table missing", activities.ErrPermanent, nil)
+			return domain.Output{}, temporal.NewNonRetryableApplicationError("table missing", activities.ErrPermanent, nil)
 		}
-		return protocol.Output{}, nil
+		return domain.Output{}, nil
 	}
 	w.env.ExecuteWorkflow(workflows.RequestWorkflow, input(workflows.TypeRestriction))
 	require.True(t, w.env.IsWorkflowCompleted())
@@ -516,11 +516,11 @@ func TestCancelBeforeWorkStarts(t *testing.T) {
 
 func TestTransientConnectorFailureIsRetriedByTemporal(t *testing.T) {
 	w := newWorld(t)
-	w.answer = func(d activities.Dispatch, n int) (protocol.Output, error) {
+	w.answer = func(d activities.Dispatch, n int) (domain.Output, error) {
 		if d.Connector == "database" && n < 2 {
-			return protocol.Output{}, errors.New("connection reset")
+			return domain.Output{}, errors.New("connection reset")
 		}
-		return protocol.Output{}, nil
+		return domain.Output{}, nil
 	}
 	w.env.ExecuteWorkflow(workflows.RequestWorkflow, input(workflows.TypeRestriction))
 	st := w.result(t)
