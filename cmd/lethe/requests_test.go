@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/lethe-privacy/lethe/connectors"
-	"github.com/lethe-privacy/lethe/connectors/protocol"
+	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/workflows"
 )
@@ -42,7 +42,7 @@ func TestRequestStatePrintsForPeople(t *testing.T) {
 		Extended: true, ExtensionReason: "twelve systems", ReceivedAt: at, DueDate: "2026-06-02",
 		DenialReason: "manifestly unfounded", Closed: true, FailureReason: "terminated in Temporal",
 		Blocks:     []connectors.Block{{Code: "active_booking", Reason: "a booking on 8 March"}},
-		Connectors: []workflows.ConnectorOutcome{{Connector: "database", Action: "erase", Status: "failed", Error: "timeout", Output: &protocol.Output{}}},
+		Connectors: []workflows.ConnectorOutcome{{Connector: "database", Action: "erase", Status: "failed", Error: "timeout", Output: &domain.Output{}}},
 		Export:     &workflows.ExportInfo{URI: "file:///exports/x.zip", SHA256: "ab12", Bytes: 7560},
 		Steps:      []workflows.Step{{At: at, Status: workflows.StatusReceived, Note: "received via post"}},
 	}
