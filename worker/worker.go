@@ -1,4 +1,6 @@
-// Package worker wires Lethe's workflows and activities onto a Temporal worker.
+// Package worker wires Lethe's workflows and activities onto a Temporal worker. Worker-wide
+// settings (interceptors in New's options, a data converter beside the client's) belong here,
+// so every process and test that runs Lethe's workflows gets them from one place.
 package worker
 
 import (

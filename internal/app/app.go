@@ -201,6 +201,17 @@ func (s *Stack) EnsureTopics(ctx context.Context) error {
 	return s.Bus.EnsureTopics(ctx, Topics(s.Cfg)...)
 }
 
+// Prepare applies the migrations and creates the topics, reporting each step, so a stack
+// that runs everything in one process (lethe dev, tests) starts on the current schema.
+func (s *Stack) Prepare(ctx context.Context, step func(format string, args ...any)) error {
+	step("applying migrations")
+	if _, err := s.Store.Migrate(ctx); err != nil {
+		return err
+	}
+	step("creating Kafka topics")
+	return s.EnsureTopics(ctx)
+}
+
 // Checkers lists the opened dependencies for /readyz.
 func (s *Stack) Checkers() []api.Checker {
 	var cs []api.Checker

@@ -137,12 +137,7 @@ func devEnv(o DevOptions, svc *localstack.Dev, mailgunURL string, secrets devSec
 
 // prepare applies migrations, creates the topics and loads the demo salon's database.
 func (d *Dev) prepare(ctx context.Context) error {
-	d.step("applying migrations")
-	if _, err := d.Store.Migrate(ctx); err != nil {
-		return err
-	}
-	d.step("creating Kafka topics")
-	if err := d.EnsureTopics(ctx); err != nil {
+	if err := d.Prepare(ctx, d.step); err != nil {
 		return err
 	}
 	d.step("loading the demo salon's database")

@@ -208,9 +208,7 @@ connectors:`+connectors.String()+"\n"), 0o600))
 	require.NoError(t, err)
 	t.Cleanup(s.Deps.Close)
 	s.Mailbox = s.Deps.Mailbox
-	_, err = s.Deps.Store.Migrate(ctx)
-	require.NoError(t, err)
-	require.NoError(t, s.Deps.EnsureTopics(ctx))
+	require.NoError(t, s.Deps.Prepare(ctx, func(string, ...any) {}))
 	return s
 }
 
