@@ -37,9 +37,9 @@ func TestErasureClosedAtDeadlineTellsTheSubjectWhy(t *testing.T) {
 		}
 		return domain.Output{}, nil
 	}
-	w.env.ExecuteWorkflow(workflows.RequestWorkflow, input(workflows.TypeErasure))
+	w.env.ExecuteWorkflow(workflows.RequestWorkflow, input(domain.TypeErasure))
 	st := w.result(t)
-	require.Equal(t, workflows.StatusDenied, st.Status)
+	require.Equal(t, domain.StatusDenied, st.Status)
 	require.Equal(t, []string{"acknowledgement", "blocked", "blocked_closed"}, w.notices)
 	n := w.closingNotice(t)
 	require.Equal(t, []any{"You have a booking in March.", "An invoice of 45.00 EUR is unpaid."}, anyList(n.Data["Reasons"]))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/lethe-privacy/lethe/activities"
 	"github.com/lethe-privacy/lethe/internal/breachclock"
+	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/internal/store"
 )
 
@@ -130,7 +131,7 @@ type BreachState struct {
 	Content        store.Art33        `json:"content"`
 	Missing        []string           `json:"missing"` // Art. 33(3) elements not given yet
 	Clocks         []BreachClock      `json:"clocks"`
-	Steps          []Step             `json:"steps"`
+	Steps          []domain.Step      `json:"steps"`
 	AsOf           time.Time          `json:"as_of"`
 }
 
@@ -608,7 +609,7 @@ func (b *breach) change(ctx workflow.Context, step activities.BreachStep, note s
 }
 
 func (b *breach) note(ctx workflow.Context, text string) {
-	b.state.Steps = append(b.state.Steps, Step{At: workflow.Now(ctx), Status: b.state.Status, Note: text})
+	b.state.Steps = append(b.state.Steps, domain.Step{At: workflow.Now(ctx), Status: b.state.Status, Note: text})
 }
 
 // record writes a step to the register, the audit trail and lethe.events, with every clock.

@@ -180,19 +180,19 @@ func TestRemindersAndEscalationArePublishedAndMailed(t *testing.T) {
 
 // runUnanswered runs an access request nobody approves until it is long overdue, then withdraws
 // it, and returns its final state.
-func (w *realWorld) runUnanswered(t *testing.T, regime, country, zone string) workflows.RequestState {
+func (w *realWorld) runUnanswered(t *testing.T, regime, country, zone string) domain.RequestState {
 	t.Helper()
 	w.env.SetStartTime(received)
-	in := input(workflows.TypeAccess)
+	in := input(domain.TypeAccess)
 	in.Policy.Regime, in.Policy.Country, in.Policy.TimeZone = regime, country, zone
 	in.Policy.ManualApproval = true
 	w.update(t, 70*24*time.Hour, workflows.UpdateCancel, workflows.Decision{Actor: "subject", Reason: "withdrawn"})
 	w.env.ExecuteWorkflow(workflows.RequestWorkflow, in)
 	require.True(t, w.env.IsWorkflowCompleted())
 	require.NoError(t, w.env.GetWorkflowError())
-	var st workflows.RequestState
+	var st domain.RequestState
 	require.NoError(t, w.env.GetWorkflowResult(&st))
-	require.Equal(t, workflows.StatusCanceled, st.Status)
+	require.Equal(t, domain.StatusCanceled, st.Status)
 	return st
 }
 

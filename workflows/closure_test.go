@@ -21,7 +21,7 @@ func (w *world) closedAs(t *testing.T, closeStatus, phase, cause string) activit
 	require.Error(t, w.env.GetWorkflowError())
 	require.NotEmpty(t, w.transitions)
 	last := w.transitions[len(w.transitions)-1]
-	require.Equal(t, workflows.StatusFailed, last.Status)
+	require.Equal(t, domain.StatusFailed, last.Status)
 	require.Equal(t, workflows.ActionClosed, last.Action)
 	require.Equal(t, closeStatus, last.Detail["close_status"])
 	require.Equal(t, phase, last.Detail["phase"])
@@ -36,58 +36,58 @@ func (w *world) closedAs(t *testing.T, closeStatus, phase, cause string) activit
 
 func TestFailureWhileReceivedIsRecorded(t *testing.T) {
 	w := newWorld(t)
-	in := input(workflows.TypeAccess)
+	in := input(domain.TypeAccess)
 	in.Policy.Country = "ZZ" // accepted before submissions were checked
 	w.env.ExecuteWorkflow(workflows.RequestWorkflow, in)
-	w.closedAs(t, "failed", workflows.StatusReceived, "no public-holiday calendar for country ZZ")
+	w.closedAs(t, "failed", domain.StatusReceived, "no public-holiday calendar for country ZZ")
 }
 
 func TestFailureWhileIdentityPendingIsRecorded(t *testing.T) {
 	w := newWorld(t)
-	in := input(workflows.TypeAccess)
+	in := input(domain.TypeAccess)
 	in.IdentityVerified = false
 	in.Policy.ClockStart = "verification"
 	in.Policy.Country = "ZZ"
 	w.update(t, time.Hour, workflows.UpdateVerifyIdentity, workflows.Verification{Method: "email_code", Actor: "subject"}, false)
 	w.env.ExecuteWorkflow(workflows.RequestWorkflow, in)
-	w.closedAs(t, "failed", workflows.StatusIdentityPending, "no public-holiday calendar for country ZZ")
+	w.closedAs(t, "failed", domain.StatusIdentityPending, "no public-holiday calendar for country ZZ")
 }
 
 func TestFailureWhilePendingApprovalIsRecorded(t *testing.T) {
 	w := newWorld(t)
-	in := input(workflows.TypeRestriction)
+	in := input(domain.TypeRestriction)
 	in.Policy.ManualApproval = true
 	w.failRecord = func(tr activities.Transition) error {
-		if tr.Status == workflows.StatusInProgress {
+		if tr.Status == domain.StatusInProgress {
 			return temporal.NewNonRetryableApplicationError("encoding request state", activities.ErrPermanent, nil)
 		}
 		return nil
 	}
 	w.update(t, time.Hour, workflows.UpdateApprove, workflows.Decision{Actor: "sam"}, false)
 	w.env.ExecuteWorkflow(workflows.RequestWorkflow, in)
-	w.closedAs(t, "failed", workflows.StatusPendingApproval, "encoding request state")
+	w.closedAs(t, "failed", domain.StatusPendingApproval, "encoding request state")
 }
 
 func TestFailureWhileInProgressIsRecorded(t *testing.T) {
 	w := newWorld(t)
 	w.failRecord = func(tr activities.Transition) error {
-		if tr.Status == workflows.StatusCompleted {
+		if tr.Status == domain.StatusCompleted {
 			return temporal.NewNonRetryableApplicationError("the event does not match its schema", activities.ErrPermanent, nil)
 		}
 		return nil
 	}
-	w.env.ExecuteWorkflow(workflows.RequestWorkflow, input(workflows.TypeErasure))
-	w.closedAs(t, "failed", workflows.StatusInProgress, "the event does not match its schema")
+	w.env.ExecuteWorkflow(workflows.RequestWorkflow, input(domain.TypeErasure))
+	w.closedAs(t, "failed", domain.StatusInProgress, "the event does not match its schema")
 }
 
 // A workflow canceled in Temporal still records why it ended (the disconnected context).
 func TestCancellationInTemporalIsRecorded(t *testing.T) {
 	w := newWorld(t)
-	in := input(workflows.TypeErasure)
+	in := input(domain.TypeErasure)
 	in.Policy.ManualApproval = true
 	w.env.RegisterDelayedCallback(w.env.CancelWorkflow, time.Hour)
 	w.env.ExecuteWorkflow(workflows.RequestWorkflow, in)
-	w.closedAs(t, "canceled", workflows.StatusPendingApproval, "canceled in Temporal")
+	w.closedAs(t, "canceled", domain.StatusPendingApproval, "canceled in Temporal")
 }
 
 // Nobody retrying within the window closes the request, and the reason says so.
@@ -96,6 +96,6 @@ func TestRetryWindowOverIsRecorded(t *testing.T) {
 	w.answer = func(d activities.Dispatch, _ int) (domain.Output, error) {
 		return domain.Output{}, temporal.NewNonRetryableApplicationError("list API refused the key", activities.ErrPermanent, nil)
 	}
-	w.env.ExecuteWorkflow(workflows.RequestWorkflow, input(workflows.TypeAccess))
-	w.closedAs(t, "failed", workflows.StatusFailed, "nobody retried the failed connectors within the retry window")
+	w.env.ExecuteWorkflow(workflows.RequestWorkflow, input(domain.TypeAccess))
+	w.closedAs(t, "failed", domain.StatusFailed, "nobody retried the failed connectors within the retry window")
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/lethe-privacy/lethe/activities"
 	"github.com/lethe-privacy/lethe/connectors/exportstore"
+	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/workflows"
 )
 
@@ -24,16 +25,16 @@ import (
 func TestCompletedRequestStartsItsExportExpiry(t *testing.T) {
 	w := newWorld(t)
 	w.env.SetStartTime(received)
-	in := input(workflows.TypeAccess)
+	in := input(domain.TypeAccess)
 	in.Policy.ExportExpiry = 7 * 24 * time.Hour
 	w.env.ExecuteWorkflow(workflows.RequestWorkflow, in)
-	require.Equal(t, workflows.StatusCompleted, w.result(t).Status)
+	require.Equal(t, domain.StatusCompleted, w.result(t).Status)
 	require.Contains(t, w.log, "expire-export")
 	require.Less(t, indexOf(w.log, "notice:completion"), indexOf(w.log, "expire-export"))
 
 	w = newWorld(t)
-	w.env.ExecuteWorkflow(workflows.RequestWorkflow, input(workflows.TypeErasure))
-	require.Equal(t, workflows.StatusCompleted, w.result(t).Status)
+	w.env.ExecuteWorkflow(workflows.RequestWorkflow, input(domain.TypeErasure))
+	require.Equal(t, domain.StatusCompleted, w.result(t).Status)
 	require.NotContains(t, w.log, "expire-export")
 }
 

@@ -32,86 +32,6 @@ const (
 	UpdateCancel         = "cancel"
 )
 
-// Request types.
-const (
-	TypeAccess        = "access"
-	TypePortability   = "portability"
-	TypeRectification = "rectification"
-	TypeErasure       = "erasure"
-	TypeRestriction   = "restriction"
-	TypeObjection     = "objection"
-)
-
-// RequestTypes lists every request type.
-var RequestTypes = []string{TypeAccess, TypePortability, TypeRectification, TypeErasure, TypeRestriction, TypeObjection}
-
-// Request statuses.
-const (
-	StatusReceived        = "received"
-	StatusIdentityPending = "identity_pending"
-	StatusPendingApproval = "pending_approval"
-	StatusBlocked         = "blocked"
-	StatusInProgress      = "in_progress"
-	StatusCompleted       = "completed"
-	StatusDenied          = "denied"
-	StatusFailed          = "failed"
-	StatusCanceled        = "canceled"
-)
-
-// TerminalStatuses are the statuses that end a request.
-func TerminalStatuses() []string { return []string{StatusCompleted, StatusDenied, StatusCanceled} }
-
-// Terminal reports whether a status ends the request.
-func Terminal(status string) bool { return slices.Contains(TerminalStatuses(), status) }
-
-// ConnectorRef is a connector the request fans out to, with what it can do.
-type ConnectorRef struct {
-	Name         string
-	Capabilities []string
-}
-
-// Has reports whether the connector supports action.
-func (c ConnectorRef) Has(action string) bool {
-	for _, k := range c.Capabilities {
-		if k == action {
-			return true
-		}
-	}
-	return false
-}
-
-// Policy is the tenant's policy for this request, resolved when the request is submitted so
-// that a running request keeps the rules it started with.
-type Policy struct {
-	Regime   string
-	Country  string
-	TimeZone string
-	// ClockStart is "receipt" (default) or "verification".
-	ClockStart string
-	// ManualApproval requires a staff decision before any work starts.
-	ManualApproval bool
-	// BlockedErasure is "wait" (re-check until clear or the deadline nears) or "close".
-	BlockedErasure string
-	// RecheckEvery is how often a blocked erasure is re-checked (default one day).
-	RecheckEvery time.Duration
-	// CloseBlockedBefore closes a still-blocked erasure this long before the due date, so the
-	// subject gets an answer in time (default two days).
-	CloseBlockedBefore time.Duration
-	// Reminders are offsets before the due date at which staff are reminded.
-	Reminders []time.Duration
-	// IdentityTimeout ends a request whose subject never verified (default 14 days).
-	IdentityTimeout time.Duration
-	// RetryWindow is how long a failed request waits for staff to retry (default 30 days).
-	RetryWindow time.Duration
-	// ConnectorTimeout bounds one connector action, retries included (default 24 hours).
-	ConnectorTimeout time.Duration
-	Connectors       []ConnectorRef
-	// ExportBase is the export store URI prefix under which this request's files go.
-	ExportBase string
-	// ExportExpiry is how long a completed request's export is kept (default 30 days).
-	ExportExpiry time.Duration
-}
-
 // RequestInput starts a request workflow. The workflow ID is RequestID. It deliberately
 // carries no subject identifiers: activities read them from Lethe's database by request id,
 // so Temporal's history never holds them and an erasure can forget the last copy.
@@ -126,55 +46,7 @@ type RequestInput struct {
 	Channel       string
 	// IdentityVerified is true when the host app vouched for the subject (signed assertion).
 	IdentityVerified bool
-	Policy           Policy
-}
-
-// Step is one entry of the request's timeline.
-type Step struct {
-	At     time.Time `json:"at"`
-	Status string    `json:"status"`
-	Note   string    `json:"note,omitempty"`
-}
-
-// ConnectorOutcome is what one connector did for one action.
-type ConnectorOutcome struct {
-	Connector string         `json:"connector"`
-	Action    string         `json:"action"`
-	Status    string         `json:"status"` // pending, succeeded, failed
-	Error     string         `json:"error,omitempty"`
-	Output    *domain.Output `json:"output,omitempty"`
-}
-
-// RequestState is the request as the status query and the read model see it. It holds no
-// subject identifiers.
-type RequestState struct {
-	RequestID          string             `json:"request_id"`
-	TenantID           string             `json:"tenant_id"`
-	Type               string             `json:"type"`
-	Status             string             `json:"status"`
-	Extended           bool               `json:"extended"`
-	ExtensionReason    string             `json:"extension_reason,omitempty"`
-	ReceivedAt         time.Time          `json:"received_at"`
-	ClockStartedAt     *time.Time         `json:"clock_started_at,omitempty"`
-	DueDate            string             `json:"due_date,omitempty"`
-	IdentityVerifiedAt *time.Time         `json:"identity_verified_at,omitempty"`
-	ApprovedBy         string             `json:"approved_by,omitempty"`
-	DenialReason       string             `json:"denial_reason,omitempty"`
-	Blocks             []connectors.Block `json:"blocks,omitempty"`
-	Connectors         []ConnectorOutcome `json:"connectors,omitempty"`
-	Export             *ExportInfo        `json:"export,omitempty"`
-	Steps              []Step             `json:"steps"`
-	// Closed is set when the workflow closed without finishing the request (status failed);
-	// FailureReason then says why, for the DPO.
-	Closed        bool   `json:"closed,omitempty"`
-	FailureReason string `json:"failure_reason,omitempty"`
-}
-
-// ExportInfo is the stored export package.
-type ExportInfo struct {
-	URI    string `json:"uri"`
-	SHA256 string `json:"sha256"`
-	Bytes  int64  `json:"bytes"`
+	Policy           domain.Policy
 }
 
 // Decision is the payload of approve, deny, extend, retry and cancel updates.
@@ -196,7 +68,7 @@ var VerificationMethods = []string{"email_code", "assertion", "staff"}
 // request is the workflow's working state; its methods read like the lifecycle.
 type request struct {
 	in    RequestInput
-	state RequestState
+	state domain.RequestState
 	seq   int
 
 	verified bool
@@ -219,11 +91,11 @@ var a *activities.Activities
 
 // RequestWorkflow drives one data-subject request from receipt to closure. Whatever ends it
 // with an error, the read model, the audit trail and lethe.events say so before it closes.
-func RequestWorkflow(ctx workflow.Context, in RequestInput) (RequestState, error) {
+func RequestWorkflow(ctx workflow.Context, in RequestInput) (domain.RequestState, error) {
 	in.Policy = withDefaults(in.Policy)
 	r := &request{
 		in:         in,
-		state:      RequestState{RequestID: in.RequestID, TenantID: in.TenantID, Type: in.Type, ReceivedAt: in.ReceivedAt},
+		state:      domain.RequestState{RequestID: in.RequestID, TenantID: in.TenantID, Type: in.Type, ReceivedAt: in.ReceivedAt},
 		dueChanged: workflow.NewChannel(ctx),
 	}
 	st, err := r.run(ctx)
@@ -235,7 +107,7 @@ func RequestWorkflow(ctx workflow.Context, in RequestInput) (RequestState, error
 }
 
 // run is the lifecycle itself.
-func (r *request) run(ctx workflow.Context) (RequestState, error) {
+func (r *request) run(ctx workflow.Context) (domain.RequestState, error) {
 	in := r.in
 	loc, err := time.LoadLocation(in.Policy.TimeZone)
 	if err != nil {
@@ -247,7 +119,7 @@ func (r *request) run(ctx workflow.Context) (RequestState, error) {
 	}
 	ctx = workflow.WithActivityOptions(ctx, recordOptions)
 
-	if err := r.moveTo(ctx, StatusReceived, "request.received", "received via "+cmp.Or(in.Channel, "api"), nil); err != nil {
+	if err := r.moveTo(ctx, domain.StatusReceived, "request.received", "received via "+cmp.Or(in.Channel, "api"), nil); err != nil {
 		return r.state, err
 	}
 	clockCtx, stopClock := workflow.WithCancel(ctx)
@@ -259,7 +131,7 @@ func (r *request) run(ctx workflow.Context) (RequestState, error) {
 	}
 
 	if !in.IdentityVerified {
-		if err := r.moveTo(ctx, StatusIdentityPending, "request.identity_pending", "", nil); err != nil {
+		if err := r.moveTo(ctx, domain.StatusIdentityPending, "request.identity_pending", "", nil); err != nil {
 			return r.state, err
 		}
 		if workflow.GetVersion(ctx, "identity-email-code", workflow.DefaultVersion, 1) == 1 && !r.verified {
@@ -270,11 +142,11 @@ func (r *request) run(ctx workflow.Context) (RequestState, error) {
 			return r.state, err
 		}
 		if r.canceled {
-			return r.finish(ctx, StatusCanceled, "request.canceled", r.decision.Reason)
+			return r.finish(ctx, domain.StatusCanceled, "request.canceled", r.decision.Reason)
 		}
 		if !ok {
 			r.notify(ctx, "identity_expired", nil)
-			return r.finish(ctx, StatusCanceled, "request.identity_expired", "identity not verified in time")
+			return r.finish(ctx, domain.StatusCanceled, "request.identity_expired", "identity not verified in time")
 		}
 	} else {
 		r.markVerified(workflow.Now(ctx))
@@ -287,7 +159,7 @@ func (r *request) run(ctx workflow.Context) (RequestState, error) {
 	r.notify(ctx, "acknowledgement", map[string]any{"DueDate": r.state.DueDate})
 
 	if in.Policy.ManualApproval {
-		if err := r.moveTo(ctx, StatusPendingApproval, "request.pending_approval", "", nil); err != nil {
+		if err := r.moveTo(ctx, domain.StatusPendingApproval, "request.pending_approval", "", nil); err != nil {
 			return r.state, err
 		}
 		if err := workflow.Await(ctx, func() bool { return r.approved || r.denied || r.canceled }); err != nil {
@@ -295,32 +167,32 @@ func (r *request) run(ctx workflow.Context) (RequestState, error) {
 		}
 		switch {
 		case r.canceled:
-			return r.finish(ctx, StatusCanceled, "request.canceled", r.decision.Reason)
+			return r.finish(ctx, domain.StatusCanceled, "request.canceled", r.decision.Reason)
 		case r.denied:
 			r.state.DenialReason = r.decision.Reason
 			r.notify(ctx, "denial", map[string]any{"Reason": r.decision.Reason})
-			return r.finish(ctx, StatusDenied, "request.denied", r.decision.Reason)
+			return r.finish(ctx, domain.StatusDenied, "request.denied", r.decision.Reason)
 		}
 		r.state.ApprovedBy = r.decision.Actor
 	}
 
-	if in.Type == TypeErasure {
+	if in.Type == domain.TypeErasure {
 		closed, err := r.awaitUnblocked(ctx)
 		if err != nil || closed {
 			return r.state, err
 		}
 	}
 	if r.canceled {
-		return r.finish(ctx, StatusCanceled, "request.canceled", r.decision.Reason)
+		return r.finish(ctx, domain.StatusCanceled, "request.canceled", r.decision.Reason)
 	}
 	return r.perform(ctx)
 }
 
 // perform runs the type's work, and on partial failure waits for staff to retry the failed
 // connectors.
-func (r *request) perform(ctx workflow.Context) (RequestState, error) {
+func (r *request) perform(ctx workflow.Context) (domain.RequestState, error) {
 	for {
-		if err := r.moveTo(ctx, StatusInProgress, "request.in_progress", "", nil); err != nil {
+		if err := r.moveTo(ctx, domain.StatusInProgress, "request.in_progress", "", nil); err != nil {
 			return r.state, err
 		}
 		err := r.work(ctx)
@@ -330,7 +202,7 @@ func (r *request) perform(ctx workflow.Context) (RequestState, error) {
 		// Cleared before the status says failed: a retry may arrive while the transition is
 		// still being recorded, and must not be lost.
 		r.retry = false
-		if err := r.moveTo(ctx, StatusFailed, "request.failed", "", map[string]any{"error": err.Error(), "failed": r.failedConnectors()}); err != nil {
+		if err := r.moveTo(ctx, domain.StatusFailed, "request.failed", "", map[string]any{"error": err.Error(), "failed": r.failedConnectors()}); err != nil {
 			return r.state, err
 		}
 		ok, aerr := workflow.AwaitWithTimeout(ctx, r.in.Policy.RetryWindow, func() bool { return r.retry || r.canceled })
@@ -338,7 +210,7 @@ func (r *request) perform(ctx workflow.Context) (RequestState, error) {
 			return r.state, aerr
 		}
 		if r.canceled {
-			return r.finish(ctx, StatusCanceled, "request.canceled", r.decision.Reason)
+			return r.finish(ctx, domain.StatusCanceled, "request.canceled", r.decision.Reason)
 		}
 		if !ok {
 			// Nobody retried: the request stays failed, and its history says so.
@@ -350,18 +222,18 @@ func (r *request) perform(ctx workflow.Context) (RequestState, error) {
 // work runs what the request type asks for. It returns the aggregated connector failures.
 func (r *request) work(ctx workflow.Context) error {
 	switch r.in.Type {
-	case TypeAccess, TypePortability:
+	case domain.TypeAccess, domain.TypePortability:
 		if err := r.fanOut(ctx, "access", nil); err != nil {
 			return err
 		}
 		return r.buildExport(ctx)
-	case TypeRectification:
+	case domain.TypeRectification:
 		return r.fanOut(ctx, "rectify", nil)
-	case TypeErasure:
+	case domain.TypeErasure:
 		return r.fanOut(ctx, "erase", nil)
-	case TypeRestriction:
+	case domain.TypeRestriction:
 		return r.fanOut(ctx, "restrict", nil)
-	case TypeObjection:
+	case domain.TypeObjection:
 		// Marketing stops at once: the ledger first, then every connector that can restrict.
 		if err := workflow.ExecuteActivity(ctx, a.RecordConsent, activities.ConsentChange{
 			Key: r.in.RequestID + ":consent", RequestID: r.in.RequestID, TenantID: r.in.TenantID,
@@ -376,12 +248,12 @@ func (r *request) work(ctx workflow.Context) error {
 
 // complete tells the subject and closes the request. For erasure the completion email goes
 // out before Lethe forgets the address, the last copy it holds.
-func (r *request) complete(ctx workflow.Context) (RequestState, error) {
+func (r *request) complete(ctx workflow.Context) (domain.RequestState, error) {
 	data := map[string]any{}
 	if r.state.Export != nil {
 		r.notify(ctx, "export_ready", map[string]any{"SHA256": r.state.Export.SHA256})
 	}
-	if r.in.Type == TypeRectification {
+	if r.in.Type == domain.TypeRectification {
 		data["Fields"] = r.in.ChangedFields
 		// Art. 19: recipients of the data learn which fields were corrected (names, never
 		// values) from a request.rectified event on lethe.events.
@@ -397,12 +269,12 @@ func (r *request) complete(ctx workflow.Context) (RequestState, error) {
 			return r.state, err
 		}
 	}
-	if r.in.Type == TypeErasure {
+	if r.in.Type == domain.TypeErasure {
 		if err := workflow.ExecuteActivity(ctx, a.ForgetSubject, r.in.RequestID).Get(ctx, nil); err != nil {
 			return r.state, err
 		}
 	}
-	return r.finish(ctx, StatusCompleted, "request.completed", "")
+	return r.finish(ctx, domain.StatusCompleted, "request.completed", "")
 }
 
 // awaitUnblocked asks every block-checking connector whether erasure may proceed. It returns
@@ -419,7 +291,7 @@ func (r *request) awaitUnblocked(ctx workflow.Context) (closed bool, err error) 
 			return false, nil
 		}
 		reasons := blockReasons(blocks)
-		if err := r.moveTo(ctx, StatusBlocked, "request.blocked", strings.Join(reasons, "; "), map[string]any{"blocks": blockCodes(blocks)}); err != nil {
+		if err := r.moveTo(ctx, domain.StatusBlocked, "request.blocked", strings.Join(reasons, "; "), map[string]any{"blocks": blockCodes(blocks)}); err != nil {
 			return false, err
 		}
 		closeAt := r.due.Add(-r.in.Policy.CloseBlockedBefore)
@@ -441,14 +313,14 @@ func (r *request) awaitUnblocked(ctx workflow.Context) (closed bool, err error) 
 			if closingNotice {
 				r.notify(ctx, "blocked_closed", map[string]any{"Reasons": reasons})
 			}
-			_, err := r.finish(ctx, StatusDenied, "request.denied_blocked", reason)
+			_, err := r.finish(ctx, domain.StatusDenied, "request.denied_blocked", reason)
 			return true, err
 		}
 		if _, err := workflow.AwaitWithTimeout(ctx, wait, func() bool { return r.canceled }); err != nil {
 			return false, err
 		}
 		if r.canceled {
-			_, err := r.finish(ctx, StatusCanceled, "request.canceled", r.decision.Reason)
+			_, err := r.finish(ctx, domain.StatusCanceled, "request.canceled", r.decision.Reason)
 			return true, err
 		}
 	}
@@ -527,7 +399,7 @@ func (r *request) outcome(connector, action string) int {
 			return i
 		}
 	}
-	r.state.Connectors = append(r.state.Connectors, ConnectorOutcome{Connector: connector, Action: action, Status: "pending"})
+	r.state.Connectors = append(r.state.Connectors, domain.ConnectorOutcome{Connector: connector, Action: action, Status: "pending"})
 	return len(r.state.Connectors) - 1
 }
 
@@ -555,7 +427,7 @@ func (r *request) buildExport(ctx workflow.Context) error {
 	if err != nil {
 		return fmt.Errorf("building the export package: %w", err)
 	}
-	r.state.Export = &ExportInfo{URI: pkg.URI, SHA256: pkg.SHA256, Bytes: pkg.Bytes}
+	r.state.Export = &domain.ExportInfo{URI: pkg.URI, SHA256: pkg.SHA256, Bytes: pkg.Bytes}
 	return nil
 }
 
@@ -669,7 +541,7 @@ func (r *request) markVerified(at time.Time) {
 }
 
 func (r *request) registerHandlers(ctx workflow.Context) error {
-	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (RequestState, error) { return r.state, nil }); err != nil {
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (domain.RequestState, error) { return r.state, nil }); err != nil {
 		return err
 	}
 	updates := []struct {
@@ -678,7 +550,7 @@ func (r *request) registerHandlers(ctx workflow.Context) error {
 		validate any
 	}{
 		{UpdateVerifyIdentity,
-			func(ctx workflow.Context, v Verification) (RequestState, error) {
+			func(ctx workflow.Context, v Verification) (domain.RequestState, error) {
 				r.markVerified(workflow.Now(ctx))
 				r.note(ctx, "identity verified by "+v.Method)
 				return r.state, nil
@@ -686,7 +558,7 @@ func (r *request) registerHandlers(ctx workflow.Context) error {
 			func(v Verification) error {
 				// received counts too: a subject may hold a code (asked for one) a moment before
 				// the workflow records identity_pending.
-				if r.verified || (r.state.Status != StatusIdentityPending && r.state.Status != StatusReceived) {
+				if r.verified || (r.state.Status != domain.StatusIdentityPending && r.state.Status != domain.StatusReceived) {
 					return fmt.Errorf("request is %s, not waiting for identity verification", r.state.Status)
 				}
 				if !slices.Contains(VerificationMethods, v.Method) {
@@ -695,22 +567,22 @@ func (r *request) registerHandlers(ctx workflow.Context) error {
 				return nil
 			}},
 		{UpdateApprove,
-			func(ctx workflow.Context, d Decision) (RequestState, error) {
+			func(ctx workflow.Context, d Decision) (domain.RequestState, error) {
 				r.approved, r.decision = true, d
 				r.actor = d.Actor
 				r.note(ctx, "approved by "+d.Actor)
 				return r.state, nil
 			},
-			func(d Decision) error { return r.validateDecision(d, false, StatusPendingApproval) }},
+			func(d Decision) error { return r.validateDecision(d, false, domain.StatusPendingApproval) }},
 		{UpdateDeny,
-			func(ctx workflow.Context, d Decision) (RequestState, error) {
+			func(ctx workflow.Context, d Decision) (domain.RequestState, error) {
 				r.denied, r.decision = true, d
 				r.actor = d.Actor
 				return r.state, nil
 			},
-			func(d Decision) error { return r.validateDecision(d, true, StatusPendingApproval) }},
+			func(d Decision) error { return r.validateDecision(d, true, domain.StatusPendingApproval) }},
 		{UpdateExtend,
-			func(ctx workflow.Context, d Decision) (RequestState, error) {
+			func(ctx workflow.Context, d Decision) (domain.RequestState, error) {
 				// An update handler's context does not inherit the main coroutine's options.
 				ctx = workflow.WithActivityOptions(ctx, recordOptions)
 				r.state.Extended, r.state.ExtensionReason = true, d.Reason
@@ -737,14 +609,14 @@ func (r *request) registerHandlers(ctx workflow.Context) error {
 				return nil
 			}},
 		{UpdateRetry,
-			func(ctx workflow.Context, d Decision) (RequestState, error) {
+			func(ctx workflow.Context, d Decision) (domain.RequestState, error) {
 				r.retry, r.decision = true, d
 				r.actor = d.Actor
 				return r.state, nil
 			},
-			func(d Decision) error { return r.validateDecision(d, false, StatusFailed) }},
+			func(d Decision) error { return r.validateDecision(d, false, domain.StatusFailed) }},
 		{UpdateCancel,
-			func(ctx workflow.Context, d Decision) (RequestState, error) {
+			func(ctx workflow.Context, d Decision) (domain.RequestState, error) {
 				r.canceled, r.decision = true, d
 				r.actor = d.Actor
 				return r.state, nil
@@ -753,7 +625,7 @@ func (r *request) registerHandlers(ctx workflow.Context) error {
 				if err := r.validateDecision(d, true, ""); err != nil {
 					return err
 				}
-				if r.state.Status == StatusInProgress {
+				if r.state.Status == domain.StatusInProgress {
 					return errors.New("request is in progress and can no longer be canceled")
 				}
 				return nil
@@ -776,7 +648,7 @@ func (r *request) validateDecision(d Decision, needReason bool, status string) e
 	if needReason && strings.TrimSpace(d.Reason) == "" {
 		return errors.New("the decision needs a reason, which is sent to the subject")
 	}
-	if Terminal(r.state.Status) {
+	if domain.Terminal(r.state.Status) {
 		return fmt.Errorf("request is already %s", r.state.Status)
 	}
 	if status != "" && r.state.Status != status {
@@ -788,13 +660,13 @@ func (r *request) validateDecision(d Decision, needReason bool, status string) e
 // moveTo records a transition: status, audit event, read model and lethe.events.
 func (r *request) moveTo(ctx workflow.Context, status, action, note string, detail map[string]any) error {
 	r.state.Status = status
-	r.state.Steps = append(r.state.Steps, Step{At: workflow.Now(ctx), Status: status, Note: note})
+	r.state.Steps = append(r.state.Steps, domain.Step{At: workflow.Now(ctx), Status: status, Note: note})
 	return r.record(ctx, status, action, note, detail, "")
 }
 
 // note adds a timeline entry without changing status (recorded with the next transition).
 func (r *request) note(ctx workflow.Context, text string) {
-	r.state.Steps = append(r.state.Steps, Step{At: workflow.Now(ctx), Status: r.state.Status, Note: text})
+	r.state.Steps = append(r.state.Steps, domain.Step{At: workflow.Now(ctx), Status: r.state.Status, Note: text})
 }
 
 func (r *request) record(ctx workflow.Context, status, action, note string, detail map[string]any, actor string) error {
@@ -837,12 +709,12 @@ func (r *request) recordClosure(ctx workflow.Context, err error) {
 	}
 	reason := ClosureReason(closeStatus, cause, r.state.Status, r.state.DueDate)
 	r.state.Closed, r.state.FailureReason = true, reason
-	_ = r.moveTo(workflow.WithActivityOptions(dctx, recordOptions), StatusFailed, ActionClosed, reason,
+	_ = r.moveTo(workflow.WithActivityOptions(dctx, recordOptions), domain.StatusFailed, ActionClosed, reason,
 		map[string]any{"close_status": closeStatus, "phase": r.phase()})
 }
 
 // phase is the status the request showed when its workflow closed.
-func (r *request) phase() string { return cmp.Or(r.recorded, StatusReceived) }
+func (r *request) phase() string { return cmp.Or(r.recorded, domain.StatusReceived) }
 
 // ActionClosed is the audit action and event type of a request whose workflow closed without
 // finishing it (failure, timeout, termination, cancellation in Temporal).
@@ -875,17 +747,17 @@ func ClosureReason(closeStatus, cause, phase, dueDate string) string {
 
 func phaseWords(status string) string {
 	switch status {
-	case StatusIdentityPending:
+	case domain.StatusIdentityPending:
 		return "waiting for identity verification"
-	case StatusPendingApproval:
+	case domain.StatusPendingApproval:
 		return "waiting for approval"
-	case StatusFailed:
+	case domain.StatusFailed:
 		return "failed and waiting for a retry"
 	}
 	return strings.ReplaceAll(status, "_", " ")
 }
 
-func (r *request) finish(ctx workflow.Context, status, action, note string) (RequestState, error) {
+func (r *request) finish(ctx workflow.Context, status, action, note string) (domain.RequestState, error) {
 	err := r.moveTo(ctx, status, action, note, nil)
 	return r.state, err
 }
@@ -940,7 +812,7 @@ var recordOptions = workflow.ActivityOptions{
 	},
 }
 
-func withDefaults(p Policy) Policy {
+func withDefaults(p domain.Policy) domain.Policy {
 	if p.TimeZone == "" {
 		p.TimeZone = "UTC"
 	}

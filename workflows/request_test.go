@@ -125,11 +125,11 @@ func (w *world) statuses() []string {
 	return out
 }
 
-func (w *world) result(t *testing.T) workflows.RequestState {
+func (w *world) result(t *testing.T) domain.RequestState {
 	t.Helper()
 	require.True(t, w.env.IsWorkflowCompleted())
 	require.NoError(t, w.env.GetWorkflowError())
-	var st workflows.RequestState
+	var st domain.RequestState
 	require.NoError(t, w.env.GetWorkflowResult(&st))
 	return st
 }
@@ -175,9 +175,9 @@ func input(typ string) workflows.RequestInput {
 	return workflows.RequestInput{
 		RequestID: "r1", TenantID: "salon", Type: typ,
 		ReceivedAt: received, Channel: "api", IdentityVerified: true,
-		Policy: workflows.Policy{
+		Policy: domain.Policy{
 			Regime: "gdpr", Country: "DE", TimeZone: "Europe/Berlin",
-			Connectors: []workflows.ConnectorRef{
+			Connectors: []domain.ConnectorRef{
 				{Name: "database", Capabilities: []string{"access", "erase", "rectify", "restrict", "block_check"}},
 				{Name: "newsletter", Capabilities: []string{"access", "erase", "restrict"}},
 			},
@@ -189,10 +189,10 @@ func input(typ string) workflows.RequestInput {
 func TestAccessCollectsFromEveryConnectorAndBuildsExport(t *testing.T) {
 	w := newWorld(t)
 	w.env.SetStartTime(received)
-	w.env.ExecuteWorkflow(workflows.RequestWorkflow, input(workflows.TypeAccess))
+	w.env.ExecuteWorkflow(workflows.RequestWorkflow, input(domain.TypeAccess))
 	st := w.result(t)
 
-	require.Equal(t, workflows.StatusCompleted, st.Status)
+	require.Equal(t, domain.StatusCompleted, st.Status)
 	require.Equal(t, "2026-02-16", st.DueDate, "15 Jan + 1 month = Sun 15 Feb, moved to Monday")
 	require.Equal(t, []string{"received", "in_progress", "completed"}, w.statuses())
 	require.ElementsMatch(t, []string{"dispatch:database:access", "dispatch:newsletter:access"}, w.dispatchLog())
@@ -218,7 +218,7 @@ func (w *world) dispatchLog() []string {
 
 func TestIdentityVerificationThenManualApproval(t *testing.T) {
 	w := newWorld(t)
-	in := input(workflows.TypeRestriction)
+	in := input(domain.TypeRestriction)
 	in.IdentityVerified = false
 	in.Policy.ManualApproval = true
 	w.update(t, time.Hour, workflows.UpdateApprove, workflows.Decision{Actor: "sam"}, true) // not yet verified
@@ -236,7 +236,7 @@ func TestIdentityVerificationThenManualApproval(t *testing.T) {
 	require.ElementsMatch(t, []string{"dispatch:database:restrict", "dispatch:newsletter:restrict"}, w.dispatchLog())
 	var approvedBy string
 	for _, tr := range w.transitions {
-		if tr.Status == workflows.StatusInProgress {
+		if tr.Status == domain.StatusInProgress {
 			approvedBy = tr.Actor
 		}
 	}
@@ -245,11 +245,11 @@ func TestIdentityVerificationThenManualApproval(t *testing.T) {
 
 func TestIdentityNeverVerifiedExpires(t *testing.T) {
 	w := newWorld(t)
-	in := input(workflows.TypeAccess)
+	in := input(domain.TypeAccess)
 	in.IdentityVerified = false
 	w.env.ExecuteWorkflow(workflows.RequestWorkflow, in)
 	st := w.result(t)
-	require.Equal(t, workflows.StatusCanceled, st.Status)
+	require.Equal(t, domain.StatusCanceled, st.Status)
 	require.Equal(t, []string{"identity_expired"}, w.notices)
 	require.Equal(t, []string{"code"}, filter(w.log, "code"), "one code sent on entering identity_pending")
 	require.Empty(t, w.dispatched, "no data leaves before identity is verified")
@@ -260,7 +260,7 @@ func TestIdentityNeverVerifiedExpires(t *testing.T) {
 func TestClockStartsAtVerificationWhenTenantSaysSo(t *testing.T) {
 	w := newWorld(t)
 	w.env.SetStartTime(received)
-	in := input(workflows.TypeAccess)
+	in := input(domain.TypeAccess)
 	in.IdentityVerified = false
 	in.Policy.ClockStart = "verification"
 	w.update(t, 10*24*time.Hour, workflows.UpdateVerifyIdentity, workflows.Verification{Method: "email_code"}, false)
@@ -271,13 +271,13 @@ func TestClockStartsAtVerificationWhenTenantSaysSo(t *testing.T) {
 
 func TestDenialNeedsReasonAndTellsSubject(t *testing.T) {
 	w := newWorld(t)
-	in := input(workflows.TypeErasure)
+	in := input(domain.TypeErasure)
 	in.Policy.ManualApproval = true
 	w.update(t, time.Hour, workflows.UpdateDeny, workflows.Decision{Actor: "sam"}, true)
 	w.update(t, 2*time.Hour, workflows.UpdateDeny, workflows.Decision{Actor: "sam", Reason: "manifestly unfounded: repetitive"}, false)
 	w.env.ExecuteWorkflow(workflows.RequestWorkflow, in)
 	st := w.result(t)
-	require.Equal(t, workflows.StatusDenied, st.Status)
+	require.Equal(t, domain.StatusDenied, st.Status)
 	require.Equal(t, "manifestly unfounded: repetitive", st.DenialReason)
 	require.Equal(t, []string{"acknowledgement", "denial"}, w.notices)
 	require.Empty(t, w.dispatched)
@@ -297,10 +297,10 @@ func TestErasureWaitsWhileBlockedThenCompletes(t *testing.T) {
 		}
 		return domain.Output{}, nil
 	}
-	w.env.ExecuteWorkflow(workflows.RequestWorkflow, input(workflows.TypeErasure))
+	w.env.ExecuteWorkflow(workflows.RequestWorkflow, input(domain.TypeErasure))
 	st := w.result(t)
 
-	require.Equal(t, workflows.StatusCompleted, st.Status)
+	require.Equal(t, domain.StatusCompleted, st.Status)
 	require.Equal(t, []string{"received", "blocked", "in_progress", "completed"}, w.statuses())
 	var checks []activities.Dispatch
 	for _, d := range w.dispatched {
@@ -321,7 +321,7 @@ func tail(s []string, n int) []string { return s[len(s)-n:] }
 
 func TestErasureBlockedClosesByPolicy(t *testing.T) {
 	w := newWorld(t)
-	in := input(workflows.TypeErasure)
+	in := input(domain.TypeErasure)
 	in.Policy.BlockedErasure = "close"
 	w.answer = func(d activities.Dispatch, _ int) (domain.Output, error) {
 		if d.Action == "block_check" {
@@ -331,7 +331,7 @@ func TestErasureBlockedClosesByPolicy(t *testing.T) {
 	}
 	w.env.ExecuteWorkflow(workflows.RequestWorkflow, in)
 	st := w.result(t)
-	require.Equal(t, workflows.StatusDenied, st.Status)
+	require.Equal(t, domain.StatusDenied, st.Status)
 	require.Contains(t, st.DenialReason, "An invoice of 45.00 EUR is unpaid.")
 	require.Equal(t, "outstanding_balance", st.Blocks[0].Code)
 	// One notice: closed, with the reasons. "We will erase once nothing stands in the way"
@@ -353,9 +353,9 @@ func TestErasureStillBlockedNearDeadlineIsClosedInTime(t *testing.T) {
 		}
 		return domain.Output{}, nil
 	}
-	w.env.ExecuteWorkflow(workflows.RequestWorkflow, input(workflows.TypeErasure))
+	w.env.ExecuteWorkflow(workflows.RequestWorkflow, input(domain.TypeErasure))
 	st := w.result(t)
-	require.Equal(t, workflows.StatusDenied, st.Status)
+	require.Equal(t, domain.StatusDenied, st.Status)
 	closedAt := w.transitions[len(w.transitions)-1].At
 	due := time.Date(2026, 2, 16, 0, 0, 0, 0, mustLoc("Europe/Berlin"))
 	require.True(t, closedAt.Before(due), "closed at %v, before the due date %v", closedAt, due)
@@ -381,14 +381,14 @@ func TestPartialFailureThenStaffRetriesOnlyTheFailed(t *testing.T) {
 	// Retry is only valid once the request has failed.
 	w.update(t, time.Minute, workflows.UpdateRetry, workflows.Decision{Actor: "sam"}, false)
 	w.update(t, 2*time.Minute, workflows.UpdateRetry, workflows.Decision{Actor: "sam"}, true)
-	w.env.ExecuteWorkflow(workflows.RequestWorkflow, input(workflows.TypeErasure))
+	w.env.ExecuteWorkflow(workflows.RequestWorkflow, input(domain.TypeErasure))
 	st := w.result(t)
 
-	require.Equal(t, workflows.StatusCompleted, st.Status)
+	require.Equal(t, domain.StatusCompleted, st.Status)
 	require.Equal(t, []string{"received", "in_progress", "failed", "in_progress", "completed"}, w.statuses())
 	var failed activities.Transition
 	for _, tr := range w.transitions {
-		if tr.Status == workflows.StatusFailed {
+		if tr.Status == domain.StatusFailed {
 			failed = tr
 		}
 	}
@@ -422,22 +422,22 @@ func TestFailedRequestNobodyRetriesStaysFailed(t *testing.T) {
 		}
 		return domain.Output{}, nil
 	}
-	w.env.ExecuteWorkflow(workflows.RequestWorkflow, input(workflows.TypeRestriction))
+	w.env.ExecuteWorkflow(workflows.RequestWorkflow, input(domain.TypeRestriction))
 	require.True(t, w.env.IsWorkflowCompleted())
 	err := w.env.GetWorkflowError()
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "database restrict: table missing")
-	require.Equal(t, workflows.StatusFailed, w.transitions[len(w.transitions)-1].Status)
+	require.Equal(t, domain.StatusFailed, w.transitions[len(w.transitions)-1].Status)
 	require.NotContains(t, w.notices, "completion", "nothing is reported complete that is not")
 }
 
 func TestRectificationReachesConnectorsThatRectify(t *testing.T) {
 	w := newWorld(t)
-	in := input(workflows.TypeRectification)
+	in := input(domain.TypeRectification)
 	in.ChangedFields = []string{"last_name", "phone"}
 	w.env.ExecuteWorkflow(workflows.RequestWorkflow, in)
 	st := w.result(t)
-	require.Equal(t, workflows.StatusCompleted, st.Status)
+	require.Equal(t, domain.StatusCompleted, st.Status)
 	require.Equal(t, []string{"dispatch:database:rectify"}, w.dispatchLog(), "only connectors that can rectify")
 	require.Equal(t, "r1:database:rectify", w.dispatched[0].IdempotencyKey)
 	var rectified *activities.Transition
@@ -452,9 +452,9 @@ func TestRectificationReachesConnectorsThatRectify(t *testing.T) {
 
 func TestObjectionRecordsConsentThenStopsMarketing(t *testing.T) {
 	w := newWorld(t)
-	w.env.ExecuteWorkflow(workflows.RequestWorkflow, input(workflows.TypeObjection))
+	w.env.ExecuteWorkflow(workflows.RequestWorkflow, input(domain.TypeObjection))
 	st := w.result(t)
-	require.Equal(t, workflows.StatusCompleted, st.Status)
+	require.Equal(t, domain.StatusCompleted, st.Status)
 	require.Len(t, w.consents, 1)
 	require.False(t, w.consents[0].Granted)
 	require.Equal(t, "marketing", w.consents[0].Purpose)
@@ -476,7 +476,7 @@ func firstOf(log []string, a, b string) string {
 func TestRemindersAndOverdueEscalationFollowExtension(t *testing.T) {
 	w := newWorld(t)
 	w.env.SetStartTime(received)
-	in := input(workflows.TypeAccess)
+	in := input(domain.TypeAccess)
 	in.Policy.ManualApproval = true
 	// Nobody approves for a long time; the request is extended after 26 days (10 Feb), after
 	// the first reminder and before the first due date.
@@ -504,13 +504,13 @@ func TestRemindersAndOverdueEscalationFollowExtension(t *testing.T) {
 
 func TestCancelBeforeWorkStarts(t *testing.T) {
 	w := newWorld(t)
-	in := input(workflows.TypeErasure)
+	in := input(domain.TypeErasure)
 	in.Policy.ManualApproval = true
 	w.update(t, time.Hour, workflows.UpdateCancel, workflows.Decision{Actor: "subject"}, true) // no reason
 	w.update(t, 2*time.Hour, workflows.UpdateCancel, workflows.Decision{Actor: "subject", Reason: "withdrawn by the subject"}, false)
 	w.env.ExecuteWorkflow(workflows.RequestWorkflow, in)
 	st := w.result(t)
-	require.Equal(t, workflows.StatusCanceled, st.Status)
+	require.Equal(t, domain.StatusCanceled, st.Status)
 	require.Empty(t, w.dispatched)
 }
 
@@ -522,9 +522,9 @@ func TestTransientConnectorFailureIsRetriedByTemporal(t *testing.T) {
 		}
 		return domain.Output{}, nil
 	}
-	w.env.ExecuteWorkflow(workflows.RequestWorkflow, input(workflows.TypeRestriction))
+	w.env.ExecuteWorkflow(workflows.RequestWorkflow, input(domain.TypeRestriction))
 	st := w.result(t)
-	require.Equal(t, workflows.StatusCompleted, st.Status)
+	require.Equal(t, domain.StatusCompleted, st.Status)
 	n := 0
 	for _, d := range w.dispatched {
 		if d.Connector == "database" {
@@ -537,9 +537,9 @@ func TestTransientConnectorFailureIsRetriedByTemporal(t *testing.T) {
 
 func TestPortabilityBuildsAMachineReadableExport(t *testing.T) {
 	w := newWorld(t)
-	w.env.ExecuteWorkflow(workflows.RequestWorkflow, input(workflows.TypePortability))
+	w.env.ExecuteWorkflow(workflows.RequestWorkflow, input(domain.TypePortability))
 	st := w.result(t)
-	require.Equal(t, workflows.StatusCompleted, st.Status)
+	require.Equal(t, domain.StatusCompleted, st.Status)
 	require.ElementsMatch(t, []string{"dispatch:database:access", "dispatch:newsletter:access"}, w.dispatchLog())
 	require.Contains(t, w.log, "export:portability:2", "the package is built as a portability export")
 	require.Equal(t, []string{"acknowledgement", "export_ready", "completion"}, w.notices)

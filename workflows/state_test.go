@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/lethe-privacy/lethe/activities"
+	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/workflows"
 )
 
@@ -15,7 +16,7 @@ import (
 func TestStateCarriesNoWireTypes(t *testing.T) {
 	var a *activities.Activities
 	roots := []any{
-		workflows.RequestState{}, workflows.RequestInput{},
+		domain.RequestState{}, workflows.RequestInput{},
 		activities.Transition{}, activities.Dispatch{}, activities.ExportRequest{}, activities.ExportPackage{},
 		activities.Notice{}, activities.Reminder{}, activities.Failure{}, activities.ConsentChange{},
 	}

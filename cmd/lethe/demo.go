@@ -22,6 +22,7 @@ import (
 	"github.com/lethe-privacy/lethe/deploy/demo"
 	"github.com/lethe-privacy/lethe/internal/app"
 	"github.com/lethe-privacy/lethe/internal/config"
+	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/internal/mail"
 	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/workflows"
@@ -79,15 +80,15 @@ func (r *demoRun) step(format string, args ...any) {
 }
 
 func (r *demoRun) run(ctx context.Context) error {
-	access, err := r.request(ctx, "access request", workflows.TypeAccess, demo.HealthNotesCustomerEmail)
+	access, err := r.request(ctx, "access request", domain.TypeAccess, demo.HealthNotesCustomerEmail)
 	if err != nil {
 		return err
 	}
-	erasure, err := r.request(ctx, "erasure request", workflows.TypeErasure, demo.ClearCustomerEmail)
+	erasure, err := r.request(ctx, "erasure request", domain.TypeErasure, demo.ClearCustomerEmail)
 	if err != nil {
 		return err
 	}
-	blocked, err := r.request(ctx, "erasure request from a customer with a booking to come", workflows.TypeErasure, demo.FutureBookingCustomerEmail)
+	blocked, err := r.request(ctx, "erasure request from a customer with a booking to come", domain.TypeErasure, demo.FutureBookingCustomerEmail)
 	if err != nil {
 		return err
 	}
@@ -132,14 +133,14 @@ func listOrNone(items []string) string {
 }
 
 // request walks one request as the subject and the salon's staff would.
-func (r *demoRun) request(ctx context.Context, label, typ, email string) (workflows.RequestState, error) {
+func (r *demoRun) request(ctx context.Context, label, typ, email string) (domain.RequestState, error) {
 	fmt.Fprintf(r.out, "\n%s: %s\n", label, email)
 	id, err := r.svc.Submit(ctx, requests.Submission{TenantID: r.tenant, Type: typ, Subject: connectors.Subject{Email: email}, Channel: "myaccount"})
 	if err != nil {
-		return workflows.RequestState{}, err
+		return domain.RequestState{}, err
 	}
 	r.step("submitted %s", id)
-	st, err := r.await(ctx, id, workflows.StatusIdentityPending)
+	st, err := r.await(ctx, id, domain.StatusIdentityPending)
 	if err != nil {
 		return st, err
 	}
@@ -153,16 +154,16 @@ func (r *demoRun) request(ctx context.Context, label, typ, email string) (workfl
 		return st, err
 	}
 	r.step("identity verified")
-	st, err = r.await(ctx, id, workflows.StatusPendingApproval, workflows.StatusBlocked, workflows.StatusCompleted)
+	st, err = r.await(ctx, id, domain.StatusPendingApproval, domain.StatusBlocked, domain.StatusCompleted)
 	if err != nil {
 		return st, err
 	}
-	if st.Status == workflows.StatusPendingApproval {
+	if st.Status == domain.StatusPendingApproval {
 		r.step("waiting for approval; approving as the demo's support staff")
 		if _, err := r.svc.Decide(ctx, r.tenant, id, workflows.UpdateApprove, workflows.Decision{Actor: "lethe demo"}); err != nil {
 			return st, err
 		}
-		if st, err = r.await(ctx, id, workflows.StatusBlocked, workflows.StatusCompleted); err != nil {
+		if st, err = r.await(ctx, id, domain.StatusBlocked, domain.StatusCompleted); err != nil {
 			return st, err
 		}
 	}
@@ -174,7 +175,7 @@ func (r *demoRun) request(ctx context.Context, label, typ, email string) (workfl
 }
 
 // await polls the request until it reaches one of the statuses.
-func (r *demoRun) await(ctx context.Context, id string, statuses ...string) (workflows.RequestState, error) {
+func (r *demoRun) await(ctx context.Context, id string, statuses ...string) (domain.RequestState, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	for {
@@ -185,7 +186,7 @@ func (r *demoRun) await(ctx context.Context, id string, statuses ...string) (wor
 					return st, nil
 				}
 			}
-			if workflows.Terminal(st.Status) {
+			if domain.Terminal(st.Status) {
 				return st, fmt.Errorf("request %s ended %s, expected %s", id, st.Status, strings.Join(statuses, " or "))
 			}
 		}

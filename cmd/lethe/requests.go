@@ -16,6 +16,7 @@ import (
 	"github.com/lethe-privacy/lethe/internal/app"
 	"github.com/lethe-privacy/lethe/internal/config"
 	"github.com/lethe-privacy/lethe/internal/deadline"
+	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/workflows"
 )
@@ -255,7 +256,7 @@ func newRequestsShowCmd(f *requestsFlags) *cobra.Command {
 	}
 }
 
-func printState(w io.Writer, st workflows.RequestState) {
+func printState(w io.Writer, st domain.RequestState) {
 	fmt.Fprintf(w, "%s  %s  %s\n", st.RequestID, st.Type, st.Status)
 	fmt.Fprintf(w, "received %s", st.ReceivedAt.Format(time.RFC3339))
 	if st.DueDate != "" {
@@ -340,13 +341,13 @@ waiting for identity is verified by the confirmation (method staff).`,
 }
 
 // showRequest prints a request with its subject's identifiers and how each was proven.
-func showRequest(ctx context.Context, w io.Writer, f *requestsFlags, s *requests.Service, tenant string, st workflows.RequestState) error {
+func showRequest(ctx context.Context, w io.Writer, f *requestsFlags, s *requests.Service, tenant string, st domain.RequestState) error {
 	ids, err := s.ViewSubjectIdentifiers(ctx, tenant, st.RequestID, f.who())
 	if err != nil {
 		return err
 	}
 	out := struct {
-		workflows.RequestState
+		domain.RequestState
 		Identifiers []requests.Identifier `json:"identifiers"`
 	}{st, ids}
 	return printOut(w, f.json, out, func(w io.Writer) {

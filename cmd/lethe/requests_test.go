@@ -12,7 +12,6 @@ import (
 	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/internal/requests"
-	"github.com/lethe-privacy/lethe/workflows"
 )
 
 // A --tenant that is not configured is a typo to point out, not an empty listing.
@@ -37,14 +36,14 @@ var goSyntax = regexp.MustCompile(`map\[|&\{|[{}\[\]]|<nil>|%!`)
 // Every field of a request as `lethe requests show` prints it reads as text.
 func TestRequestStatePrintsForPeople(t *testing.T) {
 	at := time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC)
-	st := workflows.RequestState{
-		RequestID: "R-7K3QF2M9XA", TenantID: "salon", Type: workflows.TypeErasure, Status: workflows.StatusFailed,
+	st := domain.RequestState{
+		RequestID: "R-7K3QF2M9XA", TenantID: "salon", Type: domain.TypeErasure, Status: domain.StatusFailed,
 		Extended: true, ExtensionReason: "twelve systems", ReceivedAt: at, DueDate: "2026-06-02",
 		DenialReason: "manifestly unfounded", Closed: true, FailureReason: "terminated in Temporal",
 		Blocks:     []connectors.Block{{Code: "active_booking", Reason: "a booking on 8 March"}},
-		Connectors: []workflows.ConnectorOutcome{{Connector: "database", Action: "erase", Status: "failed", Error: "timeout", Output: &domain.Output{}}},
-		Export:     &workflows.ExportInfo{URI: "file:///exports/x.zip", SHA256: "ab12", Bytes: 7560},
-		Steps:      []workflows.Step{{At: at, Status: workflows.StatusReceived, Note: "received via post"}},
+		Connectors: []domain.ConnectorOutcome{{Connector: "database", Action: "erase", Status: "failed", Error: "timeout", Output: &domain.Output{}}},
+		Export:     &domain.ExportInfo{URI: "file:///exports/x.zip", SHA256: "ab12", Bytes: 7560},
+		Steps:      []domain.Step{{At: at, Status: domain.StatusReceived, Note: "received via post"}},
 	}
 	var out bytes.Buffer
 	printState(&out, st)

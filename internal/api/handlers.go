@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 
 	"github.com/lethe-privacy/lethe/connectors"
+	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/internal/exports"
 	"github.com/lethe-privacy/lethe/internal/limits"
 	"github.com/lethe-privacy/lethe/internal/requests"
@@ -87,7 +88,7 @@ func (a *v1) submit(w http.ResponseWriter, r *http.Request, c *call) {
 		return
 	}
 	w.Header().Set("Location", "/v1/requests/"+id)
-	writeJSON(w, http.StatusCreated, submitted{RequestID: id, Status: workflows.StatusReceived, IdentityVerified: in.IdentityAssertion != ""})
+	writeJSON(w, http.StatusCreated, submitted{RequestID: id, Status: domain.StatusReceived, IdentityVerified: in.IdentityAssertion != ""})
 }
 
 func (a *v1) get(w http.ResponseWriter, r *http.Request, c *call) {
@@ -101,7 +102,7 @@ func (a *v1) get(w http.ResponseWriter, r *http.Request, c *call) {
 
 // writeRequest answers with the request; staff also see the subject's identifiers and which
 // are proven, to confirm the others.
-func (a *v1) writeRequest(w http.ResponseWriter, r *http.Request, c *call, st workflows.RequestState) {
+func (a *v1) writeRequest(w http.ResponseWriter, r *http.Request, c *call, st domain.RequestState) {
 	v := viewOf(st)
 	if isStaff(c.role) {
 		ids, err := a.svc.ViewSubjectIdentifiers(r.Context(), c.tenant, st.RequestID, a.actor(c, ""))
@@ -370,7 +371,7 @@ type requestView struct {
 	Blocks             []connectors.Block `json:"blocks,omitempty"`
 	Connectors         []connectorOutcome `json:"connectors,omitempty"`
 	Export             *exportView        `json:"export,omitempty"`
-	Steps              []workflows.Step   `json:"steps"`
+	Steps              []domain.Step      `json:"steps"`
 	// Identifiers are shown to staff roles only.
 	Identifiers   []requests.Identifier `json:"identifiers,omitempty"`
 	Closed        bool                  `json:"closed,omitempty"`
@@ -389,7 +390,7 @@ type exportView struct {
 	Bytes  int64  `json:"bytes"`
 }
 
-func viewOf(st workflows.RequestState) requestView {
+func viewOf(st domain.RequestState) requestView {
 	v := requestView{
 		RequestID: st.RequestID, Type: st.Type, Status: st.Status, Extended: st.Extended,
 		ExtensionReason: st.ExtensionReason, ReceivedAt: st.ReceivedAt, ClockStartedAt: st.ClockStartedAt,
@@ -398,7 +399,7 @@ func viewOf(st workflows.RequestState) requestView {
 		Closed: st.Closed, FailureReason: st.FailureReason,
 	}
 	if v.Steps == nil {
-		v.Steps = []workflows.Step{}
+		v.Steps = []domain.Step{}
 	}
 	for _, o := range st.Connectors {
 		v.Connectors = append(v.Connectors, connectorOutcome{Connector: o.Connector, Action: o.Action, Status: o.Status, Error: o.Error})

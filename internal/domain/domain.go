@@ -1,8 +1,10 @@
 // Package domain is the vocabulary of a data-subject request that the workflow, the
-// activities, the API and the read model share: what a connector's action produced, as the
-// request records it. It imports neither the bus nor the wire format: the request's state is
-// stored in Temporal's history and the read model, and outlives any one version of the
-// protocol, so its JSON shape is its own (and, for recorded histories, must never change).
+// activities, the API, MyAccount and the read model share: request types and statuses, the
+// tenant's policy as a request keeps it, the request's state and timeline, and what each
+// connector did (its outcome and output; blocks are connectors.Block). It imports neither the
+// bus nor the wire format nor the workflow: the state is stored in Temporal's history and the
+// read model and outlives any one version of the protocol, so its JSON shape is its own (and,
+// for recorded histories, must never change).
 package domain
 
 import (

@@ -17,8 +17,8 @@ import (
 	"github.com/lethe-privacy/lethe/connectors/protocol"
 	"github.com/lethe-privacy/lethe/deploy/demo"
 	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/internal/requests"
-	"github.com/lethe-privacy/lethe/workflows"
 )
 
 // nextMessage consumes one message from a topic of the stack with a throwaway group.
@@ -48,7 +48,7 @@ func TestBridgeDeadLettersBadResultsAndKeepsGoing(t *testing.T) {
 	s.Run("worker", s.Deps.RunWorker)
 	s.Run("bridge", s.Deps.RunBridge)
 	// No connector runs: the test answers the command itself.
-	id := s.Submit(workflows.TypeRestriction, connectors.Subject{Email: demo.ClearCustomerEmail})
+	id := s.Submit(domain.TypeRestriction, connectors.Subject{Email: demo.ClearCustomerEmail})
 	cmdMsg := s.nextMessage(protocol.CommandTopic("database"), func(m bus.Message) bool { return strings.Contains(string(m.Value), id) })
 	var cmd protocol.Command
 	require.NoError(t, json.Unmarshal(cmdMsg.Value, &cmd))
@@ -67,7 +67,7 @@ func TestBridgeDeadLettersBadResultsAndKeepsGoing(t *testing.T) {
 	require.NoError(t, s.Deps.Bus.Publish(ctx, bus.TopicResults, id, good))
 
 	st := s.Await(id)
-	require.Equal(t, workflows.StatusCompleted, st.Status, "the good result after the bad ones completed the request")
+	require.Equal(t, domain.StatusCompleted, st.Status, "the good result after the bad ones completed the request")
 
 	var reasons []string
 	for len(reasons) < 4 {
@@ -95,14 +95,14 @@ func TestDuplicateSubmissionIsOneRequest(t *testing.T) {
 	s.RunAll()
 	svc := s.Deps.Requests()
 	ctx := context.Background()
-	sub := requests.Submission{RequestID: "dup-" + time.Now().Format("150405.000"), TenantID: "salon", Type: workflows.TypeAccess,
+	sub := requests.Submission{RequestID: "dup-" + time.Now().Format("150405.000"), TenantID: "salon", Type: domain.TypeAccess,
 		Subject: connectors.Subject{Email: demo.ClearCustomerEmail}, IdentityVerified: true}
 	sub.RequestID = strings.ReplaceAll(sub.RequestID, ".", "-")
 	id, err := svc.Submit(ctx, sub)
 	require.NoError(t, err)
 	_, err = svc.Submit(ctx, sub)
 	require.ErrorIs(t, err, requests.ErrDuplicate)
-	require.Equal(t, workflows.StatusCompleted, s.Await(id).Status)
+	require.Equal(t, domain.StatusCompleted, s.Await(id).Status)
 	_, err = svc.Submit(ctx, sub)
 	require.ErrorIs(t, err, requests.ErrDuplicate, "still a duplicate after the workflow closed")
 

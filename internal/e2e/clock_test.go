@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/lethe-privacy/lethe/internal/deadline"
+	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/internal/testenv"
 	"github.com/lethe-privacy/lethe/internal/teststack"
 	"github.com/lethe-privacy/lethe/workflows"
@@ -30,9 +31,9 @@ func TestReminderOnTheRealServer(t *testing.T) {
 	require.NoError(t, err)
 	id := "R-REMIND-" + strings.ToUpper(testenv.Suffix())
 	in := workflows.RequestInput{
-		RequestID: id, TenantID: "salon", Type: workflows.TypeAccess, ReceivedAt: received, Channel: "api",
+		RequestID: id, TenantID: "salon", Type: domain.TypeAccess, ReceivedAt: received, Channel: "api",
 		IdentityVerified: true,
-		Policy: workflows.Policy{Regime: "gdpr", Country: "DE", TimeZone: "Europe/Berlin", ManualApproval: true,
+		Policy: domain.Policy{Regime: "gdpr", Country: "DE", TimeZone: "Europe/Berlin", ManualApproval: true,
 			Reminders: []time.Duration{due.Sub(time.Now().Add(3 * time.Second))}},
 	}
 	_, err = s.Deps.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: s.Cfg.Temporal.TaskQueue}, workflows.RequestWorkflow, in)
@@ -49,6 +50,6 @@ func TestReminderOnTheRealServer(t *testing.T) {
 
 	_, err = s.Deps.Requests().Decide(ctx, "salon", id, workflows.UpdateCancel, workflows.Decision{Actor: "sam", Reason: "test over"})
 	require.NoError(t, err)
-	require.Equal(t, workflows.StatusCanceled, s.Await(id).Status)
+	require.Equal(t, domain.StatusCanceled, s.Await(id).Status)
 	s.record(id, "request_access_reminded")
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/internal/testenv"
 	"github.com/lethe-privacy/lethe/workflows"
@@ -27,7 +28,7 @@ import (
 
 // startDirect starts a request workflow with the given policy as Submit would have before
 // today's checks (a request already running in a deployment), with its request row.
-func (s *stack) startDirect(id string, p workflows.Policy) {
+func (s *stack) startDirect(id string, p domain.Policy) {
 	s.t.Helper()
 	ctx := context.Background()
 	now := time.Now().UTC()
@@ -37,7 +38,7 @@ func (s *stack) startDirect(id string, p workflows.Policy) {
 	require.NoError(s.t, err)
 	_, err = s.Deps.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: s.Cfg.Temporal.TaskQueue},
 		workflows.RequestWorkflow, workflows.RequestInput{
-			RequestID: id, TenantID: "salon", Type: workflows.TypeAccess, ReceivedAt: now, Channel: "api",
+			RequestID: id, TenantID: "salon", Type: domain.TypeAccess, ReceivedAt: now, Channel: "api",
 			IdentityVerified: true, Policy: p,
 		})
 	require.NoError(s.t, err)
@@ -83,7 +84,7 @@ func (s *stack) assertClosed(id, closeStatus, cause string) {
 	ctx := context.Background()
 	st, err := s.Deps.Requests().Get(ctx, "salon", id)
 	require.NoError(s.t, err)
-	assert.Equal(s.t, workflows.StatusFailed, st.Status, "the request shows failed, not a live status")
+	assert.Equal(s.t, domain.StatusFailed, st.Status, "the request shows failed, not a live status")
 	assert.True(s.t, st.Closed)
 	assert.Contains(s.t, st.FailureReason, cause)
 	assert.Contains(s.t, st.FailureReason, "Nothing more happens on its own")
@@ -95,7 +96,7 @@ func (s *stack) assertClosed(id, closeStatus, cause string) {
 	assert.Contains(s.t, detail["note"], cause)
 
 	ev := s.closedEvent(id)
-	assert.Equal(s.t, workflows.StatusFailed, ev.Status)
+	assert.Equal(s.t, domain.StatusFailed, ev.Status)
 	assert.Equal(s.t, closeStatus, ev.Data["close_status"])
 	assert.Contains(s.t, ev.Data["reason"], cause)
 
@@ -110,7 +111,7 @@ func TestFailedWorkflowIsRecordedEverywhere(t *testing.T) {
 	s := newStack(t)
 	s.RunAll()
 	id := "R-FAIL-" + testenv.Suffix()
-	s.startDirect(id, workflows.Policy{Regime: "gdpr", Country: "ZZ", TimeZone: "Europe/Berlin"})
+	s.startDirect(id, domain.Policy{Regime: "gdpr", Country: "ZZ", TimeZone: "Europe/Berlin"})
 	err := s.Deps.Temporal.GetWorkflow(context.Background(), id, "").Get(context.Background(), nil)
 	require.Error(t, err, "the workflow fails computing the due date")
 	s.assertClosed(id, "failed", "no public-holiday calendar for country ZZ")
@@ -125,13 +126,13 @@ func TestTerminatedWorkflowsAreReconciled(t *testing.T) {
 	ctx := context.Background()
 
 	unverified, err := s.Deps.Requests().Submit(ctx, requests.Submission{
-		TenantID: "salon", Type: workflows.TypeAccess, Subject: connectors.Subject{Email: "someone.else@example.com"}, Channel: "api",
+		TenantID: "salon", Type: domain.TypeAccess, Subject: connectors.Subject{Email: "someone.else@example.com"}, Channel: "api",
 	})
 	require.NoError(t, err)
 	approval := "R-APPROVAL-" + testenv.Suffix()
-	s.startDirect(approval, workflows.Policy{Regime: "gdpr", Country: "DE", TimeZone: "Europe/Berlin", ManualApproval: true})
-	s.awaitStatus(unverified, workflows.StatusIdentityPending)
-	s.awaitStatus(approval, workflows.StatusPendingApproval)
+	s.startDirect(approval, domain.Policy{Regime: "gdpr", Country: "DE", TimeZone: "Europe/Berlin", ManualApproval: true})
+	s.awaitStatus(unverified, domain.StatusIdentityPending)
+	s.awaitStatus(approval, domain.StatusPendingApproval)
 
 	terminate := func(id, reason string) {
 		out, err := exec.Command(testenv.TemporalBinary(t), "workflow", "terminate", "--address", testenv.TemporalHostPort(t),
@@ -144,7 +145,7 @@ func TestTerminatedWorkflowsAreReconciled(t *testing.T) {
 	terminate(unverified, "subject withdrew by phone")
 	st, err := s.Deps.Requests().Get(ctx, "salon", unverified)
 	require.NoError(t, err)
-	require.Equal(t, workflows.StatusIdentityPending, st.Status, "before reconciling, the read model still says live")
+	require.Equal(t, domain.StatusIdentityPending, st.Status, "before reconciling, the read model still says live")
 
 	out := s.lethe("requests", "reconcile")
 	assert.Contains(t, out, unverified+"  terminated  ")
@@ -154,10 +155,10 @@ func TestTerminatedWorkflowsAreReconciled(t *testing.T) {
 
 	// Forgotten by Temporal (past retention) while still live in the read model.
 	forgotten, err := s.Deps.Requests().Submit(ctx, requests.Submission{
-		TenantID: "salon", Type: workflows.TypeAccess, Subject: connectors.Subject{Email: "a.third@example.com"}, Channel: "api",
+		TenantID: "salon", Type: domain.TypeAccess, Subject: connectors.Subject{Email: "a.third@example.com"}, Channel: "api",
 	})
 	require.NoError(t, err)
-	s.awaitStatus(forgotten, workflows.StatusIdentityPending)
+	s.awaitStatus(forgotten, domain.StatusIdentityPending)
 	_, err = s.Deps.Temporal.WorkflowService().DeleteWorkflowExecution(ctx, &workflowservice.DeleteWorkflowExecutionRequest{
 		Namespace: s.Cfg.Temporal.Namespace, WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: forgotten},
 	})
@@ -170,14 +171,14 @@ func TestTerminatedWorkflowsAreReconciled(t *testing.T) {
 	assert.Contains(t, s.lethe("requests", "reconcile"), forgotten+"  unknown  ")
 	st, err = s.Deps.Requests().Get(ctx, "salon", forgotten)
 	require.NoError(t, err)
-	assert.Equal(t, workflows.StatusFailed, st.Status)
+	assert.Equal(t, domain.StatusFailed, st.Status)
 	assert.Contains(t, st.FailureReason, "Temporal no longer has its workflow")
 
 	// Terminated while no worker runs: the next worker repairs it as it starts.
 	stopWorker()
 	terminate(approval, "duplicate of an earlier request")
 	s.Run("worker again", s.Deps.RunWorker)
-	s.awaitStatus(approval, workflows.StatusFailed)
+	s.awaitStatus(approval, domain.StatusFailed)
 	s.assertClosed(approval, "terminated", "while it was waiting for approval")
 }
 

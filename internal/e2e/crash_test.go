@@ -20,8 +20,8 @@ import (
 	"github.com/lethe-privacy/lethe/connectors/protocol"
 	"github.com/lethe-privacy/lethe/deploy/demo"
 	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/internal/testenv"
-	"github.com/lethe-privacy/lethe/workflows"
 )
 
 var (
@@ -106,7 +106,7 @@ func TestKilledProcessesMidFanOutApplyEffectsOnce(t *testing.T) {
 
 	worker := s.start("worker")
 	connector := s.start("connector", "database")
-	id := s.Submit(workflows.TypeErasure, connectors.Subject{Email: email})
+	id := s.Submit(domain.TypeErasure, connectors.Subject{Email: email})
 
 	// The block check was answered, but no bridge runs: the activity is still pending.
 	s.nextMessage(bus.TopicResults, func(m bus.Message) bool {
@@ -125,7 +125,7 @@ func TestKilledProcessesMidFanOutApplyEffectsOnce(t *testing.T) {
 	s.start("connector", "database")
 
 	st := s.Await(id)
-	require.Equal(t, workflows.StatusCompleted, st.Status)
+	require.Equal(t, domain.StatusCompleted, st.Status)
 	assert.Equal(t, "1", s.scalar(`SELECT count(*) FROM lethe_applied_tasks WHERE request_id = $1 AND action = 'erase'`, id))
 	changes, err := demo.Changes(ctx, s.Demo, customerID)
 	require.NoError(t, err)

@@ -15,6 +15,7 @@ import (
 	"github.com/lethe-privacy/lethe/connectors/protocol"
 	"github.com/lethe-privacy/lethe/deploy/demo"
 	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/workflows"
 )
 
@@ -59,8 +60,8 @@ func TestResultWithAnotherRequestsTokenIsDeadLettered(t *testing.T) {
 	s := newStack(t)
 	s.Run("worker", s.Deps.RunWorker)
 	s.Run("bridge", s.Deps.RunBridge)
-	a := s.Submit(workflows.TypeRestriction, connectors.Subject{Email: demo.ClearCustomerEmail})
-	b := s.Submit(workflows.TypeRestriction, connectors.Subject{Email: demo.HealthNotesCustomerEmail})
+	a := s.Submit(domain.TypeRestriction, connectors.Subject{Email: demo.ClearCustomerEmail})
+	b := s.Submit(domain.TypeRestriction, connectors.Subject{Email: demo.HealthNotesCustomerEmail})
 	cmdA, cmdB := s.command(a), s.command(b)
 	beforeA, beforeB := s.snapshot(a), s.snapshot(b)
 
@@ -82,8 +83,8 @@ func TestResultWithAnotherRequestsTokenIsDeadLettered(t *testing.T) {
 		good.Output = &protocol.Output{Result: json.RawMessage(`{"restricted":true,"rows":1}`)}
 		require.NoError(t, s.Deps.Bus.Publish(ctx, bus.TopicResults, cmd.RequestID, good))
 	}
-	assert.Equal(t, workflows.StatusCompleted, s.Await(a).Status)
-	assert.Equal(t, workflows.StatusCompleted, s.Await(b).Status)
+	assert.Equal(t, domain.StatusCompleted, s.Await(a).Status)
+	assert.Equal(t, domain.StatusCompleted, s.Await(b).Status)
 }
 
 // An access result that names another request's export files (genuine files, genuine
@@ -94,8 +95,8 @@ func TestResultNamingAnotherRequestsExportIsDeadLettered(t *testing.T) {
 	s.Run("bridge", s.Deps.RunBridge)
 	stopConnector := s.Run("connector", func(ctx context.Context) error { return s.Deps.RunConnector(ctx, "database") })
 
-	victim := s.Submit(workflows.TypeAccess, connectors.Subject{Email: demo.HealthNotesCustomerEmail})
-	require.Equal(t, workflows.StatusCompleted, s.Await(victim).Status)
+	victim := s.Submit(domain.TypeAccess, connectors.Subject{Email: demo.HealthNotesCustomerEmail})
+	require.Equal(t, domain.StatusCompleted, s.Await(victim).Status)
 	vm := s.nextMessage(bus.TopicResults, func(m bus.Message) bool {
 		var r protocol.Result
 		return json.Unmarshal(m.Value, &r) == nil && r.RequestID == victim && r.Status == protocol.StatusSucceeded
@@ -107,7 +108,7 @@ func TestResultNamingAnotherRequestsExportIsDeadLettered(t *testing.T) {
 
 	// The attacker's request waits for its result: no connector answers it.
 	stopConnector()
-	attacker := s.Submit(workflows.TypeAccess, connectors.Subject{Email: demo.ClearCustomerEmail})
+	attacker := s.Submit(domain.TypeAccess, connectors.Subject{Email: demo.ClearCustomerEmail})
 	cmd := s.command(attacker)
 	before := s.snapshot(attacker)
 
@@ -123,7 +124,7 @@ func TestResultNamingAnotherRequestsExportIsDeadLettered(t *testing.T) {
 	// The real connector then answers the attacker's command with the attacker's own records.
 	s.Run("connector again", func(ctx context.Context) error { return s.Deps.RunConnector(ctx, "database") })
 	st := s.Await(attacker)
-	require.Equal(t, workflows.StatusCompleted, st.Status)
+	require.Equal(t, domain.StatusCompleted, st.Status)
 	for name, raw := range readZip(t, s, st.Export.URI) {
 		assert.NotContains(t, string(raw), demo.HealthNotesCustomerEmail, "%s holds the victim's data", name)
 	}
@@ -135,14 +136,14 @@ func TestRetriedCommandsResultIsAccepted(t *testing.T) {
 	s := newStack(t)
 	s.Run("worker", s.Deps.RunWorker)
 	s.Run("bridge", s.Deps.RunBridge)
-	id := s.Submit(workflows.TypeRestriction, connectors.Subject{Email: demo.ClearCustomerEmail})
+	id := s.Submit(domain.TypeRestriction, connectors.Subject{Email: demo.ClearCustomerEmail})
 	first := s.command(id)
 	failed := protocol.NewResult(first, protocol.StatusFailed, time.Now())
 	failed.Error = &protocol.ResultError{Message: "system down for maintenance", Permanent: true}
 	ctx := context.Background()
 	require.NoError(t, s.Deps.Bus.Publish(ctx, bus.TopicResults, id, failed))
 	deadline := time.Now().Add(time.Minute)
-	for s.status(id) != workflows.StatusFailed {
+	for s.status(id) != domain.StatusFailed {
 		require.True(t, time.Now().Before(deadline), "request never failed")
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -158,7 +159,7 @@ func TestRetriedCommandsResultIsAccepted(t *testing.T) {
 	good := protocol.NewResult(again, protocol.StatusSucceeded, time.Now())
 	good.Output = &protocol.Output{Result: json.RawMessage(`{"restricted":true,"rows":1}`)}
 	require.NoError(t, s.Deps.Bus.Publish(ctx, bus.TopicResults, id, good))
-	require.Equal(t, workflows.StatusCompleted, s.Await(id).Status)
+	require.Equal(t, domain.StatusCompleted, s.Await(id).Status)
 }
 
 // status is the request's status in the read model.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/deploy/demo"
+	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/internal/teststack"
 	"github.com/lethe-privacy/lethe/workflows"
@@ -43,17 +44,17 @@ func (s *stack) submitUnverified(typ string, subject connectors.Subject) string 
 }
 
 // awaitSettled polls until the request failed or its workflow closed, however it closed.
-func (s *stack) awaitSettled(id string) workflows.RequestState {
+func (s *stack) awaitSettled(id string) domain.RequestState {
 	s.t.Helper()
 	ctx := context.Background()
-	var st workflows.RequestState
+	var st domain.RequestState
 	require.Eventually(s.t, func() bool {
 		var err error
 		if st, err = s.Deps.Requests().Get(ctx, "salon", id); err != nil {
 			return false
 		}
 		d, err := s.Deps.Temporal.DescribeWorkflowExecution(ctx, id, "")
-		return err == nil && (st.Status == workflows.StatusFailed ||
+		return err == nil && (st.Status == domain.StatusFailed ||
 			d.WorkflowExecutionInfo.Status != enums.WORKFLOW_EXECUTION_STATUS_RUNNING)
 	}, 2*time.Minute, 100*time.Millisecond, "request %s never settled", id)
 	return st
@@ -67,7 +68,7 @@ func TestTypedCustomerNumberBorrowsNoIdentity(t *testing.T) {
 	ctx := context.Background()
 	const attacker = "mallory@attacker.example"
 
-	access := s.submitUnverified(workflows.TypeAccess, connectors.Subject{Email: attacker, CustomerID: demo.HealthNotesCustomerNumber})
+	access := s.submitUnverified(domain.TypeAccess, connectors.Subject{Email: attacker, CustomerID: demo.HealthNotesCustomerNumber})
 	st := s.awaitSettled(access)
 	if st.Export != nil {
 		files := readZip(t, s, st.Export.URI)
@@ -78,15 +79,15 @@ func TestTypedCustomerNumberBorrowsNoIdentity(t *testing.T) {
 	assert.Empty(t, s.scanForSubject(demo.HealthNotesCustomerEmail), "Lethe holds the victim's data")
 
 	victimBefore := s.scalar(`SELECT first_name || '/' || email FROM customers WHERE customer_number = $1`, demo.ClearCustomerNumber)
-	erasure := s.submitUnverified(workflows.TypeErasure, connectors.Subject{Email: attacker, CustomerID: demo.ClearCustomerNumber})
+	erasure := s.submitUnverified(domain.TypeErasure, connectors.Subject{Email: attacker, CustomerID: demo.ClearCustomerNumber})
 	s.awaitSettled(erasure)
 	assert.Equal(t, victimBefore, s.scalar(`SELECT first_name || '/' || email FROM customers WHERE customer_number = $1`, demo.ClearCustomerNumber),
 		"the erasure touched the victim's record")
 	assert.Equal(t, "0", s.scalar(`SELECT count(*) FROM lethe_applied_tasks`), "no connector acted for the attacker")
 
 	// The real customer's own request: the number waits for staff, who check it and retry.
-	own := s.submitUnverified(workflows.TypeAccess, connectors.Subject{Email: demo.HealthNotesCustomerEmail, CustomerID: demo.HealthNotesCustomerNumber})
-	require.Equal(t, workflows.StatusFailed, s.awaitSettled(own).Status, "a connector that only knows customer numbers has nothing proven to match")
+	own := s.submitUnverified(domain.TypeAccess, connectors.Subject{Email: demo.HealthNotesCustomerEmail, CustomerID: demo.HealthNotesCustomerNumber})
+	require.Equal(t, domain.StatusFailed, s.awaitSettled(own).Status, "a connector that only knows customer numbers has nothing proven to match")
 	svc := s.Deps.Requests()
 	ids, err := svc.SubjectIdentifiers(ctx, "salon", own)
 	require.NoError(t, err)
@@ -106,7 +107,7 @@ func TestTypedCustomerNumberBorrowsNoIdentity(t *testing.T) {
 	_, err = svc.Decide(ctx, "salon", own, workflows.UpdateRetry, workflows.Decision{Actor: "sam"})
 	require.NoError(t, err)
 	st = s.Await(own)
-	require.Equal(t, workflows.StatusCompleted, st.Status)
+	require.Equal(t, domain.StatusCompleted, st.Status)
 	// The retry's command is a new one the bridge accepts, not a clash with the failed one
 	// that would wait out the two-minute heartbeat timeout.
 	assert.Less(t, time.Since(retried), 90*time.Second)
@@ -176,21 +177,21 @@ func TestErasureForgetsEveryCopy(t *testing.T) {
 	require.NoError(t, s.Demo.QueryRow(ctx, `SELECT first_name, last_name FROM customers WHERE email = $1`, subject.Email).Scan(&first, &last))
 	const corrected = "Eastfoldshire"
 
-	access := s.Submit(workflows.TypeAccess, subject)
-	require.Equal(t, workflows.StatusCompleted, s.Await(access).Status)
+	access := s.Submit(domain.TypeAccess, subject)
+	require.Equal(t, domain.StatusCompleted, s.Await(access).Status)
 	require.NotEmpty(t, s.scanForSubject(subject.Email), "the access request left its export")
 	rect, err := s.Deps.Requests().Submit(ctx, requests.Submission{
-		TenantID: "salon", Type: workflows.TypeRectification, Subject: subject,
+		TenantID: "salon", Type: domain.TypeRectification, Subject: subject,
 		Changes: map[string]string{"city": corrected}, IdentityVerified: true,
 	})
 	require.NoError(t, err)
-	require.Equal(t, workflows.StatusCompleted, s.Await(rect).Status)
-	pending, err := s.Deps.Requests().Submit(ctx, requests.Submission{TenantID: "salon", Type: workflows.TypeAccess, Subject: subject})
+	require.Equal(t, domain.StatusCompleted, s.Await(rect).Status)
+	pending, err := s.Deps.Requests().Submit(ctx, requests.Submission{TenantID: "salon", Type: domain.TypeAccess, Subject: subject})
 	require.NoError(t, err)
 	s.code(subject.Email, pending)
 
-	erasure := s.Submit(workflows.TypeErasure, subject)
-	require.Equal(t, workflows.StatusCompleted, s.Await(erasure).Status)
+	erasure := s.Submit(domain.TypeErasure, subject)
+	require.Equal(t, domain.StatusCompleted, s.Await(erasure).Status)
 	assert.Empty(t, s.scanForSubject(subject.Email, subject.Phone, first, last, corrected))
 
 	var detail map[string]any

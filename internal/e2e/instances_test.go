@@ -12,9 +12,9 @@ import (
 	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/connectors/protocol"
 	"github.com/lethe-privacy/lethe/deploy/demo"
+	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/internal/teststack"
-	"github.com/lethe-privacy/lethe/workflows"
 )
 
 // studio is a second tenant beside teststack.Salon.
@@ -75,11 +75,11 @@ func TestEachTenantsErasureReachesOnlyItsOwnDatabase(t *testing.T) {
 	}
 	erase := func(tenant string) string {
 		id, err := s.Deps.Requests().Submit(ctx, requests.Submission{
-			TenantID: tenant, Type: workflows.TypeErasure, Subject: connectors.Subject{Email: email}, IdentityVerified: true, Channel: "api",
+			TenantID: tenant, Type: domain.TypeErasure, Subject: connectors.Subject{Email: email}, IdentityVerified: true, Channel: "api",
 		})
 		require.NoError(t, err)
 		st := s.Await(id)
-		require.Equal(t, workflows.StatusCompleted, st.Status, "%s's erasure", tenant)
+		require.Equal(t, domain.StatusCompleted, st.Status, "%s's erasure", tenant)
 		require.NotEmpty(t, st.Connectors)
 		for _, o := range st.Connectors {
 			assert.Equal(t, tenant+"-db", o.Connector, "%s's erasure fanned out to %s %s", tenant, o.Connector, o.Action)

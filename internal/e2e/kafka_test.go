@@ -15,9 +15,9 @@ import (
 	"github.com/lethe-privacy/lethe/connectors/protocol"
 	"github.com/lethe-privacy/lethe/deploy/demo"
 	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/schemas"
-	"github.com/lethe-privacy/lethe/workflows"
 )
 
 // After an access, a rectification and an erasure on the demo data, no topic of the stack holds
@@ -46,17 +46,17 @@ func TestKafkaHoldsNoPersonalDataInClear(t *testing.T) {
 		personal[v] = "a corrected value"
 	}
 
-	id := s.Submit(workflows.TypeAccess, access)
-	require.Equal(t, workflows.StatusCompleted, s.Await(id).Status)
+	id := s.Submit(domain.TypeAccess, access)
+	require.Equal(t, domain.StatusCompleted, s.Await(id).Status)
 	id, err := s.Deps.Requests().Submit(ctx, requests.Submission{
-		TenantID: "salon", Type: workflows.TypeRectification, Subject: rectify, Changes: changes, IdentityVerified: true,
+		TenantID: "salon", Type: domain.TypeRectification, Subject: rectify, Changes: changes, IdentityVerified: true,
 	})
 	require.NoError(t, err)
-	require.Equal(t, workflows.StatusCompleted, s.Await(id).Status)
+	require.Equal(t, domain.StatusCompleted, s.Await(id).Status)
 	require.Equal(t, "Quillfeather", s.scalar(`SELECT last_name FROM customers WHERE customer_number = $1`, rectify.CustomerID), "the correction reached the connector")
 	// Blocked by its unpaid invoice: the block check and its answer travel too.
-	id = s.Submit(workflows.TypeErasure, erase)
-	st := s.awaitStatus(id, workflows.StatusBlocked)
+	id = s.Submit(domain.TypeErasure, erase)
+	st := s.awaitStatus(id, domain.StatusBlocked)
 	require.NotEmpty(t, st.Blocks)
 
 	// A command the runner cannot open (sealed for a key it does not hold) is dead-lettered:

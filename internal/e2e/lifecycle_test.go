@@ -17,6 +17,7 @@ import (
 	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/deploy/demo"
 	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/internal/identity"
 	"github.com/lethe-privacy/lethe/internal/mail"
 	"github.com/lethe-privacy/lethe/internal/requests"
@@ -51,11 +52,11 @@ func TestAccessRequestEndToEnd(t *testing.T) {
 	s := newStack(t)
 	s.RunAll()
 	email := demo.HealthNotesCustomerEmail
-	id := s.Submit(workflows.TypeAccess, connectors.Subject{Email: email})
+	id := s.Submit(domain.TypeAccess, connectors.Subject{Email: email})
 	st := s.Await(id)
 	s.record(id, "request_access")
 
-	require.Equal(t, workflows.StatusCompleted, st.Status)
+	require.Equal(t, domain.StatusCompleted, st.Status)
 	require.NotNil(t, st.Export)
 	files := readZip(t, s, st.Export.URI)
 
@@ -113,10 +114,10 @@ func TestErasureRequestEndToEnd(t *testing.T) {
 	invoicesBefore := s.scalar(`SELECT count(*)::text || '/' || coalesce(sum(amount_cents), 0)::text FROM invoices WHERE customer_id = $1`, customerID)
 	require.NotEqual(t, "0/0", invoicesBefore, "the demo customer has invoices to keep")
 
-	id := s.Submit(workflows.TypeErasure, connectors.Subject{Email: email})
+	id := s.Submit(domain.TypeErasure, connectors.Subject{Email: email})
 	st := s.Await(id)
 	s.record(id, "request_erasure")
-	require.Equal(t, workflows.StatusCompleted, st.Status)
+	require.Equal(t, domain.StatusCompleted, st.Status)
 
 	assert.Equal(t, invoicesBefore, s.scalar(`SELECT count(*)::text || '/' || coalesce(sum(amount_cents), 0)::text FROM invoices WHERE customer_id = $1`, customerID),
 		"invoices and their amounts are kept")
@@ -155,9 +156,9 @@ func TestBlockedErasureEndToEnd(t *testing.T) {
 	s.RunAll()
 	email := demo.FutureBookingCustomerEmail
 	ctx := context.Background()
-	id := s.Submit(workflows.TypeErasure, connectors.Subject{Email: email})
+	id := s.Submit(domain.TypeErasure, connectors.Subject{Email: email})
 
-	st := s.awaitStatus(id, workflows.StatusBlocked)
+	st := s.awaitStatus(id, domain.StatusBlocked)
 	require.NotEmpty(t, st.Blocks)
 	assert.Equal(t, "active_booking", st.Blocks[0].Code)
 	assert.Contains(t, st.Blocks[0].Reason, "booking")
@@ -174,14 +175,14 @@ func TestBlockedErasureEndToEnd(t *testing.T) {
 	// Staff close it; the workflow ends canceled.
 	_, err = s.Deps.Requests().Decide(ctx, "salon", id, workflows.UpdateCancel, workflows.Decision{Actor: "sam", Reason: "subject will ask again after the booking"})
 	require.NoError(t, err)
-	assert.Equal(t, workflows.StatusCanceled, s.Await(id).Status)
+	assert.Equal(t, domain.StatusCanceled, s.Await(id).Status)
 	s.record(id, "request_erasure_blocked_extended")
 	subjects := s.mailTo(email)
 	require.Len(t, subjects, 3, "acknowledgement, the blocked notice and the extension notice: %q", subjects)
 }
 
 // awaitStatus polls the request's live status until it is want.
-func (s *stack) awaitStatus(id, want string) workflows.RequestState {
+func (s *stack) awaitStatus(id, want string) domain.RequestState {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -206,11 +207,11 @@ func TestRectificationAndObjectionEndToEnd(t *testing.T) {
 	ctx := context.Background()
 	email := demo.HealthNotesCustomerEmail
 	id, err := s.Deps.Requests().Submit(ctx, requests.Submission{
-		TenantID: "salon", Type: workflows.TypeRectification, Subject: connectors.Subject{Email: email},
+		TenantID: "salon", Type: domain.TypeRectification, Subject: connectors.Subject{Email: email},
 		Changes: map[string]string{"last_name": "Lovelace", "city": "Eastfold"}, IdentityVerified: true,
 	})
 	require.NoError(t, err)
-	require.Equal(t, workflows.StatusCompleted, s.Await(id).Status)
+	require.Equal(t, domain.StatusCompleted, s.Await(id).Status)
 	assert.Equal(t, "Lovelace/Eastfold", s.scalar(`SELECT last_name || '/' || city FROM customers WHERE email = $1`, email))
 	// Art. 19: other services learn which fields were corrected, never the new values.
 	ev := s.nextMessage(bus.TopicEvents, func(m bus.Message) bool {
@@ -223,8 +224,8 @@ func TestRectificationAndObjectionEndToEnd(t *testing.T) {
 
 	_, err = s.Demo.Exec(ctx, `UPDATE marketing_consents SET granted = true WHERE customer_id = (SELECT id FROM customers WHERE email = $1)`, email)
 	require.NoError(t, err)
-	obj := s.Submit(workflows.TypeObjection, connectors.Subject{Email: email})
-	require.Equal(t, workflows.StatusCompleted, s.Await(obj).Status)
+	obj := s.Submit(domain.TypeObjection, connectors.Subject{Email: email})
+	require.Equal(t, domain.StatusCompleted, s.Await(obj).Status)
 	assert.Equal(t, "0", s.scalar(`SELECT count(*) FROM marketing_consents m JOIN customers c ON c.id = m.customer_id WHERE c.email = $1 AND m.granted`, email))
 	var purpose string
 	var granted bool
@@ -261,9 +262,9 @@ func TestEmailCodeVerificationEndToEnd(t *testing.T) {
 	s.RunAll()
 	ctx := context.Background()
 	email := demo.ClearCustomerEmail
-	id, err := s.Deps.Requests().Submit(ctx, requests.Submission{TenantID: "salon", Type: workflows.TypeAccess, Subject: connectors.Subject{Email: email}})
+	id, err := s.Deps.Requests().Submit(ctx, requests.Submission{TenantID: "salon", Type: domain.TypeAccess, Subject: connectors.Subject{Email: email}})
 	require.NoError(t, err)
-	st := s.awaitStatus(id, workflows.StatusIdentityPending)
+	st := s.awaitStatus(id, domain.StatusIdentityPending)
 	require.Empty(t, st.Connectors, "no connector is asked before verification")
 
 	code := s.code(email, id)
@@ -272,7 +273,7 @@ func TestEmailCodeVerificationEndToEnd(t *testing.T) {
 	require.NoError(t, svc.VerifyCode(ctx, "salon", id, code))
 	codes := &identity.Codes{Pool: s.Deps.Store.Pool, Key: []byte(s.Cfg.Secrets.SigningKey.Value())}
 	require.ErrorIs(t, codes.Check(ctx, id, code), identity.ErrUsed, "a code works once")
-	require.Equal(t, workflows.StatusCompleted, s.Await(id).Status)
+	require.Equal(t, domain.StatusCompleted, s.Await(id).Status)
 	s.record(id, "request_access_email_code")
 	var audit string
 	require.NoError(t, s.Deps.Store.Pool.QueryRow(ctx, `SELECT string_agg(detail::text, ' ') FROM audit_events WHERE request_id = $1`, id).Scan(&audit))
@@ -286,10 +287,10 @@ func TestBlockedErasureClosedByPolicyEndToEnd(t *testing.T) {
 		Tenants: strings.Replace(teststack.Salon, "{manual_approval: []}", "{manual_approval: [], blocked_erasure: close}", 1)}), t: t}
 	s.RunAll()
 	email := demo.FutureBookingCustomerEmail
-	id := s.Submit(workflows.TypeErasure, connectors.Subject{Email: email})
+	id := s.Submit(domain.TypeErasure, connectors.Subject{Email: email})
 	st := s.Await(id)
 	s.record(id, "request_erasure_blocked_closed")
-	assert.Equal(t, workflows.StatusDenied, st.Status)
+	assert.Equal(t, domain.StatusDenied, st.Status)
 	assert.Contains(t, st.DenialReason, "booking")
 	assert.Equal(t, "1", s.scalar(`SELECT count(*) FROM customers WHERE email = $1`, email), "nothing erased while blocked")
 	subjects := s.mailTo(email)

@@ -19,7 +19,7 @@ import (
 	"github.com/lethe-privacy/lethe/connectors/protocol"
 	"github.com/lethe-privacy/lethe/deploy/demo"
 	"github.com/lethe-privacy/lethe/internal/bus"
-	"github.com/lethe-privacy/lethe/workflows"
+	"github.com/lethe-privacy/lethe/internal/domain"
 )
 
 // publishLarge writes values to a topic of the stack with a writer that allows messages as large
@@ -51,7 +51,7 @@ func TestOversizedMessagesAreDeadLetteredAndConsumersGoOn(t *testing.T) {
 	want := map[string][]byte{}
 
 	// Results: no connector runs; the test answers the command after the two poison messages.
-	id := s.Submit(workflows.TypeRestriction, connectors.Subject{Email: demo.ClearCustomerEmail})
+	id := s.Submit(domain.TypeRestriction, connectors.Subject{Email: demo.ClearCustomerEmail})
 	cmdMsg := s.nextMessage(protocol.CommandTopic("database"), func(m bus.Message) bool { return strings.Contains(string(m.Value), id) })
 	var cmd protocol.Command
 	require.NoError(t, json.Unmarshal(cmdMsg.Value, &cmd))
@@ -64,11 +64,11 @@ func TestOversizedMessagesAreDeadLetteredAndConsumersGoOn(t *testing.T) {
 	intakeID := "poison-" + strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "-")
 	s.publishLarge(bus.TopicIntake, intakeID, angles, noise)
 	valid, err := json.Marshal(map[string]any{"schema": "lethe.request.intake", "version": 1, "request_id": intakeID,
-		"tenant_id": "salon", "type": workflows.TypeAccess, "subject": map[string]string{"email": demo.ClearCustomerEmail}})
+		"tenant_id": "salon", "type": domain.TypeAccess, "subject": map[string]string{"email": demo.ClearCustomerEmail}})
 	require.NoError(t, err)
 	require.NoError(t, s.Deps.Bus.PublishRaw(context.Background(), bus.TopicIntake, intakeID, valid))
 
-	require.Equal(t, workflows.StatusCompleted, s.Await(id).Status, "the result after the oversized ones completed the request")
+	require.Equal(t, domain.StatusCompleted, s.Await(id).Status, "the result after the oversized ones completed the request")
 	s.awaitWorkflow(intakeID)
 
 	for _, src := range []string{bus.TopicResults, bus.TopicIntake} {

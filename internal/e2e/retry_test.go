@@ -12,8 +12,8 @@ import (
 
 	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/deploy/demo"
+	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/internal/runner"
-	"github.com/lethe-privacy/lethe/workflows"
 )
 
 // rateLimited stands in for the database connector and answers every restriction with a
@@ -52,7 +52,7 @@ func TestRetryAfterSchedulesTheNextAttempt(t *testing.T) {
 	r := &runner.Runner{Connector: c, Keys: ring, Bus: s.Deps.Bus, Store: s.Deps.Store, Exports: s.Deps.Exports, Log: s.Log}
 	s.Run("connector", r.Run)
 
-	id := s.Submit(workflows.TypeRestriction, connectors.Subject{Email: demo.ClearCustomerEmail})
+	id := s.Submit(domain.TypeRestriction, connectors.Subject{Email: demo.ClearCustomerEmail})
 	ctx := context.Background()
 	t.Cleanup(func() { _ = s.Deps.Temporal.TerminateWorkflow(ctx, id, "", "test over") })
 	var next, failed time.Time

@@ -56,10 +56,10 @@ import (
 	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/crypto"
+	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/internal/store"
 	"github.com/lethe-privacy/lethe/schemas"
-	"github.com/lethe-privacy/lethe/workflows"
 )
 
 // Consumer groups; replicas of one group share the topic's partitions.
@@ -278,7 +278,7 @@ func (i *Intake) decodeConsent(value []byte) (consentChange, error) {
 		received = now // the sender's clock runs ahead; the request cannot arrive later than now
 	}
 	c.objection = &requests.Submission{
-		RequestID: ObjectionID(c.key), TenantID: msg.TenantID, Type: workflows.TypeObjection,
+		RequestID: ObjectionID(c.key), TenantID: msg.TenantID, Type: domain.TypeObjection,
 		Subject: s, ReceivedAt: received, Channel: Channel, IdentityVerified: true, CountOnly: true,
 	}
 	// Checked before the ledger write, so a withdrawal Lethe cannot act on leaves no trace

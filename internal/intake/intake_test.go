@@ -20,6 +20,7 @@ import (
 	"github.com/lethe-privacy/lethe/deploy/demo"
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/crypto"
+	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/internal/intake"
 	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/internal/store"
@@ -45,7 +46,7 @@ func TestDuplicateRequestIsOneRequest(t *testing.T) {
 	s := newStack(t)
 	s.Run("intake", s.intake(nil).RunRequests)
 	id := "kafka-" + testenv.Suffix()
-	msg := newIntake(id, "salon", workflows.TypeAccess, demo.ClearCustomerEmail)
+	msg := newIntake(id, "salon", domain.TypeAccess, demo.ClearCustomerEmail)
 	s.publish(bus.TopicIntake, msg)
 	s.publish(bus.TopicIntake, msg)
 	s.waitCommitted(intake.GroupRequests, bus.TopicIntake, 2)
@@ -80,29 +81,29 @@ func TestInvalidMessagesAreDeadLettered(t *testing.T) {
 	email := demo.ClearCustomerEmail
 
 	taken := "taken-" + testenv.Suffix()
-	s.publish(bus.TopicIntake, newIntake(taken, "salon", workflows.TypeAccess, email))
+	s.publish(bus.TopicIntake, newIntake(taken, "salon", domain.TypeAccess, email))
 	s.publishRaw(bus.TopicIntake, []byte(`{"schema":"lethe.request.intake","version":1,"subject":`))
 	s.publish(bus.TopicIntake, bus.Event{Schema: "lethe.event", Version: 1, ID: "e1", Type: "request.status_changed",
 		TenantID: "salon", RequestID: "r1", Status: "received", OccurredAt: time.Now().UTC()})
 	noSubject, _ := json.Marshal(map[string]any{"schema": "lethe.request.intake", "version": 1, "tenant_id": "salon", "type": "access"})
 	s.publishRaw(bus.TopicIntake, noSubject)
-	s.publish(bus.TopicIntake, newIntake("", "nosuchtenant", workflows.TypeAccess, email))
+	s.publish(bus.TopicIntake, newIntake("", "nosuchtenant", domain.TypeAccess, email))
 	future := time.Now().Add(48 * time.Hour).UTC()
-	late := newIntake("", "salon", workflows.TypeAccess, email)
+	late := newIntake("", "salon", domain.TypeAccess, email)
 	late.ReceivedAt = &future
 	s.publish(bus.TopicIntake, late)
-	changes := newIntake("", "salon", workflows.TypeErasure, email)
+	changes := newIntake("", "salon", domain.TypeErasure, email)
 	changes.Changes = map[string]string{"last_name": "Lovelace"}
 	s.publish(bus.TopicIntake, changes)
 	numeric, _ := json.Marshal(map[string]any{"schema": "lethe.request.intake", "version": 1, "tenant_id": "salon",
 		"type": "rectification", "subject": map[string]string{"email": email}, "changes": map[string]any{"house_number": 12}})
 	s.publishRaw(bus.TopicIntake, numeric)
-	noCalendar := newIntake("", "salon", workflows.TypeAccess, email)
+	noCalendar := newIntake("", "salon", domain.TypeAccess, email)
 	noCalendar.Country = "ZZ"
 	s.publish(bus.TopicIntake, noCalendar)
-	s.publish(bus.TopicIntake, newIntake(taken, "spa", workflows.TypeErasure, email))
+	s.publish(bus.TopicIntake, newIntake(taken, "spa", domain.TypeErasure, email))
 	good := "good-" + testenv.Suffix()
-	s.publish(bus.TopicIntake, newIntake(good, "spa", workflows.TypeErasure, email))
+	s.publish(bus.TopicIntake, newIntake(good, "spa", domain.TypeErasure, email))
 
 	s.publish(bus.TopicConsent, newConsent("nosuchtenant", email, "marketing_email", false, time.Now().UTC()))
 	s.publish(bus.TopicConsent, newConsent("salon", email, "marketing_email", true, time.Now().UTC()))
@@ -161,7 +162,7 @@ func TestCommitOnlyAfterStart(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newStack(t)
 			id := "outage-" + testenv.Suffix()
-			s.publish(bus.TopicIntake, newIntake(id, "salon", workflows.TypeAccess, demo.ClearCustomerEmail))
+			s.publish(bus.TopicIntake, newIntake(id, "salon", domain.TypeAccess, demo.ClearCustomerEmail))
 
 			stop := s.Run("broken intake", s.intake(tc.broken(s)).RunRequests)
 			eventually(t, 60*time.Second, func() bool {
@@ -220,9 +221,9 @@ func TestMarketingWithdrawalStartsOneObjection(t *testing.T) {
 
 	wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	var st workflows.RequestState
+	var st domain.RequestState
 	require.NoError(t, s.Deps.Temporal.GetWorkflow(wctx, id, "").Get(wctx, &st))
-	assert.Equal(t, workflows.StatusCompleted, st.Status)
+	assert.Equal(t, domain.StatusCompleted, st.Status)
 	var granted int
 	require.NoError(t, s.Demo.QueryRow(ctx, `SELECT count(*) FROM marketing_consents m JOIN customers c ON c.id = m.customer_id WHERE c.email = $1 AND m.granted`, email).Scan(&granted))
 	assert.Equal(t, 0, granted, "marketing stopped in the salon's database")
@@ -241,7 +242,7 @@ func TestRequestFieldsAreKept(t *testing.T) {
 	in := s.intake(nil)
 	ctx := context.Background()
 	received := time.Date(2026, 1, 5, 9, 30, 0, 0, time.UTC)
-	msg := newIntake("post-"+testenv.Suffix(), "salon", workflows.TypeRectification, demo.ClearCustomerEmail)
+	msg := newIntake("post-"+testenv.Suffix(), "salon", domain.TypeRectification, demo.ClearCustomerEmail)
 	msg.ReceivedAt, msg.Channel, msg.Regime, msg.Country = &received, "post", "ccpa", "US"
 	msg.Changes = map[string]string{"last_name": "Lovelace"}
 	raw, err := json.Marshal(msg)
@@ -259,7 +260,7 @@ func TestRequestFieldsAreKept(t *testing.T) {
 	assert.Equal(t, "post", s.input(msg.RequestID).Channel)
 
 	// Without request_id Lethe assigns one.
-	anon := newIntake("", "salon", workflows.TypeAccess, demo.ClearCustomerEmail)
+	anon := newIntake("", "salon", domain.TypeAccess, demo.ClearCustomerEmail)
 	raw, _ = json.Marshal(anon)
 	require.NoError(t, in.HandleRequest(ctx, bus.Message{Topic: s.Prefix + bus.TopicIntake, Value: raw}))
 	assert.Equal(t, 1, s.count(`SELECT count(*) FROM requests WHERE id <> $1 AND started`, msg.RequestID))
@@ -310,11 +311,11 @@ func TestIntakeCountsAgainstTheSubjectWithoutBeingRefused(t *testing.T) {
 	ctx := context.Background()
 	budget := s.Cfg.Limits.Submit.Subject.N
 	for range budget + 2 {
-		raw, err := json.Marshal(newIntake("", "salon", workflows.TypeAccess, demo.ClearCustomerEmail))
+		raw, err := json.Marshal(newIntake("", "salon", domain.TypeAccess, demo.ClearCustomerEmail))
 		require.NoError(t, err)
 		require.NoError(t, in.HandleRequest(ctx, bus.Message{Topic: s.Prefix + bus.TopicIntake, Value: raw}), "intake over the budget")
 	}
 	assert.Equal(t, budget+2, s.count(`SELECT count(*) FROM requests WHERE started`))
-	_, err := limited.Submit(ctx, requests.Submission{TenantID: "salon", Type: workflows.TypeAccess, Subject: connectors.Subject{Email: demo.ClearCustomerEmail}, Channel: "myaccount"})
+	_, err := limited.Submit(ctx, requests.Submission{TenantID: "salon", Type: domain.TypeAccess, Subject: connectors.Subject{Email: demo.ClearCustomerEmail}, Channel: "myaccount"})
 	assert.ErrorIs(t, err, requests.ErrRateLimited, "the same subject on another surface")
 }

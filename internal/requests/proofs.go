@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lethe-privacy/lethe/connectors"
+	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/internal/store"
 	"github.com/lethe-privacy/lethe/workflows"
 )
@@ -152,19 +153,19 @@ func (s *Service) ViewSubjectIdentifiers(ctx context.Context, tenant, id, actor 
 // person asking. A request still waiting for identity is verified by it (method staff); on a
 // verified one the confirmed identifiers take part in the connector commands sent from now on
 // (e.g. after a retry).
-func (s *Service) ConfirmIdentifiers(ctx context.Context, tenant, id, actor string, names []string) (workflows.RequestState, error) {
+func (s *Service) ConfirmIdentifiers(ctx context.Context, tenant, id, actor string, names []string) (domain.RequestState, error) {
 	actor = strings.TrimSpace(actor)
 	if actor == "" {
-		return workflows.RequestState{}, fmt.Errorf("%w: the confirmation needs an actor", ErrInvalid)
+		return domain.RequestState{}, fmt.Errorf("%w: the confirmation needs an actor", ErrInvalid)
 	}
 	if len(names) == 0 {
-		return workflows.RequestState{}, fmt.Errorf("%w: name the identifiers confirmed (%s)", ErrInvalid, strings.Join(Identifiers, ", "))
+		return domain.RequestState{}, fmt.Errorf("%w: name the identifiers confirmed (%s)", ErrInvalid, strings.Join(Identifiers, ", "))
 	}
 	st, err := s.Get(ctx, tenant, id)
 	if err != nil {
 		return st, err
 	}
-	if workflows.Terminal(st.Status) {
+	if domain.Terminal(st.Status) {
 		return st, ErrRequestClosed
 	}
 	have, err := s.SubjectIdentifiers(ctx, tenant, id)

@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 
 	"github.com/lethe-privacy/lethe/activities"
+	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/internal/store"
 	"github.com/lethe-privacy/lethe/workflows"
 )
@@ -57,13 +58,13 @@ func (s *Service) Reconcile(ctx context.Context, record Recorder) ([]Closure, er
 
 type openRow struct {
 	store.RequestRow
-	state workflows.RequestState
+	state domain.RequestState
 }
 
 // openRequests lists started requests whose read model is neither terminal nor closed, by id
 // from after.
 func (s *Service) openRequests(ctx context.Context, after string, limit int) ([]openRow, error) {
-	rows, err := s.Store.Requests().Open(ctx, after, workflows.TerminalStatuses(), limit)
+	rows, err := s.Store.Requests().Open(ctx, after, domain.TerminalStatuses(), limit)
 	if err != nil {
 		return nil, err
 	}
@@ -86,11 +87,11 @@ func (s *Service) reconcileOne(ctx context.Context, row openRow, record Recorder
 	now := s.now()
 	st := row.state
 	phase := st.Status
-	st.Status, st.Closed, st.FailureReason = workflows.StatusFailed, true, reason
-	st.Steps = append(st.Steps, workflows.Step{At: now, Status: workflows.StatusFailed, Note: reason})
+	st.Status, st.Closed, st.FailureReason = domain.StatusFailed, true, reason
+	st.Steps = append(st.Steps, domain.Step{At: now, Status: domain.StatusFailed, Note: reason})
 	err = record(ctx, activities.Transition{
 		Key: row.ID + ":closed", RequestID: row.ID, TenantID: row.TenantID, Type: row.Type,
-		Status: workflows.StatusFailed, Extended: row.Extended, Regime: row.Regime, Country: row.Country,
+		Status: domain.StatusFailed, Extended: row.Extended, Regime: row.Regime, Country: row.Country,
 		ReceivedAt: st.ReceivedAt, DueDate: st.DueDate, Actor: "lethe (reconciliation)",
 		Action: workflows.ActionClosed, At: now, State: st,
 		Detail: map[string]any{"close_status": closeStatus, "phase": phase, "note": reason},

@@ -25,6 +25,7 @@ import (
 	"github.com/lethe-privacy/lethe/connectors/exportstore"
 	"github.com/lethe-privacy/lethe/internal/config"
 	"github.com/lethe-privacy/lethe/internal/deadline"
+	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/internal/identity"
 	"github.com/lethe-privacy/lethe/internal/limits"
 	"github.com/lethe-privacy/lethe/internal/links"
@@ -103,8 +104,8 @@ func (s *Service) Validate(sub *Submission) error {
 	if sub.RequestID != "" && !requestID.MatchString(sub.RequestID) {
 		return bad("request_id must be 1-64 letters, digits, - or _")
 	}
-	if !slices.Contains(workflows.RequestTypes, sub.Type) {
-		return bad("type must be one of %s", strings.Join(workflows.RequestTypes, ", "))
+	if !slices.Contains(domain.RequestTypes, sub.Type) {
+		return bad("type must be one of %s", strings.Join(domain.RequestTypes, ", "))
 	}
 	sub.Subject.Email = strings.TrimSpace(sub.Subject.Email)
 	if sub.Subject == (connectors.Subject{}) {
@@ -118,10 +119,10 @@ func (s *Service) Validate(sub *Submission) error {
 	if sub.Subject.Phone != "" && !e164.MatchString(sub.Subject.Phone) {
 		return bad("subject.phone must be in E.164 form, e.g. +4915112345678")
 	}
-	if sub.Type == workflows.TypeRectification && len(sub.Changes) == 0 {
+	if sub.Type == domain.TypeRectification && len(sub.Changes) == 0 {
 		return bad("a rectification needs changes: the corrected values")
 	}
-	if sub.Type != workflows.TypeRectification && len(sub.Changes) > 0 {
+	if sub.Type != domain.TypeRectification && len(sub.Changes) > 0 {
 		return bad("changes only belong to a rectification")
 	}
 	if sub.ReceivedAt.After(s.now().Add(5 * time.Minute)) {
@@ -255,9 +256,9 @@ func (s *Service) record(ctx context.Context, sub Submission, in workflows.Reque
 		if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		state, _ := json.Marshal(workflows.RequestState{RequestID: sub.RequestID, TenantID: sub.TenantID, Type: sub.Type, Status: workflows.StatusReceived, ReceivedAt: sub.ReceivedAt})
+		state, _ := json.Marshal(domain.RequestState{RequestID: sub.RequestID, TenantID: sub.TenantID, Type: sub.Type, Status: domain.StatusReceived, ReceivedAt: sub.ReceivedAt})
 		err = s.Store.Requests().Create(ctx, tx, store.RequestRow{
-			ID: sub.RequestID, TenantID: sub.TenantID, Type: sub.Type, Status: workflows.StatusReceived,
+			ID: sub.RequestID, TenantID: sub.TenantID, Type: sub.Type, Status: domain.StatusReceived,
 			Regime: in.Policy.Regime, Country: in.Policy.Country, ReceivedAt: sub.ReceivedAt, State: state,
 		})
 		if err != nil {
@@ -289,7 +290,7 @@ func (s *Service) record(ctx context.Context, sub Submission, in workflows.Reque
 
 // input resolves the tenant's policy into the workflow input.
 func (s *Service) input(t config.Tenant, sub Submission) workflows.RequestInput {
-	p := workflows.Policy{
+	p := domain.Policy{
 		Regime: cmp.Or(sub.Regime, t.Regime), Country: cmp.Or(sub.Country, t.Country),
 		TimeZone: cmp.Or(t.TimeZone, "UTC"), ClockStart: t.Policy.ClockStart,
 		ManualApproval: t.Policy.NeedsApproval(sub.Type), BlockedErasure: t.Policy.BlockedErasure,
@@ -311,10 +312,10 @@ func (s *Service) input(t config.Tenant, sub Submission) workflows.RequestInput 
 
 // Connectors lists the connector instances bound to the tenant, with their capabilities: a
 // request fans out to these only.
-func (s *Service) Connectors(tenant string) []workflows.ConnectorRef {
-	var out []workflows.ConnectorRef
+func (s *Service) Connectors(tenant string) []domain.ConnectorRef {
+	var out []domain.ConnectorRef
 	for _, in := range s.Cfg.ConnectorsFor(tenant) {
-		ref := workflows.ConnectorRef{Name: in.Name}
+		ref := domain.ConnectorRef{Name: in.Name}
 		for _, c := range in.Capabilities() {
 			ref.Capabilities = append(ref.Capabilities, string(c))
 		}
@@ -325,19 +326,19 @@ func (s *Service) Connectors(tenant string) []workflows.ConnectorRef {
 
 // Decide sends a human decision (an update) to a request and waits for the workflow to accept
 // it. A decision the workflow's validator refuses wraps ErrRejected with the reason.
-func (s *Service) Decide(ctx context.Context, tenant, id, update string, arg any) (workflows.RequestState, error) {
+func (s *Service) Decide(ctx context.Context, tenant, id, update string, arg any) (domain.RequestState, error) {
 	if _, err := s.owned(ctx, tenant, id); err != nil {
-		return workflows.RequestState{}, err
+		return domain.RequestState{}, err
 	}
 	h, err := s.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 		WorkflowID: id, UpdateName: update, Args: []any{arg}, WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
 	if err != nil {
-		return workflows.RequestState{}, classify(err)
+		return domain.RequestState{}, classify(err)
 	}
-	var st workflows.RequestState
+	var st domain.RequestState
 	if err := h.Get(ctx, &st); err != nil {
-		return workflows.RequestState{}, classify(err)
+		return domain.RequestState{}, classify(err)
 	}
 	return st, nil
 }
@@ -356,19 +357,19 @@ func classify(err error) error {
 
 // Get returns the request's current state: live from the workflow while it runs, else the
 // last state recorded in the read model.
-func (s *Service) Get(ctx context.Context, tenant, id string) (workflows.RequestState, error) {
+func (s *Service) Get(ctx context.Context, tenant, id string) (domain.RequestState, error) {
 	st, err := s.owned(ctx, tenant, id)
 	if err != nil {
 		return st, err
 	}
-	if workflows.Terminal(st.Status) || st.Closed {
+	if domain.Terminal(st.Status) || st.Closed {
 		return st, nil
 	}
 	v, err := s.Temporal.QueryWorkflow(ctx, id, "", workflows.QueryStatus)
 	if err != nil {
 		return st, nil // the read model is at most one step behind
 	}
-	var live workflows.RequestState
+	var live domain.RequestState
 	if err := v.Get(&live); err != nil || live.Status == "" {
 		return st, nil
 	}
@@ -377,8 +378,8 @@ func (s *Service) Get(ctx context.Context, tenant, id string) (workflows.Request
 
 // owned reads the recorded state of a request of this tenant; another tenant's request is
 // reported as not found.
-func (s *Service) owned(ctx context.Context, tenant, id string) (workflows.RequestState, error) {
-	var st workflows.RequestState
+func (s *Service) owned(ctx context.Context, tenant, id string) (domain.RequestState, error) {
+	var st domain.RequestState
 	raw, err := s.Store.Requests().State(ctx, tenant, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return st, fmt.Errorf("%w: %s", ErrNotFound, id)

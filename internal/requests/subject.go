@@ -20,6 +20,7 @@ import (
 	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/connectors/exportstore"
 	"github.com/lethe-privacy/lethe/internal/crypto"
+	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/internal/identity"
 	"github.com/lethe-privacy/lethe/internal/limits"
 	"github.com/lethe-privacy/lethe/internal/links"
@@ -185,13 +186,13 @@ func (s *Service) SendCode(ctx context.Context, tenant, id string) (time.Time, e
 }
 
 // awaitingIdentity says why a request no longer takes identity proof, or nil if it does.
-func awaitingIdentity(st workflows.RequestState) error {
+func awaitingIdentity(st domain.RequestState) error {
 	switch {
 	case st.IdentityVerifiedAt != nil:
 		return ErrAlreadyVerified
-	case workflows.Terminal(st.Status) || st.Status == workflows.StatusFailed:
+	case domain.Terminal(st.Status) || st.Status == domain.StatusFailed:
 		return ErrRequestClosed
-	case st.Status != workflows.StatusReceived && st.Status != workflows.StatusIdentityPending:
+	case st.Status != domain.StatusReceived && st.Status != domain.StatusIdentityPending:
 		return ErrAlreadyVerified
 	}
 	return nil
@@ -319,7 +320,7 @@ func (s *Service) ExportLink(ctx context.Context, tenant, id string) (string, ti
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	if st.Status != workflows.StatusCompleted || export.URI == "" {
+	if st.Status != domain.StatusCompleted || export.URI == "" {
 		return "", time.Time{}, ErrNoExport
 	}
 	if s.Cfg.HTTP.PublicURL == "" {

@@ -30,10 +30,10 @@ import (
 	"github.com/lethe-privacy/lethe/deploy/demo"
 	"github.com/lethe-privacy/lethe/internal/app"
 	"github.com/lethe-privacy/lethe/internal/config"
+	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/internal/mail"
 	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/internal/testenv"
-	"github.com/lethe-privacy/lethe/workflows"
 
 	_ "github.com/lethe-privacy/lethe/connectors/database" // the demo salon's connector
 )
@@ -272,11 +272,11 @@ func (s *Stack) Submit(typ string, subject connectors.Subject) string {
 }
 
 // Await waits for the request's workflow to end and returns its final state.
-func (s *Stack) Await(id string) workflows.RequestState {
+func (s *Stack) Await(id string) domain.RequestState {
 	s.T.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	var st workflows.RequestState
+	var st domain.RequestState
 	err := s.Deps.Temporal.GetWorkflow(ctx, id, "").Get(ctx, &st)
 	require.NoError(s.T, err, "request %s", id)
 	return st

@@ -9,9 +9,9 @@ import (
 	"strings"
 
 	"github.com/lethe-privacy/lethe/connectors"
+	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/internal/exports"
 	"github.com/lethe-privacy/lethe/internal/requests"
-	"github.com/lethe-privacy/lethe/workflows"
 )
 
 func (h *handler) start(w http.ResponseWriter, r *http.Request) {
@@ -65,9 +65,9 @@ func readForm(r *http.Request) (form, []fieldError) {
 	}
 	first := "change-" + changeFields[0].Name
 	switch {
-	case f.Type == workflows.TypeRectification && len(f.Changes) == 0:
+	case f.Type == domain.TypeRectification && len(f.Changes) == 0:
 		errs = append(errs, fieldError{first, first, "Give at least one detail to correct, under “Correct details”"})
-	case f.Type != workflows.TypeRectification && f.Type != "" && len(f.Changes) > 0:
+	case f.Type != domain.TypeRectification && f.Type != "" && len(f.Changes) > 0:
 		errs = append(errs, fieldError{first, first, "You gave details to correct: choose “Correct your data”, or clear the corrections"})
 	}
 	return f, errs
@@ -225,10 +225,10 @@ func (h *handler) status(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sv := h.statusView(st, h.loc)
-	if st.Export != nil && st.Status == workflows.StatusCompleted {
+	if st.Export != nil && st.Status == domain.StatusCompleted {
 		sv.Download = h.requestPath(id) + "/export"
 		sv.Size, sv.Checksum = humanSize(st.Export.Bytes), st.Export.SHA256
-	} else if st.Status == workflows.StatusCompleted && (st.Type == workflows.TypeAccess || st.Type == workflows.TypePortability) {
+	} else if st.Status == domain.StatusCompleted && (st.Type == domain.TypeAccess || st.Type == domain.TypePortability) {
 		sv.ExportDeleted = true // expired (exports.expire_after_days) or forgotten by an erasure
 	}
 	v := h.view(w, r, sv.TypeLabel)

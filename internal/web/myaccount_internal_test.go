@@ -19,9 +19,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/internal/web/htmlcheck"
-	"github.com/lethe-privacy/lethe/workflows"
 )
 
 // fake is the request service as the pages see it, for tests of the pages' own rules
@@ -34,7 +34,7 @@ type fake struct {
 	verifyErr error
 	resendErr error
 	resent    int
-	states    map[string]workflows.RequestState
+	states    map[string]domain.RequestState
 	zip       []byte
 }
 
@@ -46,11 +46,11 @@ func (f *fake) Submit(_ context.Context, sub requests.Submission) (string, error
 	}
 	f.submitted = append(f.submitted, sub)
 	id := fmt.Sprintf("R-TEST%d", len(f.submitted))
-	f.states[id] = workflows.RequestState{RequestID: id, TenantID: sub.TenantID, Type: sub.Type, Status: workflows.StatusIdentityPending, ReceivedAt: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
+	f.states[id] = domain.RequestState{RequestID: id, TenantID: sub.TenantID, Type: sub.Type, Status: domain.StatusIdentityPending, ReceivedAt: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
 	return id, nil
 }
 
-func (f *fake) Get(_ context.Context, tenant, id string) (workflows.RequestState, error) {
+func (f *fake) Get(_ context.Context, tenant, id string) (domain.RequestState, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	st, ok := f.states[id]
@@ -104,7 +104,7 @@ type client struct {
 func newFakeSite(t *testing.T, f *fake, logs io.Writer) *client {
 	t.Helper()
 	if f.states == nil {
-		f.states = map[string]workflows.RequestState{}
+		f.states = map[string]domain.RequestState{}
 	}
 	if logs == nil {
 		logs = io.Discard
@@ -189,7 +189,7 @@ func TestStartPageIsAccessibleAndSetsTheCSRFCookie(t *testing.T) {
 	htmlcheck.Check(t, body)
 	assert.Contains(t, body, "<fieldset")
 	assert.Contains(t, body, "<legend>")
-	for _, typ := range workflows.RequestTypes {
+	for _, typ := range domain.RequestTypes {
 		assert.Contains(t, body, `value="`+typ+`"`, "every right is offered")
 	}
 	// Only the email code is proven: the page must not promise that a typed phone or customer
@@ -389,14 +389,14 @@ func TestVerifiedBrowserSeesStatusStepsDueDateAndDownload(t *testing.T) {
 	require.NotNil(t, bound, "verifying binds the browser to the request")
 
 	at := func(h int) time.Time { return time.Date(2026, 3, 2, h, 0, 0, 0, time.UTC) }
-	f.states["R-TEST1"] = workflows.RequestState{
-		RequestID: "R-TEST1", TenantID: "salon", Type: workflows.TypeAccess, Status: workflows.StatusInProgress,
+	f.states["R-TEST1"] = domain.RequestState{
+		RequestID: "R-TEST1", TenantID: "salon", Type: domain.TypeAccess, Status: domain.StatusInProgress,
 		ReceivedAt: at(9), DueDate: "2026-04-02",
-		Steps: []workflows.Step{
-			{At: at(9), Status: workflows.StatusReceived, Note: "received via myaccount"},
-			{At: at(9), Status: workflows.StatusIdentityPending},
-			{At: at(10), Status: workflows.StatusIdentityPending, Note: "identity verified by email_code"},
-			{At: at(11), Status: workflows.StatusInProgress},
+		Steps: []domain.Step{
+			{At: at(9), Status: domain.StatusReceived, Note: "received via myaccount"},
+			{At: at(9), Status: domain.StatusIdentityPending},
+			{At: at(10), Status: domain.StatusIdentityPending, Note: "identity verified by email_code"},
+			{At: at(11), Status: domain.StatusInProgress},
 		},
 	}
 	res, body := c.get(status)
@@ -414,8 +414,8 @@ func TestVerifiedBrowserSeesStatusStepsDueDateAndDownload(t *testing.T) {
 	assert.NotContains(t, body, "/export", "no download before the export exists")
 
 	st := f.states["R-TEST1"]
-	st.Status = workflows.StatusCompleted
-	st.Export = &workflows.ExportInfo{URI: "file:///x.zip", SHA256: "abc123", Bytes: 2048}
+	st.Status = domain.StatusCompleted
+	st.Export = &domain.ExportInfo{URI: "file:///x.zip", SHA256: "abc123", Bytes: 2048}
 	f.states["R-TEST1"] = st
 	_, body = c.get(status)
 	assert.Contains(t, body, `href="/myaccount/requests/R-TEST1/export"`)
@@ -447,7 +447,7 @@ func TestRequestCookieOpensOnlyItsOwnRequest(t *testing.T) {
 		}
 	}
 	require.NotEmpty(t, value)
-	f.states["R-OTHER"] = workflows.RequestState{RequestID: "R-OTHER", TenantID: "salon", Status: workflows.StatusCompleted}
+	f.states["R-OTHER"] = domain.RequestState{RequestID: "R-OTHER", TenantID: "salon", Status: domain.StatusCompleted}
 
 	try := func(path, cookie string) int {
 		req, _ := http.NewRequest(http.MethodGet, c.srv.URL+path, nil)
@@ -523,7 +523,7 @@ func TestUnknownPathsAndBadIDs(t *testing.T) {
 
 // A deployment with several tenants mounts each one's pages under its own base path.
 func TestPagesLiveUnderTheConfiguredBase(t *testing.T) {
-	f := &fake{states: map[string]workflows.RequestState{}, code: "1"}
+	f := &fake{states: map[string]domain.RequestState{}, code: "1"}
 	h := newHandler(f, "acme", "Acme", "", "UTC", Options{SigningKey: []byte("test-signing-key-0123456789abcdef"), Base: "/myaccount/acme"})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -548,11 +548,11 @@ func TestClosedRequestSaysItStopped(t *testing.T) {
 	f := &fake{}
 	c := newFakeSite(t, f, nil)
 	status := c.verified(f)
-	f.states["R-TEST1"] = workflows.RequestState{
-		RequestID: "R-TEST1", TenantID: "salon", Type: workflows.TypeAccess, Status: workflows.StatusFailed,
+	f.states["R-TEST1"] = domain.RequestState{
+		RequestID: "R-TEST1", TenantID: "salon", Type: domain.TypeAccess, Status: domain.StatusFailed,
 		ReceivedAt: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC), DueDate: "2026-04-02", Closed: true,
 		FailureReason: "Lethe stopped working on this request because its workflow was terminated in Temporal",
-		Steps:         []workflows.Step{{At: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC), Status: workflows.StatusReceived}},
+		Steps:         []domain.Step{{At: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC), Status: domain.StatusReceived}},
 	}
 	res, body := c.get(status)
 	require.Equal(t, http.StatusOK, res.StatusCode)

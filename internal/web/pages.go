@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/lethe-privacy/lethe/internal/deadline"
+	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/internal/limits"
-	"github.com/lethe-privacy/lethe/workflows"
 )
 
 //go:embed templates
@@ -101,17 +101,17 @@ type typeChoice struct {
 }
 
 var typeChoices = []typeChoice{
-	{workflows.TypeAccess, "Get a copy of your data",
+	{domain.TypeAccess, "Get a copy of your data",
 		"See what personal data we hold about you, why we use it, where it came from and who we share it with. You get a file to download."},
-	{workflows.TypePortability, "Take your data to another service",
+	{domain.TypePortability, "Take your data to another service",
 		"Get the data you gave us in a file a computer can read (JSON and CSV), to keep or to give to another company."},
-	{workflows.TypeRectification, "Correct your data",
+	{domain.TypeRectification, "Correct your data",
 		"Tell us what is wrong or out of date, and we fix it everywhere we hold it."},
-	{workflows.TypeErasure, "Delete your data",
+	{domain.TypeErasure, "Delete your data",
 		"Ask us to erase your personal data. Records the law makes us keep, such as invoices, are kept without your name. If you have a booking coming up, we tell you and wait."},
-	{workflows.TypeRestriction, "Pause the use of your data",
+	{domain.TypeRestriction, "Pause the use of your data",
 		"We keep your data but stop using it, for example while you dispute that it is correct."},
-	{workflows.TypeObjection, "Stop marketing to you",
+	{domain.TypeObjection, "Stop marketing to you",
 		"We stop using your data for marketing, straight away and for good."},
 }
 
@@ -163,30 +163,30 @@ type stepView struct{ When, ISO, Text string }
 
 // statusWords says what each status means to the subject.
 var statusWords = map[string][2]string{
-	workflows.StatusReceived:        {"Received", "We have your request."},
-	workflows.StatusIdentityPending: {"Waiting for you to confirm it is you", "Enter the code we emailed you."},
-	workflows.StatusPendingApproval: {"Being reviewed", "Someone in our team is checking your request before we act on it."},
-	workflows.StatusBlocked:         {"On hold", "We cannot go ahead yet, for the reason below. We will check again and tell you by email."},
-	workflows.StatusInProgress:      {"In progress", "We are working on your request in every system that holds your data."},
-	workflows.StatusCompleted:       {"Done", "We have finished your request and emailed you."},
-	workflows.StatusDenied:          {"Refused", "We cannot do what you asked, for the reason below. You can complain to your data protection authority."},
-	workflows.StatusFailed:          {"Delayed", "Something went wrong on our side. Our team has been told and will try again; the deadline still applies."},
-	workflows.StatusCanceled:        {"Closed", "This request was closed. You can make a new one at any time."},
+	domain.StatusReceived:        {"Received", "We have your request."},
+	domain.StatusIdentityPending: {"Waiting for you to confirm it is you", "Enter the code we emailed you."},
+	domain.StatusPendingApproval: {"Being reviewed", "Someone in our team is checking your request before we act on it."},
+	domain.StatusBlocked:         {"On hold", "We cannot go ahead yet, for the reason below. We will check again and tell you by email."},
+	domain.StatusInProgress:      {"In progress", "We are working on your request in every system that holds your data."},
+	domain.StatusCompleted:       {"Done", "We have finished your request and emailed you."},
+	domain.StatusDenied:          {"Refused", "We cannot do what you asked, for the reason below. You can complain to your data protection authority."},
+	domain.StatusFailed:          {"Delayed", "Something went wrong on our side. Our team has been told and will try again; the deadline still applies."},
+	domain.StatusCanceled:        {"Closed", "This request was closed. You can make a new one at any time."},
 }
 
 var stepWords = map[string]string{
-	workflows.StatusReceived:        "We received your request",
-	workflows.StatusIdentityPending: "We emailed you a code to confirm it is you",
-	workflows.StatusPendingApproval: "Our team started reviewing your request",
-	workflows.StatusBlocked:         "Your request was put on hold",
-	workflows.StatusInProgress:      "We started working on your request",
-	workflows.StatusCompleted:       "Your request was completed",
-	workflows.StatusDenied:          "Your request was refused",
-	workflows.StatusFailed:          "Something went wrong on our side",
-	workflows.StatusCanceled:        "Your request was closed",
+	domain.StatusReceived:        "We received your request",
+	domain.StatusIdentityPending: "We emailed you a code to confirm it is you",
+	domain.StatusPendingApproval: "Our team started reviewing your request",
+	domain.StatusBlocked:         "Your request was put on hold",
+	domain.StatusInProgress:      "We started working on your request",
+	domain.StatusCompleted:       "Your request was completed",
+	domain.StatusDenied:          "Your request was refused",
+	domain.StatusFailed:          "Something went wrong on our side",
+	domain.StatusCanceled:        "Your request was closed",
 }
 
-func (h *handler) statusView(st workflows.RequestState, loc *time.Location) *statusView {
+func (h *handler) statusView(st domain.RequestState, loc *time.Location) *statusView {
 	words, ok := statusWords[st.Status]
 	if !ok {
 		words = [2]string{st.Status, ""}
@@ -194,28 +194,28 @@ func (h *handler) statusView(st workflows.RequestState, loc *time.Location) *sta
 	v := &statusView{
 		ID: st.RequestID, TypeLabel: typeLabel(st.Type), Received: longDate(st.ReceivedAt.In(loc)),
 		StatusLabel: words[0], StatusExplain: words[1], Tone: "open",
-		Extended: st.Extended, ExtensionReason: st.ExtensionReason, Done: workflows.Terminal(st.Status),
+		Extended: st.Extended, ExtensionReason: st.ExtensionReason, Done: domain.Terminal(st.Status),
 	}
 	if st.Closed {
 		// Nothing retries a closed request: the subject hears from staff instead.
 		v.StatusExplain = "Something went wrong on our side and your request stopped. Our team has been told and will contact you; the deadline still applies."
 	}
-	if st.Status == workflows.StatusIdentityPending && st.IdentityVerifiedAt != nil {
+	if st.Status == domain.StatusIdentityPending && st.IdentityVerifiedAt != nil {
 		// Verified a moment ago; the workflow records the next status in a moment.
 		v.StatusLabel, v.StatusExplain = "Confirmed", "Thank you for confirming it is you. We are starting on your request."
 	}
 	switch st.Status {
-	case workflows.StatusCompleted:
+	case domain.StatusCompleted:
 		v.Tone = "done"
-	case workflows.StatusBlocked, workflows.StatusDenied, workflows.StatusFailed:
+	case domain.StatusBlocked, domain.StatusDenied, domain.StatusFailed:
 		v.Tone = "attention"
 	}
-	if st.Status == workflows.StatusBlocked {
+	if st.Status == domain.StatusBlocked {
 		for _, b := range st.Blocks {
 			v.Reasons = append(v.Reasons, b.Reason)
 		}
 	}
-	if st.Status == workflows.StatusDenied && st.DenialReason != "" {
+	if st.Status == domain.StatusDenied && st.DenialReason != "" {
 		v.Reasons = append(v.Reasons, st.DenialReason)
 	}
 	if d, err := time.Parse(deadline.DateLayout, st.DueDate); err == nil {

@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"github.com/lethe-privacy/lethe/internal/config"
+	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/internal/limits"
 	"github.com/lethe-privacy/lethe/internal/requests"
-	"github.com/lethe-privacy/lethe/workflows"
 )
 
 // Options configure MyAccount.
@@ -42,7 +42,7 @@ type Options struct {
 // backend is what the pages need of the request service.
 type backend interface {
 	Submit(ctx context.Context, sub requests.Submission) (string, error)
-	Get(ctx context.Context, tenant, id string) (workflows.RequestState, error)
+	Get(ctx context.Context, tenant, id string) (domain.RequestState, error)
 	VerifyCode(ctx context.Context, tenant, id, code string) error
 	ResendCode(ctx context.Context, tenant, id string) error
 	ExportLink(ctx context.Context, tenant, id string) (string, time.Time, error)
