@@ -23,13 +23,17 @@ type TableHeader struct {
 
 // Table names become file names in the export store and in the subject's package, so they are
 // held to what is safe in a path on every system.
-var tableName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
+var safeName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
+
+// SafeName reports whether s can name a file or folder in the export store and in the
+// subject's package on every system: letters, digits, '_', '.' and '-', not "." or "..".
+func SafeName(s string) bool { return safeName.MatchString(s) && s != "." && s != ".." }
 
 // Check reports what makes h unusable: a table name that cannot name a file, no columns, an
 // empty or repeated column name, an unknown category. Errors name tables and columns, never
 // values.
 func (h TableHeader) Check() error {
-	if !tableName.MatchString(h.Table) || h.Table == "." || h.Table == ".." {
+	if !SafeName(h.Table) {
 		return fmt.Errorf("table name %q cannot name a file", h.Table)
 	}
 	if len(h.Columns) == 0 {

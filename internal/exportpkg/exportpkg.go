@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"regexp"
 	"strings"
 	"time"
 
@@ -89,13 +88,6 @@ type tableInfo struct {
 	Files      []string              `json:"files"`
 }
 
-// Names become ZIP paths, so they are held to what is safe in a path on every system.
-var safeName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
-
-func validName(s string) bool {
-	return safeName.MatchString(s) && s != "." && s != ".."
-}
-
 func (in Input) validate() error {
 	var errs []error
 	if in.RequestID == "" {
@@ -108,7 +100,7 @@ func (in Input) validate() error {
 		errs = append(errs, errors.New("generated-at time is required"))
 	}
 	for _, s := range in.Sources {
-		if !validName(s.Connector) {
+		if !protocol.SafeName(s.Connector) {
 			errs = append(errs, fmt.Errorf("connector name %q cannot name a folder in the package", s.Connector))
 		}
 		for _, t := range s.Tables {
