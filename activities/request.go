@@ -21,6 +21,7 @@ import (
 	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/internal/exportpkg"
 	"github.com/lethe-privacy/lethe/internal/identity"
+	"github.com/lethe-privacy/lethe/internal/limits"
 	"github.com/lethe-privacy/lethe/internal/mail"
 	"github.com/lethe-privacy/lethe/internal/store"
 	"github.com/lethe-privacy/lethe/schemas"
@@ -220,21 +221,64 @@ func (a *Activities) mailSubject(ctx context.Context, n Notice) (string, error) 
 // does not replace one that did; the audit trail records that a code was sent.
 func (a *Activities) IssueVerificationCode(ctx context.Context, n Notice) error {
 	n.Kind = "verification_code"
-	var msgID string
-	_, err := a.Codes.Send(ctx, n.RequestID, func(code string, expires time.Time) error {
-		n.Data = map[string]any{"RequestID": n.RequestID, "Code": code,
-			"ExpiresInMinutes": int(expires.Sub(a.now()).Round(time.Minute).Minutes())}
-		var err error
-		msgID, err = a.mailSubject(ctx, n)
-		return err
-	})
+	msgID, _, err := a.sendCode(ctx, n, a.now())
+	var mail *mailFailure
 	switch {
 	case errors.Is(err, identity.ErrTooManyCodes), errors.Is(err, identity.ErrNotFound):
 		return permanent("issuing a verification code", err)
+	case errors.As(err, &mail):
+		return mail.err // classified for Temporal's retries by mailSubject
 	case err != nil && !errors.Is(err, errNoEmail):
 		return err
 	}
 	return a.recordNotice(ctx, n, msgID)
+}
+
+// ResendVerificationCode is IssueVerificationCode for a subject who asked for a new code
+// (the request workflow's resend update): earlier codes stop working. Every failure is
+// permanent, with a type the asking surface maps to an answer for the subject; they ask again.
+func (a *Activities) ResendVerificationCode(ctx context.Context, r CodeRequest) (CodeSent, error) {
+	n := Notice{Key: r.Key, RequestID: r.RequestID, TenantID: r.TenantID, Kind: "verification_code"}
+	msgID, expires, err := a.sendCode(ctx, n, r.At)
+	var exceeded *limits.Exceeded
+	switch {
+	case errors.Is(err, identity.ErrTooManyCodes) && errors.As(err, &exceeded):
+		return CodeSent{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTooManyCodes, err, int(exceeded.RetryAfter.Seconds()))
+	case errors.Is(err, identity.ErrNotFound):
+		return CodeSent{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrNotAwaitingCode, err)
+	case errors.Is(err, errNoEmail):
+		return CodeSent{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrNoEmail, err)
+	case errors.As(err, new(*mailFailure)):
+		return CodeSent{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrMailUnavailable, err)
+	case err != nil:
+		return CodeSent{}, err
+	}
+	err = a.audit(ctx, r.Key, r.TenantID, "lethe", "subject.verification_code_sent", r.RequestID,
+		map[string]any{"message_id": msgID, "expires_at": expires.UTC()})
+	return CodeSent{ExpiresAt: expires}, err
+}
+
+// mailFailure is a code's email the provider did not take.
+type mailFailure struct{ err error }
+
+func (e *mailFailure) Error() string { return e.err.Error() }
+func (e *mailFailure) Unwrap() error { return e.err }
+
+// sendCode issues a code as of at and emails it through mailSubject; it returns the message
+// id and when the code expires.
+func (a *Activities) sendCode(ctx context.Context, n Notice, at time.Time) (string, time.Time, error) {
+	var msgID string
+	expires, err := a.Codes.SendAt(ctx, n.RequestID, at, func(code string, expires time.Time) error {
+		n.Data = map[string]any{"RequestID": n.RequestID, "Code": code,
+			"ExpiresInMinutes": max(int(expires.Sub(at).Round(time.Minute).Minutes()), 1)}
+		var err error
+		msgID, err = a.mailSubject(ctx, n)
+		if err != nil && !errors.Is(err, errNoEmail) {
+			return &mailFailure{err}
+		}
+		return err
+	})
+	return msgID, expires, err
 }
 
 // Remind records a deadline reminder or an overdue escalation, publishes it on lethe.events

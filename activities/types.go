@@ -53,6 +53,28 @@ type Notice struct {
 	Data      map[string]any
 }
 
+// CodeRequest asks ResendVerificationCode for a new code for the subject of a request.
+type CodeRequest struct {
+	Key       string // the audit event's
+	RequestID string
+	TenantID  string
+	// At is when the subject asked, on the clock of the Lethe process that checks the code.
+	At time.Time
+}
+
+// CodeSent is a new code on its way: it works until ExpiresAt.
+type CodeSent struct {
+	ExpiresAt time.Time
+}
+
+// Error types of ResendVerificationCode, for the callers of the workflow's resend update.
+const (
+	ErrTooManyCodes    = "too_many_codes"       // details: seconds until a code may be sent again
+	ErrNotAwaitingCode = "identity_not_pending" // the request no longer waits for identity
+	ErrNoEmail         = "no_email"
+	ErrMailUnavailable = "mail_unavailable"
+)
+
 // Reminder is a deadline reminder or an overdue escalation for staff and the DPO.
 type Reminder struct {
 	Key       string

@@ -30,6 +30,7 @@ const (
 	UpdateExtend         = "extend"
 	UpdateRetry          = "retry"
 	UpdateCancel         = "cancel"
+	UpdateResendCode     = "resend_code"
 )
 
 // RequestInput starts a request workflow. The workflow ID is RequestID. It deliberately
@@ -61,6 +62,12 @@ type Verification struct {
 	Actor  string
 }
 
+// CodeResend is the payload of the resend_code update: the subject asked for a new code.
+type CodeResend struct {
+	// At is when the subject asked, on the clock of the Lethe process that checks the code.
+	At time.Time
+}
+
 // VerificationMethods: a one-time email code, a host app's signed assertion, or staff who
 // checked the subject's identity themselves (in person, by phone).
 var VerificationMethods = []string{"email_code", "assertion", "staff"}
@@ -70,6 +77,7 @@ type request struct {
 	in    RequestInput
 	state domain.RequestState
 	seq   int
+	codes int // codes resent
 
 	verified bool
 	approved bool
@@ -556,16 +564,19 @@ func (r *request) registerHandlers(ctx workflow.Context) error {
 				return r.state, nil
 			},
 			func(v Verification) error {
-				// received counts too: a subject may hold a code (asked for one) a moment before
-				// the workflow records identity_pending.
-				if r.verified || (r.state.Status != domain.StatusIdentityPending && r.state.Status != domain.StatusReceived) {
-					return fmt.Errorf("request is %s, not waiting for identity verification", r.state.Status)
+				if err := r.awaitingIdentity(); err != nil {
+					return err
 				}
 				if !slices.Contains(VerificationMethods, v.Method) {
 					return fmt.Errorf("verification method %q must be one of %s", v.Method, strings.Join(VerificationMethods, ", "))
 				}
 				return nil
 			}},
+		{UpdateResendCode,
+			func(ctx workflow.Context, c CodeResend) (activities.CodeSent, error) {
+				return r.resendCode(ctx, c)
+			},
+			func(CodeResend) error { return r.awaitingIdentity() }},
 		{UpdateApprove,
 			func(ctx workflow.Context, d Decision) (domain.RequestState, error) {
 				r.approved, r.decision = true, d
@@ -635,6 +646,16 @@ func (r *request) registerHandlers(ctx workflow.Context) error {
 		if err := workflow.SetUpdateHandlerWithOptions(ctx, u.name, u.handler, workflow.UpdateHandlerOptions{Validator: u.validate}); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// awaitingIdentity says why the request takes no identity proof (and no new code), or nil.
+func (r *request) awaitingIdentity() error {
+	// received counts too: a subject may hold a code (asked for one) a moment before the
+	// workflow records identity_pending.
+	if r.verified || (r.state.Status != domain.StatusIdentityPending && r.state.Status != domain.StatusReceived) {
+		return fmt.Errorf("request is %s, not waiting for identity verification", r.state.Status)
 	}
 	return nil
 }
@@ -796,6 +817,21 @@ func (r *request) issueCode(ctx workflow.Context) {
 	_ = workflow.ExecuteActivity(nctx, a.IssueVerificationCode, activities.Notice{
 		Key: r.in.RequestID + ":code", RequestID: r.in.RequestID, TenantID: r.in.TenantID, Kind: "verification_code",
 	}).Get(ctx, nil)
+}
+
+// resendCode sends the subject a new code because they asked for one. The subject waits for
+// the answer, so it is tried once: a failure goes back to them, and they can ask again.
+func (r *request) resendCode(ctx workflow.Context, c CodeResend) (activities.CodeSent, error) {
+	r.codes++
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
+	})
+	var sent activities.CodeSent
+	err := workflow.ExecuteActivity(actx, a.ResendVerificationCode, activities.CodeRequest{
+		Key: r.in.RequestID + ":code:" + strconv.Itoa(r.codes), RequestID: r.in.RequestID, TenantID: r.in.TenantID, At: c.At,
+	}).Get(ctx, &sent)
+	return sent, err
 }
 
 // recordOptions are for the activities that record and report (PostgreSQL, Kafka, Mailgun). A

@@ -46,6 +46,30 @@ type stack struct {
 	svc *requests.Service
 	doc *openapi3.T
 	rt  routers.Router
+	// mail is the worker's mail sender, which a test can swap for a while.
+	mail *switchedMail
+}
+
+// switchedMail sends through next, which a test may replace.
+type switchedMail struct {
+	mu   sync.Mutex
+	next mail.Sender
+}
+
+func (m *switchedMail) Send(ctx context.Context, n mail.Notice) (string, error) {
+	m.mu.Lock()
+	next := m.next
+	m.mu.Unlock()
+	return next.Send(ctx, n)
+}
+
+// use sends through next until restore is called.
+func (m *switchedMail) use(next mail.Sender) (restore func()) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	prev := m.next
+	m.next = next
+	return func() { m.mu.Lock(); defer m.mu.Unlock(); m.next = prev }
 }
 
 func newStack(t *testing.T) *stack {
@@ -88,10 +112,11 @@ func newStack(t *testing.T) *stack {
 		MailboxSize: 1000,
 	}
 	s := &stack{Stack: teststack.New(t, opt), t: t}
+	s.mail = &switchedMail{next: s.Deps.Mail}
+	s.Deps.Mail = s.mail // the worker's
 	s.RunAll()
 
 	s.svc = s.Deps.Requests()
-	s.svc.Mail = s.Mailbox
 	srv := api.New(s.Log, s.Deps.Checkers()...)
 	// Limits are tested on their own server; here they must not get in the way.
 	require.NoError(t, srv.MountV1(api.V1Options{Requests: s.svc, Log: s.Log}))

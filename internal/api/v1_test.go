@@ -455,9 +455,9 @@ func (s *stack) testCodeStoredOnlyWhenMailed(t *testing.T) {
 	t.Cleanup(down.Close)
 	m, err := mail.NewMailgun(mail.Config{Domain: "mg.salon.example", APIKey: "k", APIBase: down.URL + "/v3", From: "privacy@mg.salon.example"})
 	require.NoError(t, err)
-	svc := *s.svc
-	svc.Mail = m
-	_, err = svc.SendCode(context.Background(), "salon", id)
+	restore := s.mail.use(m) // the worker's mail
+	_, err = s.svc.SendCode(context.Background(), "salon", id)
+	restore()
 	require.ErrorIs(t, err, requests.ErrUnavailable)
 
 	r := s.call(t, "", "POST", "/v1/requests/"+id+"/verify", tok("salon", "intake"), map[string]any{"code": code})

@@ -244,7 +244,7 @@ func (s *Stack) Activities() *activities.Activities {
 // Requests is the request service over the stack, without rate limits: for the tools staff
 // run. Surfaces open to outside callers use Limited.
 func (s *Stack) Requests() *requests.Service {
-	return &requests.Service{Temporal: s.Temporal, Store: s.Store, Cfg: s.Cfg, ExportBase: s.Exports.URI(""), Mail: s.Mail}
+	return &requests.Service{Temporal: s.Temporal, Store: s.Store, Cfg: s.Cfg, ExportBase: s.Exports.URI("")}
 }
 
 // Limited is the request service with the rate limits every surface shares (limits.*),

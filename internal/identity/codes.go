@@ -51,6 +51,10 @@ type Codes struct {
 	Now              func() time.Time // default time.Now
 }
 
+// Clock is the time on the clock codes are checked by: a code sent for a subject who asked now
+// is issued as of it (SendAt).
+func (c *Codes) Clock() time.Time { return c.now() }
+
 func (c *Codes) now() time.Time {
 	if c.Now != nil {
 		return c.Now()
@@ -107,6 +111,11 @@ func (e *deliveryError) Error() string { return e.err.Error() }
 // The transaction is open while deliver runs (one mail API call): that is what keeps a
 // concurrent Send from passing the hour's count or storing a code that was never sent.
 func (c *Codes) Send(ctx context.Context, requestID string, deliver func(code string, expiresAt time.Time) error) (time.Time, error) {
+	return c.SendAt(ctx, requestID, c.now(), deliver)
+}
+
+// SendAt is Send as of now: the subject asked then, on the clock that checks the code.
+func (c *Codes) SendAt(ctx context.Context, requestID string, now time.Time, deliver func(code string, expiresAt time.Time) error) (time.Time, error) {
 	if len(c.Key) == 0 {
 		return time.Time{}, errors.New("issuing a verification code: no signing key configured")
 	}
@@ -115,7 +124,7 @@ func (c *Codes) Send(ctx context.Context, requestID string, deliver func(code st
 		return time.Time{}, fmt.Errorf("issuing a verification code: %w", err)
 	}
 	code := fmt.Sprintf("%06d", n.Int64())
-	now := c.now().UTC()
+	now = now.UTC()
 	expiresAt := now.Add(c.ttl())
 	sum := c.hash(requestID, code)
 

@@ -29,7 +29,6 @@ import (
 	"github.com/lethe-privacy/lethe/internal/identity"
 	"github.com/lethe-privacy/lethe/internal/limits"
 	"github.com/lethe-privacy/lethe/internal/links"
-	mailer "github.com/lethe-privacy/lethe/internal/mail"
 	"github.com/lethe-privacy/lethe/internal/store"
 	"github.com/lethe-privacy/lethe/workflows"
 )
@@ -54,11 +53,10 @@ type Service struct {
 	Now        func() time.Time
 
 	// The subject's own steps (subject.go). Codes, Links and Exports are built from Cfg and
-	// Store when nil; Mail is needed to send verification codes.
+	// Store when nil. The request workflow sends verification codes.
 	Codes   *identity.Codes
 	Links   *links.Signer
 	Exports exportstore.Store
-	Mail    mailer.Sender
 	// Limits are the rate limits of submissions, code checks and new codes, shared by every
 	// surface; nil means none (tools run by staff).
 	Limits *limits.Limiter

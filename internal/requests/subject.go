@@ -5,7 +5,6 @@ package requests
 // MyAccount and Kafka intake all go through these methods.
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -17,6 +16,10 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/lethe-privacy/lethe/activities"
 	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/connectors/exportstore"
 	"github.com/lethe-privacy/lethe/internal/crypto"
@@ -24,7 +27,6 @@ import (
 	"github.com/lethe-privacy/lethe/internal/identity"
 	"github.com/lethe-privacy/lethe/internal/limits"
 	"github.com/lethe-privacy/lethe/internal/links"
-	mailer "github.com/lethe-privacy/lethe/internal/mail"
 	"github.com/lethe-privacy/lethe/internal/store"
 	"github.com/lethe-privacy/lethe/workflows"
 )
@@ -146,43 +148,60 @@ func (s *Service) SendCode(ctx context.Context, tenant, id string) (time.Time, e
 	if err := awaitingIdentity(st); err != nil {
 		return time.Time{}, err
 	}
-	email, lang, err := s.Store.Subjects().Contact(ctx, tenant, id)
+	email, _, err := s.Store.Subjects().Contact(ctx, tenant, id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && email == "") {
 		return time.Time{}, ErrNoEmail
 	}
 	if err != nil {
 		return time.Time{}, err
 	}
-	if s.Mail == nil {
-		return time.Time{}, errors.New("sending a verification code: no mail sender configured")
-	}
 	codes, err := s.codes()
 	if err != nil {
 		return time.Time{}, err
 	}
-	t, _ := s.Cfg.Tenant(tenant)
-	var msgID string
-	var mailErr error
-	expires, err := codes.Send(ctx, id, func(code string, exp time.Time) error {
-		minutes := int(exp.Sub(s.now()).Round(time.Minute) / time.Minute)
-		msgID, mailErr = s.Mail.Send(ctx, mailer.Notice{
-			Kind: mailer.KindVerificationCode, To: email, Language: lang,
-			Tenant: mailer.Branding{Name: cmp.Or(t.Name, tenant), ContactEmail: t.ContactEmail, LogoURL: t.LogoURL, Color: t.Color},
-			Data:   map[string]any{"RequestID": id, "Code": code, "ExpiresInMinutes": max(minutes, 1)},
-		})
-		return mailErr
+	// The workflow sends it, through the one path its notices take, as of the time on the clock
+	// that will check it.
+	h, err := s.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: id, UpdateName: workflows.UpdateResendCode, Args: []any{workflows.CodeResend{At: codes.Clock()}},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
-	if mailErr != nil {
-		// Mail errors name the notice kind and status, never the address.
-		return time.Time{}, fmt.Errorf("%w: sending the verification code: %v", ErrUnavailable, mailErr)
+	var sent activities.CodeSent
+	if err == nil {
+		err = h.Get(ctx, &sent)
 	}
 	if err != nil {
-		return time.Time{}, codeError(err)
+		return time.Time{}, s.resendError(ctx, tenant, id, err)
 	}
-	if err := s.audit(ctx, tenant, id, "lethe", "subject.verification_code_sent", map[string]any{"message_id": msgID, "expires_at": expires.UTC()}); err != nil {
-		return time.Time{}, err
+	return sent.ExpiresAt, nil
+}
+
+// resendError is the subject's answer to a resend the workflow did not do.
+func (s *Service) resendError(ctx context.Context, tenant, id string, err error) error {
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) {
+		return fmt.Errorf("sending a verification code: %w", err)
 	}
-	return expires, nil
+	switch app.Type() {
+	case activities.ErrTooManyCodes:
+		var seconds int
+		_ = app.Details(&seconds)
+		return codeError(fmt.Errorf("%w: %w", identity.ErrTooManyCodes,
+			&limits.Exceeded{Action: limits.Resend, Scope: "request", RetryAfter: time.Duration(seconds) * time.Second}))
+	case activities.ErrNotAwaitingCode:
+		return ErrRequestClosed
+	case activities.ErrNoEmail:
+		return ErrNoEmail
+	case activities.ErrMailUnavailable:
+		// Mail errors name the notice kind and status, never the address.
+		return fmt.Errorf("%w: sending the verification code: %s", ErrUnavailable, app.Message())
+	}
+	// The workflow refused: say why, as the request stands now.
+	if st, gerr := s.Get(ctx, tenant, id); gerr == nil {
+		if aerr := awaitingIdentity(st); aerr != nil {
+			return aerr
+		}
+	}
+	return classify(err)
 }
 
 // awaitingIdentity says why a request no longer takes identity proof, or nil if it does.
