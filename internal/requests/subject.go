@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -178,30 +179,39 @@ func (s *Service) SendCode(ctx context.Context, tenant, id string) (time.Time, e
 // resendError is the subject's answer to a resend the workflow did not do.
 func (s *Service) resendError(ctx context.Context, tenant, id string, err error) error {
 	var app *temporal.ApplicationError
-	if !errors.As(err, &app) {
-		return fmt.Errorf("sending a verification code: %w", err)
-	}
-	switch app.Type() {
-	case activities.ErrTooManyCodes:
-		var seconds int
-		_ = app.Details(&seconds)
-		return codeError(fmt.Errorf("%w: %w", identity.ErrTooManyCodes,
-			&limits.Exceeded{Action: limits.Resend, Scope: "request", RetryAfter: time.Duration(seconds) * time.Second}))
-	case activities.ErrNotAwaitingCode:
-		return ErrRequestClosed
-	case activities.ErrNoEmail:
-		return ErrNoEmail
-	case activities.ErrMailUnavailable:
-		// Mail errors name the notice kind and status, never the address.
-		return fmt.Errorf("%w: sending the verification code: %s", ErrUnavailable, app.Message())
-	}
-	// The workflow refused: say why, as the request stands now.
-	if st, gerr := s.Get(ctx, tenant, id); gerr == nil {
-		if aerr := awaitingIdentity(st); aerr != nil {
-			return aerr
+	var failed *temporal.ActivityError
+	var gone *serviceerror.NotFound
+	switch {
+	case errors.As(err, &gone):
+		return ErrRequestClosed // the workflow ended and is gone
+	case errors.As(err, &failed):
+		if errors.As(err, &app) {
+			switch app.Type() {
+			case activities.ErrTooManyCodes:
+				var seconds int
+				_ = app.Details(&seconds)
+				return codeError(fmt.Errorf("%w: %w", identity.ErrTooManyCodes,
+					&limits.Exceeded{Action: limits.Resend, Scope: "request", RetryAfter: time.Duration(seconds) * time.Second}))
+			case activities.ErrNotAwaitingCode:
+				return ErrRequestClosed
+			case activities.ErrNoEmail:
+				return ErrNoEmail
+			case activities.ErrMailUnavailable:
+				// Mail errors name the notice kind and status, never the address.
+				return fmt.Errorf("%w: sending the verification code: %s", ErrUnavailable, app.Message())
+			}
 		}
+		return fmt.Errorf("sending a verification code: %w", err)
+	case errors.As(err, &app):
+		// The workflow's validator refused: say why, as the request stands now.
+		if st, gerr := s.Get(ctx, tenant, id); gerr == nil {
+			if aerr := awaitingIdentity(st); aerr != nil {
+				return aerr
+			}
+		}
+		return fmt.Errorf("%w: %s", ErrRejected, app.Message())
 	}
-	return classify(err)
+	return fmt.Errorf("sending a verification code: %w", err)
 }
 
 // awaitingIdentity says why a request no longer takes identity proof, or nil if it does.
