@@ -118,3 +118,20 @@ func sqlUses(path string, tables map[string]bool) ([]string, error) {
 	}
 	return out, bad
 }
+
+// The guard sees SQL in any string literal, also one split by concatenation or over lines,
+// and not prose that happens to name a table.
+func TestOwnershipGuardFindsSQL(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.go")
+	src := "package x\n\nconst a = \"reading from requests\"\n\nvar b = `SELECT id,\n\tstatus ` + `FROM requests r JOIN request_subjects s`\n\n// UPDATE requests SET\n"
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	uses, err := sqlUses(path, map[string]bool{"requests": true, "request_subjects": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"6: requests", "6: request_subjects"}; !slices.Equal(uses, want) {
+		t.Fatalf("found %q, want %q", uses, want)
+	}
+}
