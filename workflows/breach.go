@@ -165,7 +165,7 @@ func BreachWorkflow(ctx workflow.Context, in BreachInput) (BreachState, error) {
 	}
 	b := &breach{in: in, rules: breachclock.Builtin(), ctx: ctx, state: BreachState{
 		BreachID: in.BreachID, TenantID: in.TenantID, Title: in.Title, Status: BreachOpen,
-		AwareAt: in.AwareAt, DeterminedAt: in.DeterminedAt, Facts: in.Facts, Missing: missing(store.Art33{}),
+		AwareAt: in.AwareAt, DeterminedAt: in.DeterminedAt, Facts: in.Facts, Missing: store.Art33{}.Missing(),
 	}}
 	if err := b.registerHandlers(ctx); err != nil {
 		return b.snapshot(ctx), err
@@ -570,32 +570,9 @@ func (b *breach) addContent(ctx workflow.Context, c BreachContent) *store.Breach
 		cur.RecordsApprox = c.RecordsApprox
 	}
 	b.state.ContentVersion++
-	b.state.Missing = missing(*cur)
+	b.state.Missing = cur.Missing()
 	return &store.BreachContent{BreachID: b.in.BreachID, Version: b.state.ContentVersion, Art33: *cur,
 		RecordedBy: c.Actor, RecordedAt: workflow.Now(ctx)}
-}
-
-// missing names the Art. 33(3) elements the content does not give yet.
-func missing(c store.Art33) []string {
-	var out []string
-	for _, e := range []struct {
-		name  string
-		given bool
-	}{
-		{"nature of the breach (33(3)(a))", c.Nature != ""},
-		{"categories of data subjects (33(3)(a))", len(c.SubjectCategories) > 0},
-		{"approximate number of data subjects (33(3)(a))", c.SubjectsApprox != nil},
-		{"categories of personal data records (33(3)(a))", len(c.RecordCategories) > 0},
-		{"approximate number of personal data records (33(3)(a))", c.RecordsApprox != nil},
-		{"contact point (33(3)(b))", c.ContactPoint != ""},
-		{"likely consequences (33(3)(c))", c.Consequences != ""},
-		{"measures taken or proposed (33(3)(d))", c.Measures != ""},
-	} {
-		if !e.given {
-			out = append(out, e.name)
-		}
-	}
-	return out
 }
 
 // change derives the clocks again after an entry and records the step.

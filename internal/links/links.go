@@ -1,6 +1,8 @@
 // Package links signs and verifies the expiring links through which a subject downloads an
-// export. A token binds a tenant, a request and an expiry with HMAC-SHA256 under a key derived
-// from the deployment's signing key; it carries no personal data.
+// export and staff download a breach's authority report. A token binds a tenant, what it grants
+// (a request's export, or one version of a breach's report) and an expiry with HMAC-SHA256
+// under a key derived from the deployment's signing key and the link's purpose; it carries no
+// personal data.
 //
 // Format: "v1." + base64url(JSON {"t": tenant, "r": request, "e": unix expiry}) + "." +
 // base64url(MAC). The version prefix lets the format change without invalidating the old one
@@ -9,6 +11,7 @@ package links
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -29,6 +32,9 @@ const version = "v1"
 // purpose separates these MACs from every other use of the signing key (code hashes, sessions).
 const purpose = "lethe export download link v1"
 
+// PurposeBreachReport is the Purpose of the links to a breach's authority reports.
+const PurposeBreachReport = "lethe breach report download link v1"
+
 // Link is what a valid token grants: the export of RequestID in TenantID, until Expires.
 type Link struct {
 	TenantID  string
@@ -46,6 +52,9 @@ type payload struct {
 type Signer struct {
 	Key []byte
 	Now func() time.Time // default time.Now
+	// Purpose separates one kind of link from another: a link signed for one purpose is forged
+	// for every other. Empty is the export download link.
+	Purpose string
 }
 
 func (s Signer) now() time.Time {
@@ -57,7 +66,7 @@ func (s Signer) now() time.Time {
 
 func (s Signer) mac(msg string) []byte {
 	k := hmac.New(sha256.New, s.Key)
-	k.Write([]byte(purpose))
+	k.Write([]byte(cmp.Or(s.Purpose, purpose)))
 	m := hmac.New(sha256.New, k.Sum(nil))
 	m.Write([]byte(msg))
 	return m.Sum(nil)

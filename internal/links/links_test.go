@@ -111,3 +111,21 @@ func TestNoKeyNeverVerifies(t *testing.T) {
 	}()
 	links.Signer{}.Sign("acme", "req-1", time.Hour)
 }
+
+// A link signed for one purpose is forged for every other: a report link opens no export.
+func TestPurposesDoNotMix(t *testing.T) {
+	export, _ := newSigner()
+	report := export
+	report.Purpose = links.PurposeBreachReport
+	tok, _ := report.Sign("acme", "br-1/2", time.Hour)
+	if _, err := report.Verify(tok); err != nil {
+		t.Fatalf("verify with its own purpose: %v", err)
+	}
+	if _, err := export.Verify(tok); !errors.Is(err, links.ErrLinkForged) {
+		t.Fatalf("a report link verified as an export link: %v", err)
+	}
+	etok, _ := export.Sign("acme", "br-1/2", time.Hour)
+	if _, err := report.Verify(etok); !errors.Is(err, links.ErrLinkForged) {
+		t.Fatalf("an export link verified as a report link: %v", err)
+	}
+}
