@@ -626,16 +626,25 @@ func (b *breach) clockRow(ctx workflow.Context, c *clock) store.BreachClock {
 // snapshot is the state with every clock as of now.
 func (b *breach) snapshot(ctx workflow.Context) BreachState {
 	st := b.state
-	st.AsOf = workflow.Now(ctx)
 	st.Steps = slices.Clone(b.state.Steps)
 	st.Clocks = make([]BreachClock, 0, len(b.clocks))
 	for _, c := range b.clocks {
-		bc := BreachClock{Obligation: c.ob, Status: c.status, Notification: c.notice, Alarms: slices.Clone(c.alarms)}
-		if !c.ob.Due.IsZero() && (c.status == ClockRunning || c.status == ClockEscalated) {
-			left := int64(c.ob.Due.Sub(st.AsOf) / time.Second)
-			bc.RemainingSeconds = &left
-		}
-		st.Clocks = append(st.Clocks, bc)
+		st.Clocks = append(st.Clocks, BreachClock{Obligation: c.ob, Status: c.status, Notification: c.notice, Alarms: slices.Clone(c.alarms)})
 	}
+	st.SetAsOf(workflow.Now(ctx))
 	return st
+}
+
+// SetAsOf sets the time left on every running clock as of now; readers call it with the time
+// they read the state, since a workflow's own clock only moves when it works.
+func (st *BreachState) SetAsOf(now time.Time) {
+	st.AsOf = now
+	for i := range st.Clocks {
+		c := &st.Clocks[i]
+		c.RemainingSeconds = nil
+		if !c.Due.IsZero() && (c.Status == ClockRunning || c.Status == ClockEscalated) {
+			left := int64(c.Due.Sub(now) / time.Second)
+			c.RemainingSeconds = &left
+		}
+	}
 }

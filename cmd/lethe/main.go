@@ -46,7 +46,7 @@ Configuration comes from the YAML file named by LETHE_CONFIG, with environment o
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newDevCmd(), newServeCmd(), newWorkerCmd(), newBridgeCmd(), newConnectorCmd(), newMigrateCmd(), newRequestsCmd(), newDemoCmd())
+	root.AddCommand(newDevCmd(), newServeCmd(), newWorkerCmd(), newBridgeCmd(), newConnectorCmd(), newMigrateCmd(), newRequestsCmd(), newBreachesCmd(), newDemoCmd())
 	root.AddCommand(newDeadlineCmd(), newAuditCmd())
 	root.AddCommand(newStackCmd())
 	return root

@@ -85,6 +85,11 @@ terminating workflows.`,
 
 // withRequests connects to PostgreSQL and Temporal and runs fn with the request service.
 func withRequests(f *requestsFlags, fn func(ctx context.Context, s *requests.Service, tenant string) error) error {
+	return withTenant(f, func(ctx context.Context, d *app.Stack, tenant string) error { return fn(ctx, d.Requests(), tenant) })
+}
+
+// withTenant connects to PostgreSQL and Temporal and runs fn for the tenant --tenant chooses.
+func withTenant(f *requestsFlags, fn func(ctx context.Context, d *app.Stack, tenant string) error) error {
 	ctx, stop := signalContext()
 	defer stop()
 	cfg, err := loadConfig()
@@ -100,7 +105,7 @@ func withRequests(f *requestsFlags, fn func(ctx context.Context, s *requests.Ser
 		return err
 	}
 	defer d.Close()
-	return fn(ctx, d.Requests(), tenant)
+	return fn(ctx, d, tenant)
 }
 
 // chooseTenant is --tenant, checked against the configuration, or the only tenant there is.

@@ -17,6 +17,7 @@ import (
 	"github.com/lethe-privacy/lethe/activities"
 	"github.com/lethe-privacy/lethe/connectors/exportstore"
 	"github.com/lethe-privacy/lethe/internal/api"
+	"github.com/lethe-privacy/lethe/internal/breaches"
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/config"
 	"github.com/lethe-privacy/lethe/internal/crypto"
@@ -245,6 +246,11 @@ func (s *Stack) Activities() *activities.Activities {
 // run. Surfaces open to outside callers use Limited.
 func (s *Stack) Requests() *requests.Service {
 	return &requests.Service{Temporal: s.Temporal, Store: s.Store, Cfg: s.Cfg, ExportBase: s.Exports.URI("")}
+}
+
+// Breaches is the breach service over the stack.
+func (s *Stack) Breaches() *breaches.Service {
+	return &breaches.Service{Temporal: s.Temporal, Store: s.Store, Cfg: s.Cfg}
 }
 
 // Limited is the request service with the rate limits every surface shares (limits.*),

@@ -235,7 +235,26 @@ type Tenant struct {
 	LogoURL      string `yaml:"logo_url"`
 	Color        string `yaml:"color"`
 	Policy       Policy `yaml:"policy"`
+	// Breach is what the breach notification rules need to know about the tenant.
+	Breach BreachFacts `yaml:"breach"`
 }
+
+// BreachFacts say which breach notification obligations can apply to a tenant
+// (internal/breachclock).
+type BreachFacts struct {
+	// Establishment is where the tenant is established: an ISO 3166-1 country (DE) or 3166-2
+	// subdivision (US-CA). Default: Country.
+	Establishment string `yaml:"establishment"`
+	Listed        bool   `yaml:"listed"`      // a listed company: SEC Form 8-K Item 1.05
+	HIPAA         bool   `yaml:"hipaa"`       // a HIPAA covered entity or business associate
+	NIS2          bool   `yaml:"nis2"`        // an essential or important entity under NIS2
+	SmallAgent    bool   `yaml:"small_agent"` // a small processing agent under LGPD
+}
+
+// BreachEstablishment is where the tenant is established for the breach rules.
+func (t Tenant) BreachEstablishment() string { return cmp.Or(t.Breach.Establishment, t.Country) }
+
+var jurisdiction = regexp.MustCompile(`^[A-Z]{2}(-[A-Z0-9]{1,3})?$`)
 
 // Policy is how a tenant handles requests.
 type Policy struct {
@@ -700,6 +719,9 @@ func (c *Config) Validate() error {
 		}
 		if err := t.validateAddresses(); err != nil {
 			return err
+		}
+		if e := t.Breach.Establishment; e != "" && !jurisdiction.MatchString(e) {
+			return fmt.Errorf("tenants[%s].breach.establishment: %q is not an ISO 3166 code such as DE or US-CA", t.ID, e)
 		}
 	}
 	if err := c.validateConnectors(); err != nil {
