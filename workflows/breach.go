@@ -150,6 +150,7 @@ type breach struct {
 	state  BreachState
 	clocks []*clock
 	seq    int
+	opened bool // the opening is in the register: later steps update its row
 	closed bool
 	ctx    workflow.Context // the workflow's root context, where clocks run
 }
@@ -183,6 +184,7 @@ func BreachWorkflow(ctx workflow.Context, in BreachInput) (BreachState, error) {
 	if err := b.record(ctx, step); err != nil {
 		return b.snapshot(ctx), err
 	}
+	b.opened = true
 	if err := workflow.Await(ctx, func() bool { return b.closed }); err != nil {
 		return b.snapshot(ctx), err
 	}
@@ -575,8 +577,12 @@ func (b *breach) addContent(ctx workflow.Context, c BreachContent) *store.Breach
 		RecordedBy: c.Actor, RecordedAt: workflow.Now(ctx)}
 }
 
-// change derives the clocks again after an entry and records the step.
+// change derives the clocks again after an entry and records the step, once the opening is
+// recorded (an entry may arrive while it is).
 func (b *breach) change(ctx workflow.Context, step activities.BreachStep, note string) (BreachState, error) {
+	if err := workflow.Await(ctx, func() bool { return b.opened }); err != nil {
+		return b.snapshot(ctx), err
+	}
 	if err := b.derive(ctx); err != nil {
 		return b.snapshot(ctx), err
 	}
