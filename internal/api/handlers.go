@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 
 	"github.com/lethe-privacy/lethe/connectors"
+	"github.com/lethe-privacy/lethe/internal/breaches"
 	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/internal/exports"
 	"github.com/lethe-privacy/lethe/internal/limits"
@@ -24,7 +26,7 @@ var staffRoles = []string{"support", "dpo", "admin"}
 
 // handlers maps each OpenAPI operationId to the code that serves it.
 func (a *v1) handlers() map[string]func(http.ResponseWriter, *http.Request, *call) {
-	return map[string]func(http.ResponseWriter, *http.Request, *call){
+	hs := map[string]func(http.ResponseWriter, *http.Request, *call){
 		"submitRequest":          a.submit,
 		"listRequests":           a.list,
 		"getRequest":             a.get,
@@ -39,6 +41,8 @@ func (a *v1) handlers() map[string]func(http.ResponseWriter, *http.Request, *cal
 		"getExport":              a.export,
 		"listAudit":              a.audit,
 	}
+	maps.Copy(hs, a.breachHandlers())
+	return hs
 }
 
 type submission struct {
@@ -344,6 +348,9 @@ var errorMap = []struct {
 	{requests.ErrDuplicate, http.StatusConflict, "duplicate", "a request with this request_id already exists"},
 	{requests.ErrInvalid, http.StatusUnprocessableEntity, "invalid_request", ""},
 	{requests.ErrRejected, http.StatusConflict, "conflict", ""},
+	{breaches.ErrNotFound, http.StatusNotFound, "not_found", "no such breach"},
+	{breaches.ErrInvalid, http.StatusUnprocessableEntity, "invalid_request", ""},
+	{breaches.ErrRejected, http.StatusConflict, "conflict", ""},
 }
 
 func isStaff(role string) bool {

@@ -119,7 +119,7 @@ func newStack(t *testing.T) *stack {
 	s.svc = s.Deps.Requests()
 	srv := api.New(s.Log, s.Deps.Checkers()...)
 	// Limits are tested on their own server; here they must not get in the way.
-	require.NoError(t, srv.MountV1(api.V1Options{Requests: s.svc, Log: s.Log}))
+	require.NoError(t, srv.MountV1(api.V1Options{Requests: s.svc, Breaches: s.Deps.Breaches(), Log: s.Log}))
 	s.Serve(srv)
 
 	var err error

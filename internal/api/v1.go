@@ -20,6 +20,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
+	"github.com/lethe-privacy/lethe/internal/breaches"
 	"github.com/lethe-privacy/lethe/internal/config"
 	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/schemas"
@@ -32,6 +33,8 @@ const DefaultMaxBody = 64 << 10
 type V1Options struct {
 	// Requests is the request service; its Cfg supplies tenants and their tokens.
 	Requests *requests.Service
+	// Breaches is the breach service; without it /v1/breaches answers 503.
+	Breaches *breaches.Service
 	Log      *slog.Logger
 	// MaxBody bounds request bodies in bytes (default DefaultMaxBody).
 	MaxBody int64
@@ -59,13 +62,14 @@ func MountV1(mux *http.ServeMux, opt V1Options) error {
 // v1 routes, authenticates, limits and validates every call from schemas/openapi.yaml, then
 // runs the operation's handler: the document is the only route table.
 type v1 struct {
-	svc     *requests.Service
-	log     *slog.Logger
-	router  routers.Router
-	ops     map[string]operation
-	methods []string // every method the document uses, for Allow
-	tokens  []token
-	maxBody int64
+	svc      *requests.Service
+	breaches *breaches.Service
+	log      *slog.Logger
+	router   routers.Router
+	ops      map[string]operation
+	methods  []string // every method the document uses, for Allow
+	tokens   []token
+	maxBody  int64
 }
 
 type operation struct {
@@ -101,7 +105,7 @@ func NewV1(opt V1Options) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("routing the OpenAPI document: %w", err)
 	}
-	a := &v1{svc: opt.Requests, log: opt.Log, router: router, maxBody: opt.MaxBody}
+	a := &v1{svc: opt.Requests, breaches: opt.Breaches, log: opt.Log, router: router, maxBody: opt.MaxBody}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}

@@ -104,7 +104,8 @@ func (s *Service) Validate(o Opening) error {
 }
 
 // Open validates an opening and starts its workflow. A second opening of the same id returns
-// the id with ErrDuplicate: it is the same breach.
+// the id with ErrDuplicate: it is the same breach. An id another tenant's breach (or a request)
+// holds is refused with ErrRejected.
 func (s *Service) Open(ctx context.Context, o Opening) (string, error) {
 	if err := s.Validate(o); err != nil {
 		return "", err
@@ -132,6 +133,11 @@ func (s *Service) Open(ctx context.Context, o Opening) (string, error) {
 	}, workflows.BreachWorkflow, in)
 	var already *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &already) {
+		// Workflow IDs are shared by every tenant and by requests: the same breach only if it
+		// is this tenant's breach.
+		if _, gerr := s.Get(ctx, o.TenantID, o.BreachID); gerr != nil {
+			return "", fmt.Errorf("%w: the id %s is taken", ErrRejected, o.BreachID)
+		}
 		return o.BreachID, fmt.Errorf("%w: %s", ErrDuplicate, o.BreachID)
 	}
 	if err != nil {
