@@ -122,4 +122,5 @@ func TestOpenUpdateAndReadABreach(t *testing.T) {
 	assert.Equal(t, workflows.BreachClosed, list[0].Status)
 	_, err = svc.Update(ctx, "salon", id, workflows.UpdateBreachClose, workflows.Decision{Actor: "dpo", Reason: "again"})
 	assert.True(t, errors.Is(err, breaches.ErrRejected), "%v", err)
+	testenv.RecordHistory(t, c, id, "breach_assessed_filed_closed")
 }

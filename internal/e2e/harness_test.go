@@ -3,14 +3,9 @@ package e2e_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"go.temporal.io/api/enums/v1"
-	historypb "go.temporal.io/api/history/v1"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/lethe-privacy/lethe/internal/testenv"
 	"github.com/lethe-privacy/lethe/internal/teststack"
@@ -36,23 +31,5 @@ func (s *stack) scalar(q string, args ...any) string {
 	return fmt.Sprint(v)
 }
 
-// record writes the workflow's history to $LETHE_RECORD_HISTORY_DIR/<name>.json, for the
-// replay tests in workflows/ (run: LETHE_RECORD_HISTORY_DIR=$PWD/workflows/testdata ...).
-func (s *stack) record(id, name string) {
-	dir := os.Getenv("LETHE_RECORD_HISTORY_DIR")
-	if dir == "" {
-		return
-	}
-	s.t.Helper()
-	ctx := context.Background()
-	it := s.Deps.Temporal.GetWorkflowHistory(ctx, id, "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	h := &historypb.History{}
-	for it.HasNext() {
-		e, err := it.Next()
-		require.NoError(s.t, err)
-		h.Events = append(h.Events, e)
-	}
-	raw, err := protojson.MarshalOptions{Indent: "  "}.Marshal(h)
-	require.NoError(s.t, err)
-	require.NoError(s.t, os.WriteFile(filepath.Join(dir, name+".json"), raw, 0o644))
-}
+// record writes the workflow's history for the replay tests in workflows/ (testenv.RecordHistory).
+func (s *stack) record(id, name string) { testenv.RecordHistory(s.t, s.Deps.Temporal, id, name) }
