@@ -36,7 +36,7 @@ breach's workflow, which checks them and says why it refuses one.` + configHelp,
 	cmd.PersistentFlags().BoolVar(&f.json, "json", false, "print JSON")
 	cmd.PersistentFlags().StringVar(&f.actor, "actor", "", "who makes the entry, for the audit trail (default: your user name)")
 	cmd.AddCommand(newBreachesOpenCmd(&f), newBreachesListCmd(&f), newBreachesShowCmd(&f), newBreachesAssessCmd(&f),
-		newBreachesNotifyCmd(&f), newBreachesMaterialCmd(&f), newBreachesCloseCmd(&f))
+		newBreachesNotifyCmd(&f), newBreachesMaterialCmd(&f), newBreachesCloseCmd(&f), newBreachesReportCmd(&f))
 	return cmd
 }
 

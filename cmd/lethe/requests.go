@@ -90,6 +90,11 @@ func withRequests(f *requestsFlags, fn func(ctx context.Context, s *requests.Ser
 
 // withTenant connects to PostgreSQL and Temporal and runs fn for the tenant --tenant chooses.
 func withTenant(f *requestsFlags, fn func(ctx context.Context, d *app.Stack, tenant string) error) error {
+	return withStack(f, app.Need{Store: true, Temporal: true}, fn)
+}
+
+// withStack builds what need asks for and runs fn for the tenant --tenant chooses.
+func withStack(f *requestsFlags, need app.Need, fn func(ctx context.Context, d *app.Stack, tenant string) error) error {
 	ctx, stop := signalContext()
 	defer stop()
 	cfg, err := loadConfig()
@@ -100,7 +105,7 @@ func withTenant(f *requestsFlags, fn func(ctx context.Context, d *app.Stack, ten
 	if err != nil {
 		return err
 	}
-	d, err := app.New(ctx, cfg, newLogger("text"), app.Need{Store: true, Temporal: true})
+	d, err := app.New(ctx, cfg, newLogger("text"), need)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/internal/breaches"
+	"github.com/lethe-privacy/lethe/internal/breachreport"
 	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/internal/exports"
 	"github.com/lethe-privacy/lethe/internal/limits"
@@ -39,6 +40,7 @@ func (a *v1) handlers() map[string]func(http.ResponseWriter, *http.Request, *cal
 		"retryRequest":           a.decide(workflows.UpdateRetry),
 		"confirmIdentifiers":     a.confirm,
 		"getExport":              a.export,
+		"getBreachReport":        a.breachReport,
 		"listAudit":              a.audit,
 	}
 	maps.Copy(hs, a.breachHandlers())
@@ -343,6 +345,10 @@ var errorMap = []struct {
 	{requests.ErrLinkExpired, http.StatusForbidden, "link_expired", ""},
 	{requests.ErrLinkInvalid, http.StatusForbidden, "link_invalid", ""},
 	{requests.ErrNoExport, http.StatusConflict, "no_export", ""},
+	{breachreport.ErrNotFound, http.StatusNotFound, "not_found", ""},
+	{breachreport.ErrInvalid, http.StatusBadRequest, "invalid_request", ""},
+	{breachreport.ErrLinkExpired, http.StatusForbidden, "link_expired", ""},
+	{breachreport.ErrLinkInvalid, http.StatusForbidden, "link_invalid", ""},
 	{requests.ErrUnavailable, http.StatusServiceUnavailable, "unavailable", "a service Lethe depends on is unavailable; try again"},
 	{requests.ErrNotFound, http.StatusNotFound, "not_found", "no such request"},
 	{requests.ErrDuplicate, http.StatusConflict, "duplicate", "a request with this request_id already exists"},

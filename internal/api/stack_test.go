@@ -119,7 +119,7 @@ func newStack(t *testing.T) *stack {
 	s.svc = s.Deps.Requests()
 	srv := api.New(s.Log, s.Deps.Checkers()...)
 	// Limits are tested on their own server; here they must not get in the way.
-	require.NoError(t, srv.MountV1(api.V1Options{Requests: s.svc, Breaches: s.Deps.Breaches(), Log: s.Log}))
+	require.NoError(t, srv.MountV1(api.V1Options{Requests: s.svc, Breaches: s.Deps.Breaches(), Reports: s.Deps.BreachReports(), Log: s.Log}))
 	s.Serve(srv)
 
 	var err error
@@ -216,7 +216,8 @@ func (s *stack) checkDocumented(t *testing.T, req *http.Request, r response) {
 	if r.status >= 500 {
 		t.Errorf("%s %s answered %d: %s", req.Method, req.URL.Path, r.status, r.body)
 	}
-	if !strings.HasPrefix(r.header.Get("Content-Type"), "application/zip") {
+	document := isDocument(r.header.Get("Content-Type"))
+	if !document {
 		var e map[string]any
 		require.NoError(t, json.Unmarshal(r.body, &e), "%s %s: body is not JSON: %s", req.Method, req.URL.Path, r.body)
 		if r.status >= 400 {
@@ -234,9 +235,20 @@ func (s *stack) checkDocumented(t *testing.T, req *http.Request, r response) {
 	in := &openapi3filter.ResponseValidationInput{
 		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route},
 		Status:                 r.status, Header: r.header, Body: io.NopCloser(bytes.NewReader(r.body)),
-		Options: &openapi3filter.Options{IncludeResponseStatus: true, ExcludeResponseBody: strings.HasPrefix(r.header.Get("Content-Type"), "application/zip")},
+		Options: &openapi3filter.Options{IncludeResponseStatus: true, ExcludeResponseBody: document},
 	}
 	require.NoError(t, openapi3filter.ValidateResponse(context.Background(), in), "%s %s → %d %s", req.Method, req.URL.Path, r.status, r.body)
+}
+
+// isDocument reports whether a content type is a download (an export package, a breach
+// report) rather than a JSON answer.
+func isDocument(contentType string) bool {
+	for _, t := range []string{"application/zip", "application/pdf", "text/html"} {
+		if strings.HasPrefix(contentType, t) {
+			return true
+		}
+	}
+	return false
 }
 
 // await polls the request until cond holds (the workflow moves on its own).

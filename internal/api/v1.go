@@ -21,6 +21,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
 	"github.com/lethe-privacy/lethe/internal/breaches"
+	"github.com/lethe-privacy/lethe/internal/breachreport"
 	"github.com/lethe-privacy/lethe/internal/config"
 	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/schemas"
@@ -35,7 +36,9 @@ type V1Options struct {
 	Requests *requests.Service
 	// Breaches is the breach service; without it /v1/breaches answers 503.
 	Breaches *breaches.Service
-	Log      *slog.Logger
+	// Reports serves breaches' authority reports; without it their route answers 503.
+	Reports *breachreport.Service
+	Log     *slog.Logger
 	// MaxBody bounds request bodies in bytes (default DefaultMaxBody).
 	MaxBody int64
 }
@@ -64,6 +67,7 @@ func MountV1(mux *http.ServeMux, opt V1Options) error {
 type v1 struct {
 	svc      *requests.Service
 	breaches *breaches.Service
+	reports  *breachreport.Service
 	log      *slog.Logger
 	router   routers.Router
 	ops      map[string]operation
@@ -91,6 +95,9 @@ type token struct {
 	tenant, role string
 }
 
+// linkOperations are the downloads a signed link admits without a bearer token.
+var linkOperations = map[string]bool{"getExport": true, "getBreachReport": true}
+
 // NewV1 builds the /v1 handler. It fails when the OpenAPI document is invalid or names an
 // operation Lethe does not serve, or the other way round.
 func NewV1(opt V1Options) (http.Handler, error) {
@@ -105,7 +112,7 @@ func NewV1(opt V1Options) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("routing the OpenAPI document: %w", err)
 	}
-	a := &v1{svc: opt.Requests, breaches: opt.Breaches, log: opt.Log, router: router, maxBody: opt.MaxBody}
+	a := &v1{svc: opt.Requests, breaches: opt.Breaches, reports: opt.Reports, log: opt.Log, router: router, maxBody: opt.MaxBody}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -200,8 +207,8 @@ func (a *v1) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	op := a.ops[route.Operation.OperationID]
 	c := &call{params: params}
 
-	if route.Operation.OperationID == "getExport" && r.URL.Query().Has("token") && r.Header.Get("Authorization") == "" {
-		c.link = true // the signed link is the credential; OpenExport checks it
+	if linkOperations[route.Operation.OperationID] && r.URL.Query().Has("token") && r.Header.Get("Authorization") == "" {
+		c.link = true // the signed link is the credential; the operation's handler checks it
 	} else {
 		tenant, role, ok := a.authenticate(r)
 		if !ok {

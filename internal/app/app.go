@@ -18,6 +18,7 @@ import (
 	"github.com/lethe-privacy/lethe/connectors/exportstore"
 	"github.com/lethe-privacy/lethe/internal/api"
 	"github.com/lethe-privacy/lethe/internal/breaches"
+	"github.com/lethe-privacy/lethe/internal/breachreport"
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/config"
 	"github.com/lethe-privacy/lethe/internal/crypto"
@@ -251,6 +252,12 @@ func (s *Stack) Requests() *requests.Service {
 // Breaches is the breach service over the stack.
 func (s *Stack) Breaches() *breaches.Service {
 	return &breaches.Service{Temporal: s.Temporal, Store: s.Store, Cfg: s.Cfg}
+}
+
+// BreachReports is the service that generates, keeps and serves breaches' authority reports.
+func (s *Stack) BreachReports() *breachreport.Service {
+	return &breachreport.Service{Store: s.Store, Exports: s.Exports, Base: s.Exports.URI(""),
+		SigningKey: s.Cfg.Secrets.SigningKey.Value(), PublicURL: s.Cfg.HTTP.PublicURL}
 }
 
 // Limited is the request service with the rate limits every surface shares (limits.*),

@@ -34,7 +34,7 @@ func mountHealth(s *Stack, mux *http.ServeMux) error {
 
 // mountV1 serves the /v1 API, rate-limited.
 func mountV1(s *Stack, mux *http.ServeMux) error {
-	return api.MountV1(mux, api.V1Options{Requests: s.Limited(), Breaches: s.Breaches(), Log: s.Log})
+	return api.MountV1(mux, api.V1Options{Requests: s.Limited(), Breaches: s.Breaches(), Reports: s.BreachReports(), Log: s.Log})
 }
 
 // mountWebhooks serves the mail provider's delivery events.

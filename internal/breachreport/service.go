@@ -120,6 +120,20 @@ func (s *Service) keep(ctx context.Context, r store.BreachReport, doc []byte) er
 	return nil
 }
 
+// Document returns a kept version of tenant's breach id's report for actor to read, recording
+// the download; version 0 is the report of the register as it now stands in format, generated
+// and kept first if need be.
+func (s *Service) Document(ctx context.Context, tenant, id, format string, version int, actor string) ([]byte, store.BreachReport, error) {
+	if version == 0 {
+		r, err := s.Generate(ctx, tenant, id, format, actor)
+		if err != nil {
+			return nil, r, err
+		}
+		version = r.Version
+	}
+	return s.Read(ctx, tenant, id, version, actor, nil)
+}
+
 // Versions lists every kept report of tenant's breach id, oldest first.
 func (s *Service) Versions(ctx context.Context, tenant, id string) ([]store.BreachReport, error) {
 	if _, err := s.Store.Breaches().Get(ctx, tenant, id); errors.Is(err, store.ErrNotFound) {
