@@ -18,11 +18,16 @@ import (
 
 // Activities is the set of activities run by a Lethe worker.
 type Activities struct {
-	Store   *store.Store
-	Bus     *bus.Bus
-	Mail    mail.Sender
-	Codes   *identity.Codes
-	Exports exportstore.Store
+	Store *store.Store
+	Bus   *bus.Bus
+	Mail  mail.Sender
+	// Batch sends a breach's notice to the people affected, up to mail.MaxBatch a call.
+	Batch mail.BatchSender
+	// NoticeSettle is how long a notice batch whose send went unanswered waits for Mailgun's
+	// events before it is sent again (see SendNoticeBatch).
+	NoticeSettle time.Duration
+	Codes        *identity.Codes
+	Exports      exportstore.Store
 	// ExportBase is the export store URI prefix for connectors' files and packages.
 	ExportBase string
 	// PublicURL is where subjects reach MyAccount, for links in notices.

@@ -96,7 +96,8 @@ func (a *Activities) DispatchCommand(ctx context.Context, d Dispatch) (domain.Ou
 		IssuedAt: a.now().UTC(),
 	}
 	var subject *connectors.Subject
-	if d.Action != "purge" {
+	// Find and purge work on criteria and name nobody.
+	if role, _ := connectors.RoleOf(connectors.Capability(d.Action)); role.Subject {
 		s, err := a.subject(ctx, d.RequestID)
 		if err != nil {
 			return domain.Output{}, err

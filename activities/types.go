@@ -32,13 +32,13 @@ type Transition struct {
 // Dispatch asks one connector to perform one action for a request. DispatchCommand publishes
 // it and returns pending; the bridge completes the activity from the connector's result.
 type Dispatch struct {
-	RequestID      string
+	RequestID      string // the request; for a find, the breach
 	TenantID       string
 	Connector      string
 	Action         string
 	IdempotencyKey string
 	Params         map[string]any
-	// ExportLocation is set for access: where the connector writes the subject's records.
+	// ExportLocation is set for access and find: where the connector writes what it read.
 	ExportLocation string
 }
 

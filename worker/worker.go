@@ -25,5 +25,6 @@ func Register(r sdkworker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflow(workflows.RequestWorkflow)
 	r.RegisterWorkflow(workflows.ExportExpiryWorkflow)
 	r.RegisterWorkflow(workflows.BreachWorkflow)
+	r.RegisterWorkflow(workflows.BreachNoticeWorkflow)
 	r.RegisterActivity(acts)
 }

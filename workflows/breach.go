@@ -26,6 +26,8 @@ const (
 	UpdateBreachNotification = "breach_notification"
 	UpdateBreachMateriality  = "breach_materiality"
 	UpdateBreachClose        = "breach_close"
+	// UpdateBreachSubjects starts notifying the people affected (BreachNoticeWorkflow).
+	UpdateBreachSubjects = "breach_subjects"
 )
 
 // Breach statuses.
@@ -133,6 +135,10 @@ type BreachState struct {
 	Clocks         []BreachClock      `json:"clocks"`
 	Steps          []domain.Step      `json:"steps"`
 	AsOf           time.Time          `json:"as_of"`
+	// Notices are the runs notifying the people affected (Art. 34); Subjects counts, from the
+	// register, what became of each person's message (filled in by the breach service).
+	Notices  []BreachNoticeRun     `json:"notices,omitempty"`
+	Subjects *store.NoticeProgress `json:"subjects,omitempty"`
 }
 
 // clock is one obligation's working state; gen changes whenever its plan must be made again.
@@ -169,6 +175,9 @@ func BreachWorkflow(ctx workflow.Context, in BreachInput) (BreachState, error) {
 		AwareAt: in.AwareAt, DeterminedAt: in.DeterminedAt, Facts: in.Facts, Missing: store.Art33{}.Missing(),
 	}}
 	if err := b.registerHandlers(ctx); err != nil {
+		return b.snapshot(ctx), err
+	}
+	if err := b.registerNotices(ctx); err != nil {
 		return b.snapshot(ctx), err
 	}
 	step := activities.BreachStep{Open: true, Actor: in.OpenedBy, Action: "breach.opened"}
@@ -633,6 +642,7 @@ func (b *breach) clockRow(ctx workflow.Context, c *clock) store.BreachClock {
 func (b *breach) snapshot(ctx workflow.Context) BreachState {
 	st := b.state
 	st.Steps = slices.Clone(b.state.Steps)
+	st.Notices = slices.Clone(b.state.Notices)
 	st.Clocks = make([]BreachClock, 0, len(b.clocks))
 	for _, c := range b.clocks {
 		st.Clocks = append(st.Clocks, BreachClock{Obligation: c.ob, Status: c.status, Notification: c.notice, Alarms: slices.Clone(c.alarms)})

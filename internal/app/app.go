@@ -42,6 +42,9 @@ type Stack struct {
 	Temporal client.Client
 	// Mail sends notices to subjects: the Mailgun sender, or Mailbox in front of it.
 	Mail mail.Sender
+	// Batch sends breach notices to many people a call: the Mailgun sender itself (the dev
+	// mailbox keeps single notices only).
+	Batch mail.BatchSender
 	// Mailbox keeps the mail sent, for /dev/mailbox (Need.Mailbox).
 	Mailbox *mail.Mailbox
 	// Keys seal and open connector commands.
@@ -100,9 +103,11 @@ func (s *Stack) build(ctx context.Context, need Need) error {
 		}
 	}
 	if need.Mail || need.Mailbox > 0 {
-		if s.Mail, err = newMailgun(s.Cfg.Mail); err != nil {
+		mg, err := newMailgun(s.Cfg.Mail)
+		if err != nil {
 			return err
 		}
+		s.Mail, s.Batch = mg, mg
 		if need.Mailbox > 0 {
 			s.Mailbox = mail.NewMailbox(s.Mail, need.Mailbox)
 			s.Mail = s.Mailbox
@@ -117,7 +122,7 @@ func (s *Stack) build(ctx context.Context, need Need) error {
 }
 
 // newMailgun is the Mailgun sender of the mail settings.
-func newMailgun(cfg config.Mail) (mail.Sender, error) {
+func newMailgun(cfg config.Mail) (*mail.Mailgun, error) {
 	m, err := mail.NewMailgun(mail.Config{
 		Domain: cfg.Domain, APIKey: cfg.APIKey.Value(), Region: cfg.Region, APIBase: cfg.APIBase, From: cfg.From,
 	})
@@ -236,7 +241,8 @@ func (s *Stack) Activities() *activities.Activities {
 		tenants[t.ID] = t
 	}
 	return &activities.Activities{
-		Store: s.Store, Bus: s.Bus, Mail: s.Mail, Exports: s.Exports, ExportBase: s.Exports.URI(""),
+		Store: s.Store, Bus: s.Bus, Mail: s.Mail, Batch: s.Batch, NoticeSettle: s.Cfg.Mail.BatchSettle,
+		Exports: s.Exports, ExportBase: s.Exports.URI(""),
 		Codes:     &identity.Codes{Pool: s.Store.Pool, Key: []byte(s.Cfg.Secrets.SigningKey.Value())},
 		PublicURL: s.Cfg.HTTP.PublicURL, MyAccountPath: s.Cfg.MyAccountPath,
 		SigningKey: s.Cfg.Secrets.SigningKey.Value(), Tenants: tenants, Keys: s.Keys,

@@ -166,6 +166,10 @@ type Mail struct {
 	// WebhookSigningKey verifies Mailgun's delivery webhooks at /webhooks/mailgun; without it
 	// the route refuses every call.
 	WebhookSigningKey Secret `yaml:"webhook_signing_key"`
+	// BatchSettle is how long a breach notice batch whose send went unanswered (a crash, a
+	// timeout) waits for Mailgun's events to show whether it was accepted before it is sent
+	// again (default 5 minutes; see README, "Notifying the people affected").
+	BatchSettle time.Duration `yaml:"batch_settle"`
 }
 
 // Secrets names where Lethe's own keys come from.
@@ -304,6 +308,7 @@ var envOverrides = []struct {
 	{"LETHE_MAIL_REGION", "mail.region", func(c *Config, v string) error { c.Mail.Region = v; return nil }},
 	{"LETHE_MAIL_FROM", "mail.from", func(c *Config, v string) error { c.Mail.From = v; return nil }},
 	{"LETHE_MAIL_API_BASE", "mail.api_base", func(c *Config, v string) error { c.Mail.APIBase = v; return nil }},
+	{"LETHE_MAIL_BATCH_SETTLE", "mail.batch_settle", duration(func(c *Config) *time.Duration { return &c.Mail.BatchSettle })},
 	{"LETHE_KAFKA_RETENTION_COMMANDS", "kafka.retention.commands", duration(func(c *Config) *time.Duration { return &c.Kafka.Retention.Commands })},
 	{"LETHE_KAFKA_RETENTION_RESULTS", "kafka.retention.results", duration(func(c *Config) *time.Duration { return &c.Kafka.Retention.Results })},
 	{"LETHE_KAFKA_RETENTION_DLQ", "kafka.retention.dlq", duration(func(c *Config) *time.Duration { return &c.Kafka.Retention.DLQ })},
@@ -380,7 +385,7 @@ func Defaults() Config {
 		Database: Database{MaxConns: 10},
 		Exports:  Exports{Dir: "exports", ExpireAfterDays: 30},
 		Secrets:  Secrets{SigningKey: Secret{Env: "LETHE_SIGNING_KEY"}},
-		Mail: Mail{Region: "us", APIKey: Secret{Env: "LETHE_MAILGUN_API_KEY"},
+		Mail: Mail{Region: "us", BatchSettle: 5 * time.Minute, APIKey: Secret{Env: "LETHE_MAILGUN_API_KEY"},
 			WebhookSigningKey: Secret{Env: "LETHE_MAILGUN_WEBHOOK_KEY"}},
 		Limits: DefaultLimits(),
 	}
@@ -669,6 +674,9 @@ func (c *Config) Validate() error {
 			name := []string{"commands", "results", "dlq", "intake", "events"}[i]
 			return fmt.Errorf("%s: %s is shorter than a minute; write a duration such as 168h", Setting("kafka.retention."+name), d)
 		}
+	}
+	if c.Mail.BatchSettle <= 0 {
+		return fmt.Errorf("%s: %s must be positive (how long an unanswered notice batch waits for Mailgun's events)", Setting("mail.batch_settle"), c.Mail.BatchSettle)
 	}
 	if c.Exports.Dir == "" {
 		return fmt.Errorf("%s: must not be empty", Setting("exports.dir"))

@@ -1,0 +1,233 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/lethe-privacy/lethe/connectors/exportstore"
+	"github.com/lethe-privacy/lethe/connectors/protocol"
+	"github.com/lethe-privacy/lethe/internal/domain"
+	"github.com/lethe-privacy/lethe/internal/mail"
+	"github.com/lethe-privacy/lethe/internal/store"
+)
+
+// Mailgun user variables a breach notice carries, so delivery events come back to it.
+const (
+	BreachVariable = "lethe-breach-id"
+	BatchVariable  = "lethe-batch" // <breach id>:<run>:<batch>, unique to one batch
+)
+
+// FoundSubjects asks LoadFound to add the people a connector's find wrote to its export file.
+type FoundSubjects struct {
+	BreachID  string
+	Connector string
+	Export    domain.ExportRef
+}
+
+// Loaded counts what LoadFound or an upload added to a breach's notice.
+type Loaded struct {
+	Added int64 `json:"added"` // new people listed
+	// NoEmail are people with only a phone or a customer number: no email can reach them.
+	NoEmail int64 `json:"no_email"`
+	Invalid int64 `json:"invalid"` // addresses that are not email addresses
+}
+
+// LoadFound reads the subjects a find wrote (email, phone, customer_id) and lists those with an
+// email address for the breach's notice, in the file's order. The file holds personal data and
+// stays in the export store, under the breach's own prefix; history carries only its reference
+// and the counts. Listing is idempotent: a person already listed is not listed again.
+func (a *Activities) LoadFound(ctx context.Context, f FoundSubjects) (Loaded, error) {
+	var out Loaded
+	obj := exportstore.Object{URI: f.Export.URI, SHA256: f.Export.SHA256, Bytes: f.Export.Bytes}
+	if err := exportstore.Verify(ctx, a.Exports, obj); err != nil {
+		return out, permanent("reading what "+f.Connector+" found", err)
+	}
+	r, err := a.Exports.Open(ctx, f.Export.URI)
+	if err != nil {
+		return out, err
+	}
+	defer r.Close()
+	tr, err := protocol.NewTableReader(r, f.Connector+"/subjects")
+	if err != nil {
+		return out, permanent("reading what "+f.Connector+" found", err)
+	}
+	col := map[string]int{}
+	for i, c := range tr.Header.Columns {
+		col[c.Name] = i
+	}
+	email, ok := col["email"]
+	if !ok {
+		return out, permanent("reading what "+f.Connector+" found", errors.New("the subjects table has no email column"))
+	}
+	var rs []store.Recipient
+	for {
+		row, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return out, permanent("reading what "+f.Connector+" found", err)
+		}
+		var addr string
+		_ = json.Unmarshal(row[email], &addr)
+		addr = strings.TrimSpace(addr)
+		switch {
+		case addr == "":
+			out.NoEmail++
+		case !mail.ValidAddress(addr):
+			out.Invalid++
+		default:
+			rec := store.Recipient{Email: addr}
+			if i, ok := col["phone"]; ok {
+				_ = json.Unmarshal(row[i], &rec.Phone)
+			}
+			rs = append(rs, rec)
+		}
+	}
+	if out.Added, err = a.Store.Notices().AddRecipients(ctx, f.BreachID, f.Connector, rs); err != nil {
+		return out, err
+	}
+	return out, nil
+}
+
+// NoticeContent is the Art. 34(2) content of a notice to the people affected, in plain language:
+// what happened, the contact point, the likely consequences and the measures (Art. 33(3)(b)-(d)).
+type NoticeContent struct {
+	Nature          string   `json:"nature"`
+	ContactPoint    string   `json:"contact_point"`
+	Consequences    string   `json:"consequences"`
+	Measures        string   `json:"measures"`
+	Recommendations []string `json:"recommendations,omitempty"`
+}
+
+// NoticeBatch asks SendNoticeBatch for batch number Batch of a breach's notice.
+type NoticeBatch struct {
+	BreachID string
+	TenantID string
+	Run      int // the breach's notice run
+	Batch    int // 1, 2, ...: batches are numbered by the workflow, so a retry is the same batch
+	Size     int // people a batch (at most mail.MaxBatch)
+	Content  NoticeContent
+}
+
+// BatchOutcome is what became of one batch. Done means nobody was left to claim.
+type BatchOutcome struct {
+	Batch      int  `json:"batch"`
+	Recipients int  `json:"recipients"`
+	Sent       int  `json:"sent"`
+	Failed     int  `json:"failed"`
+	Done       bool `json:"done"`
+	// Resolved means an earlier attempt's send, whose answer was lost, was found accepted in
+	// Mailgun's events and recorded instead of sent again.
+	Resolved bool `json:"resolved,omitempty"`
+}
+
+// ErrInDoubt is the error type of a batch whose earlier send went unanswered and that Mailgun's
+// events do not show yet: the activity is retried once they have had time to settle.
+const ErrInDoubt = "in_doubt"
+
+// SendNoticeBatch sends one batch of a breach's notice, exactly once per person:
+//
+//  1. The batch is claimed in PostgreSQL (its people marked, the batch recorded as claimed) in
+//     one transaction before Mailgun is called; a retry finds the claim and sends to the same
+//     people, never to others.
+//  2. One Mailgun call sends it; the outcome (sent with the message id, or failed) is recorded
+//     for the batch and each person in one transaction. An answered error queued nothing: the
+//     batch is marked refused and sent again on retry.
+//  3. A claimed batch without an outcome is in doubt: the worker died, or the answer was lost,
+//     between the call and the record. Mailgun has no idempotency key, so the retry asks
+//     Mailgun's events API whether the batch's first person has an accepted message carrying
+//     the batch's variable; if so the batch is recorded as sent from it. If not, it waits until
+//     NoticeSettle has passed since the claim (events are stored within seconds, not at once)
+//     and only then sends again.
+//
+// Residual risk: a message Mailgun accepted but whose event is still not visible NoticeSettle
+// after the claim is sent twice; NoticeSettle (mail.batch_settle, default 5 minutes) must be
+// longer than Mailgun's event delay and the HTTP timeout (30 s).
+func (a *Activities) SendNoticeBatch(ctx context.Context, nb NoticeBatch) (BatchOutcome, error) {
+	out := BatchOutcome{Batch: nb.Batch}
+	n := a.Store.Notices()
+	key := nb.BreachID + ":" + strconv.Itoa(nb.Run) + ":" + strconv.Itoa(nb.Batch)
+	b, err := n.Batch(ctx, nb.BreachID, nb.Run, nb.Batch)
+	var rs []store.Recipient
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		if rs, err = n.Claim(ctx, nb.BreachID, nb.Run, nb.Batch, min(max(nb.Size, 1), mail.MaxBatch), a.now()); err != nil {
+			return out, err
+		}
+		if len(rs) == 0 {
+			out.Done = true
+			return out, nil
+		}
+	case err != nil:
+		return out, err
+	case b.Status == store.BatchSent || b.Status == store.BatchFailed:
+		return settled(out, b.Status, b.Recipients), nil
+	default:
+		if rs, err = n.BatchRecipients(ctx, nb.BreachID, nb.Run, nb.Batch); err != nil {
+			return out, err
+		}
+		if b.Status == store.BatchClaimed {
+			id, found, err := a.Batch.Accepted(ctx, rs[0].Email, BatchVariable, key, b.ClaimedAt.Add(-time.Minute))
+			if err != nil {
+				return out, mailError("looking up batch "+key+" in Mailgun's events", err)
+			}
+			if found {
+				out = settled(out, store.BatchSent, len(rs))
+				out.Resolved = true
+				return out, n.Settle(ctx, nb.BreachID, nb.Run, nb.Batch, store.BatchSent, id, "", a.now())
+			}
+			if wait := a.NoticeSettle - a.now().Sub(b.ClaimedAt); wait > 0 {
+				return out, temporal.NewApplicationErrorWithOptions("batch "+key+" went unanswered and is not in Mailgun's events yet",
+					ErrInDoubt, temporal.ApplicationErrorOptions{NextRetryDelay: wait})
+			}
+		}
+	}
+	return a.sendBatch(ctx, nb, key, rs)
+}
+
+func (a *Activities) sendBatch(ctx context.Context, nb NoticeBatch, key string, rs []store.Recipient) (BatchOutcome, error) {
+	out := BatchOutcome{Batch: nb.Batch}
+	b := mail.Batch{
+		Notice: mail.Notice{Kind: mail.KindBreachNotification, Tenant: a.branding(nb.TenantID), Data: map[string]any{
+			"Nature": nb.Content.Nature, "ContactPoint": nb.Content.ContactPoint, "Consequences": nb.Content.Consequences,
+			"Measures": nb.Content.Measures, "Recommendations": nb.Content.Recommendations, "Reference": nb.BreachID,
+		}},
+		Variables: map[string]string{BreachVariable: nb.BreachID, BatchVariable: key},
+	}
+	for _, r := range rs {
+		b.To = append(b.To, mail.BatchRecipient{Address: r.Email, ID: strconv.FormatInt(r.Seq, 10)})
+	}
+	n := a.Store.Notices()
+	id, err := a.Batch.SendBatch(ctx, b)
+	switch {
+	case err == nil:
+		return settled(out, store.BatchSent, len(rs)), n.Settle(ctx, nb.BreachID, nb.Run, nb.Batch, store.BatchSent, id, "", a.now())
+	case mail.IsPermanent(err):
+		return settled(out, store.BatchFailed, len(rs)), n.Settle(ctx, nb.BreachID, nb.Run, nb.Batch, store.BatchFailed, "", err.Error(), a.now())
+	case mail.NotQueued(err):
+		if serr := n.Settle(ctx, nb.BreachID, nb.Run, nb.Batch, store.BatchRefused, "", err.Error(), a.now()); serr != nil {
+			return out, serr
+		}
+	}
+	// Unanswered, the batch stays claimed: the retry resolves it from Mailgun's events.
+	return out, mailError(fmt.Sprintf("sending batch %s (%d people)", key, len(rs)), err)
+}
+
+func settled(out BatchOutcome, status string, people int) BatchOutcome {
+	out.Recipients = people
+	if status == store.BatchSent {
+		out.Sent = people
+	} else {
+		out.Failed = people
+	}
+	return out
+}

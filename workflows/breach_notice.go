@@ -1,0 +1,303 @@
+package workflows
+
+import (
+	"cmp"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/lethe-privacy/lethe/activities"
+	"github.com/lethe-privacy/lethe/internal/domain"
+	"github.com/lethe-privacy/lethe/internal/mail"
+)
+
+// SubjectFind is one finder every connector instance of the tenant that declares find runs,
+// e.g. {finder: customers_with_health_notes}. Its params are criteria, never identities.
+type SubjectFind struct {
+	Finder string         `json:"finder"`
+	Params map[string]any `json:"params,omitempty"`
+}
+
+// BreachNoticeInput starts (and, continued as new, resumes) notifying the people affected by a
+// breach. It carries batch numbers and counts only: the people are in PostgreSQL.
+type BreachNoticeInput struct {
+	BreachID   string
+	TenantID   string
+	Run        int // the breach's notice run, 1, 2, ...
+	Find       []SubjectFind
+	Connectors []domain.ConnectorRef // the tenant's instances; those declaring find are asked
+	ExportBase string
+	Content    activities.NoticeContent
+	BatchSize  int // people a batch (default and at most mail.MaxBatch)
+	Parallel   int // batches in flight (default 4)
+	// BatchesPerRun bounds one run's history: after that many batches the workflow continues as
+	// new (default 200, about 1,400 events).
+	BatchesPerRun int
+	// What earlier runs did, carried across continue-as-new.
+	Found     bool // the finds were done
+	NextBatch int
+	Progress  NoticeProgress
+}
+
+// NoticeProgress counts what a notice run did.
+type NoticeProgress struct {
+	Found    int64 `json:"found"`    // people the finds listed (new to this breach's notice)
+	NoEmail  int64 `json:"no_email"` // found with no email address
+	Invalid  int64 `json:"invalid"`  // found with an address that is not one
+	Batches  int   `json:"batches"`
+	Sent     int64 `json:"sent"`
+	Failed   int64 `json:"failed"`
+	Resolved int   `json:"resolved,omitempty"` // batches in doubt found accepted in Mailgun's events
+}
+
+var noticeBatchOptions = workflow.ActivityOptions{
+	// Longer than Mailgun's HTTP timeout (30 s); a dead worker's batch is retried after it.
+	StartToCloseTimeout:    45 * time.Second,
+	ScheduleToCloseTimeout: 24 * time.Hour,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
+		NonRetryableErrorTypes: []string{activities.ErrPermanent},
+	},
+}
+
+// BreachNoticeWorkflow notifies the people affected by a high-risk breach (Art. 34): it asks
+// the connectors to find them (or takes those an upload listed), then sends the notice in
+// numbered batches, each claimed and settled in PostgreSQL by SendNoticeBatch so that nobody
+// gets it twice, and continues as new every BatchesPerRun batches so that a million people
+// keep the history bounded. It is the breach workflow's child, ID <breach>-notice-<run>.
+func BreachNoticeWorkflow(ctx workflow.Context, in BreachNoticeInput) (NoticeProgress, error) {
+	in = noticeDefaults(in)
+	if !in.Found {
+		if err := findSubjects(ctx, &in); err != nil {
+			return in.Progress, err
+		}
+		in.Found = true
+	}
+	bctx := workflow.WithActivityOptions(ctx, noticeBatchOptions)
+	for sent := 0; ; {
+		if sent >= in.BatchesPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+			return in.Progress, workflow.NewContinueAsNewError(ctx, BreachNoticeWorkflow, in)
+		}
+		// A wave of batches in flight; each claims its own people.
+		var fs []workflow.Future
+		for i := 0; i < in.Parallel; i++ {
+			fs = append(fs, workflow.ExecuteActivity(bctx, a.SendNoticeBatch, activities.NoticeBatch{
+				BreachID: in.BreachID, TenantID: in.TenantID, Run: in.Run, Batch: in.NextBatch + i, Size: in.BatchSize, Content: in.Content,
+			}))
+		}
+		done := false
+		var errs *multierror.Error
+		for _, f := range fs {
+			var o activities.BatchOutcome
+			if err := f.Get(ctx, &o); err != nil {
+				errs = multierror.Append(errs, err)
+				continue
+			}
+			done = done || o.Done
+			if !o.Done {
+				in.Progress.Batches++
+				in.Progress.Sent += int64(o.Sent)
+				in.Progress.Failed += int64(o.Failed)
+				if o.Resolved {
+					in.Progress.Resolved++
+				}
+			}
+		}
+		if err := errs.ErrorOrNil(); err != nil {
+			return in.Progress, fmt.Errorf("sending the notice of breach %s: %w", in.BreachID, err)
+		}
+		in.NextBatch += in.Parallel
+		sent += in.Parallel
+		if done {
+			return in.Progress, nil
+		}
+	}
+}
+
+func noticeDefaults(in BreachNoticeInput) BreachNoticeInput {
+	if in.BatchSize <= 0 || in.BatchSize > mail.MaxBatch {
+		in.BatchSize = mail.MaxBatch
+	}
+	if in.Parallel <= 0 {
+		in.Parallel = 4
+	}
+	if in.BatchesPerRun <= 0 {
+		in.BatchesPerRun = 200
+	}
+	if in.NextBatch <= 0 {
+		in.NextBatch = 1
+	}
+	return in
+}
+
+// findSubjects runs every finder on every instance that declares find, in parallel, and lists
+// what each found. A failed instance fails the run, naming it: notifying only some of the people
+// found would look complete when it is not.
+func findSubjects(ctx workflow.Context, in *BreachNoticeInput) error {
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		ScheduleToCloseTimeout: 24 * time.Hour, StartToCloseTimeout: time.Hour, HeartbeatTimeout: 2 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 10 * time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Minute,
+			NonRetryableErrorTypes: []string{activities.ErrPermanent}},
+	})
+	type call struct {
+		connector string
+		f         workflow.Future
+	}
+	var calls []call
+	for _, c := range in.Connectors {
+		if !c.Has("find") {
+			continue
+		}
+		for i, f := range in.Find {
+			params := map[string]any{"finder": f.Finder}
+			for _, k := range workflow.DeterministicKeys(f.Params) {
+				params[k] = f.Params[k]
+			}
+			calls = append(calls, call{c.Name, workflow.ExecuteActivity(actx, a.DispatchCommand, activities.Dispatch{
+				RequestID: in.BreachID, TenantID: in.TenantID, Connector: c.Name, Action: "find", Params: params,
+				IdempotencyKey: in.BreachID + ":notice:" + strconv.Itoa(in.Run) + ":" + strconv.Itoa(i+1) + ":" + c.Name + ":find",
+				ExportLocation: strings.TrimSuffix(in.ExportBase, "/") + "/" + in.TenantID + "/" + in.BreachID + "/notice-" + strconv.Itoa(in.Run) + "-" + strconv.Itoa(i+1),
+			})})
+		}
+	}
+	if len(in.Find) > 0 && len(calls) == 0 {
+		return temporal.NewNonRetryableApplicationError("no connector instance of tenant "+in.TenantID+" declares find", activities.ErrPermanent, nil)
+	}
+	rctx := workflow.WithActivityOptions(ctx, recordOptions)
+	var errs *multierror.Error
+	for _, c := range calls {
+		var out domain.Output
+		if err := c.f.Get(ctx, &out); err != nil {
+			errs = multierror.Append(errs, fmt.Errorf("%s find: %s", c.connector, errorMessage(err)))
+			continue
+		}
+		for _, ref := range out.Exports {
+			var l activities.Loaded
+			err := workflow.ExecuteActivity(rctx, a.LoadFound, activities.FoundSubjects{BreachID: in.BreachID, Connector: c.connector, Export: ref}).Get(ctx, &l)
+			if err != nil {
+				errs = multierror.Append(errs, fmt.Errorf("%s find: %s", c.connector, errorMessage(err)))
+				continue
+			}
+			in.Progress.Found += l.Added
+			in.Progress.NoEmail += l.NoEmail
+			in.Progress.Invalid += l.Invalid
+		}
+	}
+	return errs.ErrorOrNil()
+}
+
+// BreachSubjects starts notifying the people affected by a high-risk breach: those the
+// connectors find, or those an upload listed before (Uploaded counts them).
+type BreachSubjects struct {
+	Find     []SubjectFind `json:"find,omitempty"`
+	Uploaded int64         `json:"uploaded,omitempty"`
+	// Connectors and ExportBase are the tenant's, resolved by the caller from the configuration.
+	Connectors []domain.ConnectorRef `json:"connectors,omitempty"`
+	ExportBase string                `json:"export_base,omitempty"`
+	Actor      string                `json:"actor"`
+}
+
+// Notice run statuses.
+const (
+	NoticeRunning = "running"
+	NoticeDone    = "done"
+	NoticeFailed  = "failed"
+)
+
+// BreachNoticeRun is one run of notifying the people affected, as the breach's state shows it.
+type BreachNoticeRun struct {
+	Run        int            `json:"run"`
+	Source     string         `json:"source"` // connectors or upload
+	Actor      string         `json:"actor"`
+	StartedAt  time.Time      `json:"started_at"`
+	Status     string         `json:"status"`
+	Progress   NoticeProgress `json:"progress"` // as of the run's end
+	Error      string         `json:"error,omitempty"`
+	WorkflowID string         `json:"workflow_id"`
+}
+
+func (b *breach) registerNotices(ctx workflow.Context) error {
+	return workflow.SetUpdateHandlerWithOptions(ctx, UpdateBreachSubjects,
+		func(ctx workflow.Context, s BreachSubjects) (BreachState, error) {
+			ctx = workflow.WithActivityOptions(ctx, recordOptions)
+			run := BreachNoticeRun{Run: len(b.state.Notices) + 1, Source: "connectors", Actor: s.Actor,
+				StartedAt: workflow.Now(ctx), Status: NoticeRunning}
+			if len(s.Find) == 0 {
+				run.Source = "upload"
+			}
+			run.WorkflowID = b.in.BreachID + "-notice-" + strconv.Itoa(run.Run)
+			b.state.Notices = append(b.state.Notices, run)
+			c := b.state.Content
+			in := BreachNoticeInput{BreachID: b.in.BreachID, TenantID: b.in.TenantID, Run: run.Run, Find: s.Find,
+				Connectors: s.Connectors, ExportBase: s.ExportBase, Found: len(s.Find) == 0,
+				Content: activities.NoticeContent{Nature: c.Nature, ContactPoint: c.ContactPoint, Consequences: c.Consequences, Measures: c.Measures}}
+			// The run goes on if the breach is closed meanwhile: people are told all the same.
+			cctx := workflow.WithChildOptions(b.ctx, workflow.ChildWorkflowOptions{WorkflowID: run.WorkflowID, ParentClosePolicy: enums.PARENT_CLOSE_POLICY_ABANDON})
+			child := workflow.ExecuteChildWorkflow(cctx, BreachNoticeWorkflow, in)
+			if err := child.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
+				b.endNotice(run.Run, NoticeProgress{}, err)
+				return b.snapshot(ctx), fmt.Errorf("starting the notice run: %w", err)
+			}
+			workflow.Go(b.ctx, func(gctx workflow.Context) {
+				var p NoticeProgress
+				err := child.Get(gctx, &p)
+				b.endNotice(run.Run, p, err)
+				gctx = workflow.WithActivityOptions(gctx, recordOptions)
+				r := b.state.Notices[run.Run-1]
+				_ = b.record(gctx, activities.BreachStep{Actor: "lethe", Action: "breach.subjects_notified", Detail: map[string]any{
+					"run": r.Run, "status": r.Status, "sent": p.Sent, "failed": p.Failed, "batches": p.Batches}})
+			})
+			return b.change(ctx, activities.BreachStep{Actor: s.Actor, Action: "breach.subjects_notifying",
+				Detail: map[string]any{"run": run.Run, "source": run.Source, "finders": len(s.Find), "uploaded": s.Uploaded}},
+				"notifying the people affected (run "+strconv.Itoa(run.Run)+", "+run.Source+") by "+s.Actor)
+		},
+		workflow.UpdateHandlerOptions{Validator: b.validateSubjects})
+}
+
+func (b *breach) validateSubjects(s BreachSubjects) error {
+	if err := b.validateActor(s.Actor); err != nil {
+		return err
+	}
+	if b.state.Risk != "high" {
+		return fmt.Errorf("the people affected are notified when the risk to them is high (Art. 34); the assessment is %q", cmp.Or(b.state.Risk, "not made"))
+	}
+	c := b.state.Content
+	var lack []string
+	for _, f := range []struct{ name, v string }{{"nature", c.Nature}, {"contact_point", c.ContactPoint}, {"consequences", c.Consequences}, {"measures", c.Measures}} {
+		if strings.TrimSpace(f.v) == "" {
+			lack = append(lack, f.name)
+		}
+	}
+	if len(lack) > 0 {
+		return fmt.Errorf("the notice to the people affected needs the content's %s (Art. 34(2)): update the content first", strings.Join(lack, ", "))
+	}
+	for _, r := range b.state.Notices {
+		if r.Status == NoticeRunning {
+			return fmt.Errorf("notice run %d is still sending; start another once it is done", r.Run)
+		}
+	}
+	if len(s.Find) == 0 && s.Uploaded == 0 {
+		return fmt.Errorf("nobody to notify: name finders for the connectors, or upload a CSV")
+	}
+	for i, f := range s.Find {
+		if strings.TrimSpace(f.Finder) == "" {
+			return fmt.Errorf("find[%d] needs a finder", i)
+		}
+	}
+	return nil
+}
+
+// endNotice records how a run ended.
+func (b *breach) endNotice(run int, p NoticeProgress, err error) {
+	r := &b.state.Notices[run-1]
+	r.Progress, r.Status = p, NoticeDone
+	if err != nil {
+		r.Status, r.Error = NoticeFailed, errorMessage(err)
+	}
+}
