@@ -70,6 +70,7 @@ type clock struct {
 	Notified, Reference           string
 	Late                          bool
 	LateReasons                   string
+	Overdue                       bool // past its limit with nobody notified
 }
 
 var riskWords = map[string]string{
@@ -145,7 +146,8 @@ func newDocument(rec store.BreachRecord) document {
 	for _, c := range rec.Clocks {
 		v := clock{Regime: c.Regime, Notify: c.Notify, Limit: c.Limit, Source: c.Source,
 			Starts: c.Starts + ": " + whenPtr(c.StartedAt, "not yet"),
-			Due:    whenPtr(c.DueAt, "no fixed limit"), Status: orWord(statusWords, c.Status), Notified: "not yet"}
+			Due:    whenPtr(c.DueAt, "no fixed limit"), Status: orWord(statusWords, c.Status), Notified: "not yet",
+			Overdue: c.Status == "escalated"}
 		if n, ok := notices[c.RuleID]; ok {
 			v.Notified, v.Reference, v.Late, v.LateReasons = when(n.NotifiedAt), n.Reference, n.Late, n.LateReasons
 		}

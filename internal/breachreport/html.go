@@ -55,7 +55,7 @@ Art. 33(4) allows this information to be provided in phases without undue furthe
 <tr><th>{{.Regime}}</th><td>notify {{.Notify}}</td></tr>
 <tr><th>Limit</th><td>{{.Limit}}; due {{.Due}}</td></tr>
 <tr><th>Starts</th><td>{{.Starts}}</td></tr>
-<tr><th>Status</th><td>{{.Status}}</td></tr>
+<tr><th>Status</th><td{{if .Overdue}} class="missing"{{end}}>{{.Status}}</td></tr>
 <tr><th>Notified</th><td>{{.Notified}}{{if .Reference}} (reference {{.Reference}}){{end}}</td></tr>
 {{if .Late}}<tr><th>Reasons for the delay</th><td>{{.LateReasons}}</td></tr>{{end}}
 <tr><th>Source</th><td class="muted">{{.Source}}</td></tr>

@@ -113,7 +113,7 @@ func (p *pdfDoc) body(d document) {
 		p.row(c.Regime, "notify "+c.Notify, false)
 		p.row("Limit", c.Limit+"; due "+c.Due, false)
 		p.row("Starts", c.Starts, false)
-		p.row("Status", c.Status, c.Status == statusWords["escalated"])
+		p.row("Status", c.Status, c.Overdue)
 		notified := c.Notified
 		if c.Reference != "" {
 			notified += " (reference " + c.Reference + ")"

@@ -68,7 +68,10 @@ func incompleteBreach() store.BreachRecord {
 			ToFollow: "Number of recipients still being counted."}, RecordedBy: "support", RecordedAt: opened}},
 		Clocks: []store.BreachClock{{BreachID: "br-partial", RuleID: "gdpr-art33-authority", RuleVersion: 1, Regime: "EU GDPR",
 			Notify: "supervisory authority", Kind: "deadline", Starts: "awareness", StartedAt: &aware, DueAt: &due, Limit: "72 hours",
-			Source: "GDPR Art. 33(1)", Status: "running", UpdatedAt: opened}},
+			Source: "GDPR Art. 33(1)", Status: "running", UpdatedAt: opened},
+			{BreachID: "br-partial", RuleID: "uk-gdpr-art33-authority", RuleVersion: 1, Regime: "UK GDPR", Notify: "the ICO",
+				Kind: "deadline", Starts: "awareness", StartedAt: &aware, DueAt: &due, Limit: "72 hours", Source: "UK GDPR Art. 33(1)",
+				Status: "escalated", UpdatedAt: opened}},
 	}
 }
 
@@ -133,7 +136,7 @@ func TestReportIncompleteBreach(t *testing.T) {
 			assert.NotContains(t, text, "contact point (33(3)(b))")
 			assert.Equal(t, 6, strings.Count(text, notGiven), "each missing element is marked where its value would be")
 			for _, want := range []string{"privacy@salon.example", "Number of recipients still being counted.", "Not assessed yet.",
-				"running, not notified yet", "Notified not yet"} {
+				"running, not notified yet", "Notified not yet", "UK GDPR", "past its limit, NOT NOTIFIED"} {
 				assert.Contains(t, text, want)
 			}
 			if format == breachreport.FormatHTML {
