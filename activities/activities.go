@@ -39,6 +39,8 @@ type Activities struct {
 	// Keys seal each connector's commands: identifiers never reach Kafka in clear.
 	Keys    crypto.ConnectorKeys
 	Tenants map[string]config.Tenant
+	// SlackAPI is Slack's Web API base ("" for Slack itself; the stand-in in lethe dev and tests).
+	SlackAPI string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }

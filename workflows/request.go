@@ -18,6 +18,7 @@ import (
 	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/internal/deadline"
 	"github.com/lethe-privacy/lethe/internal/domain"
+	"github.com/lethe-privacy/lethe/internal/slackmsg"
 )
 
 // Names of the request workflow's query and updates. Updates carry human decisions and are
@@ -31,6 +32,8 @@ const (
 	UpdateRetry          = "retry"
 	UpdateCancel         = "cancel"
 	UpdateResendCode     = "resend_code"
+	// UpdateAskInfo emails the subject staff's question (Decision.Reason) and records it.
+	UpdateAskInfo = "ask_info"
 )
 
 // RequestInput starts a request workflow. The workflow ID is RequestID. It deliberately
@@ -80,6 +83,8 @@ type request struct {
 	codes int // codes resent
 
 	verified bool
+	// method is how the subject's identity was verified.
+	method   string
 	approved bool
 	denied   bool
 	canceled bool
@@ -89,6 +94,8 @@ type request struct {
 	actor string
 	// recorded is the last status the read model holds.
 	recorded string
+	// preflight is the erasure's block check shown in the Slack approval message.
+	preflight *slackmsg.Preflight
 
 	dueChanged workflow.Channel
 	due        time.Time
@@ -157,6 +164,7 @@ func (r *request) run(ctx workflow.Context) (domain.RequestState, error) {
 			return r.finish(ctx, domain.StatusCanceled, "request.identity_expired", "identity not verified in time")
 		}
 	} else {
+		r.method = "vouched for by " + cmp.Or(in.Channel, "api")
 		r.markVerified(workflow.Now(ctx))
 	}
 	if r.state.ClockStartedAt == nil {
@@ -170,8 +178,19 @@ func (r *request) run(ctx workflow.Context) (domain.RequestState, error) {
 		if err := r.moveTo(ctx, domain.StatusPendingApproval, "request.pending_approval", "", nil); err != nil {
 			return r.state, err
 		}
+		inSlack := in.Policy.SlackApproval && workflow.GetVersion(ctx, "slack-approval", workflow.DefaultVersion, 1) == 1
+		if inSlack {
+			r.askInSlack(ctx, nil)
+		}
 		if err := workflow.Await(ctx, func() bool { return r.approved || r.denied || r.canceled }); err != nil {
 			return r.state, err
+		}
+		if inSlack {
+			outcome := map[bool]string{true: "approved", false: "denied"}[r.approved]
+			if r.canceled {
+				outcome = "canceled"
+			}
+			r.askInSlack(ctx, &slackmsg.Decision{Outcome: outcome, Actor: r.decision.Actor, At: workflow.Now(ctx)})
 		}
 		switch {
 		case r.canceled:
@@ -559,6 +578,7 @@ func (r *request) registerHandlers(ctx workflow.Context) error {
 	}{
 		{UpdateVerifyIdentity,
 			func(ctx workflow.Context, v Verification) (domain.RequestState, error) {
+				r.method = v.Method
 				r.markVerified(workflow.Now(ctx))
 				r.note(ctx, "identity verified by "+v.Method)
 				return r.state, nil
@@ -619,6 +639,11 @@ func (r *request) registerHandlers(ctx workflow.Context) error {
 				}
 				return nil
 			}},
+		{UpdateAskInfo,
+			func(ctx workflow.Context, d Decision) (domain.RequestState, error) {
+				return r.askInfo(ctx, d)
+			},
+			func(d Decision) error { return r.validateDecision(d, true, "") }},
 		{UpdateRetry,
 			func(ctx workflow.Context, d Decision) (domain.RequestState, error) {
 				r.retry, r.decision = true, d
@@ -805,6 +830,50 @@ func (r *request) notify(ctx workflow.Context, kind string, data map[string]any)
 		Key: r.in.RequestID + ":" + kind + ":" + strconv.Itoa(r.seq), RequestID: r.in.RequestID,
 		TenantID: r.in.TenantID, Kind: kind, Data: data,
 	}).Get(ctx, nil)
+}
+
+// askInSlack posts the request's approval message to the tenant's Slack channel, or, once
+// decided, updates it to show who decided and when. An erasure's message shows the block check
+// run before anyone decides. Slack being down delays nobody: approving from the API or the CLI
+// works all the same, and a message that cannot be posted is reported.
+func (r *request) askInSlack(ctx workflow.Context, decided *slackmsg.Decision) {
+	if decided == nil && r.in.Type == domain.TypeErasure {
+		blocks, err := r.blockCheck(ctx)
+		p := &slackmsg.Preflight{Blocked: len(blocks) > 0, Reasons: blockReasons(blocks)}
+		if err != nil {
+			p.Error = errorMessage(err)
+		}
+		r.preflight = p
+	}
+	var names []string
+	for _, c := range r.in.Policy.Connectors {
+		names = append(names, c.Name)
+	}
+	sctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 5 * time.Minute,
+			MaximumAttempts: 20, NonRetryableErrorTypes: []string{activities.ErrPermanent}},
+	})
+	err := workflow.ExecuteActivity(sctx, a.PostApprovalMessage, activities.ApprovalMessage{
+		RequestID: r.in.RequestID, TenantID: r.in.TenantID, Type: r.in.Type, DueDate: r.state.DueDate,
+		Verified: r.verified, Method: r.method, Preflight: r.preflight, Connectors: names, Decision: decided,
+	}).Get(ctx, nil)
+	if err != nil {
+		r.reportFailure(ctx, "PostApprovalMessage", err)
+	}
+}
+
+// askInfo emails the subject staff's question and records that it was asked (the question in
+// the request's timeline, its asker in the audit trail).
+func (r *request) askInfo(ctx workflow.Context, d Decision) (domain.RequestState, error) {
+	// An update handler's context does not inherit the main coroutine's options.
+	ctx = workflow.WithActivityOptions(ctx, recordOptions)
+	r.state.InformationRequests = append(r.state.InformationRequests, domain.InformationRequest{At: workflow.Now(ctx), Actor: d.Actor, Question: d.Reason})
+	r.notify(ctx, "information_request", map[string]any{"Question": d.Reason})
+	if err := r.record(ctx, r.state.Status, "request.information_requested", "", nil, d.Actor); err != nil {
+		return r.state, err
+	}
+	return r.state, nil
 }
 
 // issueCode sends the subject a one-time code by email. A failure is recorded by the activity;

@@ -245,7 +245,7 @@ func (s *Stack) Activities() *activities.Activities {
 		Exports: s.Exports, ExportBase: s.Exports.URI(""),
 		Codes:     &identity.Codes{Pool: s.Store.Pool, Key: []byte(s.Cfg.Secrets.SigningKey.Value())},
 		PublicURL: s.Cfg.HTTP.PublicURL, MyAccountPath: s.Cfg.MyAccountPath,
-		SigningKey: s.Cfg.Secrets.SigningKey.Value(), Tenants: tenants, Keys: s.Keys,
+		SigningKey: s.Cfg.Secrets.SigningKey.Value(), Tenants: tenants, Keys: s.Keys, SlackAPI: s.Cfg.Slack.APIURL,
 	}
 }
 

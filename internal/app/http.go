@@ -12,6 +12,7 @@ import (
 	"github.com/lethe-privacy/lethe/internal/api"
 	"github.com/lethe-privacy/lethe/internal/config"
 	"github.com/lethe-privacy/lethe/internal/mail"
+	"github.com/lethe-privacy/lethe/internal/slackapp"
 	"github.com/lethe-privacy/lethe/internal/web"
 )
 
@@ -24,6 +25,7 @@ var surfaces = []func(s *Stack, mux *http.ServeMux) error{
 	mountWebhooks,
 	mountMyAccount,
 	mountMailbox,
+	mountSlack,
 }
 
 // mountHealth serves /healthz, /readyz over the stack's connections, and /metrics.
@@ -62,6 +64,12 @@ func mountMailbox(s *Stack, mux *http.ServeMux) error {
 	if s.Mailbox != nil {
 		mail.MountMailbox(mux, s.Mailbox)
 	}
+	return nil
+}
+
+// mountSlack serves /slack/interactions when a tenant has Slack settings.
+func mountSlack(s *Stack, mux *http.ServeMux) error {
+	slackapp.Mount(mux, slackapp.Options{Requests: s.Requests(), Store: s.Store, Tenants: s.Cfg.Tenants, APIURL: s.Cfg.Slack.APIURL, Log: s.Log})
 	return nil
 }
 

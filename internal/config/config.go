@@ -47,6 +47,7 @@ type Config struct {
 	Tenants    []Tenant    `yaml:"tenants"`
 	Connectors []Connector `yaml:"connectors"`
 	Limits     Limits      `yaml:"limits"`
+	Slack      SlackAPI    `yaml:"slack"`
 }
 
 // HTTP is the API, MyAccount and dashboard listener.
@@ -241,6 +242,8 @@ type Tenant struct {
 	Policy       Policy `yaml:"policy"`
 	// Breach is what the breach notification rules need to know about the tenant.
 	Breach BreachFacts `yaml:"breach"`
+	// Slack, when set, posts the tenant's approval messages to Slack and takes decisions there.
+	Slack *Slack `yaml:"slack"`
 }
 
 // BreachFacts say which breach notification obligations can apply to a tenant
@@ -325,6 +328,7 @@ var envOverrides = []struct {
 	{"LETHE_KAFKA_SASL_MECHANISM", "kafka.sasl.mechanism", func(c *Config, v string) error { c.Kafka.SASL.Mechanism = v; return nil }},
 	{"LETHE_KAFKA_SASL_USERNAME", "kafka.sasl.username", func(c *Config, v string) error { c.Kafka.SASL.Username = v; return nil }},
 	{"LETHE_KAFKA_TOPIC_PREFIX", "kafka.topic_prefix", func(c *Config, v string) error { c.Kafka.TopicPrefix = v; return nil }},
+	{"LETHE_SLACK_API_URL", "slack.api_url", func(c *Config, v string) error { c.Slack.APIURL = v; return nil }},
 	{"DATABASE_URL", "database.url", func(c *Config, v string) error { c.Database.URL = v; return nil }},
 }
 
@@ -524,6 +528,11 @@ func (c *Config) resolveSecrets(lookup func(string) (string, bool)) error {
 				return err
 			}
 			t.Tokens[j].value = v
+		}
+		if t.Slack != nil {
+			if err := t.Slack.resolve(t.ID, lookup); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -731,8 +740,16 @@ func (c *Config) Validate() error {
 		if e := t.Breach.Establishment; e != "" && !jurisdiction.MatchString(e) {
 			return fmt.Errorf("tenants[%s].breach.establishment: %q is not an ISO 3166 code such as DE or US-CA", t.ID, e)
 		}
+		if t.Slack != nil {
+			if err := t.Slack.validate(t.ID); err != nil {
+				return err
+			}
+		}
 	}
 	if err := c.validateConnectors(); err != nil {
+		return err
+	}
+	if err := c.Slack.validate(); err != nil {
 		return err
 	}
 	return c.validateConnectorKeys()

@@ -65,6 +65,8 @@ type Policy struct {
 	ClockStart string
 	// ManualApproval requires a staff decision before any work starts.
 	ManualApproval bool
+	// SlackApproval asks for that decision in the tenant's Slack channel too.
+	SlackApproval bool
 	// BlockedErasure is "wait" (re-check until clear or the deadline nears) or "close".
 	BlockedErasure string
 	// RecheckEvery is how often a blocked erasure is re-checked (default one day).
@@ -126,6 +128,15 @@ type RequestState struct {
 	// FailureReason then says why, for the DPO.
 	Closed        bool   `json:"closed,omitempty"`
 	FailureReason string `json:"failure_reason,omitempty"`
+	// InformationRequests are the questions staff emailed the subject.
+	InformationRequests []InformationRequest `json:"information_requests,omitempty"`
+}
+
+// InformationRequest is one question staff asked the subject about their request.
+type InformationRequest struct {
+	At       time.Time `json:"at"`
+	Actor    string    `json:"actor"`
+	Question string    `json:"question"`
 }
 
 // ExportInfo is the stored export package.

@@ -51,6 +51,9 @@ func notice(k mail.Kind, who string) mail.Notice {
 	case mail.KindDenial:
 		d["RequestType"] = "erasure"
 		d["Reason"] = "The request for " + who + " repeats one answered last week"
+	case mail.KindInformationRequest:
+		d["RequestType"] = "erasure"
+		d["Question"] = "Which salon did " + who + " visit?"
 	case mail.KindExportReady:
 		d["Link"] = "https://lethe.example/v1/requests/R-" + W + "-7/export?sig=" + who + "&exp=1"
 		d["LinkExpiresAt"] = "2026-12-30 12:00 UTC"
@@ -77,6 +80,7 @@ var wantSubject = map[mail.Kind]string{
 	mail.KindExtension:             "Your data portability request R-ALPHA-7 at Salon Example: extended to 2027-02-28",
 	mail.KindBlocked:               "Your erasure request R-ALPHA-7 at Salon Example cannot be completed yet",
 	mail.KindDenial:                "Your erasure request R-ALPHA-7 at Salon Example has been declined",
+	mail.KindInformationRequest:    "Your erasure request R-ALPHA-7 at Salon Example: we need more information",
 	mail.KindExportReady:           "Your data from Salon Example is ready to download (request R-ALPHA-7)",
 	mail.KindCompletion:            "Your rectification request R-ALPHA-7 at Salon Example is complete",
 	mail.KindIdentityExpired:       "Your objection request R-ALPHA-7 at Salon Example was closed: identity not confirmed",

@@ -34,6 +34,8 @@ const (
 	KindCompletion         Kind = "completion"
 	KindIdentityExpired    Kind = "identity_expired"
 	KindBreachNotification Kind = "breach_notification"
+	// Staff need more from the subject before they decide (the question is Data.Question).
+	KindInformationRequest Kind = "information_request"
 )
 
 // The notices Lethe sends to a tenant's own people. They carry the request's reference, type and
@@ -53,7 +55,7 @@ func (k Kind) Staff() bool { return specs[k].staff }
 func Kinds() []Kind {
 	return []Kind{
 		KindVerificationCode, KindAcknowledgement, KindExtension, KindBlocked, KindBlockedClosed, KindDenial,
-		KindExportReady, KindCompletion, KindIdentityExpired, KindBreachNotification,
+		KindExportReady, KindCompletion, KindIdentityExpired, KindBreachNotification, KindInformationRequest,
 		KindDeadlineReminder, KindOverdueEscalation, KindBreachClockReminder, KindBreachClockEscalation,
 	}
 }
@@ -122,6 +124,7 @@ var specs = map[Kind]spec{
 	KindBlocked:               {required: []string{"RequestID", "Reasons"}, optional: []string{"RecheckDate"}, lists: []string{"Reasons"}},
 	KindBlockedClosed:         {required: []string{"RequestID", "Reasons"}, lists: []string{"Reasons"}},
 	KindDenial:                {required: []string{"RequestID", "RequestType", "Reason"}, typed: true},
+	KindInformationRequest:    {required: []string{"RequestID", "RequestType", "Question"}, typed: true},
 	KindExportReady:           {required: []string{"RequestID", "Link"}, optional: []string{"LinkExpiresAt"}, links: []string{"Link"}},
 	KindCompletion:            {required: []string{"RequestID", "RequestType"}, typed: true},
 	KindIdentityExpired:       {required: []string{"RequestID", "RequestType"}, typed: true},

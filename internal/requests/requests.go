@@ -291,7 +291,7 @@ func (s *Service) input(t config.Tenant, sub Submission) workflows.RequestInput 
 	p := domain.Policy{
 		Regime: cmp.Or(sub.Regime, t.Regime), Country: cmp.Or(sub.Country, t.Country),
 		TimeZone: cmp.Or(t.TimeZone, "UTC"), ClockStart: t.Policy.ClockStart,
-		ManualApproval: t.Policy.NeedsApproval(sub.Type), BlockedErasure: t.Policy.BlockedErasure,
+		ManualApproval: t.Policy.NeedsApproval(sub.Type), SlackApproval: t.Slack != nil, BlockedErasure: t.Policy.BlockedErasure,
 		ExportBase: s.ExportBase, ExportExpiry: time.Duration(s.Cfg.Exports.ExpireAfterDays) * 24 * time.Hour,
 		Connectors: s.Connectors(t.ID),
 	}
