@@ -73,6 +73,8 @@ func (s *stack) testBreachReport(t *testing.T) {
 		assert.Equal(t, 403, r.status, name)
 		assert.Equal(t, "link_invalid", r.code(t), name)
 	}
+	r := s.call(t, "", "GET", base+"?token="+url.QueryEscape(export), tok("salon", "dpo"), nil)
+	assert.Equal(t, 403, r.status, "a bad link is refused even beside a good bearer token")
 	events := s.call(t, "", "GET", "/v1/audit?action=breach.report_downloaded&limit=100", tok("salon", "dpo"), nil).json(t)["events"].([]any)
 	assert.Len(t, events, 3, "every download is audited")
 	generated := s.call(t, "", "GET", "/v1/audit?action=breach.report_generated&limit=100", tok("salon", "dpo"), nil).json(t)["events"].([]any)

@@ -95,8 +95,10 @@ type token struct {
 	tenant, role string
 }
 
-// linkOperations are the downloads a signed link admits without a bearer token.
-var linkOperations = map[string]bool{"getExport": true, "getBreachReport": true}
+// linkOperations are the downloads a signed link admits without a bearer token; for those
+// marked true the link, once presented, is the credential even beside a bearer token, so a bad
+// link is refused rather than passed over.
+var linkOperations = map[string]bool{"getExport": false, "getBreachReport": true}
 
 // NewV1 builds the /v1 handler. It fails when the OpenAPI document is invalid or names an
 // operation Lethe does not serve, or the other way round.
@@ -207,7 +209,8 @@ func (a *v1) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	op := a.ops[route.Operation.OperationID]
 	c := &call{params: params}
 
-	if linkOperations[route.Operation.OperationID] && r.URL.Query().Has("token") && r.Header.Get("Authorization") == "" {
+	linkFirst, byLink := linkOperations[route.Operation.OperationID]
+	if byLink && r.URL.Query().Has("token") && (linkFirst || r.Header.Get("Authorization") == "") {
 		c.link = true // the signed link is the credential; the operation's handler checks it
 	} else {
 		tenant, role, ok := a.authenticate(r)

@@ -3,7 +3,9 @@ package breachreport
 import (
 	"fmt"
 	"io"
+	"strings"
 	"time"
+	"unicode"
 
 	"codeberg.org/go-pdf/fpdf"
 	"golang.org/x/image/font/gofont/gobold"
@@ -41,7 +43,7 @@ func writePDF(w io.Writer, d document, at time.Time) error {
 	f.SetModificationDate(at)
 	f.SetCatalogSort(true)
 	f.SetProducer("Lethe", true)
-	f.SetTitle("Personal data breach "+d.BreachID+": report to the supervisory authority", true)
+	f.SetTitle(bmp("Personal data breach "+d.BreachID+": report to the supervisory authority"), true)
 	f.SetLang("en")
 	f.AddUTF8FontFromBytes("go", "", goregular.TTF)
 	f.AddUTF8FontFromBytes("go", "B", gobold.TTF)
@@ -60,6 +62,17 @@ func writePDF(w io.Writer, d document, at time.Time) error {
 	return f.Output(w)
 }
 
+// bmp replaces what the PDF's fonts cannot hold (characters beyond the Basic Multilingual
+// Plane, such as emoji, which fpdf refuses) with U+FFFD, so an entry never stops a report.
+func bmp(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r > 0xFFFF {
+			return unicode.ReplacementChar
+		}
+		return r
+	}, s)
+}
+
 func (p *pdfDoc) font(style string, size float64, c [3]int) {
 	p.SetFont("go", style, size)
 	p.SetTextColor(c[0], c[1], c[2])
@@ -69,8 +82,8 @@ func (p *pdfDoc) body(d document) {
 	p.font("B", 16, ink)
 	p.MultiCell(0, 7.5, "Personal data breach: report to the supervisory authority", "", "L", false)
 	p.font("", smallSize+0.5, muted)
-	p.MultiCell(0, 4.5, fmt.Sprintf("Notification under Art. 33 GDPR. Breach %s; the register as of %s; Art. 33(3) content %s.",
-		d.BreachID, d.RegisterAt, d.Content), "", "L", false)
+	p.MultiCell(0, 4.5, bmp(fmt.Sprintf("Notification under Art. 33 GDPR. Breach %s; the register as of %s; Art. 33(3) content %s.",
+		d.BreachID, d.RegisterAt, d.Content)), "", "L", false)
 
 	p.heading("The breach")
 	p.row("Title", d.Title, false)
@@ -148,6 +161,7 @@ func (p *pdfDoc) needs(h float64) {
 // row prints a label and its value side by side, the value in red on a tinted ground when it
 // is missing; a row is never split across pages.
 func (p *pdfDoc) row(label, value string, missing bool) {
+	label, value = bmp(label), bmp(value)
 	valueW := p.contentW - labelW
 	p.font("B", bodySize-0.5, ink)
 	labels := p.SplitText(label, labelW-3)
@@ -178,6 +192,7 @@ func (p *pdfDoc) row(label, value string, missing bool) {
 // element prints an Art. 33(3) element's name on a line of its own and what the content says
 // below it, across the page: the descriptions are long, the names are long too.
 func (p *pdfDoc) element(e element) {
+	e.Name, e.Value = bmp(e.Name), bmp(e.Value)
 	p.font("", bodySize, ink)
 	values := p.SplitText(e.Value, p.contentW-7)
 	h := float64(len(values)+1)*lineH + 2.5
@@ -209,6 +224,7 @@ func (p *pdfDoc) missingBox(d document) {
 		for _, m := range d.Missing {
 			text += "\n- " + m
 		}
+		text = bmp(text)
 		text += "\nArt. 33(4) allows this information to be provided in phases without undue further delay."
 		bg, border = alarmBg, alarm
 	}

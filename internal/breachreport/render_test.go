@@ -170,3 +170,17 @@ func textOf(t *testing.T, format string, doc []byte) string {
 	}
 	return htmlText(doc)
 }
+
+// An entry with characters the PDF fonts cannot hold (emoji) still renders, with a stand-in
+// for them; the HTML keeps them as entered.
+func TestReportAnyCharacter(t *testing.T) {
+	rec := incompleteBreach()
+	rec.Title = "Leak 😀 of the 𝔘 list"
+	for _, format := range breachreport.Formats {
+		doc, err := breachreport.Render(rec, format)
+		require.NoError(t, err, format)
+		assert.Contains(t, textOf(t, format, doc), "of the", format)
+	}
+	doc, _ := breachreport.Render(rec, breachreport.FormatHTML)
+	assert.Contains(t, string(doc), "Leak 😀 of the 𝔘 list")
+}
