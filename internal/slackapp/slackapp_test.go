@@ -2,15 +2,10 @@ package slackapp_test
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +13,9 @@ import (
 	"github.com/mailgun/mailgun-go/v4/events"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
 
+	"github.com/lethe-privacy/lethe/activities"
 	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/deploy/demo"
 	"github.com/lethe-privacy/lethe/internal/domain"
@@ -31,18 +28,7 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-const secret = "salon-slack-signing-secret-0123"
-
-// salon approves erasures and restrictions by hand, from Slack: UAPPROVER and the members of
-// SPRIVACY may decide erasures, UOTHER only restrictions.
-var salon = strings.Replace(teststack.Salon, "policy: {manual_approval: []}", `policy: {manual_approval: [erasure, restriction]}
-    slack:
-      bot_token: {env: SALON_SLACK_BOT_TOKEN}
-      signing_secret: {env: SALON_SLACK_SIGNING_SECRET}
-      approval_channel: CAPPROVALS
-      approvers:
-        - {types: [erasure], users: [UAPPROVER], group: SPRIVACY}
-        - {types: [restriction], users: [UOTHER]}`, 1)
+const secret = teststack.SlackSecret
 
 type slackStack struct {
 	*teststack.Stack
@@ -52,16 +38,11 @@ type slackStack struct {
 }
 
 func newSlackStack(t *testing.T) *slackStack {
-	sl := slackstandin.New()
-	t.Cleanup(sl.Stop)
-	sl.SetGroup("SPRIVACY", "UGROUPMEMBER")
-	s := teststack.New(t, teststack.Options{Name: "slack", Tenants: salon, Env: map[string]string{
-		"SALON_SLACK_BOT_TOKEN": "xoxb-salon-test", "SALON_SLACK_SIGNING_SECRET": secret, "LETHE_SLACK_API_URL": sl.URL(),
-	}})
+	s := teststack.New(t, teststack.Options{Name: "slack", Tenants: teststack.SlackSalon, Slack: true})
 	s.RunAll()
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
-	return &slackStack{Stack: s, t: t, slack: sl, srv: srv}
+	return &slackStack{Stack: s, t: t, slack: s.Slack, srv: srv}
 }
 
 // message waits for the approval message of request id and returns it.
@@ -92,17 +73,8 @@ func shown(t *testing.T, m slackstandin.Message) string {
 // post sends a payload signed with secret at ts to /slack/interactions.
 func (s *slackStack) post(payload any, secret string, ts time.Time) int {
 	s.t.Helper()
-	raw, err := json.Marshal(payload)
+	req, err := slackstandin.Interaction(s.srv.URL+"/slack/interactions", secret, payload, ts)
 	require.NoError(s.t, err)
-	body := "payload=" + url.QueryEscape(string(raw))
-	stamp := strconv.FormatInt(ts.Unix(), 10)
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write([]byte("v0:" + stamp + ":" + body))
-	req, err := http.NewRequest("POST", s.srv.URL+"/slack/interactions", strings.NewReader(body))
-	require.NoError(s.t, err)
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("X-Slack-Request-Timestamp", stamp)
-	req.Header.Set("X-Slack-Signature", "v0="+hex.EncodeToString(mac.Sum(nil)))
 	res, err := http.DefaultClient.Do(req)
 	require.NoError(s.t, err)
 	res.Body.Close()
@@ -110,20 +82,11 @@ func (s *slackStack) post(payload any, secret string, ts time.Time) int {
 }
 
 func click(user, action, id string) map[string]any {
-	return map[string]any{
-		"type": "block_actions", "trigger_id": "T-" + user, "user": map[string]any{"id": user},
-		"channel": map[string]any{"id": "CAPPROVALS"},
-		"actions": []any{map[string]any{"type": "button", "action_id": action, "block_id": slackmsg.BlockDecide, "value": id}},
-	}
+	return slackstandin.Click(user, "CAPPROVALS", slackmsg.BlockDecide, action, id)
 }
 
 func submit(user, callback, id, text string) map[string]any {
-	return map[string]any{
-		"type": "view_submission", "user": map[string]any{"id": user},
-		"view": map[string]any{"callback_id": callback, "private_metadata": id, "state": map[string]any{"values": map[string]any{
-			slackmsg.BlockText: map[string]any{slackmsg.ActionText: map[string]any{"type": "plain_text_input", "value": text}},
-		}}},
-	}
+	return slackstandin.Submit(user, callback, id, slackmsg.BlockText, slackmsg.ActionText, text)
 }
 
 func (s *slackStack) status(id string) string {
@@ -251,6 +214,23 @@ func TestSlackApprovals(t *testing.T) {
 			return false
 		}, time.Minute, 50*time.Millisecond)
 		assert.Equal(t, domain.StatusPendingApproval, s.status(id))
+	})
+
+	t.Run("ThrottledPostRetriesWhenSlackSaysAndARetryUpdates", func(t *testing.T) {
+		ctx := context.Background()
+		act := s.Deps.Activities()
+		m := activities.ApprovalMessage{RequestID: "R-THROTTLED", TenantID: "salon", Type: domain.TypeErasure, DueDate: "2027-01-04"}
+		s.slack.Throttle("chat.postMessage", 1, 7*time.Second)
+		err := act.PostApprovalMessage(ctx, m)
+		var app *temporal.ApplicationError
+		require.ErrorAs(t, err, &app)
+		assert.Equal(t, 7*time.Second, app.NextRetryDelay(), "Retry-After is the next retry delay")
+		before := len(s.slack.Messages())
+		require.NoError(t, act.PostApprovalMessage(ctx, m))
+		require.NoError(t, act.PostApprovalMessage(ctx, m)) // the activity retried after its post
+		msgs := s.slack.Messages()
+		require.Len(t, msgs, before+1, "posted once")
+		assert.Equal(t, 1, msgs[before].Updates, "the retry updated it")
 	})
 
 	for _, m := range s.slack.Messages() {

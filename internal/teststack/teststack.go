@@ -33,6 +33,7 @@ import (
 	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/internal/mail"
 	"github.com/lethe-privacy/lethe/internal/requests"
+	"github.com/lethe-privacy/lethe/internal/slackstandin"
 	"github.com/lethe-privacy/lethe/internal/testenv"
 
 	_ "github.com/lethe-privacy/lethe/connectors/database" // the demo salon's connector
@@ -47,6 +48,21 @@ const Salon = `
     time_zone: Europe/Berlin
     contact_email: privacy@salon.example
     policy: {manual_approval: []}`
+
+// SlackSalon is the salon approving erasures and restrictions by hand from Slack (Options.Slack):
+// UAPPROVER and the members of user group SPRIVACY decide erasures, UOTHER only restrictions;
+// messages go to channel CAPPROVALS.
+var SlackSalon = strings.Replace(Salon, "policy: {manual_approval: []}", `policy: {manual_approval: [erasure, restriction]}
+    slack:
+      bot_token: {env: SALON_SLACK_BOT_TOKEN}
+      signing_secret: {env: SALON_SLACK_SIGNING_SECRET}
+      approval_channel: CAPPROVALS
+      approvers:
+        - {types: [erasure], users: [UAPPROVER], group: SPRIVACY}
+        - {types: [restriction], users: [UOTHER]}`, 1)
+
+// SlackSecret is the signing secret of SlackSalon's Slack app.
+const SlackSecret = "salon-slack-signing-secret-0123"
 
 // Options say what a suite needs from its stack; the zero value (with a Name) is the salon
 // alone, two partitions per topic and public URL http://lethe.test.
@@ -70,6 +86,9 @@ type Options struct {
 	MailboxSize int
 	// Connector is the database connector's YAML (default deploy/demo's).
 	Connector []byte
+	// Slack starts a Slack stand-in (Stack.Slack) that slack.api_url points at, with the
+	// secrets SlackSalon refers to and SPRIVACY's one member UGROUPMEMBER.
+	Slack bool
 	// Databases are the instances of the database connector, each in front of a database of
 	// its own holding the demo salon's data (default: one, named database, for every tenant).
 	Databases []Database
@@ -104,7 +123,9 @@ type Stack struct {
 	Demos   map[string]*pgxpool.Pool
 	Mailgun mailgun.MockServer
 	Mailbox *mail.Mailbox
-	Log     *slog.Logger
+	// Slack is the Slack stand-in, with Options.Slack.
+	Slack *slackstandin.Server
+	Log   *slog.Logger
 
 	listener net.Listener
 }
@@ -188,6 +209,12 @@ connectors:`+connectors.String()+"\n"), 0o600))
 		"LETHE_CONFIG":              s.CfgFile,
 	} {
 		s.Env[k] = v
+	}
+	if o.Slack {
+		s.Slack = slackstandin.New()
+		t.Cleanup(s.Slack.Stop)
+		s.Slack.SetGroup("SPRIVACY", "UGROUPMEMBER")
+		s.Env["SALON_SLACK_BOT_TOKEN"], s.Env["SALON_SLACK_SIGNING_SECRET"], s.Env["LETHE_SLACK_API_URL"] = "xoxb-salon-test", SlackSecret, s.Slack.URL()
 	}
 	for k, v := range o.Env {
 		s.Env[k] = v
