@@ -22,6 +22,7 @@ import (
 // Schema names, the value of every message's "schema" field.
 const (
 	RequestIntake    = "lethe.request.intake"
+	BreachIntake     = "lethe.breach.intake"
 	ConsentChange    = "lethe.consent.change"
 	ConnectorCommand = "lethe.connector.command"
 	// ConnectorSealed is the plaintext of a command's sealed field, never a Kafka message.

@@ -21,6 +21,10 @@ var fixtures = []struct {
 	schema  string
 	wantErr string
 }{
+	{"breach-intake/valid-full.json", BreachIntake, ""},
+	{"breach-intake/valid-minimal.json", BreachIntake, ""},
+	{"breach-intake/invalid-jurisdiction.json", BreachIntake, `lethe.breach.intake v1: /affected/0/jurisdiction: does not match ^[A-Z]{2}(-[A-Z0-9]{1,3})?$`},
+	{"breach-intake/invalid-missing-aware-at.json", BreachIntake, `lethe.breach.intake v1: missing property "aware_at"`},
 	{"request-intake/valid-minimal.json", RequestIntake, ""},
 	{"request-intake/valid-full.json", RequestIntake, ""},
 	{"request-intake/valid-ccpa-phone-only.json", RequestIntake, ""},
@@ -93,7 +97,7 @@ var fixtures = []struct {
 	{"envelope/invalid-not-json.json", "", `not valid JSON: unexpected EOF`},
 	{"envelope/invalid-array.json", "", `not a JSON object`},
 	{"envelope/invalid-missing-schema.json", "", `missing property "schema"`},
-	{"envelope/invalid-unknown-schema.json", "", `/schema: unknown schema "lethe.request.delete" (known: lethe.connector.command, lethe.connector.result, lethe.connector.sealed, lethe.consent.change, lethe.dlq, lethe.event, lethe.request.intake)`},
+	{"envelope/invalid-unknown-schema.json", "", `/schema: unknown schema "lethe.request.delete" (known: lethe.breach.intake, lethe.connector.command, lethe.connector.result, lethe.connector.sealed, lethe.consent.change, lethe.dlq, lethe.event, lethe.request.intake)`},
 	{"envelope/invalid-unknown-version.json", RequestIntake, `lethe.request.intake: /version: unknown version 2 (known: 1)`},
 	{"envelope/invalid-version-string.json", RequestIntake, `lethe.request.intake: /version: must be an integer`},
 	{"envelope/invalid-missing-version.json", RequestIntake, `lethe.request.intake: missing property "version"`},
@@ -178,7 +182,7 @@ func TestEveryFixtureIsChecked(t *testing.T) {
 }
 
 func TestNamesMatchConstants(t *testing.T) {
-	want := []string{RequestIntake, ConsentChange, ConnectorCommand, ConnectorSealed, ConnectorResult, Event, DLQ}
+	want := []string{RequestIntake, BreachIntake, ConsentChange, ConnectorCommand, ConnectorSealed, ConnectorResult, Event, DLQ}
 	sort.Strings(want)
 	assert.Equal(t, want, Names())
 }
@@ -188,7 +192,7 @@ func TestNamesMatchConstants(t *testing.T) {
 func TestSchemaIDsMatchFileNames(t *testing.T) {
 	files, err := filepath.Glob("*.schema.json")
 	require.NoError(t, err)
-	require.Len(t, files, 8)
+	require.Len(t, files, 9)
 	for _, f := range files {
 		var doc struct {
 			Schema string `json:"$schema"`

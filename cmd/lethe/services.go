@@ -158,13 +158,14 @@ At start it creates every command topic that is missing, remote connectors' incl
 func newBridgeCmd() *cobra.Command {
 	return serviceCmd(&cobra.Command{
 		Use:   "bridge",
-		Short: "Turn Kafka messages into Temporal calls: connector results, intake, consent changes",
+		Short: "Turn Kafka messages into Temporal calls: connector results, intake, breaches, consent changes",
 		Long: `Consume lethe.connector.results and complete (or fail, or heartbeat) the Temporal activity
 each result names by its task token, once the result matches the command recorded for that
 token (request, tenant, connector, action, export files under the request's own prefix); a
 mismatch goes to lethe.dlq and completes nothing. Results for activities that no longer wait
 are acknowledged and dropped. Consume lethe.requests.intake and start each request (the same
-request_id twice is one request), and lethe.consent.changes, recording each change in the
+request_id twice is one request), lethe.breaches.intake, opening each breach (the same
+breach_id twice is one breach), and lethe.consent.changes, recording each change in the
 consent ledger and starting an objection when marketing consent is withdrawn. Anything
 malformed goes to lethe.dlq with the reason; a message is committed only once handled.`,
 		Args: cobra.NoArgs,

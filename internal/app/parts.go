@@ -103,7 +103,7 @@ func (s *Stack) Reconcile(ctx context.Context) ([]requests.Closure, error) {
 func (s *Stack) bridgeConsumers() []Part {
 	return []Part{
 		{"bridge", (&bridge.Bridge{Bus: s.Bus, Store: s.Store, Temporal: s.Temporal, Log: s.Log}).Run},
-		{"intake", (&intake.Intake{Bus: s.Bus, Requests: s.Limited(), Store: s.Store, SigningKey: s.Cfg.Secrets.SigningKey.Value(), Log: s.Log}).Run},
+		{"intake", (&intake.Intake{Bus: s.Bus, Requests: s.Limited(), Breaches: s.Breaches(), Store: s.Store, SigningKey: s.Cfg.Secrets.SigningKey.Value(), Log: s.Log}).Run},
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/lethe-privacy/lethe/internal/breachclock"
 	"github.com/lethe-privacy/lethe/internal/config"
@@ -130,20 +131,39 @@ func (s *Service) Open(ctx context.Context, o Opening) (string, error) {
 		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		// Without it the client hands back the running breach as if just started.
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		// Read back on a second opening, which must not depend on a worker answering a query.
+		Memo: map[string]any{memoTenant: o.TenantID},
 	}, workflows.BreachWorkflow, in)
 	var already *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &already) {
-		// Workflow IDs are shared by every tenant and by requests: the same breach only if it
-		// is this tenant's breach.
-		if _, gerr := s.Get(ctx, o.TenantID, o.BreachID); gerr != nil {
-			return "", fmt.Errorf("%w: the id %s is taken", ErrRejected, o.BreachID)
-		}
-		return o.BreachID, fmt.Errorf("%w: %s", ErrDuplicate, o.BreachID)
+		return s.duplicate(ctx, o)
 	}
 	if err != nil {
 		return "", fmt.Errorf("starting the breach workflow: %w", err)
 	}
 	return o.BreachID, nil
+}
+
+const memoTenant = "lethe_breach_tenant"
+
+// duplicate answers an opening whose id has a workflow: the same breach when it is this
+// tenant's breach; workflow IDs are shared by every tenant and by requests, so anything else
+// is refused.
+func (s *Service) duplicate(ctx context.Context, o Opening) (string, error) {
+	desc, err := s.Temporal.DescribeWorkflowExecution(ctx, o.BreachID, "")
+	if err != nil {
+		return "", fmt.Errorf("reading the workflow of breach %s: %w", o.BreachID, err)
+	}
+	var tenant string
+	if p := desc.GetWorkflowExecutionInfo().GetMemo().GetFields()[memoTenant]; p != nil {
+		if err := converter.GetDefaultDataConverter().FromPayload(p, &tenant); err != nil {
+			return "", fmt.Errorf("reading the tenant of breach %s: %w", o.BreachID, err)
+		}
+	}
+	if tenant != o.TenantID {
+		return "", fmt.Errorf("%w: the id %s is taken", ErrRejected, o.BreachID)
+	}
+	return o.BreachID, fmt.Errorf("%w: %s", ErrDuplicate, o.BreachID)
 }
 
 // Get returns tenant's breach: live from its workflow while open, else as the register last

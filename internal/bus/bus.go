@@ -24,11 +24,13 @@ import (
 // (protocol.CommandTopic) so a slow system never holds up another and an outside connector can be
 // granted its own only.
 const (
-	TopicIntake  = "lethe.requests.intake"
-	TopicConsent = "lethe.consent.changes"
-	TopicResults = protocol.TopicResults
-	TopicEvents  = "lethe.events"
-	TopicDLQ     = protocol.TopicDLQ
+	TopicIntake = "lethe.requests.intake"
+	// TopicBreachIntake carries breaches to open (schemas/breach-intake).
+	TopicBreachIntake = "lethe.breaches.intake"
+	TopicConsent      = "lethe.consent.changes"
+	TopicResults      = protocol.TopicResults
+	TopicEvents       = "lethe.events"
+	TopicDLQ          = protocol.TopicDLQ
 )
 
 // MaxMessageBytes is the largest message Lethe's topics accept (their max.message.bytes) and
@@ -47,7 +49,7 @@ func (b *Bus) isCommandTopic(real string) bool {
 
 // CoreTopics are the topics every deployment has; command topics are added per connector.
 func CoreTopics() []string {
-	return []string{TopicIntake, TopicConsent, TopicResults, TopicEvents, TopicDLQ}
+	return []string{TopicIntake, TopicBreachIntake, TopicConsent, TopicResults, TopicEvents, TopicDLQ}
 }
 
 // Topics are the topics of a deployment with these connectors: the core topics and one
@@ -68,7 +70,7 @@ type Retention struct {
 	Commands time.Duration // lethe.connector.<name>.commands, and any topic of no other kind
 	Results  time.Duration // lethe.connector.results
 	DLQ      time.Duration // lethe.dlq
-	Intake   time.Duration // lethe.requests.intake, lethe.consent.changes
+	Intake   time.Duration // lethe.requests.intake, lethe.breaches.intake, lethe.consent.changes
 	Events   time.Duration // lethe.events
 }
 
@@ -95,7 +97,7 @@ func (r Retention) Of(topic string) time.Duration {
 		return r.DLQ
 	case topic == TopicEvents:
 		return r.Events
-	case topic == TopicIntake || topic == TopicConsent:
+	case topic == TopicIntake || topic == TopicBreachIntake || topic == TopicConsent:
 		return r.Intake
 	}
 	return r.Commands

@@ -350,7 +350,7 @@ func TestEnsureTopicsSetsRetention(t *testing.T) {
 	}
 	week := strconv.FormatInt((7 * 24 * time.Hour).Milliseconds(), 10)
 	want := map[string]string{
-		bus.TopicIntake: week, bus.TopicConsent: week, protocol.CommandTopic("salon-db"): week, bus.TopicDLQ: week,
+		bus.TopicIntake: week, bus.TopicBreachIntake: week, bus.TopicConsent: week, protocol.CommandTopic("salon-db"): week, bus.TopicDLQ: week,
 		bus.TopicResults: strconv.FormatInt((36 * time.Hour).Milliseconds(), 10),
 		bus.TopicEvents:  strconv.FormatInt((90 * 24 * time.Hour).Milliseconds(), 10),
 	}

@@ -1,5 +1,6 @@
 // Package intake reads what other services publish to Lethe over Kafka: data-subject requests
-// on lethe.requests.intake and consent changes on lethe.consent.changes.
+// on lethe.requests.intake, breaches on lethe.breaches.intake and consent changes on
+// lethe.consent.changes.
 //
 // # Requests
 //
@@ -17,6 +18,14 @@
 //     arrived that way, with received_at when it really arrived (deadlines count from it).
 //   - Requests from Kafka are not identity-verified: the subject confirms by email code as on
 //     the API. note is accepted by the schema but not kept.
+//
+// # Breaches
+//
+// Publish a lethe.breach.intake v1 message (schemas/breach-intake.schema.json), e.g. from a
+// security tool, with the time the tenant became aware of the breach. Lethe opens the breach
+// (internal/breaches) and commits the message once its workflow exists. breach_id is required:
+// the same breach_id twice is one breach, and an id another tenant's breach holds goes to the
+// DLQ.
 //
 // # Consent changes
 //
@@ -54,6 +63,8 @@ import (
 	"time"
 
 	"github.com/lethe-privacy/lethe/connectors"
+	"github.com/lethe-privacy/lethe/internal/breachclock"
+	"github.com/lethe-privacy/lethe/internal/breaches"
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/crypto"
 	"github.com/lethe-privacy/lethe/internal/domain"
@@ -65,6 +76,7 @@ import (
 // Consumer groups; replicas of one group share the topic's partitions.
 const (
 	GroupRequests = "lethe-intake"
+	GroupBreaches = "lethe-breach-intake"
 	GroupConsent  = "lethe-consent"
 )
 
@@ -78,6 +90,8 @@ const handleTimeout = 30 * time.Second
 type Intake struct {
 	Bus      *bus.Bus
 	Requests *requests.Service
+	// Breaches opens the breaches of lethe.breaches.intake; nil leaves that topic unread.
+	Breaches *breaches.Service
 	Store    *store.Store
 	// SigningKey keys the consent ledger's subject hashes (secrets.signing_key).
 	SigningKey string
@@ -85,16 +99,71 @@ type Intake struct {
 	Now        func() time.Time
 }
 
-// Run consumes both topics until ctx ends or one consumer fails.
+// Run consumes every topic until ctx ends or one consumer fails.
 func (i *Intake) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, 2)
-	go func() { errc <- i.RunRequests(ctx) }()
-	go func() { errc <- i.RunConsent(ctx) }()
+	runs := []func(context.Context) error{i.RunRequests, i.RunConsent}
+	if i.Breaches != nil {
+		runs = append(runs, i.RunBreaches)
+	}
+	errc := make(chan error, len(runs))
+	for _, run := range runs {
+		go func() { errc <- run(ctx) }()
+	}
 	err := <-errc
-	cancel() // one consumer stopped: stop the other, so the process restarts whole
-	return errors.Join(err, <-errc)
+	cancel() // one consumer stopped: stop the others, so the process restarts whole
+	for range runs[1:] {
+		err = errors.Join(err, <-errc)
+	}
+	return err
+}
+
+// RunBreaches consumes lethe.breaches.intake until ctx ends.
+func (i *Intake) RunBreaches(ctx context.Context) error {
+	if i.Bus == nil || i.Breaches == nil {
+		return errors.New("breach intake needs the bus and the breach service")
+	}
+	return i.Bus.Consume(ctx, options(GroupBreaches, bus.TopicBreachIntake, schemas.BreachIntake), i.HandleBreach)
+}
+
+// breachMessage is a lethe.breach.intake v1 message.
+type breachMessage struct {
+	BreachID     string                  `json:"breach_id"`
+	TenantID     string                  `json:"tenant_id"`
+	Title        string                  `json:"title"`
+	AwareAt      time.Time               `json:"aware_at"`
+	DeterminedAt *time.Time              `json:"determined_at"`
+	Affected     []breachclock.Residents `json:"affected"`
+	Nature       string                  `json:"nature"`
+	ReportedBy   string                  `json:"reported_by"`
+}
+
+// HandleBreach opens one breach: nil when it is open (new or the same one again), bus.Invalid
+// when it never can be, any other error to be retried.
+func (i *Intake) HandleBreach(ctx context.Context, m bus.Message) error {
+	var msg breachMessage
+	if err := json.Unmarshal(m.Value, &msg); err != nil {
+		return bus.Invalid(fmt.Errorf("decoding breach: %w", err))
+	}
+	o := breaches.Opening{BreachID: msg.BreachID, TenantID: msg.TenantID, Title: msg.Title, AwareAt: msg.AwareAt,
+		DeterminedAt: msg.DeterminedAt, Affected: msg.Affected, OpenedBy: "kafka: " + msg.ReportedBy}
+	if msg.Nature != "" {
+		o.Content = &store.Art33{Nature: msg.Nature}
+	}
+	ctx, cancel := context.WithTimeout(ctx, handleTimeout)
+	defer cancel()
+	id, err := i.Breaches.Open(ctx, o)
+	switch {
+	case err == nil:
+		i.log().Info("breach opened from Kafka", "breach_id", id, "tenant_id", msg.TenantID)
+		return nil
+	case errors.Is(err, breaches.ErrDuplicate):
+		return nil
+	case errors.Is(err, breaches.ErrInvalid), errors.Is(err, breaches.ErrRejected):
+		return bus.Invalid(err)
+	}
+	return fmt.Errorf("opening breach from %s[%d]@%d: %w", m.Topic, m.Partition, m.Offset, err)
 }
 
 // RunRequests consumes lethe.requests.intake until ctx ends.
