@@ -50,6 +50,7 @@ func TestErasureApprovedFromSlackEndToEnd(t *testing.T) {
 	require.Equal(t, http.StatusOK, res.StatusCode)
 
 	st := s.Await(id)
+	s.record(id, "request_erasure_slack_approved")
 	require.Equal(t, domain.StatusCompleted, st.Status)
 	assert.Equal(t, "slack:UAPPROVER", st.ApprovedBy)
 	assert.Equal(t, "0", s.scalar(`SELECT count(*) FROM customers WHERE email = $1`, email), "erased in the salon's database")
