@@ -19,6 +19,7 @@ import (
 	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/deploy/demo"
 	"github.com/lethe-privacy/lethe/internal/domain"
+	"github.com/lethe-privacy/lethe/internal/slackapp"
 	"github.com/lethe-privacy/lethe/internal/slackmsg"
 	"github.com/lethe-privacy/lethe/internal/slackstandin"
 	"github.com/lethe-privacy/lethe/internal/testenv"
@@ -121,9 +122,16 @@ func TestSlackApprovals(t *testing.T) {
 		s.message(id, posted)
 		assert.Equal(t, http.StatusUnauthorized, s.post(click("UAPPROVER", slackmsg.ActionApprove, id), "not-the-signing-secret", time.Now()))
 		assert.Equal(t, http.StatusUnauthorized, s.post(click("UAPPROVER", slackmsg.ActionApprove, id), secret, time.Now().Add(-6*time.Minute)))
+		unsigned, err := http.Post(s.srv.URL+"/slack/interactions", "application/x-www-form-urlencoded", strings.NewReader("payload={}"))
+		require.NoError(t, err)
+		unsigned.Body.Close()
+		assert.Equal(t, http.StatusUnauthorized, unsigned.StatusCode)
+		big := click("UAPPROVER", slackmsg.ActionApprove, id)
+		big["padding"] = strings.Repeat("x", slackapp.MaxBody)
+		assert.Equal(t, http.StatusRequestEntityTooLarge, s.post(big, secret, time.Now()))
 		assert.Equal(t, domain.StatusPendingApproval, s.status(id))
 		assert.Empty(t, s.audited(id, "request.in_progress"))
-		_, err := s.Deps.Requests().Decide(context.Background(), "salon", id, workflows.UpdateCancel, workflows.Decision{Actor: "test", Reason: "done"})
+		_, err = s.Deps.Requests().Decide(context.Background(), "salon", id, workflows.UpdateCancel, workflows.Decision{Actor: "test", Reason: "done"})
 		require.NoError(t, err)
 	})
 
