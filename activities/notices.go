@@ -21,7 +21,7 @@ import (
 
 // Mailgun user variables a breach notice carries, so delivery events come back to it.
 const (
-	BreachVariable = "lethe-breach-id"
+	BreachVariable = mail.BreachVariable
 	BatchVariable  = "lethe-batch" // <breach id>:<run>:<batch>, unique to one batch
 )
 

@@ -167,6 +167,7 @@ func printBreach(w io.Writer, st workflows.BreachState) {
 	if len(st.Missing) > 0 {
 		fmt.Fprintf(w, "missing: %s\n", strings.Join(st.Missing, "; "))
 	}
+	printNotices(w, st)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CLOCK\tNOTIFY\tSTATUS\tDUE\tLEFT")
 	for _, c := range st.Clocks {
@@ -245,18 +246,27 @@ func newBreachesAssessCmd(f *requestsFlags) *cobra.Command {
 func newBreachesNotifyCmd(f *requestsFlags) *cobra.Command {
 	var n workflows.BreachNotification
 	var at string
-	c := &cobra.Command{Use: "notify ID --rule RULE", Short: "Record a notification made under one of a breach's clocks",
+	c := &cobra.Command{Use: "notify ID (--rule RULE | --find FINDER | --csv FILE)",
+		Short: "Record a notification made under one of a breach's clocks, or notify the people affected",
+		Long: `With --rule, record a notification made under one of the breach's clocks. With --find or --csv, start
+notifying the people affected by a high-risk breach (Art. 34) by email: those the tenant's connectors
+find (each instance that declares find runs each finder), or those a CSV of email[,phone[,name]] rows
+lists (checked whole: with any bad row nothing is listed, and each bad line is named). Everyone gets
+one message however often listed; lethe breaches show counts sent, failed and delivered.`,
 		Example: `  lethe breaches notify B-7K3QF2M9XA --rule gdpr-art33-authority --reference BfDI-2026-118
-  lethe breaches notify B-7K3QF2M9XA --rule lgpd-anpd --at 2026-03-09T10:00:00-03:00 --late-reasons "..."`}
+  lethe breaches notify B-7K3QF2M9XA --rule lgpd-anpd --at 2026-03-09T10:00:00-03:00 --late-reasons "..."
+  lethe breaches notify B-7K3QF2M9XA --find customers_with_health_notes
+  lethe breaches notify B-7K3QF2M9XA --find "customers_created_between?from=2026-01-01&to=2026-03-01"
+  lethe breaches notify B-7K3QF2M9XA --csv affected.csv`}
 	c.Flags().StringVar(&n.Rule, "rule", "", "the clock (lethe breaches show lists them)")
 	c.Flags().StringVar(&at, "at", "", "when the notification was made (RFC 3339; default: now)")
 	c.Flags().StringVar(&n.Reference, "reference", "", "the recipient's reference, e.g. a case number")
 	c.Flags().StringVar(&n.LateReasons, "late-reasons", "", "the reasons for the delay (required after the limit)")
-	return entryCmd(f, c, workflows.UpdateBreachNotification, func() (any, error) {
+	return withSubjectNotice(f, entryCmd(f, c, workflows.UpdateBreachNotification, func() (any, error) {
 		t, err := optionalTime("at", at)
 		n.NotifiedAt, n.Actor = t, f.who()
 		return n, err
-	})
+	}), &n.Rule)
 }
 
 func newBreachesMaterialCmd(f *requestsFlags) *cobra.Command {

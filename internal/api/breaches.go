@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"errors"
 	"net/http"
 	"strconv"
@@ -15,9 +16,10 @@ import (
 // breachHandlers serve /v1/breaches through the breach service; without one they answer 503.
 func (a *v1) breachHandlers() map[string]func(http.ResponseWriter, *http.Request, *call) {
 	hs := map[string]func(http.ResponseWriter, *http.Request, *call){
-		"openBreach":   a.openBreach,
-		"listBreaches": a.listBreaches,
-		"getBreach":    a.getBreach,
+		"openBreach":           a.openBreach,
+		"notifyBreachSubjects": a.notifyBreachSubjects,
+		"listBreaches":         a.listBreaches,
+		"getBreach":            a.getBreach,
 		"updateBreachContent": a.breachEntry(workflows.UpdateBreachContent, func(c *call, body []byte) (any, error) {
 			var in struct {
 				Content  store.Art33             `json:"content"`
@@ -139,4 +141,29 @@ func (a *v1) breachEntry(update string, arg func(c *call, body []byte) (any, err
 		}
 		writeJSON(w, http.StatusOK, st)
 	}
+}
+
+// notifyBreachSubjects starts notifying the people affected: a JSON body names finders for the
+// connectors, a text/csv body lists the people (email[,phone[,name]]).
+func (a *v1) notifyBreachSubjects(w http.ResponseWriter, r *http.Request, c *call) {
+	n := breaches.Subjects{Actor: a.actor(c, r.URL.Query().Get("actor"))}
+	if c.mediaType == "text/csv" {
+		n.CSV = bytes.NewReader(c.body)
+	} else {
+		var in struct {
+			Find  []workflows.SubjectFind `json:"find"`
+			Actor string                  `json:"actor"`
+		}
+		if err := decode(c.body, &in); err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_json", "the body does not match the schema of breach subjects")
+			return
+		}
+		n.Find, n.Actor = in.Find, a.actor(c, in.Actor)
+	}
+	st, err := a.breaches.Notify(r.Context(), c.tenant, c.params["id"], n)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, st)
 }

@@ -51,6 +51,7 @@ func TestAPI(t *testing.T) {
 	t.Run("AuditFiltersAndCursor", s.testAuditFiltersAndCursor)
 	t.Run("RateLimits", s.testRateLimits)
 	t.Run("Breaches", s.testBreaches)
+	t.Run("BreachSubjects", s.testBreachSubjects)
 }
 
 // Every documented operation answers (here: asks for credentials) and every undocumented
@@ -71,7 +72,7 @@ func (s *stack) testDocumentedRoutes(t *testing.T) {
 			assert.NotEqual(t, http.StatusMethodNotAllowed, r.status, "%s %s", method, p)
 		}
 	}
-	assert.Equal(t, 21, n, "operations in the document")
+	assert.Equal(t, 22, n, "operations in the document")
 	for _, c := range []struct{ method, path string }{
 		{"GET", "/v1/nothing"}, {"GET", "/v1/requests/R-1/verify"}, {"DELETE", "/v1/requests/R-1"},
 		{"GET", "/v1/requests/R-1/approve"}, {"PUT", "/v1/requests"}, {"GET", "/v1/requests/"}, {"GET", "/v1"},

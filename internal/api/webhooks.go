@@ -1,9 +1,11 @@
 package api
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -70,6 +72,11 @@ func (h *MailgunWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Tokens older than the window can no longer verify as fresh: keep the table small.
 	_ = tokens.Prune(ctx, h.Pool, now().Add(-2*window))
+	if err := h.recordNotice(ctx, ev); err != nil {
+		h.Log.Error("recording a breach notice's delivery", "error", err)
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "try again later")
+		return
+	}
 	if ev.RequestID != "" {
 		// The tenant is the request's; an event about an unknown request records nothing.
 		_, err := store.Audit{}.Append(ctx, h.Pool, store.Event{
@@ -83,4 +90,24 @@ func (h *MailgunWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "recorded"})
+}
+
+// recordNotice marks a breach notice's person delivered, or failed for good (a permanent
+// failure; Mailgun retries temporary ones itself). It goes to the notice's register, not the
+// audit trail: a million people would be a million events.
+func (h *MailgunWebhook) recordNotice(ctx context.Context, ev mail.Event) error {
+	if ev.BreachID == "" || ev.Recipient == "" {
+		return nil
+	}
+	seq, err := strconv.ParseInt(ev.Recipient, 10, 64)
+	if err != nil {
+		return nil // not one of Lethe's numbers: nothing to mark
+	}
+	switch {
+	case ev.Type == mail.EventDelivered:
+		return store.Notices{}.Delivered(ctx, h.Pool, ev.BreachID, seq, "delivered", ev.Timestamp)
+	case ev.Type == mail.EventFailed && ev.Severity == "permanent":
+		return store.Notices{}.Delivered(ctx, h.Pool, ev.BreachID, seq, "failed", ev.Timestamp)
+	}
+	return nil
 }

@@ -257,7 +257,7 @@ func (s *Stack) Requests() *requests.Service {
 
 // Breaches is the breach service over the stack.
 func (s *Stack) Breaches() *breaches.Service {
-	return &breaches.Service{Temporal: s.Temporal, Store: s.Store, Cfg: s.Cfg}
+	return &breaches.Service{Temporal: s.Temporal, Store: s.Store, Cfg: s.Cfg, ExportBase: s.Exports.URI("")}
 }
 
 // BreachReports is the service that generates, keeps and serves breaches' authority reports.

@@ -38,7 +38,9 @@ type Service struct {
 	Temporal client.Client
 	Store    *store.Store
 	Cfg      config.Config
-	Now      func() time.Time
+	// ExportBase is the export store URI prefix where connectors write what their finds found.
+	ExportBase string
+	Now        func() time.Time
 }
 
 // Opening is a new breach as staff report it.
@@ -190,6 +192,13 @@ func (s *Service) Get(ctx context.Context, tenant, id string) (workflows.BreachS
 	}
 	if st.TenantID == "" || st.TenantID != tenant {
 		return workflows.BreachState{}, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	if len(st.Notices) > 0 {
+		p, err := s.Store.Notices().Progress(ctx, id)
+		if err != nil {
+			return st, err
+		}
+		st.Subjects = &p
 	}
 	st.SetAsOf(s.now())
 	return st, nil

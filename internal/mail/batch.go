@@ -43,8 +43,12 @@ type BatchRecipient struct {
 	ID      string
 }
 
-// RecipientVariable is the user variable holding each recipient's own ID in a batch message.
-const RecipientVariable = "lethe-recipient"
+// RecipientVariable is the user variable holding each recipient's own ID in a batch message;
+// BreachVariable names the breach of a breach notice.
+const (
+	RecipientVariable = "lethe-recipient"
+	BreachVariable    = "lethe-breach-id"
+)
 
 // ValidAddress reports whether s is a bare email address a batch can carry.
 func ValidAddress(s string) bool {

@@ -67,6 +67,9 @@ type Event struct {
 	MessageID string
 	// RequestID comes from the lethe-request-id user variable; empty for other mail.
 	RequestID string
+	// BreachID and Recipient come from a breach notice's lethe-breach-id and lethe-recipient
+	// (the person's number in the breach's notice) user variables.
+	BreachID, Recipient string
 	// Kind is the notice kind, from the message's tag; empty if not one of Lethe's.
 	Kind Kind
 	// Severity is "permanent" or "temporary" for failed events.
@@ -130,8 +133,10 @@ func ParseWebhook(body []byte) (Signature, Event, error) {
 		sec, frac := math.Modf(p.Data.Timestamp)
 		e.Timestamp = time.Unix(int64(sec), int64(frac*1e9)).UTC()
 	}
-	if id, ok := p.Data.UserVariables[RequestIDVariable].(string); ok && !strings.ContainsRune(id, 0) {
-		e.RequestID = id
+	for name, dst := range map[string]*string{RequestIDVariable: &e.RequestID, BreachVariable: &e.BreachID, RecipientVariable: &e.Recipient} {
+		if v, ok := p.Data.UserVariables[name].(string); ok && !strings.ContainsRune(v, 0) {
+			*dst = v
+		}
 	}
 	for _, t := range p.Data.Tags {
 		if _, ok := specs[Kind(t)]; ok {

@@ -311,8 +311,13 @@ func (s *Service) input(t config.Tenant, sub Submission) workflows.RequestInput 
 // Connectors lists the connector instances bound to the tenant, with their capabilities: a
 // request fans out to these only.
 func (s *Service) Connectors(tenant string) []domain.ConnectorRef {
+	return ConnectorRefs(s.Cfg, tenant)
+}
+
+// ConnectorRefs lists the connector instances bound to the tenant, with their capabilities.
+func ConnectorRefs(cfg config.Config, tenant string) []domain.ConnectorRef {
 	var out []domain.ConnectorRef
-	for _, in := range s.Cfg.ConnectorsFor(tenant) {
+	for _, in := range cfg.ConnectorsFor(tenant) {
 		ref := domain.ConnectorRef{Name: in.Name}
 		for _, c := range in.Capabilities() {
 			ref.Capabilities = append(ref.Capabilities, string(c))

@@ -1,10 +1,11 @@
 // Package standin extends Mailgun's own stand-in (mailgun.NewMockServer) with what Lethe's
 // breach notices need and the mock lacks: its messages route keeps only the first "to" of a
 // message and ignores recipient-variables, and its events route does not filter. Server serves
-// those two routes as Mailgun documents them and passes every other route to the mock:
+// batch messages and the filtered events as Mailgun documents them and passes every other call
+// (single messages included, which stay the mock's events) to the mock:
 //
-//   - POST /v3/{domain}/messages takes up to 1,000 "to" values (more is HTTP 400, as Mailgun
-//     answers). With recipient-variables (a JSON object with an entry per recipient) each
+//   - POST /v3/{domain}/messages with several "to" or recipient-variables takes up to 1,000
+//     "to" (more is HTTP 400, as Mailgun answers). With recipient-variables (a JSON object with an entry per recipient) each
 //     recipient gets a copy of their own, only their address in To, %recipient.KEY% replaced in
 //     subject, bodies and v: user variables; without them, one message goes to everyone and
 //     every recipient sees every address (Exposed counts such copies). Each copy is one accepted
@@ -18,8 +19,10 @@
 package standin
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -48,9 +51,10 @@ type Copy struct {
 // Server is the stand-in. Stop it when done.
 type Server struct {
 	// Now stamps accepted copies (default time.Now): a workflow test gives its skipped clock.
-	Now  func() time.Time
-	mock mailgun.MockServer
-	srv  *httptest.Server
+	Now   func() time.Time
+	mock  mailgun.MockServer
+	srv   *httptest.Server
+	proxy *httputil.ReverseProxy
 
 	mu     sync.Mutex
 	copies []Copy
@@ -66,14 +70,17 @@ type Server struct {
 func New() *Server {
 	s := &Server{mock: mailgun.NewMockServer()}
 	target, _ := url.Parse(strings.TrimSuffix(s.mock.URL(), "/v3"))
-	proxy := httputil.NewSingleHostReverseProxy(target)
+	s.proxy = httputil.NewSingleHostReverseProxy(target)
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v3/{domain}/messages", s.accept)
 	mux.HandleFunc("GET /v3/{domain}/events", s.events)
-	mux.Handle("/", proxy)
+	mux.Handle("/", s.proxy)
 	s.srv = httptest.NewServer(mux)
 	return s
 }
+
+// Mock is the mailgun mock behind the stand-in: single messages are its events.
+func (s *Server) Mock() mailgun.MockServer { return s.mock }
 
 // URL is the API base to configure (mail.api_base), ending in /v3.
 func (s *Server) URL() string { return s.srv.URL + "/v3" }
@@ -123,8 +130,20 @@ func (s *Server) Exposed() int {
 var placeholder = regexp.MustCompile(`%recipient\.([A-Za-z0-9_-]+)%`)
 
 func (s *Server) accept(w http.ResponseWriter, r *http.Request) {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<20))
+	if err != nil {
+		answer(w, http.StatusRequestEntityTooLarge, "the message is too large")
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(raw))
 	if err := r.ParseMultipartForm(64 << 20); err != nil && err != http.ErrNotMultipart {
 		answer(w, http.StatusBadRequest, "the request is not a valid form")
+		return
+	}
+	if len(r.Form["to"]) == 1 && r.FormValue("recipient-variables") == "" {
+		// One recipient, no batch: the mock serves it as it always has (its Events list).
+		r.Body, r.Form, r.PostForm, r.MultipartForm = io.NopCloser(bytes.NewReader(raw)), nil, nil, nil
+		s.proxy.ServeHTTP(w, r)
 		return
 	}
 	s.mu.Lock()

@@ -181,8 +181,8 @@ func (n Notices) Settle(ctx context.Context, breachID string, run, batch int, st
 
 // Delivered records a delivery event from Mailgun for recipient seq of a breach's notice:
 // delivered or failed. A later event replaces an earlier one; an unknown recipient is ignored.
-func (n Notices) Delivered(ctx context.Context, breachID string, seq int64, event string, at time.Time) error {
-	_, err := n.pool.Exec(ctx, `
+func (Notices) Delivered(ctx context.Context, db Querier, breachID string, seq int64, event string, at time.Time) error {
+	_, err := db.Exec(ctx, `
 		UPDATE breach_recipients SET delivery = $3, delivery_at = $4
 		WHERE breach_id = $1 AND seq = $2 AND status = 'sent' AND (delivery_at IS NULL OR delivery_at <= $4)`, breachID, seq, event, at)
 	if err != nil {

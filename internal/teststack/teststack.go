@@ -34,6 +34,7 @@ import (
 	"github.com/lethe-privacy/lethe/internal/mail"
 	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/internal/slackstandin"
+	"github.com/lethe-privacy/lethe/internal/standin"
 	"github.com/lethe-privacy/lethe/internal/testenv"
 
 	_ "github.com/lethe-privacy/lethe/connectors/database" // the demo salon's connector
@@ -89,6 +90,8 @@ type Options struct {
 	// Slack starts a Slack stand-in (Stack.Slack) that slack.api_url points at, with the
 	// secrets SlackSalon refers to and SPRIVACY's one member UGROUPMEMBER.
 	Slack bool
+	// Customers sizes each demo database (default deploy/demo's few hundred).
+	Customers int
 	// Databases are the instances of the database connector, each in front of a database of
 	// its own holding the demo salon's data (default: one, named database, for every tenant).
 	Databases []Database
@@ -120,8 +123,11 @@ type Stack struct {
 	Deps    *app.Stack        // the Lethe under test, built as every process builds it
 	Demo    *pgxpool.Pool     // the demo salon's database (the first instance's)
 	// Demos are the demo databases by database connector instance.
-	Demos   map[string]*pgxpool.Pool
+	Demos map[string]*pgxpool.Pool
+	// Mailgun is Mailgun's mock, which records single notices; Standin is in front of it and
+	// takes the batches of breach notices (see internal/standin).
 	Mailgun mailgun.MockServer
+	Standin *standin.Server
 	Mailbox *mail.Mailbox
 	// Slack is the Slack stand-in, with Options.Slack.
 	Slack *slackstandin.Server
@@ -146,8 +152,9 @@ func New(t testing.TB, o Options) *Stack {
 	if o.MailboxSize == 0 {
 		o.MailboxSize = 100
 	}
-	s := &Stack{T: t, Mailgun: mailgun.NewMockServer(), Prefix: o.Name + "-" + testenv.Suffix() + ".", URL: "http://lethe.test"}
-	t.Cleanup(s.Mailgun.Stop)
+	s := &Stack{T: t, Standin: standin.New(), Prefix: o.Name + "-" + testenv.Suffix() + ".", URL: "http://lethe.test"}
+	s.Mailgun = s.Standin.Mock()
+	t.Cleanup(s.Standin.Stop)
 
 	if o.Databases == nil {
 		o.Databases = []Database{{Name: "database", Tenants: []string{"*"}}}
@@ -164,7 +171,11 @@ func New(t testing.TB, o Options) *Stack {
 		pool, err := pgxpool.New(ctx, url)
 		require.NoError(t, err)
 		t.Cleanup(pool.Close)
-		_, err = demo.Load(ctx, pool, time.Now())
+		if o.Customers > 0 {
+			_, err = demo.Generate(ctx, pool, time.Now(), demo.GenerateOptions{Customers: o.Customers, BookingsPerCustomer: 1})
+		} else {
+			_, err = demo.Load(ctx, pool, time.Now())
+		}
 		require.NoError(t, err)
 		require.NoError(t, demo.TrackChanges(ctx, pool))
 		s.Demos[db.Name] = pool
@@ -203,7 +214,7 @@ connectors:`+connectors.String()+"\n"), 0o600))
 		"LETHE_EXPORTS_DIR":         filepath.Join(dir, "exports"),
 		"LETHE_PUBLIC_URL":          s.URL,
 		"LETHE_SIGNING_KEY":         o.SigningKey,
-		"LETHE_MAIL_API_BASE":       s.Mailgun.URL(),
+		"LETHE_MAIL_API_BASE":       s.Standin.URL(),
 		"LETHE_MAILGUN_API_KEY":     "key-" + o.Name,
 		"LETHE_DEMO_HASH_KEY":       o.Name + "-tenant-hash-key-0123456789abcdef",
 		"LETHE_CONFIG":              s.CfgFile,
