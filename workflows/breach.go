@@ -56,6 +56,8 @@ type BreachFacts struct {
 	HIPAA         bool                    `json:"hipaa,omitempty"`
 	NIS2          bool                    `json:"nis2,omitempty"`
 	SmallAgent    bool                    `json:"small_agent,omitempty"`
+	// Reminders is the tenant's reminder schedule (config tenants[].breach.reminders).
+	Reminders *breachclock.Reminders `json:"reminders,omitempty"`
 }
 
 // BreachInput opens a breach workflow. The workflow ID is BreachID.
@@ -281,7 +283,7 @@ func (b *breach) facts() breachclock.Facts {
 	f := breachclock.Facts{
 		Establishment: b.state.Facts.Establishment, Affected: b.state.Facts.Affected,
 		Listed: b.state.Facts.Listed, HIPAA: b.state.Facts.HIPAA, NIS2: b.state.Facts.NIS2, SmallAgent: b.state.Facts.SmallAgent,
-		Risk: breachclock.Risk(b.state.Risk), AwareAt: b.state.AwareAt,
+		Risk: breachclock.Risk(b.state.Risk), AwareAt: b.state.AwareAt, Reminders: b.state.Facts.Reminders,
 	}
 	if b.state.DeterminedAt != nil {
 		f.DeterminedAt = *b.state.DeterminedAt

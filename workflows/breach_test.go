@@ -189,6 +189,21 @@ func TestBreach72HourClockRemindsEscalatesAndNeedsReasonsWhenLate(t *testing.T) 
 	assert.Equal(t, "BfDI-2026-118", n.Reference)
 }
 
+// A tenant's own reminder schedule replaces the default 24, 48, 60 and 70 hours.
+func TestBreachTenantReminderSchedule(t *testing.T) {
+	w := newBreachWorld(t, breachAware)
+	rule := "gdpr-art33-authority"
+	w.update(t, breachAware.Add(73*time.Hour), workflows.UpdateBreachNotification, workflows.BreachNotification{Rule: rule, Actor: "dpo@salon",
+		LateReasons: "the processor reported the breach on day 3"}, "")
+	w.update(t, breachAware.Add(74*time.Hour), workflows.UpdateBreachClose, workflows.Decision{Actor: "dpo@salon", Reason: "done"}, "")
+	in := breachInput("DE", breachAware)
+	in.Facts.Reminders = &breachclock.Reminders{Of: 72, At: []int{6, 66}}
+	w.env.ExecuteWorkflow(workflows.BreachWorkflow, in)
+	w.result(t)
+	want := []string{"reminder@" + hoursAfter(breachAware, 6)[0], "reminder@" + hoursAfter(breachAware, 66)[0], "escalation@" + hoursAfter(breachAware, 72)[0]}
+	assert.Equal(t, want, w.alarmTimes(rule))
+}
+
 // Notified in time: the clock stops, with no further reminder and no escalation, and closing
 // is refused while another clock still runs.
 func TestBreachNotifiedInTimeStopsItsClock(t *testing.T) {

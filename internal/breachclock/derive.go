@@ -22,6 +22,9 @@ type Facts struct {
 	NIS2       bool // the tenant is an essential or important entity under NIS2
 	SmallAgent bool // a small processing agent under LGPD
 	Risk       Risk
+	// Reminders is the tenant's own reminder schedule, in place of the table's default; a rule
+	// with a schedule of its own keeps it. Nil: the table's.
+	Reminders *Reminders
 
 	AwareAt      time.Time
 	DeterminedAt time.Time // zero: AwareAt
@@ -216,6 +219,9 @@ func (t *Table) obligation(r *Rule, f Facts) (Obligation, error) {
 		}
 	}
 	rm := t.Reminders
+	if f.Reminders != nil {
+		rm = *f.Reminders
+	}
 	if r.Reminders != nil {
 		rm = *r.Reminders
 	}

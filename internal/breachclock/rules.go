@@ -70,8 +70,8 @@ type Table struct {
 // Reminders are hours after the clock starts, for a clock Of hours long; a clock of another
 // length gets them in proportion.
 type Reminders struct {
-	Of int   `yaml:"of"`
-	At []int `yaml:"at"`
+	Of int   `yaml:"of" json:"of"`
+	At []int `yaml:"at" json:"at"`
 }
 
 // Rule is one obligation in one version.
@@ -156,7 +156,7 @@ func (t *Table) validate() error {
 	if t.Version == "" {
 		errs = append(errs, errors.New("the table has no version"))
 	}
-	if err := t.Reminders.validate(); err != nil {
+	if err := t.Reminders.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("the table's reminders: %w", err))
 	}
 	groups := slices.Sorted(maps.Keys(t.Groups))
@@ -197,7 +197,8 @@ func (t *Table) validate() error {
 	return nil
 }
 
-func (rm Reminders) validate() error {
+// Validate checks that every reminder falls inside its clock.
+func (rm Reminders) Validate() error {
 	if rm.Of <= 0 {
 		return errors.New("of must be a positive number of hours")
 	}
@@ -299,7 +300,7 @@ func (r *Rule) validate(t *Table, ids map[string]bool) []string {
 		bad("effective must come before until")
 	}
 	if r.Reminders != nil {
-		if err := r.Reminders.validate(); err != nil {
+		if err := r.Reminders.Validate(); err != nil {
 			bad("reminders: %v", err)
 		}
 	}

@@ -231,6 +231,26 @@ func TestReminderOffsets(t *testing.T) {
 	assert.Equal(t, ca.StartedAt.Add(span/3).Truncate(time.Second), ca.Reminders[0])
 }
 
+// A tenant's own schedule replaces the table's default, in proportion for longer clocks.
+func TestTenantReminderSchedule(t *testing.T) {
+	aware := at(t, "2026-03-06T16:00:00Z")
+	obs, err := Builtin().Derive(Facts{Establishment: "DE", Affected: in("US-CA", 1), AwareAt: aware,
+		Reminders: &Reminders{Of: 72, At: []int{12, 36}}})
+	require.NoError(t, err)
+	require.Equal(t, "gdpr-art33-authority", obs[0].Rule)
+	var hours []float64
+	for _, r := range obs[0].Reminders {
+		hours = append(hours, r.Sub(aware).Hours())
+	}
+	assert.Equal(t, []float64{12, 36}, hours)
+	ca := obs[len(obs)-1]
+	require.Equal(t, "ca-residents", ca.Rule)
+	require.Len(t, ca.Reminders, 2)
+	assert.Equal(t, ca.StartedAt.Add(ca.Due.Sub(ca.StartedAt)/6).Truncate(time.Second), ca.Reminders[0])
+
+	assert.EqualError(t, Reminders{Of: 72, At: []int{80}}.Validate(), "reminder at 80 hours is not within a clock of 72 hours")
+}
+
 // What does not apply is left out, and clocks whose event has not happened wait for it.
 func TestConditions(t *testing.T) {
 	tbl := Builtin()

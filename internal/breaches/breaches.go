@@ -121,7 +121,7 @@ func (s *Service) Open(ctx context.Context, o Opening) (string, error) {
 		BreachID: o.BreachID, TenantID: o.TenantID, Title: strings.TrimSpace(o.Title), AwareAt: o.AwareAt.UTC(),
 		DeterminedAt: o.DeterminedAt, OpenedBy: o.OpenedBy,
 		Facts: workflows.BreachFacts{Establishment: t.BreachEstablishment(), Affected: o.Affected, Listed: t.Breach.Listed,
-			HIPAA: t.Breach.HIPAA, NIS2: t.Breach.NIS2, SmallAgent: t.Breach.SmallAgent},
+			HIPAA: t.Breach.HIPAA, NIS2: t.Breach.NIS2, SmallAgent: t.Breach.SmallAgent, Reminders: t.Breach.Reminders},
 	}
 	if o.Content != nil {
 		in.Content = &workflows.BreachContent{Art33: *o.Content}

@@ -29,6 +29,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/lethe-privacy/lethe/connectors/envelope"
+	"github.com/lethe-privacy/lethe/internal/breachclock"
 	"github.com/lethe-privacy/lethe/internal/deadline"
 )
 
@@ -256,6 +257,9 @@ type BreachFacts struct {
 	HIPAA         bool   `yaml:"hipaa"`       // a HIPAA covered entity or business associate
 	NIS2          bool   `yaml:"nis2"`        // an essential or important entity under NIS2
 	SmallAgent    bool   `yaml:"small_agent"` // a small processing agent under LGPD
+	// Reminders replaces the rules table's default reminder schedule ({of: 72, at: [24, 48, 60,
+	// 70]}: hours into a 72-hour clock, in proportion for clocks of other lengths).
+	Reminders *breachclock.Reminders `yaml:"reminders"`
 }
 
 // BreachEstablishment is where the tenant is established for the breach rules.
@@ -739,6 +743,11 @@ func (c *Config) Validate() error {
 		}
 		if e := t.Breach.Establishment; e != "" && !jurisdiction.MatchString(e) {
 			return fmt.Errorf("tenants[%s].breach.establishment: %q is not an ISO 3166 code such as DE or US-CA", t.ID, e)
+		}
+		if rm := t.Breach.Reminders; rm != nil {
+			if err := rm.Validate(); err != nil {
+				return fmt.Errorf("tenants[%s].breach.reminders: %w", t.ID, err)
+			}
 		}
 		if t.Slack != nil {
 			if err := t.Slack.validate(t.ID); err != nil {

@@ -103,6 +103,8 @@ func TestErrorsNameTheSetting(t *testing.T) {
 		{"no DPO", "tenants: [{id: a, regime: gdpr}]", ok, "tenants[a].dpo_email: not set"},
 		{"bad DPO", "tenants: [{id: a, regime: gdpr, dpo_email: 'Dana <dpo@a.example>'}]", ok, `tenants[a].dpo_email: "Dana <dpo@a.example>" is not an email address`},
 		{"bad staff", "tenants: [{id: a, regime: gdpr, contact_email: p@a.example, staff_email: desk}]", ok, "tenants[a].staff_email"},
+		{"breach reminder past its clock", "tenants: [{id: a, regime: gdpr, dpo_email: d@a.example, breach: {reminders: {of: 72, at: [24, 72]}}}]", ok,
+			"tenants[a].breach.reminders: reminder at 72 hours is not within a clock of 72 hours"},
 		{"bad rate", "limits: {submit: {subject: lots}}", ok, `limits: "lots" must be a count and a period`},
 		{"bad period", "limits: {verify: {client: 5/soon}}", ok, "limits: \"5/soon\": the period must be a duration"},
 		{"bad proxy", "", with("LETHE_HTTP_TRUSTED_PROXIES", "10.0.0.0/8,lb"), `http.trusted_proxies (LETHE_HTTP_TRUSTED_PROXIES): "lb"`},
