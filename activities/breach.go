@@ -11,6 +11,7 @@ import (
 
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/mail"
+	"github.com/lethe-privacy/lethe/internal/slackmsg"
 	"github.com/lethe-privacy/lethe/internal/store"
 	"github.com/lethe-privacy/lethe/schemas"
 )
@@ -143,6 +144,10 @@ func (a *Activities) RemindBreach(ctx context.Context, r BreachAlarm) error {
 		BreachID: r.BreachID, OccurredAt: r.At.UTC(), Data: detail,
 	})
 	if err != nil {
+		return err
+	}
+	alert := slackmsg.BreachAlert(r.Kind, r.BreachID, r.Rule, r.Notify, r.Due, slackmsg.HoursLeft(r.Due, a.now()))
+	if err := a.postAlert(ctx, r.TenantID, r.Key, slackmsg.AlertText(alert), slackmsg.AlertBlocks(alert)); err != nil {
 		return err
 	}
 	data := map[string]any{"BreachID": r.BreachID, "Notify": r.Notify, "Regime": r.Regime, "DueAt": r.Due.UTC(), "Limit": r.Limit}

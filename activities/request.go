@@ -23,6 +23,7 @@ import (
 	"github.com/lethe-privacy/lethe/internal/identity"
 	"github.com/lethe-privacy/lethe/internal/limits"
 	"github.com/lethe-privacy/lethe/internal/mail"
+	"github.com/lethe-privacy/lethe/internal/slackmsg"
 	"github.com/lethe-privacy/lethe/internal/store"
 	"github.com/lethe-privacy/lethe/schemas"
 )
@@ -302,12 +303,26 @@ func (a *Activities) Remind(ctx context.Context, r Reminder) error {
 	if err != nil {
 		return err
 	}
-	about := store.Event{TenantID: r.TenantID, RequestID: r.RequestID}
-	return a.mailStaff(ctx, r.Key+":mail", kind, to, about, func(ctx context.Context) (map[string]any, error) {
+	typ := func(ctx context.Context) (string, error) {
 		typ, err := a.Store.Requests().Type(ctx, r.RequestID)
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, permanent("request "+r.RequestID+" is not in the read model", nil)
+			return "", permanent("request "+r.RequestID+" is not in the read model", nil)
 		}
+		return typ, err
+	}
+	if a.Tenants[r.TenantID].Slack != nil {
+		typ, err := typ(ctx)
+		if err != nil {
+			return err
+		}
+		alert := slackmsg.DeadlineAlert(r.Kind, r.RequestID, typ, r.DueDate, a.daysLeft(r.DueDate))
+		if err := a.postAlert(ctx, r.TenantID, r.Key, slackmsg.AlertText(alert), slackmsg.AlertBlocks(alert)); err != nil {
+			return err
+		}
+	}
+	about := store.Event{TenantID: r.TenantID, RequestID: r.RequestID}
+	return a.mailStaff(ctx, r.Key+":mail", kind, to, about, func(ctx context.Context) (map[string]any, error) {
+		typ, err := typ(ctx)
 		if err != nil {
 			return nil, err
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -65,10 +67,7 @@ func (a *Activities) approval(ctx context.Context, m ApprovalMessage) (slackmsg.
 		RequestID: m.RequestID, Type: m.Type, DueDate: m.DueDate, Verified: m.Verified, Method: m.Method,
 		Preflight: m.Preflight, Connectors: m.Connectors, Decision: m.Decision,
 	}
-	if due, err := time.Parse(time.DateOnly, m.DueDate); err == nil {
-		today, _ := time.Parse(time.DateOnly, a.now().UTC().Format(time.DateOnly))
-		out.DaysLeft = int(due.Sub(today).Hours() / 24)
-	}
+	out.DaysLeft = a.daysLeft(m.DueDate)
 	ids, _, err := a.Store.Subjects().Given(ctx, m.TenantID, m.RequestID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return out, err
@@ -78,6 +77,16 @@ func (a *Activities) approval(ctx context.Context, m ApprovalMessage) (slackmsg.
 	}
 	out.CustomerID = ids.CustomerID
 	return out, nil
+}
+
+// daysLeft is the whole days from today (UTC) to a due date (YYYY-MM-DD); 0 when unknown.
+func (a *Activities) daysLeft(dueDate string) int {
+	due, err := time.Parse(time.DateOnly, dueDate)
+	if err != nil {
+		return 0
+	}
+	today, _ := time.Parse(time.DateOnly, a.now().UTC().Format(time.DateOnly))
+	return int(due.Sub(today).Hours() / 24)
 }
 
 // slackError sorts a failed Web API call: throttled (retry when Slack said, as Retry-After),
@@ -100,4 +109,37 @@ var permanentSlackErrors = map[string]bool{
 	"invalid_auth": true, "not_authed": true, "account_inactive": true, "token_revoked": true,
 	"channel_not_found": true, "not_in_channel": true, "is_archived": true, "missing_scope": true,
 	"invalid_blocks": true, "msg_too_long": true,
+}
+
+// postAlert posts an alert to the tenant's channel and, when a DPO user is set, to the DPO
+// directly, each once per key (slack_alerts): a retried activity does not post again. A tenant
+// without Slack settings has nothing to post.
+func (a *Activities) postAlert(ctx context.Context, tenantID, key, text string, blocks []slack.Block) error {
+	s := a.Tenants[tenantID].Slack
+	if s == nil {
+		return nil
+	}
+	to := map[string]string{key + ":slack:channel": s.ApprovalChannel}
+	if s.DPOUser != "" {
+		to[key+":slack:dpo"] = s.DPOUser
+	}
+	client := slackmsg.NewClient(s.BotToken.Value(), a.SlackAPI)
+	for _, k := range slices.Sorted(maps.Keys(to)) {
+		posted, err := a.Store.SlackAlerts().Posted(ctx, k)
+		if err != nil {
+			return err
+		}
+		if posted {
+			continue
+		}
+		// A user ID as the channel is a direct message from the app.
+		channel, ts, err := client.PostMessageContext(ctx, to[k], slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...))
+		if err != nil {
+			return slackError("posting "+k, err)
+		}
+		if err := a.Store.SlackAlerts().Save(ctx, k, tenantID, store.SlackMessage{Channel: channel, TS: ts, PostedAt: a.now()}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

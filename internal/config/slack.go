@@ -19,6 +19,9 @@ type Slack struct {
 	// Approvers say who may decide which request types; a user allowed by any entry that
 	// covers the type may decide.
 	Approvers []SlackApprovers `yaml:"approvers"`
+	// DPOUser is the DPO's Slack user ID (U...): deadline reminders, overdue escalations and
+	// breach clock alarms, posted to the channel, are also sent to them directly. Optional.
+	DPOUser string `yaml:"dpo_user,omitempty"`
 }
 
 // SlackApprovers are the Slack users allowed to decide requests of some types.
@@ -82,6 +85,9 @@ func (s *Slack) validate(tenant string) error {
 	}
 	if !slackChannel.MatchString(s.ApprovalChannel) {
 		return fmt.Errorf("%s.approval_channel: %q is not a channel ID such as C0123456789 (the channel's details show it)", at, s.ApprovalChannel)
+	}
+	if s.DPOUser != "" && !slackUser.MatchString(s.DPOUser) {
+		return fmt.Errorf("%s.dpo_user: %q is not a Slack user ID such as U0123456789 (the DPO's profile shows it)", at, s.DPOUser)
 	}
 	if len(s.Approvers) == 0 {
 		return fmt.Errorf("%s.approvers: nobody may decide from Slack; list user IDs or a user group", at)

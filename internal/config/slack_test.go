@@ -56,6 +56,7 @@ tenants:
 		"unknown type":   {strings.Replace(good, "[erasure]", "[erase]", 1), nil, `tenants[salon].slack.approvers[0].types: "erase" must be one of`},
 		"nobody":         {strings.Replace(good, "[{types: [erasure], users: [U0ANNA], group: S0PRIVACY}]", "[]", 1), nil, "tenants[salon].slack.approvers: nobody may decide"},
 		"an empty entry": {strings.Replace(good, "users: [U0ANNA], group: S0PRIVACY", "users: []", 1), nil, "tenants[salon].slack.approvers[0]: names neither users nor a group"},
+		"dpo user name":  {good + "\n      dpo_user: dana", nil, `tenants[salon].slack.dpo_user: "dana" is not a Slack user ID`},
 		"api url":        {good, map[string]string{"LETHE_SLACK_API_URL": "slack.test"}, `slack.api_url (LETHE_SLACK_API_URL): "slack.test" is not an http(s) URL`},
 	} {
 		_, err := load(c.slack, c.vars)

@@ -40,6 +40,27 @@ func TestEveryMessageKeepsSlackLimits(t *testing.T) {
 		assert.NoError(t, slackmsg.CheckMessage(raw), name)
 		assert.Empty(t, slackmsg.UnmaskedEmail(slackmsg.ApprovalText(a)), name)
 	}
+	due := time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
+	for name, a := range map[string]slackmsg.Alert{
+		"reminder":   slackmsg.DeadlineAlert("reminder", base.RequestID, "erasure", "2026-12-30", 7),
+		"overdue":    slackmsg.DeadlineAlert("overdue", base.RequestID, strings.Repeat("erasure", 100), "2026-12-30", -2),
+		"breach":     slackmsg.BreachAlert("reminder", "b-1", long, "the supervisory authority", due, 12),
+		"escalation": slackmsg.BreachAlert("escalation", "b-1", "gdpr art. 33", long, due, -1),
+	} {
+		raw, err := json.Marshal(slackmsg.AlertBlocks(a))
+		require.NoError(t, err)
+		assert.NoError(t, slackmsg.CheckMessage(raw), name)
+	}
+	var digest slackmsg.Digest
+	for range 500 {
+		digest.Requests = append(digest.Requests, slackmsg.DueRequest{ID: base.RequestID, Type: "erasure", DueDate: "2026-12-08", DaysLeft: 6})
+		digest.Breaches = append(digest.Breaches, slackmsg.OpenBreach{ID: "b-1", Rule: "gdpr art. 33", Due: due, HoursLeft: 40})
+	}
+	for name, d := range map[string]slackmsg.Digest{"empty": {Date: "2026-12-02"}, "long": digest} {
+		raw, err := json.Marshal(slackmsg.DigestBlocks(d))
+		require.NoError(t, err)
+		assert.NoError(t, slackmsg.CheckMessage(raw), name)
+	}
 	for _, cb := range []string{slackmsg.CallbackDeny, slackmsg.CallbackAskInfo} {
 		raw, err := json.Marshal(slackmsg.TextModal(cb, base.RequestID))
 		require.NoError(t, err)

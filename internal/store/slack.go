@@ -50,3 +50,31 @@ func (q SlackMessages) Save(ctx context.Context, m SlackMessage) error {
 	}
 	return nil
 }
+
+// SlackAlerts are the Slack posts of reminders, escalations and digests (table slack_alerts),
+// one per key.
+type SlackAlerts struct{ pool *pgxpool.Pool }
+
+// SlackAlerts returns the Slack alerts' repository.
+func (s *Store) SlackAlerts() SlackAlerts { return SlackAlerts{pool: s.Pool} }
+
+// Posted says whether the post of key was made.
+func (q SlackAlerts) Posted(ctx context.Context, key string) (bool, error) {
+	var n int
+	if err := q.pool.QueryRow(ctx, `SELECT count(*) FROM slack_alerts WHERE key = $1`, key).Scan(&n); err != nil {
+		return false, fmt.Errorf("looking up the Slack post %s: %w", key, err)
+	}
+	return n > 0, nil
+}
+
+// Save records the post of key; a key recorded already keeps its first.
+func (q SlackAlerts) Save(ctx context.Context, key, tenantID string, m SlackMessage) error {
+	_, err := q.pool.Exec(ctx, `
+		INSERT INTO slack_alerts (key, tenant_id, channel, ts, posted_at)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING`,
+		key, tenantID, m.Channel, m.TS, m.PostedAt)
+	if err != nil {
+		return fmt.Errorf("recording the Slack post %s: %w", key, err)
+	}
+	return nil
+}
