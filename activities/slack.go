@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"time"
 
 	"github.com/slack-go/slack"
 	"go.temporal.io/sdk/temporal"
@@ -81,12 +80,8 @@ func (a *Activities) approval(ctx context.Context, m ApprovalMessage) (slackmsg.
 
 // daysLeft is the whole days from today (UTC) to a due date (YYYY-MM-DD); 0 when unknown.
 func (a *Activities) daysLeft(dueDate string) int {
-	due, err := time.Parse(time.DateOnly, dueDate)
-	if err != nil {
-		return 0
-	}
-	today, _ := time.Parse(time.DateOnly, a.now().UTC().Format(time.DateOnly))
-	return int(due.Sub(today).Hours() / 24)
+	n, _ := slackmsg.DaysLeft(dueDate, a.now())
+	return n
 }
 
 // slackError sorts a failed Web API call: throttled (retry when Slack said, as Retry-After),

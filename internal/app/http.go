@@ -69,7 +69,7 @@ func mountMailbox(s *Stack, mux *http.ServeMux) error {
 
 // mountSlack serves /slack/interactions when a tenant has Slack settings.
 func mountSlack(s *Stack, mux *http.ServeMux) error {
-	slackapp.Mount(mux, slackapp.Options{Requests: s.Requests(), Store: s.Store, Tenants: s.Cfg.Tenants, APIURL: s.Cfg.Slack.APIURL, Log: s.Log})
+	slackapp.Mount(mux, slackapp.Options{Requests: s.Requests(), Breaches: s.Breaches(), Store: s.Store, Tenants: s.Cfg.Tenants, APIURL: s.Cfg.Slack.APIURL, Log: s.Log})
 	return nil
 }
 

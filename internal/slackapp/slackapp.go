@@ -1,7 +1,7 @@
 // Package slackapp is Lethe's Slack app over HTTP: Slack's interactions (button clicks and modal
 // submissions on approval messages) at /slack/interactions, each checked against the signing
 // secret of a tenant and decided through the request service like every other surface. A new
-// Slack endpoint (a slash command) is one more route in Mount.
+// Slack endpoint is one more route in Mount; /slack/commands answers the /privacy command.
 package slackapp
 
 import (
@@ -16,9 +16,11 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/slack-go/slack"
 
+	"github.com/lethe-privacy/lethe/internal/breaches"
 	"github.com/lethe-privacy/lethe/internal/config"
 	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/internal/slackmsg"
@@ -32,11 +34,15 @@ const MaxBody = 256 << 10
 // Options are what the Slack app needs from the stack.
 type Options struct {
 	Requests *requests.Service
+	// Breaches opens breaches reported with /privacy breach; nil answers that it is not set up.
+	Breaches *breaches.Service
 	Store    *store.Store
 	Tenants  []config.Tenant
 	// APIURL is Slack's Web API base ("" for Slack itself).
 	APIURL string
 	Log    *slog.Logger
+	// Now is the clock of due dates and times of awareness (nil: time.Now).
+	Now func() time.Time
 }
 
 // App answers Slack's requests.
@@ -49,6 +55,7 @@ func Mount(mux *http.ServeMux, o Options) {
 	}
 	a := &App{o: o}
 	mux.HandleFunc("POST /slack/interactions", a.interactions)
+	mux.HandleFunc("POST /slack/commands", a.commands)
 }
 
 // verified reads the body once, within MaxBody, and returns it with the tenants whose signing
@@ -78,15 +85,25 @@ func (a *App) verified(w http.ResponseWriter, r *http.Request) ([]byte, []config
 	return body, signed, 0
 }
 
-func (a *App) interactions(w http.ResponseWriter, r *http.Request) {
+// signedForm is a verified request's form and the tenants that signed it; false when it
+// answered the request already (401, 413, 400).
+func (a *App) signedForm(w http.ResponseWriter, r *http.Request) (url.Values, []config.Tenant, bool) {
 	body, tenants, status := a.verified(w, r)
 	if status != 0 {
 		http.Error(w, http.StatusText(status), status)
-		return
+		return nil, nil, false
 	}
-	form, err := parseForm(body)
+	form, err := url.ParseQuery(string(body))
 	if err != nil {
 		http.Error(w, "the body is not a form", http.StatusBadRequest)
+		return nil, nil, false
+	}
+	return form, tenants, true
+}
+
+func (a *App) interactions(w http.ResponseWriter, r *http.Request) {
+	form, tenants, ok := a.signedForm(w, r)
+	if !ok {
 		return
 	}
 	var cb slack.InteractionCallback
@@ -100,6 +117,14 @@ func (a *App) interactions(w http.ResponseWriter, r *http.Request) {
 		a.clicked(ctx, tenants, cb)
 		w.WriteHeader(http.StatusOK)
 	case slack.InteractionTypeViewSubmission:
+		if cb.View.CallbackID == slackmsg.CallbackBreach {
+			if errs := a.breachSubmitted(ctx, tenants, cb); errs != nil {
+				writeJSON(w, map[string]any{"response_action": "errors", "errors": errs})
+				return
+			}
+			w.WriteHeader(http.StatusOK)
+			return
+		}
 		if msg := a.submitted(ctx, tenants, cb); msg != "" {
 			// Slack shows the error under the modal's text field; the modal stays open.
 			writeJSON(w, map[string]any{"response_action": "errors", "errors": map[string]string{slackmsg.BlockText: msg}})
@@ -236,5 +261,3 @@ func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(v)
 }
-
-func parseForm(body []byte) (url.Values, error) { return url.ParseQuery(string(body)) }

@@ -2,10 +2,12 @@ package slackmsg_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/slack-go/slack"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -61,6 +63,24 @@ func TestEveryMessageKeepsSlackLimits(t *testing.T) {
 		require.NoError(t, err)
 		assert.NoError(t, slackmsg.CheckMessage(raw), name)
 	}
+	var soon []slackmsg.DueRequest
+	for i := range 500 {
+		soon = append(soon, slackmsg.DueRequest{ID: fmt.Sprintf("R-%010d", i), Type: "erasure", DueDate: "2026-12-30", DaysLeft: i - 3})
+	}
+	answers := map[string][]slack.Block{
+		"status": slackmsg.StatusBlocks(slackmsg.Status{RequestID: base.RequestID, Type: "access", Status: "in_progress", DueDate: "2026-12-30",
+			DaysLeft: -2, MaskedEmail: base.MaskedEmail, CustomerID: strings.Repeat("9", 5000)}),
+		"due": slackmsg.DueBlocks(soon, "2026-12-09"), "none due": slackmsg.DueBlocks(nil, "2026-12-09"),
+		"help": slackmsg.NoticeBlocks(slackmsg.HelpText), "notice": slackmsg.NoticeBlocks(long),
+	}
+	for name, blocks := range answers {
+		raw, err := json.Marshal(blocks)
+		require.NoError(t, err)
+		assert.NoError(t, slackmsg.CheckMessage(raw), name)
+	}
+	raw, err := json.Marshal(slackmsg.BreachModal("salon CHELPDESK", time.Now()))
+	require.NoError(t, err)
+	assert.NoError(t, slackmsg.CheckModal(raw), "breach modal")
 	for _, cb := range []string{slackmsg.CallbackDeny, slackmsg.CallbackAskInfo} {
 		raw, err := json.Marshal(slackmsg.TextModal(cb, base.RequestID))
 		require.NoError(t, err)

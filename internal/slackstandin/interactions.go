@@ -19,7 +19,18 @@ func Interaction(endpoint, secret string, payload any, at time.Time) (*http.Requ
 	if err != nil {
 		return nil, err
 	}
-	body := "payload=" + url.QueryEscape(string(raw))
+	return Signed(endpoint, secret, "payload="+url.QueryEscape(string(raw)), at)
+}
+
+// Command is a slash command as Slack sends it to an app's /slack/commands: user in channel
+// typing command text (such as "/privacy status R-1"), signed like Interaction.
+func Command(endpoint, secret, user, channel, command, text string, at time.Time) (*http.Request, error) {
+	form := url.Values{"command": {command}, "text": {text}, "user_id": {user}, "channel_id": {channel}, "trigger_id": {"T-" + user}}
+	return Signed(endpoint, secret, form.Encode(), at)
+}
+
+// Signed is a form body posted to endpoint, signed with secret at the given time.
+func Signed(endpoint, secret, body string, at time.Time) (*http.Request, error) {
 	req, err := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(body))
 	if err != nil {
 		return nil, err
