@@ -20,6 +20,7 @@ import (
 	"github.com/lethe-privacy/lethe/internal/slackapp"
 	"github.com/lethe-privacy/lethe/internal/slackmsg"
 	"github.com/lethe-privacy/lethe/internal/slackstandin"
+	"github.com/lethe-privacy/lethe/internal/teststack"
 	"github.com/lethe-privacy/lethe/workflows"
 )
 
@@ -114,12 +115,7 @@ func TestSlackPrivacyCommand(t *testing.T) {
 		require.NoError(t, err)
 		due, err := time.Parse(time.DateOnly, st.DueDate)
 		require.NoError(t, err)
-		later := http.NewServeMux()
-		slackapp.Mount(later, slackapp.Options{Requests: s.Deps.Requests(), Breaches: s.Deps.Breaches(), Store: s.Deps.Store, Tenants: s.Cfg.Tenants,
-			APIURL: s.slack.URL(), Log: s.Log, Now: func() time.Time { return due.Add(-3*24*time.Hour + time.Hour) }})
-		srv := httptest.NewServer(later)
-		defer srv.Close()
-		_, a = command(t, srv.URL, secret, "USTAFF", "due")
+		_, a = command(t, s.later(due.Add(-3*24*time.Hour+time.Hour)), secret, "USTAFF", "due")
 		assert.Contains(t, string(a.Blocks), id)
 		assert.Contains(t, string(a.Blocks), "3 days left")
 		assert.NotContains(t, string(a.Blocks), done, "closed requests are not due")
@@ -141,11 +137,7 @@ func TestSlackPrivacyCommand(t *testing.T) {
 
 		aware := time.Now().Add(-5 * time.Hour).Truncate(time.Second).UTC()
 		submission := func(title string, at time.Time, metadata string) map[string]any {
-			return map[string]any{"type": "view_submission", "user": map[string]any{"id": "UREPORTER"},
-				"view": map[string]any{"callback_id": slackmsg.CallbackBreach, "private_metadata": metadata, "state": map[string]any{"values": map[string]any{
-					slackmsg.BlockBreachTitle: map[string]any{slackmsg.ActionBreachTitle: map[string]any{"type": "plain_text_input", "value": title}},
-					slackmsg.BlockBreachAware: map[string]any{slackmsg.ActionBreachAware: map[string]any{"type": "datetimepicker", "selected_date_time": at.Unix()}},
-				}}}}
+			return breachSubmission("UREPORTER", title, at, metadata)
 		}
 		// A forged submission opens nothing.
 		assert.Equal(t, http.StatusUnauthorized, s.post(submission("Forged", aware, view.PrivateMetadata), "not-the-signing-secret", time.Now()))
@@ -193,4 +185,92 @@ func (s *slackStack) postView(payload any) map[string]string {
 	}
 	_ = json.NewDecoder(res.Body).Decode(&out)
 	return out.Errors
+}
+
+// A command is served only for the workspace whose signing secret verified it: another
+// tenant's Slack sees none of the salon's requests and cannot open a breach in its name.
+func TestSlackPrivacyCommandServesOnlyItsWorkspace(t *testing.T) {
+	const bakerySecret = "bakery-slack-signing-secret-0456"
+	bakery := `
+  - id: bakery
+    name: Bakery Example
+    regime: gdpr
+    country: DE
+    time_zone: Europe/Berlin
+    contact_email: privacy@bakery.example
+    policy: {manual_approval: []}
+    slack:
+      bot_token: {env: BAKERY_SLACK_BOT_TOKEN}
+      signing_secret: {env: BAKERY_SLACK_SIGNING_SECRET}
+      approval_channel: CBAKERY
+      approvers: [{users: [UBAKER]}]`
+	st := teststack.New(t, teststack.Options{Name: "slackcmd", Tenants: teststack.SlackSalon + bakery, Slack: true,
+		Env: map[string]string{"BAKERY_SLACK_BOT_TOKEN": "xoxb-bakery-test", "BAKERY_SLACK_SIGNING_SECRET": bakerySecret}})
+	st.RunAll()
+	srv := httptest.NewServer(st.Handler())
+	t.Cleanup(srv.Close)
+	s := &slackStack{Stack: st, t: t, slack: st.Slack, srv: srv}
+	ctx := context.Background()
+	id := s.Submit(domain.TypeErasure, connectors.Subject{Email: "nora.tenant@example.com"})
+	s.message(id, posted)
+
+	req, err := slackstandin.Command(srv.URL+"/slack/commands", secret, "USTAFF", "CHELPDESK", "/privacy", "status "+id, time.Now().Add(-6*time.Minute))
+	require.NoError(t, err)
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	assert.Equal(t, http.StatusUnauthorized, res.StatusCode, "a stale timestamp is refused")
+
+	_, a := command(t, srv.URL, secret, "USTAFF", "status "+id)
+	assert.Contains(t, string(a.Blocks), "pending approval")
+	_, a = command(t, srv.URL, bakerySecret, "UBAKER", "status "+id)
+	assert.Contains(t, string(a.Blocks), "No request `"+id+"` here", "the bakery's Slack does not see the salon's request")
+
+	rs, err := s.Deps.Requests().Get(ctx, "salon", id)
+	require.NoError(t, err)
+	due, err := time.Parse(time.DateOnly, rs.DueDate)
+	require.NoError(t, err)
+	later := s.later(due.Add(-2 * 24 * time.Hour))
+	_, a = command(t, later, secret, "USTAFF", "due")
+	assert.Contains(t, string(a.Blocks), id)
+	_, a = command(t, later, bakerySecret, "UBAKER", "due")
+	assert.NotContains(t, string(a.Blocks), id, "the bakery's Slack lists only the bakery's requests")
+
+	// The bakery's Slack submits a breach modal naming the salon: nothing opens.
+	forged := breachSubmission("UBAKER", "Not ours", time.Now().Add(-time.Hour), "salon CHELPDESK")
+	req, err = slackstandin.Interaction(srv.URL+"/slack/interactions", bakerySecret, forged, time.Now())
+	require.NoError(t, err)
+	res, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	var out struct {
+		Errors map[string]string `json:"errors"`
+	}
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&out))
+	res.Body.Close()
+	assert.NotEmpty(t, out.Errors[slackmsg.BlockBreachTitle])
+	for _, tenant := range []string{"salon", "bakery"} {
+		rows, err := s.Deps.Breaches().List(ctx, tenant, "", 10)
+		require.NoError(t, err)
+		assert.Empty(t, rows, tenant)
+	}
+}
+
+// later is the Slack app of the stack with its clock at now, for what is due.
+func (s *slackStack) later(now time.Time) string {
+	mux := http.NewServeMux()
+	slackapp.Mount(mux, slackapp.Options{Requests: s.Deps.Requests(), Breaches: s.Deps.Breaches(), Store: s.Deps.Store, Tenants: s.Cfg.Tenants,
+		APIURL: s.slack.URL(), Log: s.Log, Now: func() time.Time { return now }})
+	srv := httptest.NewServer(mux)
+	s.t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// breachSubmission is user submitting the breach modal (metadata as opened) with a title and
+// the time of awareness.
+func breachSubmission(user, title string, aware time.Time, metadata string) map[string]any {
+	return map[string]any{"type": "view_submission", "user": map[string]any{"id": user},
+		"view": map[string]any{"callback_id": slackmsg.CallbackBreach, "private_metadata": metadata, "state": map[string]any{"values": map[string]any{
+			slackmsg.BlockBreachTitle: map[string]any{slackmsg.ActionBreachTitle: map[string]any{"type": "plain_text_input", "value": title}},
+			slackmsg.BlockBreachAware: map[string]any{slackmsg.ActionBreachAware: map[string]any{"type": "datetimepicker", "selected_date_time": aware.Unix()}},
+		}}}}
 }
