@@ -147,7 +147,7 @@ func (a *Activities) RemindBreach(ctx context.Context, r BreachAlarm) error {
 		return err
 	}
 	alert := slackmsg.BreachAlert(r.Kind, r.BreachID, r.Rule, r.Notify, r.Due, slackmsg.HoursLeft(r.Due, a.now()))
-	if err := a.postAlert(ctx, r.TenantID, r.Key, slackmsg.AlertText(alert), slackmsg.AlertBlocks(alert)); err != nil {
+	if err := a.postAlert(ctx, r.TenantID, r.Key, true, slackmsg.AlertText(alert), slackmsg.AlertBlocks(alert)); err != nil {
 		return err
 	}
 	data := map[string]any{"BreachID": r.BreachID, "Notify": r.Notify, "Regime": r.Regime, "DueAt": r.Due.UTC(), "Limit": r.Limit}

@@ -316,7 +316,7 @@ func (a *Activities) Remind(ctx context.Context, r Reminder) error {
 			return err
 		}
 		alert := slackmsg.DeadlineAlert(r.Kind, r.RequestID, typ, r.DueDate, a.daysLeft(r.DueDate))
-		if err := a.postAlert(ctx, r.TenantID, r.Key, slackmsg.AlertText(alert), slackmsg.AlertBlocks(alert)); err != nil {
+		if err := a.postAlert(ctx, r.TenantID, r.Key, true, slackmsg.AlertText(alert), slackmsg.AlertBlocks(alert)); err != nil {
 			return err
 		}
 	}

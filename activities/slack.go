@@ -106,16 +106,16 @@ var permanentSlackErrors = map[string]bool{
 	"invalid_blocks": true, "msg_too_long": true,
 }
 
-// postAlert posts an alert to the tenant's channel and, when a DPO user is set, to the DPO
-// directly, each once per key (slack_alerts): a retried activity does not post again. A tenant
-// without Slack settings has nothing to post.
-func (a *Activities) postAlert(ctx context.Context, tenantID, key, text string, blocks []slack.Block) error {
+// postAlert posts an alert to the tenant's channel and, with toDPO when a DPO user is set, to
+// the DPO directly, each once per key (slack_alerts): a retried activity does not post again. A
+// tenant without Slack settings has nothing to post.
+func (a *Activities) postAlert(ctx context.Context, tenantID, key string, toDPO bool, text string, blocks []slack.Block) error {
 	s := a.Tenants[tenantID].Slack
 	if s == nil {
 		return nil
 	}
 	to := map[string]string{key + ":slack:channel": s.ApprovalChannel}
-	if s.DPOUser != "" {
+	if toDPO && s.DPOUser != "" {
 		to[key+":slack:dpo"] = s.DPOUser
 	}
 	client := slackmsg.NewClient(s.BotToken.Value(), a.SlackAPI)

@@ -48,6 +48,11 @@ func (s *Stack) Parts() []Part {
 
 // RunWorker polls the task queue until ctx ends, reconciling closed workflows meanwhile.
 func (s *Stack) RunWorker(ctx context.Context) error {
+	if s.Cfg.AnySlack() {
+		if err := worker.EnsureDigestSchedule(ctx, s.Temporal, s.Cfg.Temporal.TaskQueue); err != nil {
+			return err
+		}
+	}
 	w := worker.New(s.Temporal, s.Cfg.Temporal.TaskQueue, s.Activities())
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("starting the Temporal worker on task queue %s: %w", s.Cfg.Temporal.TaskQueue, err)

@@ -47,6 +47,11 @@ var (
 	slackGroup   = regexp.MustCompile(`^S[A-Z0-9]{2,}$`)
 )
 
+// AnySlack says whether some tenant has Slack settings.
+func (c *Config) AnySlack() bool {
+	return slices.ContainsFunc(c.Tenants, func(t Tenant) bool { return t.Slack != nil })
+}
+
 // ApproversOf returns the Slack user IDs and user groups allowed to decide a request of type typ.
 func (s *Slack) ApproversOf(typ string) (users, groups []string) {
 	for _, a := range s.Approvers {

@@ -185,6 +185,8 @@ func preflightText(p Preflight) string {
 
 func daysLeft(n int) string {
 	switch {
+	case n == -1:
+		return "1 day overdue"
 	case n < 0:
 		return fmt.Sprintf("%d days overdue", -n)
 	case n == 1:

@@ -307,3 +307,25 @@ func nonNil(s []string) []string {
 	}
 	return s
 }
+
+// RunningClocks returns the clocks still counting (running or escalated, with a due time) of
+// tenant's open breaches, soonest due first.
+func (q Breaches) RunningClocks(ctx context.Context, tenant string) ([]BreachClock, error) {
+	rows, err := q.pool.Query(ctx, `
+		SELECT c.breach_id, c.rule_id, c.notify, c.due_at, c.status
+		FROM breach_clocks c JOIN breaches b ON b.id = c.breach_id
+		WHERE b.tenant_id = $1 AND b.status <> 'closed' AND c.status IN ('running', 'escalated') AND c.due_at IS NOT NULL
+		ORDER BY c.due_at, c.breach_id, c.rule_id`, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("listing the running breach clocks of tenant %s: %w", tenant, err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (BreachClock, error) {
+		var c BreachClock
+		err := r.Scan(&c.BreachID, &c.RuleID, &c.Notify, &c.DueAt, &c.Status)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading the running breach clocks of tenant %s: %w", tenant, err)
+	}
+	return out, nil
+}
