@@ -77,6 +77,7 @@ Lethe is running. Ctrl-C stops everything.
   Temporal UI    %[2]s
   Kafka          %[3]s
   Dev mailbox    %[1]s/dev/mailbox  (mail goes to a Mailgun stand-in at %[7]s)
+  Dev Slack      %[1]s/dev/slack  (approval messages go to a Slack stand-in at %[10]s)
   PostgreSQL     %[4]s  (demo data: %[5]s)
   Demo tenant    demo (admin token: %[6]s)
 
@@ -90,7 +91,8 @@ Operator commands use the same stack through its configuration file:
   export LETHE_CONFIG=%[8]s
   lethe requests submit --type access --email nora.clearwater@example.com --verified
   lethe requests list
-`, d.URL(), d.Services.Temporal.UIURL(), d.Services.Kafka, d.Database(), d.Demo, d.AdminToken, d.Mailgun.URL(), d.ConfigFile, demoDirFlag(dir))
+  lethe slack click REQUEST_ID approve      # or: deny --reason '...'; as Slack user %[11]s
+`, d.URL(), d.Services.Temporal.UIURL(), d.Services.Kafka, d.Database(), d.Demo, d.AdminToken, d.Mailgun.URL(), d.ConfigFile, demoDirFlag(dir), d.Slack.URL(), app.DevSlackApprover)
 }
 
 // demoDirFlag is the --dir that `lethe demo` needs to find this stack.

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -28,6 +30,7 @@ import (
 	"github.com/lethe-privacy/lethe/internal/config"
 	"github.com/lethe-privacy/lethe/internal/crypto"
 	"github.com/lethe-privacy/lethe/internal/localstack"
+	"github.com/lethe-privacy/lethe/internal/slackstandin"
 	"github.com/lethe-privacy/lethe/workflows"
 )
 
@@ -50,6 +53,8 @@ type Dev struct {
 	*Stack
 	Services *localstack.Dev
 	Mailgun  mailgun.MockServer
+	// Slack is the Slack stand-in the demo tenant's approval messages go to (/dev/slack).
+	Slack *slackstandin.Server
 	// ConfigFile is the configuration written for operator commands against this stack.
 	ConfigFile string
 	AdminToken string
@@ -89,7 +94,11 @@ func StartDev(ctx context.Context, o DevOptions) (_ *Dev, err error) {
 	}
 	// Mail goes to Mailgun's own stand-in, in this process.
 	d.Mailgun = mailgun.NewMockServer()
-	cfg, err := devConfig(devEnv(o, d.Services, d.Mailgun.URL(), secrets))
+	// Slack too: the demo tenant's approval messages go to slack-go's stand-in, in this process.
+	d.Slack = slackstandin.New()
+	env := devEnv(o, d.Services, d.Mailgun.URL(), secrets)
+	env["LETHE_SLACK_API_URL"] = d.Slack.URL()
+	cfg, err := devConfig(env)
 	if err != nil {
 		return nil, err
 	}
@@ -126,6 +135,8 @@ func devEnv(o DevOptions, svc *localstack.Dev, mailgunURL string, secrets devSec
 		"LETHE_PUBLIC_URL":        "http://" + o.HTTPAddr,
 		"LETHE_SIGNING_KEY":       secrets.SigningKey,
 		"LETHE_DEMO_ADMIN_TOKEN":  secrets.AdminToken,
+		"LETHE_DEMO_SLACK_BOT":    "xoxb-dev-demo",
+		"LETHE_DEMO_SLACK_SECRET": DevSlackSecret(secrets.SigningKey),
 	}
 	for _, k := range []string{"LETHE_DEMO_DATABASE_URL", "LETHE_DEMO_HASH_KEY"} {
 		if os.Getenv(k) == "" {
@@ -151,10 +162,14 @@ func (d *Dev) prepare(ctx context.Context) error {
 func (d *Dev) Run(ctx context.Context, ready func()) error {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
-	h, err := d.Handler()
+	stack, err := d.Handler()
 	if err != nil {
 		return err
 	}
+	mux := http.NewServeMux()
+	mux.Handle("/", stack)
+	mux.Handle("GET /dev/slack", d.Slack.Page())
+	var h http.Handler = mux
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return RunParts(gctx, d.Parts()...) })
 	g.Go(func() error { return Serve(gctx, d.listener, h) })
@@ -190,9 +205,22 @@ func (d *Dev) Close() {
 	if d.Mailgun != nil {
 		d.Mailgun.Stop()
 	}
+	if d.Slack != nil {
+		d.Slack.Stop()
+	}
 	if d.Services != nil {
 		_ = d.Services.Stop()
 	}
+}
+
+// DevSlackApprover is the Slack user allowed to decide the demo tenant's requests in lethe dev.
+const DevSlackApprover = "UDEVAPPROVER"
+
+// DevSlackSecret is the demo tenant's Slack signing secret in lethe dev, derived from the dev
+// signing key so that dev-secrets.json files written before Slack still serve.
+func DevSlackSecret(signingKey string) string {
+	sum := sha256.Sum256([]byte("lethe dev slack:" + signingKey))
+	return hex.EncodeToString(sum[:16])
 }
 
 // devSecrets are generated on the first run and kept under --dir, so the printed token stays
@@ -218,6 +246,12 @@ func devConfig(env map[string]string) (config.Config, error) {
 			// Deadline reminders and escalations land in the dev mailbox under these addresses.
 			DPOEmail: "dpo@demo-salon.example", StaffEmail: "front-desk@demo-salon.example",
 			Tokens: []config.Token{{Role: "admin", Secret: config.Secret{Env: "LETHE_DEMO_ADMIN_TOKEN"}}},
+			// Approval messages go to the Slack stand-in (/dev/slack); lethe slack click
+			// decides as DevSlackApprover.
+			Slack: &config.Slack{
+				BotToken: config.Secret{Env: "LETHE_DEMO_SLACK_BOT"}, SigningSecret: config.Secret{Env: "LETHE_DEMO_SLACK_SECRET"},
+				ApprovalChannel: "CDEVAPPROVALS", Approvers: []config.SlackApprovers{{Users: []string{DevSlackApprover}}},
+			},
 		})
 	}
 	// The demo salon's database is served by an instance of the database connector, named
@@ -287,6 +321,16 @@ func writeDevConfig(dir string, cfg config.Config, s devSecrets) (string, error)
 			if cfg.Tenants[i].Tokens[j].Secret, err = secret(name, cfg.Tenants[i].Tokens[j].Value()); err != nil {
 				return "", err
 			}
+		}
+		if sl := cfg.Tenants[i].Slack; sl != nil {
+			c := *sl
+			if c.BotToken, err = secret(cfg.Tenants[i].ID+"-slack-bot-token", sl.BotToken.Value()); err != nil {
+				return "", err
+			}
+			if c.SigningSecret, err = secret(cfg.Tenants[i].ID+"-slack-signing-secret", sl.SigningSecret.Value()); err != nil {
+				return "", err
+			}
+			cfg.Tenants[i].Slack = &c
 		}
 	}
 	// Connector keys as files too; a remote connector's program reads its key from there.
