@@ -146,17 +146,15 @@ func (a *Activities) RemindBreach(ctx context.Context, r BreachAlarm) error {
 	if err != nil {
 		return err
 	}
-	alert := slackmsg.BreachAlert(r.Kind, r.BreachID, r.Rule, r.Notify, r.Due, slackmsg.HoursLeft(r.Due, a.now()))
-	if err := a.postAlert(ctx, r.TenantID, r.Key, true, slackmsg.AlertText(alert), slackmsg.AlertBlocks(alert)); err != nil {
-		return err
-	}
 	data := map[string]any{"BreachID": r.BreachID, "Notify": r.Notify, "Regime": r.Regime, "DueAt": r.Due.UTC(), "Limit": r.Limit}
 	about := store.Event{TenantID: r.TenantID, BreachID: r.BreachID}
+	var mailed error
 	for _, who := range slices.Sorted(maps.Keys(to)) {
-		err := a.mailStaff(ctx, r.Key+":mail:"+who, kind, to[who], about, func(context.Context) (map[string]any, error) { return data, nil })
-		if err != nil {
-			return err
+		if mailed = a.mailStaff(ctx, r.Key+":mail:"+who, kind, to[who], about, func(context.Context) (map[string]any, error) { return data, nil }); mailed != nil {
+			break
 		}
 	}
-	return nil
+	return a.alsoSlack(ctx, mailed, r.TenantID, r.Key, func(context.Context) (slackmsg.Alert, error) {
+		return slackmsg.BreachAlert(r.Kind, r.BreachID, r.Rule, r.Notify, r.Due, slackmsg.HoursLeft(r.Due, a.now())), nil
+	})
 }

@@ -310,18 +310,8 @@ func (a *Activities) Remind(ctx context.Context, r Reminder) error {
 		}
 		return typ, err
 	}
-	if a.Tenants[r.TenantID].Slack != nil {
-		typ, err := typ(ctx)
-		if err != nil {
-			return err
-		}
-		alert := slackmsg.DeadlineAlert(r.Kind, r.RequestID, typ, r.DueDate, a.daysLeft(r.DueDate))
-		if err := a.postAlert(ctx, r.TenantID, r.Key, true, slackmsg.AlertText(alert), slackmsg.AlertBlocks(alert)); err != nil {
-			return err
-		}
-	}
 	about := store.Event{TenantID: r.TenantID, RequestID: r.RequestID}
-	return a.mailStaff(ctx, r.Key+":mail", kind, to, about, func(ctx context.Context) (map[string]any, error) {
+	mailed := a.mailStaff(ctx, r.Key+":mail", kind, to, about, func(ctx context.Context) (map[string]any, error) {
 		typ, err := typ(ctx)
 		if err != nil {
 			return nil, err
@@ -331,6 +321,10 @@ func (a *Activities) Remind(ctx context.Context, r Reminder) error {
 			data["Link"] = strings.TrimSuffix(a.PublicURL, "/") + "/v1/requests/" + r.RequestID
 		}
 		return data, nil
+	})
+	return a.alsoSlack(ctx, mailed, r.TenantID, r.Key, func(ctx context.Context) (slackmsg.Alert, error) {
+		typ, err := typ(ctx)
+		return slackmsg.DeadlineAlert(r.Kind, r.RequestID, typ, r.DueDate, a.daysLeft(r.DueDate)), err
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/slack-go/slack"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/lethe-privacy/lethe/internal/slackmsg"
@@ -104,6 +105,26 @@ var permanentSlackErrors = map[string]bool{
 	"invalid_auth": true, "not_authed": true, "account_inactive": true, "token_revoked": true,
 	"channel_not_found": true, "not_in_channel": true, "is_archived": true, "missing_scope": true,
 	"invalid_blocks": true, "msg_too_long": true,
+}
+
+// alsoSlack posts a reminder's alert to the tenant's Slack after its email was sent or failed
+// (mailed), so that neither channel waits on the other: Slack down still mails, and a mailbox
+// refused for good still posts. The email's failure, if any, is the activity's.
+func (a *Activities) alsoSlack(ctx context.Context, mailed error, tenantID, key string, alert func(context.Context) (slackmsg.Alert, error)) error {
+	if a.Tenants[tenantID].Slack == nil {
+		return mailed
+	}
+	al, err := alert(ctx)
+	if err == nil {
+		err = a.postAlert(ctx, tenantID, key, true, slackmsg.AlertText(al), slackmsg.AlertBlocks(al))
+	}
+	if mailed != nil {
+		if err != nil {
+			activity.GetLogger(ctx).Error("posting to Slack failed too", "key", key, "err", err)
+		}
+		return mailed
+	}
+	return err
 }
 
 // postAlert posts an alert to the tenant's channel and, with toDPO when a DPO user is set, to

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/lethe-privacy/lethe/activities"
@@ -139,4 +140,28 @@ func TestDigestListsDueRequestsAndOpenBreaches(t *testing.T) {
 		assert.NotContains(t, text, absent)
 	}
 	assert.Equal(t, "Privacy digest for 2026-12-02: 2 requests due within 7 days, 1 open breaches", msgs[0].Text)
+}
+
+// Slack refusing a post (throttled) does not hold back the email, and the retry posts once and
+// mails nothing more.
+func TestThrottledSlackStillMailsAndTheRetryPostsOnce(t *testing.T) {
+	w, slk := slackWorld(t)
+	ctx := context.Background()
+	st := w.acts.Store
+	require.NoError(t, st.Requests().Record(ctx, st.Pool, store.RequestRow{ID: "r2", TenantID: "salon", Type: domain.TypeErasure,
+		Status: domain.StatusInProgress, Regime: "gdpr", ReceivedAt: received, DueDate: "2026-02-16", State: json.RawMessage(`{}`), UpdatedAt: received}))
+	escalation := activities.Reminder{Key: "r2:overdue:2026-02-16", RequestID: "r2", TenantID: "salon", Kind: "overdue", DueDate: "2026-02-16", At: received}
+	slk.Throttle("chat.postMessage", 1, 7*time.Second)
+	err := w.acts.Remind(ctx, escalation)
+	var app *temporal.ApplicationError
+	require.ErrorAs(t, err, &app)
+	assert.Equal(t, 7*time.Second, app.NextRetryDelay())
+	overdue := []string{"Overdue: erasure request r2 at Salon Example was due by 2026-02-16"}
+	require.Equal(t, overdue, w.mailTo("dpo@salon.example"), "mailed although Slack refused")
+
+	require.NoError(t, w.acts.Remind(ctx, escalation))
+	require.NoError(t, w.acts.Remind(ctx, escalation))
+	want := []string{"Overdue: erasure request was due 2026-02-16"}
+	assert.Equal(t, map[string][]string{"CALERTS": want, "UDPO": want}, posted(t, slk))
+	assert.Equal(t, overdue, w.mailTo("dpo@salon.example"), "mailed once")
 }
