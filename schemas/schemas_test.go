@@ -63,6 +63,7 @@ var fixtures = []struct {
 	{"connector-sealed/valid-erase.json", ConnectorSealed, ""},
 	{"connector-sealed/valid-rectify.json", ConnectorSealed, ""},
 	{"connector-sealed/valid-purge-without-subject.json", ConnectorSealed, ""},
+	{"connector-sealed/valid-find-without-subject.json", ConnectorSealed, ""},
 	{"connector-sealed/invalid-erase-without-subject.json", ConnectorSealed, `lethe.connector.sealed v1: missing property "subject"`},
 	{"connector-sealed/invalid-phone.json", ConnectorSealed, `lethe.connector.sealed v1: /subject/phone: does not match ^\+[1-9][0-9]{6,14}$`},
 
