@@ -69,8 +69,13 @@ func mountMailbox(s *Stack, mux *http.ServeMux) error {
 
 // mountSlack serves /slack/interactions when a tenant has Slack settings.
 func mountSlack(s *Stack, mux *http.ServeMux) error {
-	slackapp.Mount(mux, slackapp.Options{Requests: s.Requests(), Breaches: s.Breaches(), Store: s.Store, Tenants: s.Cfg.Tenants, APIURL: s.Cfg.Slack.APIURL, Log: s.Log})
+	slackapp.Mount(mux, s.slackOptions())
 	return nil
+}
+
+// slackOptions are what the Slack app needs, over HTTP and Socket Mode alike.
+func (s *Stack) slackOptions() slackapp.Options {
+	return slackapp.Options{Requests: s.Requests(), Breaches: s.Breaches(), Store: s.Store, Tenants: s.Cfg.Tenants, APIURL: s.Cfg.Slack.APIURL, Log: s.Log}
 }
 
 // Handler is the process's HTTP surface: every entry of surfaces mounted on one mux. It needs All.

@@ -13,6 +13,7 @@ import (
 	"github.com/lethe-privacy/lethe/internal/intake"
 	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/internal/runner"
+	"github.com/lethe-privacy/lethe/internal/slackapp"
 	"github.com/lethe-privacy/lethe/worker"
 )
 
@@ -103,13 +104,25 @@ func (s *Stack) Reconcile(ctx context.Context) ([]requests.Closure, error) {
 }
 
 // bridgeConsumers are the Kafka consumers that turn messages into Temporal calls: connector
-// results complete fan-out activities; intake messages and consent changes start requests.
-// A new consumer of the bridge process is one more entry.
+// results complete fan-out activities; intake messages and consent changes start requests;
+// a Socket Mode tenant's Slack interactions decide requests. A new consumer of the bridge
+// process is one more entry.
 func (s *Stack) bridgeConsumers() []Part {
-	return []Part{
+	return append(s.slackSockets(), []Part{
 		{"bridge", (&bridge.Bridge{Bus: s.Bus, Store: s.Store, Temporal: s.Temporal, Log: s.Log}).Run},
 		{"intake", (&intake.Intake{Bus: s.Bus, Requests: s.Limited(), Breaches: s.Breaches(), Store: s.Store, SigningKey: s.Cfg.Secrets.SigningKey.Value(), Log: s.Log}).Run},
+	}...)
+}
+
+// slackSockets receive the interactions of each tenant whose Slack app is in Socket Mode.
+func (s *Stack) slackSockets() []Part {
+	var parts []Part
+	for _, t := range s.Cfg.Tenants {
+		if t.Slack != nil && t.Slack.Socket() {
+			parts = append(parts, Part{"slack socket " + t.ID, func(ctx context.Context) error { return slackapp.RunSocket(ctx, s.slackOptions(), t) }})
+		}
 	}
+	return parts
 }
 
 // RunBridge runs the bridge process's consumers until ctx ends or one fails.

@@ -14,6 +14,11 @@ type Slack struct {
 	BotToken Secret `yaml:"bot_token"`
 	// SigningSecret verifies that a request to /slack/interactions comes from Slack.
 	SigningSecret Secret `yaml:"signing_secret"`
+	// Mode is how Slack's interactions reach Lethe: http (default; Slack posts to
+	// /slack/interactions) or socket (Socket Mode: Lethe connects out to Slack, no public URL).
+	Mode string `yaml:"mode,omitempty"`
+	// AppToken (xapp-..., scope connections:write) opens Socket Mode connections.
+	AppToken Secret `yaml:"app_token,omitempty"`
 	// ApprovalChannel is the channel ID (C...) that approval messages are posted to.
 	ApprovalChannel string `yaml:"approval_channel"`
 	// Approvers say who may decide which request types; a user allowed by any entry that
@@ -76,8 +81,15 @@ func (s *Slack) resolve(tenant string, lookup func(string) (string, bool)) error
 		return err
 	}
 	s.SigningSecret.value = v
+	if v, err = resolve("tenants["+tenant+"].slack.app_token", s.AppToken, lookup, false); err != nil {
+		return err
+	}
+	s.AppToken.value = v
 	return nil
 }
+
+// Socket says whether the tenant's interactions come over Socket Mode.
+func (s *Slack) Socket() bool { return s.Mode == "socket" }
 
 func (s *Slack) validate(tenant string) error {
 	at := "tenants[" + tenant + "].slack"
@@ -87,6 +99,14 @@ func (s *Slack) validate(tenant string) error {
 	}
 	if s.SigningSecret.value != "" && len(s.SigningSecret.value) < 16 {
 		return fmt.Errorf("%s.signing_secret: is shorter than 16 characters; copy it from the app's Basic Information page", at)
+	}
+	switch {
+	case s.Mode != "" && s.Mode != "http" && s.Mode != "socket":
+		return fmt.Errorf("%s.mode: %q must be http or socket", at, s.Mode)
+	case s.Socket() && s.AppToken.value == "":
+		return fmt.Errorf("%s.app_token: Socket Mode needs an app-level token (xapp-...) with connections:write; create it on the app's Basic Information page", at)
+	case s.AppToken.value != "" && !strings.HasPrefix(s.AppToken.value, "xapp-"):
+		return fmt.Errorf("%s.app_token: is not an app-level token (xapp-...); create it on the app's Basic Information page", at)
 	}
 	if !slackChannel.MatchString(s.ApprovalChannel) {
 		return fmt.Errorf("%s.approval_channel: %q is not a channel ID such as C0123456789 (the channel's details show it)", at, s.ApprovalChannel)

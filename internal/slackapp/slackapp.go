@@ -111,29 +111,32 @@ func (a *App) interactions(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "the payload is not an interaction", http.StatusBadRequest)
 		return
 	}
-	ctx := r.Context()
+	if resp := a.Interact(r.Context(), tenants, cb); resp != nil {
+		writeJSON(w, resp)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// Interact handles one interaction from tenants' Slack, over HTTP or Socket Mode alike; it
+// returns the response payload to send back, or nil for an empty acknowledgement.
+func (a *App) Interact(ctx context.Context, tenants []config.Tenant, cb slack.InteractionCallback) map[string]any {
 	switch cb.Type {
 	case slack.InteractionTypeBlockActions:
 		a.clicked(ctx, tenants, cb)
-		w.WriteHeader(http.StatusOK)
 	case slack.InteractionTypeViewSubmission:
 		if cb.View.CallbackID == slackmsg.CallbackBreach {
 			if errs := a.breachSubmitted(ctx, tenants, cb); errs != nil {
-				writeJSON(w, map[string]any{"response_action": "errors", "errors": errs})
-				return
+				return map[string]any{"response_action": "errors", "errors": errs}
 			}
-			w.WriteHeader(http.StatusOK)
-			return
+			return nil
 		}
 		if msg := a.submitted(ctx, tenants, cb); msg != "" {
 			// Slack shows the error under the modal's text field; the modal stays open.
-			writeJSON(w, map[string]any{"response_action": "errors", "errors": map[string]string{slackmsg.BlockText: msg}})
-			return
+			return map[string]any{"response_action": "errors", "errors": map[string]string{slackmsg.BlockText: msg}}
 		}
-		w.WriteHeader(http.StatusOK)
-	default:
-		w.WriteHeader(http.StatusOK) // nothing Lethe asked for
 	}
+	return nil // a click, a submission accepted, or nothing Lethe asked for
 }
 
 // decider is the Slack user acting on one request of one tenant.

@@ -1,7 +1,8 @@
 // Package slackstandin is a local Slack for tests and lethe dev: slack-go's slacktest server,
 // extended with the Web API methods Lethe uses that slacktest lacks or answers without keeping
 // anything (chat.update, views.open, usergroups.users.list, and chat.postMessage and
-// chat.postEphemeral kept per channel and timestamp), and with throttling on demand.
+// chat.postEphemeral kept per channel and timestamp), Socket Mode (SocketInteract), and with
+// throttling on demand.
 package slackstandin
 
 import (
@@ -45,6 +46,7 @@ type Server struct {
 	groups     map[string][]string
 	throttle   map[string]throttle
 	calls      map[string]int
+	socket     socketMode
 }
 
 type throttle struct {
@@ -54,13 +56,15 @@ type throttle struct {
 
 // New starts a stand-in; Stop ends it.
 func New() *Server {
-	s := &Server{groups: map[string][]string{}, throttle: map[string]throttle{}, calls: map[string]int{}}
+	s := &Server{groups: map[string][]string{}, throttle: map[string]throttle{}, calls: map[string]int{},
+		socket: socketMode{connected: make(chan struct{}), acks: map[string]chan json.RawMessage{}}}
 	s.Server = slacktest.NewTestServer(func(c slacktest.Customize) {
 		c.Handle("/chat.postMessage", s.limited("chat.postMessage", formed(s.postMessage)))
 		c.Handle("/chat.update", s.limited("chat.update", formed(s.update)))
 		c.Handle("/chat.postEphemeral", s.limited("chat.postEphemeral", formed(s.postEphemeral)))
 		c.Handle("/views.open", s.limited("views.open", s.openView))
 		c.Handle("/usergroups.users.list", s.limited("usergroups.users.list", formed(s.groupMembers)))
+		c.Handle("/apps.connections.open", s.openConnection)
 	})
 	s.Start()
 	return s
