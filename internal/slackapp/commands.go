@@ -26,8 +26,20 @@ func (a *App) commands(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ctx := r.Context()
-	verb, arg, _ := strings.Cut(strings.TrimSpace(form.Get("text")), " ")
+	answer := a.Command(r.Context(), tenants, slack.SlashCommand{
+		Text: form.Get("text"), TriggerID: form.Get("trigger_id"), ChannelID: form.Get("channel_id"), UserID: form.Get("user_id"),
+	})
+	if answer == nil {
+		w.WriteHeader(http.StatusOK) // the modal is the answer
+		return
+	}
+	writeJSON(w, answer)
+}
+
+// Command answers one /privacy command for tenants, over HTTP or Socket Mode alike: an
+// ephemeral message, or nil when a modal opened instead.
+func (a *App) Command(ctx context.Context, tenants []config.Tenant, cmd slack.SlashCommand) map[string]any {
+	verb, arg, _ := strings.Cut(strings.TrimSpace(cmd.Text), " ")
 	var text string
 	var blocks []slack.Block
 	switch strings.ToLower(verb) {
@@ -36,15 +48,14 @@ func (a *App) commands(w http.ResponseWriter, r *http.Request) {
 	case "due":
 		text, blocks = a.due(ctx, tenants)
 	case "breach":
-		if text = a.breachForm(ctx, tenants, form.Get("trigger_id"), form.Get("channel_id")); text == "" {
-			w.WriteHeader(http.StatusOK) // the modal is the answer
-			return
+		if text = a.breachForm(ctx, tenants, cmd.TriggerID, cmd.ChannelID); text == "" {
+			return nil
 		}
 		blocks = slackmsg.NoticeBlocks(text)
 	default:
 		text, blocks = "/privacy help", slackmsg.NoticeBlocks(slackmsg.HelpText)
 	}
-	writeJSON(w, slackmsg.Ephemeral(text, blocks))
+	return slackmsg.Ephemeral(text, blocks)
 }
 
 func (a *App) status(ctx context.Context, tenants []config.Tenant, id string) (string, []slack.Block) {

@@ -42,8 +42,13 @@ func (a *App) socketEvent(ctx context.Context, c *socketmode.Client, t config.Te
 		return // the client's own news: connecting, connected, hello
 	}
 	var resp any
-	if cb, ok := evt.Data.(slack.InteractionCallback); ok && evt.Type == socketmode.EventTypeInteractive {
-		if r := a.Interact(ctx, []config.Tenant{t}, cb); r != nil {
+	switch data := evt.Data.(type) {
+	case slack.InteractionCallback:
+		if r := a.Interact(ctx, []config.Tenant{t}, data); r != nil {
+			resp = r
+		}
+	case slack.SlashCommand:
+		if r := a.Command(ctx, []config.Tenant{t}, data); r != nil {
 			resp = r
 		}
 	}

@@ -2,10 +2,12 @@ package slackapp_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/slack-go/slack"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -35,4 +37,17 @@ func TestSocketModeClickApproves(t *testing.T) {
 	st := s.Await(id)
 	require.Equal(t, domain.StatusCompleted, st.Status)
 	assert.Equal(t, "slack:UAPPROVER", st.ApprovedBy)
+
+	// /privacy arrives over the same connection and is answered in the acknowledgement.
+	ack, err := s.Slack.SocketCommand(ctx, slack.SlashCommand{Command: "/privacy", Text: "status " + id, UserID: "USTAFF", ChannelID: "CAPPROVALS"})
+	require.NoError(t, err, "the command is acknowledged")
+	var answer struct {
+		ResponseType string `json:"response_type"`
+		Text         string `json:"text"`
+	}
+	require.NoError(t, json.Unmarshal(ack, &answer), "the acknowledgement carries the answer: %s", ack)
+	assert.Equal(t, "ephemeral", answer.ResponseType)
+	assert.Contains(t, answer.Text, id)
+	assert.Contains(t, string(ack), domain.StatusCompleted)
+	assert.NotContains(t, string(ack), demo.ClearCustomerEmail, "only the masked address")
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/gorilla/websocket"
+	"github.com/slack-go/slack"
 )
 
 // socketMode is the stand-in's side of Socket Mode, as slack-go's socketmode client speaks it:
@@ -88,6 +89,16 @@ func (s *Server) socketConn(w http.ResponseWriter, r *http.Request) {
 // SocketInteract sends payload (Click, Submit) as an interactive envelope over the app's Socket
 // Mode connection, once it is open, and returns the payload of the app's acknowledgement.
 func (s *Server) SocketInteract(ctx context.Context, payload any) (json.RawMessage, error) {
+	return s.socketSend(ctx, "interactive", payload)
+}
+
+// SocketCommand sends a slash command (the fields Slack would post, as JSON) as a
+// slash_commands envelope and returns the payload of the app's acknowledgement: its answer.
+func (s *Server) SocketCommand(ctx context.Context, cmd slack.SlashCommand) (json.RawMessage, error) {
+	return s.socketSend(ctx, "slash_commands", cmd)
+}
+
+func (s *Server) socketSend(ctx context.Context, kind string, payload any) (json.RawMessage, error) {
 	sm := &s.socket
 	select {
 	case <-sm.connected:
@@ -99,7 +110,7 @@ func (s *Server) SocketInteract(ctx context.Context, payload any) (json.RawMessa
 	sm.seq++
 	id := "envelope-" + strconv.Itoa(sm.seq)
 	sm.acks[id] = ch
-	err := sm.conn.WriteJSON(map[string]any{"envelope_id": id, "type": "interactive", "payload": payload, "accepts_response_payload": true})
+	err := sm.conn.WriteJSON(map[string]any{"envelope_id": id, "type": kind, "payload": payload, "accepts_response_payload": true})
 	sm.mu.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("sending envelope %s: %w", id, err)
