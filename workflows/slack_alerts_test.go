@@ -26,6 +26,11 @@ func slackWorld(t *testing.T) (*realWorld, *slackstandin.Server) {
 	t.Helper()
 	slk := slackstandin.New()
 	t.Cleanup(slk.Stop)
+	t.Cleanup(func() {
+		if err := slk.CheckSent(); err != nil {
+			t.Error(err)
+		}
+	})
 	w := newRealWorld(t, config.Tenant{ID: "salon", Name: "Salon Example", Regime: "gdpr", Country: "DE", TimeZone: "Europe/Berlin",
 		DPOEmail: "dpo@salon.example", Slack: &config.Slack{ApprovalChannel: "CALERTS", DPOUser: "UDPO"}})
 	w.acts.SlackAPI = slk.URL()

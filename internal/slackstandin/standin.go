@@ -11,11 +11,14 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/slack-go/slack/slacktest"
+
+	"github.com/lethe-privacy/lethe/internal/slackmsg"
 )
 
 // Message is one message as the stand-in holds it, after any chat.update.
@@ -39,6 +42,7 @@ type Server struct {
 	*slacktest.Server
 
 	mu         sync.Mutex
+	sent       []Sent
 	seq        int
 	messages   []*Message
 	ephemerals []Ephemeral
@@ -159,8 +163,45 @@ func reply(w http.ResponseWriter, v map[string]any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// Sent is one message body as Lethe sent it (a post, an update or an ephemeral), in order.
+type Sent struct {
+	Method, Text string
+	Blocks       json.RawMessage
+}
+
+// Sent lists every message body received, updates too, so a test can check each version,
+// not only what a message last showed.
+func (s *Server) Sent() []Sent {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.sent)
+}
+
+// CheckSent checks every body received against Slack's limits and for an email address shown
+// unmasked, naming the first that fails: the tests' guard that Lethe never posts personal data.
+func (s *Server) CheckSent() error {
+	for i, m := range s.Sent() {
+		if e := slackmsg.UnmaskedEmail(m.Text); e != "" {
+			return fmt.Errorf("slack: %s #%d shows an unmasked email address in its text", m.Method, i+1)
+		}
+		if len(m.Blocks) == 0 {
+			continue
+		}
+		if err := slackmsg.CheckMessage(m.Blocks); err != nil {
+			return fmt.Errorf("slack: %s #%d: %w", m.Method, i+1, err)
+		}
+	}
+	return nil
+}
+
+// record keeps a body for Sent; the caller holds s.mu.
+func (s *Server) record(method string, v url.Values) {
+	s.sent = append(s.sent, Sent{Method: method, Text: v.Get("text"), Blocks: json.RawMessage(v.Get("blocks"))})
+}
+
 func (s *Server) postMessage(w http.ResponseWriter, v url.Values) {
 	s.mu.Lock()
+	s.record("chat.postMessage", v)
 	s.seq++
 	m := &Message{Channel: v.Get("channel"), TS: fmt.Sprintf("%d.%06d", time.Now().Unix(), s.seq), Text: v.Get("text"), Blocks: json.RawMessage(v.Get("blocks"))}
 	s.messages = append(s.messages, m)
@@ -171,6 +212,7 @@ func (s *Server) postMessage(w http.ResponseWriter, v url.Values) {
 func (s *Server) update(w http.ResponseWriter, v url.Values) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.record("chat.update", v)
 	for _, m := range s.messages {
 		if m.Channel == v.Get("channel") && m.TS == v.Get("ts") {
 			m.Text, m.Blocks = v.Get("text"), json.RawMessage(v.Get("blocks"))
@@ -184,6 +226,7 @@ func (s *Server) update(w http.ResponseWriter, v url.Values) {
 
 func (s *Server) postEphemeral(w http.ResponseWriter, v url.Values) {
 	s.mu.Lock()
+	s.record("chat.postEphemeral", v)
 	s.ephemerals = append(s.ephemerals, Ephemeral{Channel: v.Get("channel"), User: v.Get("user"), Text: v.Get("text")})
 	s.mu.Unlock()
 	reply(w, map[string]any{"ok": true, "message_ts": fmt.Sprintf("%d.000000", time.Now().Unix())})

@@ -224,6 +224,11 @@ connectors:`+connectors.String()+"\n"), 0o600))
 	if o.Slack {
 		s.Slack = slackstandin.New()
 		t.Cleanup(s.Slack.Stop)
+		t.Cleanup(func() { // runs first: every test on a Slack stack checks all it posted
+			if err := s.Slack.CheckSent(); err != nil {
+				t.Error(err)
+			}
+		})
 		s.Slack.SetGroup("SPRIVACY", "UGROUPMEMBER")
 		s.Env["SALON_SLACK_BOT_TOKEN"], s.Env["SALON_SLACK_SIGNING_SECRET"], s.Env["LETHE_SLACK_API_URL"] = "xoxb-salon-test", SlackSecret, s.Slack.URL()
 	}
