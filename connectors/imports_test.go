@@ -4,13 +4,15 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/lethe-privacy/lethe/internal/testenv"
 )
 
 // Nothing under connectors/ imports Lethe's internal packages: the SDK, the wire protocol and
 // every connector must be usable by a program outside this module (deploy/examples/go-connector).
 func TestNoConnectorPackageImportsInternal(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("the go command is not on PATH")
+		testenv.Unavailable(t, "the go command is not on PATH")
 	}
 	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}{{range .Deps}} dep:{{.}}{{end}}`, "./...").CombinedOutput()
 	if err != nil {
