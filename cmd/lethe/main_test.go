@@ -77,6 +77,7 @@ func TestBadConfigurationFailsWithOneLine(t *testing.T) {
 		{"bad database URL", with("DATABASE_URL", "postgres://lethe:hunter2-secret@127.0.0.1:1/lethe?connect_timeout=3"), "lethe: database.url (DATABASE_URL): connecting to PostgreSQL at 127.0.0.1:1"},
 		{"garbled database URL", with("DATABASE_URL", "mysql://x"), "lethe: database.url (DATABASE_URL): not a postgres:// URL"},
 		{"missing secret", with("LETHE_CONFIG", cfgFile), "lethe: tenants[salon].tokens[0]: environment variable SALON_ADMIN_TOKEN is not set"},
+		{"bad health address", with("LETHE_HEALTH_ADDR", "no-port"), "lethe: http.health_addr (LETHE_HEALTH_ADDR):"},
 		{"unreachable Temporal", good, "lethe: temporal.host_port (LETHE_TEMPORAL_HOSTPORT): cannot reach Temporal"},
 	}
 	for _, c := range cases {

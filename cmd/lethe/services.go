@@ -14,7 +14,9 @@ const configHelp = `
 
 Configuration: the YAML file named by LETHE_CONFIG, overridden by LETHE_HTTP_ADDR,
 LETHE_TEMPORAL_HOSTPORT, LETHE_TEMPORAL_NAMESPACE, LETHE_KAFKA_BROKERS, DATABASE_URL and the
-other variables listed in the README. A bad setting stops the start with one line naming it.`
+other variables listed in the README. A bad setting stops the start with one line naming it.
+With LETHE_HEALTH_ADDR (http.health_addr) set, it also answers /healthz, /readyz and /metrics
+there, for probes and scrapers.`
 
 // serviceCmd builds a long-running part of Lethe: it loads the configuration, connects what
 // the part needs (failing fast, with one line naming the setting) and runs it until Ctrl-C or
@@ -46,6 +48,9 @@ func checkedServiceCmd(cmd *cobra.Command, need app.Need, check func(cfg config.
 			return err
 		}
 		defer d.Close()
+		if err := d.ServeHealth(ctx); err != nil {
+			return err
+		}
 		return run(ctx, d, args)
 	}
 	cmd.Flags().StringVar(&logFormat, "log-format", "json", "log format: json or text")

@@ -90,12 +90,39 @@ func (s *Stack) Handler() (http.Handler, error) {
 }
 
 // Listen binds the HTTP address now, so a port in use fails the start with a clear line.
-func Listen(addr string) (net.Listener, error) {
+func Listen(addr string) (net.Listener, error) { return listen(addr, "http.addr") }
+
+func listen(addr, setting string) (net.Listener, error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", config.Setting("http.addr"), err)
+		return nil, fmt.Errorf("%s: %w", config.Setting(setting), err)
 	}
 	return l, nil
+}
+
+// ServeHealth answers /healthz, /readyz and /metrics on http.health_addr until ctx ends, for
+// parts that have no HTTP surface of their own. It binds before returning, so a port in use
+// stops the start; with no health_addr it does nothing.
+func (s *Stack) ServeHealth(ctx context.Context) error {
+	if s.Cfg.HTTP.HealthAddr == "" {
+		return nil
+	}
+	l, err := listen(s.Cfg.HTTP.HealthAddr, "http.health_addr")
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	if err := mountHealth(s, mux); err != nil {
+		l.Close()
+		return err
+	}
+	s.Log.Info("serving health", "addr", l.Addr().String())
+	go func() {
+		if err := Serve(ctx, l, mux); err != nil {
+			s.Log.Error("health endpoint stopped", "err", err)
+		}
+	}()
+	return nil
 }
 
 // Timeouts bound how long one HTTP connection may hold the server.

@@ -59,6 +59,10 @@ type HTTP struct {
 	// TrustedProxies are the load balancers whose X-Forwarded-For Lethe believes; without
 	// them the client address is the connection's.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// HealthAddr, when set, makes every long-running part (worker, bridge, connector runners,
+	// serve too) answer /healthz, /readyz and /metrics there, for orchestrators' probes and
+	// scrapers; serve also answers them on Addr.
+	HealthAddr string `yaml:"health_addr"`
 }
 
 // Temporal is the Temporal cluster Lethe's workflows run on.
@@ -299,6 +303,7 @@ var envOverrides = []struct {
 	apply     func(c *Config, v string) error
 }{
 	{"LETHE_HTTP_ADDR", "http.addr", func(c *Config, v string) error { c.HTTP.Addr = v; return nil }},
+	{"LETHE_HEALTH_ADDR", "http.health_addr", func(c *Config, v string) error { c.HTTP.HealthAddr = v; return nil }},
 	{"LETHE_PUBLIC_URL", "http.public_url", func(c *Config, v string) error { c.HTTP.PublicURL = v; return nil }},
 	{"LETHE_HTTP_TRUSTED_PROXIES", "http.trusted_proxies", func(c *Config, v string) error { c.HTTP.TrustedProxies = splitList(v); return nil }},
 	{"LETHE_TEMPORAL_HOSTPORT", "temporal.host_port", func(c *Config, v string) error { c.Temporal.HostPort = v; return nil }},
@@ -645,6 +650,11 @@ var (
 func (c *Config) Validate() error {
 	if err := hostPort(c.HTTP.Addr); err != nil {
 		return fmt.Errorf("%s: %v", Setting("http.addr"), err)
+	}
+	if c.HTTP.HealthAddr != "" {
+		if err := hostPort(c.HTTP.HealthAddr); err != nil {
+			return fmt.Errorf("%s: %v", Setting("http.health_addr"), err)
+		}
 	}
 	if c.HTTP.PublicURL != "" {
 		if u, err := url.Parse(c.HTTP.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
