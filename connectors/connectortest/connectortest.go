@@ -40,6 +40,9 @@ type Features struct {
 	FindParams map[string]any
 	// PurgeParams are the params of a purge (optional with CapPurge).
 	PurgeParams map[string]any
+	// NotifyChannel is the channel the notify check sends on (default email; an SMS
+	// connector declares sms).
+	NotifyChannel connectors.Channel
 }
 
 // Fixture is a fresh connector plus what the suite needs to plant and inspect data.
@@ -270,7 +273,11 @@ var checks = []check{
 		f := st.fresh(t)
 		n := f.Connector.(connectors.Notifier)
 		tk := st.task(t, connectors.CapNotify, f.Seed(t))
-		tk.Params = map[string]any{"channel": string(connectors.ChannelEmail), "subject": "Conformance", "body": "A conformance check."}
+		channel := st.features.NotifyChannel
+		if channel == "" {
+			channel = connectors.ChannelEmail
+		}
+		tk.Params = map[string]any{"channel": string(channel), "subject": "Conformance", "body": "A conformance check."}
 		if first, err := n.Notify(st.ctx, tk); err != nil || first.AlreadyApplied {
 			t.Fatalf("first notify = %+v, %v", first, err)
 		}

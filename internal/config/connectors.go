@@ -24,7 +24,7 @@ type Connector struct {
 	// Name names the instance: its command topic lethe.connector.<name>.commands, its keys
 	// secrets.connector_keys.<name> and its runner, lethe connector <name>.
 	Name string `yaml:"name"`
-	// Type is a connector compiled into lethe (database) or remote.
+	// Type is a connector compiled into lethe (database, sms) or remote.
 	Type string `yaml:"type"`
 	// Tenants are the tenants whose requests reach this instance; ["*"] is every tenant.
 	Tenants []string `yaml:"tenants"`
