@@ -4,6 +4,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -14,9 +15,24 @@ import (
 func main() {
 	if err := newRootCmd().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "lethe:", oneLine(err.Error()))
-		os.Exit(1)
+		code := 1
+		var ec exitError
+		if errors.As(err, &ec) {
+			code = ec.code
+		}
+		os.Exit(code)
 	}
 }
+
+// exitError is an error that ends lethe with a status of its own, for answers a script acts
+// on (migrate --check's "pending").
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+func (e exitError) Unwrap() error { return e.err }
 
 // oneLine folds a multi-line error (a driver listing each address it tried) into one line,
 // dropping repeats, so a failed start always reads as a single line.

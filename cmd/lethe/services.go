@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -95,14 +96,16 @@ closed in Temporal while it still shows a live status is recorded as failed, wit
 }
 
 func newMigrateCmd() *cobra.Command {
-	var topics bool
+	var topics, check bool
 	cmd := &cobra.Command{
 		Use:   "migrate",
 		Short: "Apply database migrations (and create Kafka topics with --topics)",
 		Long: `Apply Lethe's numbered schema migrations to DATABASE_URL under an advisory lock, so it is
 safe to run from several replicas at once; running it again applies nothing. With --topics it
 also creates the Kafka topics, one command topic per connector (remote ones included), and sets
-the configured retention (kafka.retention) on topics that already exist.` + configHelp,
+the configured retention (kafka.retention) on topics that already exist. With --check it applies
+nothing and exits 3 while migrations are pending (a pod's init container waits on it while the
+migration job runs).` + configHelp,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signalContext()
@@ -116,6 +119,9 @@ the configured retention (kafka.retention) on topics that already exist.` + conf
 				return err
 			}
 			defer d.Close()
+			if check {
+				return checkMigrations(ctx, cmd, d)
+			}
 			applied, err := d.Store.Migrate(ctx)
 			if err != nil {
 				return err
@@ -136,7 +142,20 @@ the configured retention (kafka.retention) on topics that already exist.` + conf
 		},
 	}
 	cmd.Flags().BoolVar(&topics, "topics", false, "also create the Kafka topics")
+	cmd.Flags().BoolVar(&check, "check", false, "apply nothing; exit 3 while migrations are pending")
 	return cmd
+}
+
+func checkMigrations(ctx context.Context, cmd *cobra.Command, d *app.Stack) error {
+	pending, err := d.Store.Pending(ctx)
+	if err != nil {
+		return err
+	}
+	if len(pending) == 0 {
+		fmt.Fprintln(cmd.OutOrStdout(), "database schema is up to date")
+		return nil
+	}
+	return exitError{code: 3, err: fmt.Errorf("%d migrations pending: %s", len(pending), strings.Join(pending, ", "))}
 }
 
 func newConnectorCmd() *cobra.Command {

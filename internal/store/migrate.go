@@ -123,3 +123,37 @@ func (s *Store) Migrate(ctx context.Context) ([]string, error) {
 	}
 	return done, nil
 }
+
+// Pending returns the names of the migrations not yet applied, without applying anything or
+// taking the lock: a pod's init container waits on it while the migration job runs.
+func (s *Store) Pending(ctx context.Context) ([]string, error) {
+	ms, err := Migrations()
+	if err != nil {
+		return nil, err
+	}
+	var table *string
+	if err := s.Pool.QueryRow(ctx, "SELECT to_regclass('lethe_schema_migrations')::text").Scan(&table); err != nil {
+		return nil, fmt.Errorf("checking migrations: %w", err)
+	}
+	applied := map[int]bool{}
+	if table != nil {
+		rows, err := s.Pool.Query(ctx, "SELECT version FROM lethe_schema_migrations")
+		if err != nil {
+			return nil, fmt.Errorf("checking migrations: %w", err)
+		}
+		versions, err := pgx.CollectRows(rows, pgx.RowTo[int])
+		if err != nil {
+			return nil, fmt.Errorf("checking migrations: %w", err)
+		}
+		for _, v := range versions {
+			applied[v] = true
+		}
+	}
+	var pending []string
+	for _, m := range ms {
+		if !applied[m.Version] {
+			pending = append(pending, m.Name)
+		}
+	}
+	return pending, nil
+}

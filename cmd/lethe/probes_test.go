@@ -75,3 +75,23 @@ func TestBridgeServesHealthOnHealthAddr(t *testing.T) {
 		r.Body.Close()
 	}
 }
+
+// migrate --check is what a pod's init container waits on while the migration job runs: exit 3
+// naming what is pending, then 0 once migrate has run, without applying anything itself.
+func TestMigrateCheckWaitsForTheSchema(t *testing.T) {
+	env := map[string]string{"DATABASE_URL": testenv.PostgresURL(t), "LETHE_KAFKA_BROKERS": strings.Join(testenv.KafkaBrokers(t), ","), "LETHE_SIGNING_KEY": "check-signing-key-0123456789abcdef"}
+	_, stderr, code := runLethe(t, env, "migrate", "--check")
+	if code != 3 || !strings.Contains(stderr, "migrations pending: 0001_init.sql, 0002_connector_tasks.sql") {
+		t.Fatalf("migrate --check on an empty database: exit %d, stderr %q; want 3 naming the pending files", code, stderr)
+	}
+	if _, stderr, code := runLethe(t, env, "migrate", "--check"); code != 3 {
+		t.Fatalf("a second check applied something: exit %d %s", code, stderr)
+	}
+	if _, stderr, code := runLethe(t, env, "migrate"); code != 0 {
+		t.Fatalf("migrate: exit %d %s", code, stderr)
+	}
+	out, stderr, code := runLethe(t, env, "migrate", "--check")
+	if code != 0 || !strings.Contains(out, "database schema is up to date") {
+		t.Fatalf("migrate --check after migrate: exit %d, %q %q", code, out, stderr)
+	}
+}
