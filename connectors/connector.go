@@ -276,13 +276,25 @@ type FindResult struct {
 
 // Purger removes records past their retention period, in batches, each batch committed on
 // its own so that a long purge neither holds locks nor loses progress. Running it again
-// continues where it stopped. Task.Subject is ignored.
+// continues where it stopped, and a run after a finished one finds nothing. A task that names
+// a subject purges that subject's records (their expiry date passed), once per task key.
+// Params "dry_run": true counts what would go and changes nothing.
 type Purger interface {
 	Purge(ctx context.Context, task Task) (PurgeResult, error)
 }
 
-// PurgeResult counts what was removed, by retention rule.
+// PurgeResult counts what was removed (or, in a dry run, would be), by retention rule; for a
+// subject's purge, by table.
 type PurgeResult struct {
 	Rows    map[string]int64 `json:"rows"`
 	Batches int              `json:"batches"`
+	DryRun  bool             `json:"dry_run,omitempty"`
+	// More is set when the purge stopped at its max_batches with rows left; the next command
+	// passes Cursor, if set, as params "after".
+	More   bool   `json:"more,omitempty"`
+	Cursor string `json:"cursor,omitempty"`
+	// Blocked counts, by rule, the subjects a blocking rule kept from being purged.
+	Blocked map[string]int64 `json:"blocked,omitempty"`
+	// Subjects is how many records matched the subject of a subject's purge.
+	Subjects int `json:"subjects,omitempty"`
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -144,8 +143,11 @@ type FinderConfig struct {
 	Params []string `yaml:"params"`
 }
 
-// RetentionRule deletes rows of Table whose Timestamp is older than OlderThan, BatchSize at a
-// time. Where, if set, is an extra SQL condition.
+// RetentionRule acts on rows of Table whose Timestamp is older than OlderThan (or the
+// tenant's period a purge command carries), BatchSize at a time. Where, if set, is an extra
+// SQL condition; $1 in it is the period in seconds. Action is delete (default), anonymise (the
+// table's null and replace strategies) or erase (the subject table only: each subject erased
+// as an erasure would, blocking rules respected).
 type RetentionRule struct {
 	Name      string `yaml:"name"`
 	Table     string `yaml:"table"`
@@ -154,29 +156,11 @@ type RetentionRule struct {
 	OlderThan Period `yaml:"older_than"`
 	Where     string `yaml:"where"`
 	BatchSize int    `yaml:"batch_size"`
+	Action    string `yaml:"action"`
 }
 
-// Period is a retention period: a Go duration ("36h") or a whole number of days ("730d").
-type Period time.Duration
-
-// UnmarshalText accepts "730d" as well as Go durations.
-func (p *Period) UnmarshalText(b []byte) error {
-	s := strings.TrimSpace(string(b))
-	if d, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(d)
-		if err != nil || n <= 0 {
-			return fmt.Errorf("period %q: want a positive number of days such as 730d", s)
-		}
-		*p = Period(time.Duration(n) * 24 * time.Hour)
-		return nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("period %q: want a duration such as 720h or 730d", s)
-	}
-	*p = Period(d)
-	return nil
-}
+// Period is a retention period (connectors.Period): a Go duration, days ("730d") or years.
+type Period = connectors.Period
 
 // NewConfig returns a Config with defaults.
 func NewConfig() *Config {
@@ -392,6 +376,9 @@ func (c *Config) Validate() error {
 		if r.BatchSize < 0 {
 			add("retention[%d] (%s): batch_size must be positive", i, r.Name)
 		}
+		if err := c.validateAction(r, names[r.Table]); err != nil {
+			add("retention[%d] (%s): %v", i, r.Name, err)
+		}
 	}
 	return errs.ErrorOrNil()
 }
@@ -419,6 +406,45 @@ func (c *Config) checkJoinCycles(names map[string]*TableConfig) error {
 				return errors.New("join to an unknown table")
 			}
 		}
+	}
+	return nil
+}
+
+// validateAction checks what rule r does to table t (nil: not a configured table).
+func (c *Config) validateAction(r *RetentionRule, t *TableConfig) error {
+	switch r.Action {
+	case "":
+		r.Action = ActionDelete
+		return nil
+	case ActionDelete:
+		return nil
+	case ActionAnonymise, ActionErase:
+	default:
+		return fmt.Errorf("action %q: want delete, anonymise or erase", r.Action)
+	}
+	if t == nil {
+		return fmt.Errorf("%s needs table %q listed in tables, with its erase strategies", r.Action, r.Table)
+	}
+	if r.Action == ActionErase && r.Table != c.Subject.Table {
+		return fmt.Errorf("erase works on the subject table %q, not %q", c.Subject.Table, r.Table)
+	}
+	if r.Key != t.Key {
+		return fmt.Errorf("key %q must be the table's key %q", r.Key, t.Key)
+	}
+	// A purged row must look purged, so that a second run leaves it alone.
+	marks := 0
+	for _, col := range t.Columns {
+		switch col.Erase {
+		case StrategyNull, StrategyReplace:
+			marks++
+		case StrategyHash, StrategyRedact:
+			if r.Action == ActionAnonymise {
+				return fmt.Errorf("anonymise applies only null and replace strategies; column %q uses %s", col.Name, col.Erase)
+			}
+		}
+	}
+	if marks == 0 {
+		return fmt.Errorf("%s needs a column of %q with a null or replace strategy, to tell purged rows apart", r.Action, r.Table)
 	}
 	return nil
 }

@@ -300,7 +300,8 @@ func (c *Connector) check(ctx context.Context) (*schemaInfo, error) {
 		})
 	}
 	for i := range c.cfg.Retention {
-		prepare("retention."+c.cfg.Retention[i].Name, c.purgeSQL(&c.cfg.Retention[i]), 2, nil)
+		q := c.purgeQuery(info, &c.cfg.Retention[i])
+		prepare("retention."+c.cfg.Retention[i].Name, q.eligible, len(q.args(0, 0, "")), nil)
 	}
 	if err := errs.ErrorOrNil(); err != nil {
 		return nil, connectors.Permanent(fmt.Errorf("checking configured queries: %w", err))

@@ -222,7 +222,7 @@ func TestConfigurationNamingUnknownTablesOrColumnsIsRejected(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, nil)
 	cases := map[string][]byte{
-		`unknown table "customers; DROP TABLE bookings; --"`: configWith(t, "  - name: bookings\n", "  - name: \"customers; DROP TABLE bookings; --\"\n"),
+		`unknown table "customers; DROP TABLE bookings; --"`: configWith(t, "  - name: marketing_consents\n", "  - name: \"customers; DROP TABLE bookings; --\"\n"),
 		`unknown column "email\" = '' OR '1'='1" in table "customers"`: configWith(t, "{name: email, category: contact",
 			`{name: "email\" = '' OR '1'='1", category: contact`),
 		`unknown column "alergies" in table "consultation_notes"`: configWith(t, "{name: allergies,", "{name: alergies,"),
@@ -409,7 +409,7 @@ func TestPurgeInBatches(t *testing.T) {
 	others := count(`NOT (status = 'cancelled' AND starts_at < now() - interval '365 days')`)
 
 	// A bounded run stops after its batches; the next run continues.
-	part, err := e.conn.Purge(ctx, connectors.Task{Key: "purge-1", Params: map[string]any{"max_batches": float64(2)}})
+	part, err := e.conn.Purge(ctx, connectors.Task{Key: "purge-1", Params: map[string]any{"rule": "cancelled_bookings", "max_batches": float64(2)}})
 	require.NoError(t, err)
 	assert.Equal(t, 2, part.Batches)
 	assert.EqualValues(t, 14, part.Rows["cancelled_bookings"])

@@ -32,19 +32,24 @@ func (c *Connector) Erase(ctx context.Context, task connectors.Task) (connectors
 	}
 	err = c.inLedger(ctx, task, connectors.CapErase, &res, func(tx pgx.Tx, keys []string) error {
 		res.Subjects = len(keys)
-		if len(keys) == 0 {
-			return nil
-		}
-		blocks, err := c.blocks(ctx, tx, keys)
-		if err != nil {
-			return err
-		}
-		if len(blocks) > 0 {
-			return connectors.Blocked(blocks)
-		}
-		return c.erase(ctx, tx, s, keys, &res)
+		return c.eraseUnblocked(ctx, tx, s, keys, &res)
 	})
 	return res, err
+}
+
+// eraseUnblocked erases the subjects of keys unless a blocking rule holds one of them.
+func (c *Connector) eraseUnblocked(ctx context.Context, tx pgx.Tx, s *schemaInfo, keys []string, res *connectors.EraseResult) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	blocks, err := c.blocks(ctx, tx, keys)
+	if err != nil {
+		return err
+	}
+	if len(blocks) > 0 {
+		return connectors.Blocked(blocks)
+	}
+	return c.erase(ctx, tx, s, keys, res)
 }
 
 func (c *Connector) erase(ctx context.Context, tx pgx.Tx, s *schemaInfo, keys []string, res *connectors.EraseResult) error {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -21,6 +20,9 @@ const (
 	paramFinder     = "finder"      // find: name of the configured finder
 	paramRule       = "rule"        // purge: only this retention rule
 	paramMaxBatches = "max_batches" // purge: stop after this many batches per rule
+	paramOlderThan  = "older_than"  // purge: the tenant's period in seconds, instead of the rule's
+	paramDryRun     = "dry_run"     // purge: count what would go, change nothing
+	paramAfter      = "after"       // purge: an erase rule's cursor from the previous command
 )
 
 // Rectify sets the columns named in params "changes" on the subject's rows. Only columns
@@ -241,64 +243,6 @@ func (c *Connector) Find(ctx context.Context, task connectors.Task, sink connect
 	}
 	if err := rows.Err(); err != nil {
 		return res, classify(doing, ctxErr(ctx, err))
-	}
-	return res, nil
-}
-
-func (c *Connector) purgeSQL(r *RetentionRule) string {
-	cond := fmt.Sprintf("%s < now() - make_interval(secs => $1)", ident(r.Timestamp))
-	if strings.TrimSpace(r.Where) != "" {
-		cond += " AND (" + r.Where + ")"
-	}
-	return fmt.Sprintf("DELETE FROM %[1]s WHERE %[2]s IN (SELECT %[2]s FROM %[1]s WHERE %[3]s ORDER BY %[2]s LIMIT $2 FOR UPDATE SKIP LOCKED)",
-		c.ref(r.Table), ident(r.Key), cond)
-}
-
-// Purge deletes rows past their retention period, for every rule or only params "rule",
-// committing each batch on its own.
-func (c *Connector) Purge(ctx context.Context, task connectors.Task) (connectors.PurgeResult, error) {
-	res := connectors.PurgeResult{Rows: map[string]int64{}}
-	if err := noParams(task, paramRule, paramMaxBatches); err != nil {
-		return res, err
-	}
-	only, _ := task.Params[paramRule].(string)
-	maxBatches := 0
-	if v, ok := task.Params[paramMaxBatches]; ok {
-		switch n := v.(type) {
-		case int:
-			maxBatches = n
-		case float64:
-			maxBatches = int(n)
-		default:
-			return res, connectors.Permanent(fmt.Errorf("param %q must be a number", paramMaxBatches))
-		}
-	}
-	if _, err := c.ready(ctx); err != nil {
-		return res, err
-	}
-	matched := false
-	for i := range c.cfg.Retention {
-		r := &c.cfg.Retention[i]
-		if only != "" && r.Name != only {
-			continue
-		}
-		matched = true
-		q := c.purgeSQL(r)
-		secs := time.Duration(r.OlderThan).Seconds()
-		for batch := 0; maxBatches == 0 || batch < maxBatches; batch++ {
-			tag, err := c.pool.Exec(ctx, q, secs, r.BatchSize)
-			if err != nil {
-				return res, classify("purging "+r.Name, ctxErr(ctx, err))
-			}
-			res.Batches++
-			res.Rows[r.Name] += tag.RowsAffected()
-			if tag.RowsAffected() < int64(r.BatchSize) {
-				break
-			}
-		}
-	}
-	if only != "" && !matched {
-		return res, connectors.Permanent(fmt.Errorf("param %q must name a configured retention rule", paramRule))
 	}
 	return res, nil
 }

@@ -249,6 +249,8 @@ type Tenant struct {
 	Breach BreachFacts `yaml:"breach"`
 	// Slack, when set, posts the tenant's approval messages to Slack and takes decisions there.
 	Slack *Slack `yaml:"slack"`
+	// Retention, when set, runs the tenant's retention rules every day.
+	Retention *Retention `yaml:"retention"`
 }
 
 // BreachFacts say which breach notification obligations can apply to a tenant
@@ -767,6 +769,11 @@ func (c *Config) Validate() error {
 	}
 	if err := c.validateConnectors(); err != nil {
 		return err
+	}
+	for _, t := range c.Tenants {
+		if err := c.validateRetention(t); err != nil {
+			return err
+		}
 	}
 	if err := c.Slack.validate(); err != nil {
 		return err
