@@ -4,5 +4,6 @@ package main
 // one new package and one line here.
 import (
 	_ "github.com/lethe-privacy/lethe/connectors/database"
+	_ "github.com/lethe-privacy/lethe/connectors/mailchimp"
 	_ "github.com/lethe-privacy/lethe/connectors/sms"
 )

@@ -17,7 +17,7 @@ import (
 // grow with the number of rows.
 func (c *Connector) Access(ctx context.Context, task connectors.Task, sink connectors.RecordSink) (connectors.AccessResult, error) {
 	var res connectors.AccessResult
-	if err := noParams(task); err != nil {
+	if err := connectors.CheckParams(task); err != nil {
 		return res, err
 	}
 	s, err := c.ready(ctx)
@@ -97,7 +97,7 @@ func (c *Connector) accessTable(ctx context.Context, tx pgx.Tx, s *schemaInfo, t
 // blocks.
 func (c *Connector) BlockCheck(ctx context.Context, task connectors.Task) (connectors.BlockResult, error) {
 	res := connectors.BlockResult{Blocks: []connectors.Block{}}
-	if err := noParams(task); err != nil {
+	if err := connectors.CheckParams(task); err != nil {
 		return res, err
 	}
 	if _, err := c.ready(ctx); err != nil {

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 
@@ -65,7 +64,7 @@ var (
 // New builds the connector from a validated config: it reads the connection string and hash
 // key from the environment or files, and creates a pool that connects on first use.
 func New(cfg *Config) (*Connector, error) {
-	dsn, err := secret("dsn", cfg.DSNEnv, cfg.DSNFile)
+	dsn, err := connectors.ReadSecret("dsn", cfg.DSNEnv, cfg.DSNFile)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +94,7 @@ func newConnector(cfg *Config, pool *pgxpool.Pool) (*Connector, error) {
 	}
 	c.root = c.tables[cfg.Subject.Table]
 	if cfg.HashKeyEnv != "" || cfg.HashKeyFile != "" {
-		k, err := secret("hash key", cfg.HashKeyEnv, cfg.HashKeyFile)
+		k, err := connectors.ReadSecret("hash key", cfg.HashKeyEnv, cfg.HashKeyFile)
 		if err != nil {
 			return nil, err
 		}
@@ -105,24 +104,6 @@ func newConnector(cfg *Config, pool *pgxpool.Pool) (*Connector, error) {
 		c.hashKey = []byte(k)
 	}
 	return c, nil
-}
-
-func secret(what, env, file string) (string, error) {
-	var v string
-	switch {
-	case env != "":
-		v = os.Getenv(env)
-		if v == "" {
-			return "", fmt.Errorf("reading %s: environment variable %s is not set", what, env)
-		}
-	case file != "":
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", fmt.Errorf("reading %s from %s: %w", what, file, err)
-		}
-		v = string(b)
-	}
-	return strings.TrimSpace(v), nil
 }
 
 // Name implements connectors.Connector.
@@ -388,20 +369,6 @@ func (c *Connector) subjects(ctx context.Context, tx pgx.Tx, subj connectors.Sub
 func (c *Connector) unambiguous(keys []string) error {
 	if len(keys) > c.cfg.MaxSubjects {
 		return connectors.Permanent(fmt.Errorf("subject is ambiguous: more than %d records of %s match (max_subjects)", c.cfg.MaxSubjects, c.cfg.Subject.Table))
-	}
-	return nil
-}
-
-// noParams refuses unknown task params: a typo must not silently change what is erased.
-func noParams(task connectors.Task, allowed ...string) error {
-	for k := range task.Params {
-		ok := false
-		for _, a := range allowed {
-			ok = ok || k == a
-		}
-		if !ok {
-			return connectors.Permanent(fmt.Errorf("unknown param %q", k))
-		}
 	}
 	return nil
 }

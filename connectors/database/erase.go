@@ -23,7 +23,7 @@ import (
 // attempt's result was never delivered.
 func (c *Connector) Erase(ctx context.Context, task connectors.Task) (connectors.EraseResult, error) {
 	var res connectors.EraseResult
-	if err := noParams(task); err != nil {
+	if err := connectors.CheckParams(task); err != nil {
 		return res, err
 	}
 	s, err := c.ready(ctx)

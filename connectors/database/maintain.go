@@ -14,7 +14,6 @@ import (
 
 // Task params understood by the database connector.
 const (
-	paramChanges    = "changes"     // rectify: map of column (or table.column) to new value
 	paramLift       = "lift"        // restrict: true lifts the restriction
 	paramPurpose    = "purpose"     // restrict: object to one purpose only (objections)
 	paramFinder     = "finder"      // find: name of the configured finder
@@ -30,12 +29,9 @@ const (
 // unambiguous, or "table.column".
 func (c *Connector) Rectify(ctx context.Context, task connectors.Task) (connectors.RectifyResult, error) {
 	var res connectors.RectifyResult
-	if err := noParams(task, paramChanges); err != nil {
+	changes, err := connectors.Changes(task)
+	if err != nil {
 		return res, err
-	}
-	changes, ok := task.Params[paramChanges].(map[string]any)
-	if !ok || len(changes) == 0 {
-		return res, connectors.Permanent(errors.New(`rectify needs param "changes": a map of field to new value`))
 	}
 	type change struct {
 		t     *TableConfig
@@ -107,7 +103,7 @@ func (c *Connector) rectifiable(name string) (*TableConfig, string, error) {
 // params "lift" is true.
 func (c *Connector) Restrict(ctx context.Context, task connectors.Task) (connectors.RestrictResult, error) {
 	var res connectors.RestrictResult
-	if err := noParams(task, paramLift, paramPurpose); err != nil {
+	if err := connectors.CheckParams(task, paramLift, paramPurpose); err != nil {
 		return res, err
 	}
 	if _, ok := task.Params[paramPurpose]; ok {
@@ -195,7 +191,7 @@ func (c *Connector) Find(ctx context.Context, task connectors.Task, sink connect
 	if f == nil {
 		return res, connectors.Permanent(fmt.Errorf("param %q must name a configured finder", paramFinder))
 	}
-	if err := noParams(task, append([]string{paramFinder}, f.Params...)...); err != nil {
+	if err := connectors.CheckParams(task, append([]string{paramFinder}, f.Params...)...); err != nil {
 		return res, err
 	}
 	args := make([]any, len(f.Params))

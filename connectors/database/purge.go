@@ -98,7 +98,7 @@ type purgeParams struct {
 
 func readPurgeParams(task connectors.Task) (purgeParams, error) {
 	var p purgeParams
-	if err := noParams(task, paramRule, paramMaxBatches, paramOlderThan, paramDryRun, paramAfter); err != nil {
+	if err := connectors.CheckParams(task, paramRule, paramMaxBatches, paramOlderThan, paramDryRun, paramAfter); err != nil {
 		return p, err
 	}
 	p.only, _ = task.Params[paramRule].(string)
