@@ -12,6 +12,7 @@ cd "$LETHE_ROOT"
 TEMPORAL_CLI_VERSION=v1.5.1
 KAFKA_VERSION=3.9.1 # keep in step with deploy/kafka/pom.xml
 WORKFLOWCHECK_VERSION=v0.6.0
+HELM_VERSION=v3.22.0
 KAFKA_JARS_DIR="$LETHE_ROOT/.lethe/cache/kafka-$KAFKA_VERSION"
 
 say() { printf '==> %s\n' "$*" >&2; }
@@ -117,6 +118,17 @@ ensure_workflowcheck() {
 	fi
 	say "building workflowcheck ${WORKFLOWCHECK_VERSION} into ./bin (first run only)"
 	GOBIN="$LETHE_ROOT/bin" go install "go.temporal.io/sdk/contrib/tools/workflowcheck@$WORKFLOWCHECK_VERSION"
+}
+
+# ensure_helm builds the pinned Helm CLI, which renders the chart in deploy/helm for its test
+# (about two minutes the first time), and exports LETHE_HELM.
+ensure_helm() {
+	if [ "$(built_version bin/helm helm.sh/helm/v3)" != "$HELM_VERSION" ]; then
+		say "building helm ${HELM_VERSION} into ./bin (first run only)"
+		GOBIN="$LETHE_ROOT/bin" go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+	fi
+	LETHE_HELM="$LETHE_ROOT/bin/helm"
+	export LETHE_HELM
 }
 
 # ensure_python_connector prepares the example Python connector's virtualenv (its tests run it)

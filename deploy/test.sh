@@ -60,6 +60,7 @@ if [ "$KAFKA_MODE" = real ]; then
 	ensure_kafka_jars
 fi
 ensure_workflowcheck
+ensure_helm
 ensure_python_connector
 ensure_chromium
 build_lethe
