@@ -14,6 +14,7 @@ import (
 	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/internal/runner"
 	"github.com/lethe-privacy/lethe/internal/slackapp"
+	"github.com/lethe-privacy/lethe/internal/webhooks"
 	"github.com/lethe-privacy/lethe/worker"
 )
 
@@ -108,10 +109,24 @@ func (s *Stack) Reconcile(ctx context.Context) ([]requests.Closure, error) {
 // a Socket Mode tenant's Slack interactions decide requests. A new consumer of the bridge
 // process is one more entry.
 func (s *Stack) bridgeConsumers() []Part {
-	return append(s.slackSockets(), []Part{
+	return append(append(s.slackSockets(), s.webhookDeliveries()...), []Part{
 		{"bridge", (&bridge.Bridge{Bus: s.Bus, Store: s.Store, Temporal: s.Temporal, Log: s.Log}).Run},
 		{"intake", (&intake.Intake{Bus: s.Bus, Requests: s.Limited(), Breaches: s.Breaches(), Store: s.Store, SigningKey: s.Cfg.Secrets.SigningKey.Value(), Log: s.Log}).Run},
 	}...)
+}
+
+// webhookDeliveries deliver lethe.events to the tenants' webhook subscriptions, when any has one.
+func (s *Stack) webhookDeliveries() []Part {
+	if !s.Cfg.AnyWebhooks() {
+		return nil
+	}
+	return []Part{{"webhooks", func(ctx context.Context) error {
+		d, err := webhooks.New(ctx, webhooks.Deliverer{Bus: s.Bus, Store: s.Store, Tenants: s.Cfg.Tenants, Cfg: s.Cfg.Webhooks, Log: s.Log})
+		if err != nil {
+			return err
+		}
+		return d.Run(ctx)
+	}}}
 }
 
 // slackSockets receive the interactions of each tenant whose Slack app is in Socket Mode.

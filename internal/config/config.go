@@ -49,6 +49,7 @@ type Config struct {
 	Connectors []Connector `yaml:"connectors"`
 	Limits     Limits      `yaml:"limits"`
 	Slack      SlackAPI    `yaml:"slack"`
+	Webhooks   Webhooks    `yaml:"webhooks"`
 }
 
 // HTTP is the API, MyAccount and dashboard listener.
@@ -251,6 +252,8 @@ type Tenant struct {
 	Slack *Slack `yaml:"slack"`
 	// Retention, when set, runs the tenant's retention rules every day.
 	Retention *Retention `yaml:"retention"`
+	// Webhooks are its subscriptions to request and breach events (config.Webhook).
+	Webhooks []Webhook `yaml:"webhooks,omitempty"`
 }
 
 // BreachFacts say which breach notification obligations can apply to a tenant
@@ -340,6 +343,9 @@ var envOverrides = []struct {
 	{"LETHE_KAFKA_SASL_USERNAME", "kafka.sasl.username", func(c *Config, v string) error { c.Kafka.SASL.Username = v; return nil }},
 	{"LETHE_KAFKA_TOPIC_PREFIX", "kafka.topic_prefix", func(c *Config, v string) error { c.Kafka.TopicPrefix = v; return nil }},
 	{"LETHE_SLACK_API_URL", "slack.api_url", func(c *Config, v string) error { c.Slack.APIURL = v; return nil }},
+	{"LETHE_WEBHOOKS_ALLOW_PRIVATE", "webhooks.allow_private", boolean(func(c *Config) *bool { return &c.Webhooks.AllowPrivate })},
+	{"LETHE_WEBHOOKS_MAX_ATTEMPTS", "webhooks.max_attempts", wholeNumber(func(c *Config) *int { return &c.Webhooks.MaxAttempts })},
+	{"LETHE_WEBHOOKS_BACKOFF", "webhooks.backoff", duration(func(c *Config) *time.Duration { return &c.Webhooks.Backoff })},
 	{"DATABASE_URL", "database.url", func(c *Config, v string) error { c.Database.URL = v; return nil }},
 }
 
@@ -402,7 +408,8 @@ func Defaults() Config {
 		Secrets:  Secrets{SigningKey: Secret{Env: "LETHE_SIGNING_KEY"}},
 		Mail: Mail{Region: "us", BatchSettle: 5 * time.Minute, APIKey: Secret{Env: "LETHE_MAILGUN_API_KEY"},
 			WebhookSigningKey: Secret{Env: "LETHE_MAILGUN_WEBHOOK_KEY"}},
-		Limits: DefaultLimits(),
+		Limits:   DefaultLimits(),
+		Webhooks: DefaultWebhooks(),
 	}
 }
 
@@ -544,6 +551,9 @@ func (c *Config) resolveSecrets(lookup func(string) (string, bool)) error {
 			if err := t.Slack.resolve(t.ID, lookup); err != nil {
 				return err
 			}
+		}
+		if err := t.resolveWebhooks(lookup); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -766,6 +776,12 @@ func (c *Config) Validate() error {
 				return err
 			}
 		}
+		if err := t.validateWebhooks(c.Webhooks.AllowPrivate); err != nil {
+			return err
+		}
+	}
+	if err := c.Webhooks.validate(); err != nil {
+		return err
 	}
 	if err := c.validateConnectors(); err != nil {
 		return err
