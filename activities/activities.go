@@ -39,6 +39,9 @@ type Activities struct {
 	// Keys seal each connector's commands: identifiers never reach Kafka in clear.
 	Keys    crypto.ConnectorKeys
 	Tenants map[string]config.Tenant
+	// ConsentPurposes are the instances' consent_purpose: a notify to one waits for the
+	// subject's consent to it (checkConsent).
+	ConsentPurposes map[string]string
 	// SlackAPI is Slack's Web API base ("" for Slack itself; the stand-in in lethe dev and tests).
 	SlackAPI string
 	// Now is the clock; nil means time.Now.

@@ -103,6 +103,9 @@ func (a *Activities) DispatchCommand(ctx context.Context, d Dispatch) (domain.Ou
 		if err != nil {
 			return domain.Output{}, err
 		}
+		if err := a.checkConsent(ctx, d, s); err != nil {
+			return domain.Output{}, err
+		}
 		subject = &s
 	}
 	if d.Action == "rectify" {

@@ -24,6 +24,7 @@ const (
 	RequestIntake    = "lethe.request.intake"
 	BreachIntake     = "lethe.breach.intake"
 	ConsentChange    = "lethe.consent.change"
+	ConsentState     = "lethe.consent.state"
 	ConnectorCommand = "lethe.connector.command"
 	// ConnectorSealed is the plaintext of a command's sealed field, never a Kafka message.
 	ConnectorSealed = "lethe.connector.sealed"

@@ -48,6 +48,10 @@ var fixtures = []struct {
 	{"consent-change/invalid-purpose.json", ConsentChange, `lethe.consent.change v1: /purpose: does not match ^[a-z][a-z0-9_]{1,63}$`},
 	{"consent-change/invalid-missing-changed-at.json", ConsentChange, `lethe.consent.change v1: missing property "changed_at"`},
 	{"consent-change/invalid-changed-at-no-offset.json", ConsentChange, `lethe.consent.change v1: /changed_at: is not a valid date-time`},
+	{"consent-state/valid-withdrawn.json", ConsentState, ""},
+	{"consent-state/valid-late-grant.json", ConsentState, ""},
+	{"consent-state/invalid-subject-identifier.json", ConsentState, `lethe.consent.state v1: /subject_ref: does not match ^[0-9a-f]{64}$`},
+	{"consent-state/invalid-missing-change.json", ConsentState, `lethe.consent.state v1: missing property "change"`},
 
 	{"connector-command/valid-erase.json", ConnectorCommand, ""},
 	{"connector-command/valid-access.json", ConnectorCommand, ""},
@@ -98,7 +102,7 @@ var fixtures = []struct {
 	{"envelope/invalid-not-json.json", "", `not valid JSON: unexpected EOF`},
 	{"envelope/invalid-array.json", "", `not a JSON object`},
 	{"envelope/invalid-missing-schema.json", "", `missing property "schema"`},
-	{"envelope/invalid-unknown-schema.json", "", `/schema: unknown schema "lethe.request.delete" (known: lethe.breach.intake, lethe.connector.command, lethe.connector.result, lethe.connector.sealed, lethe.consent.change, lethe.dlq, lethe.event, lethe.request.intake)`},
+	{"envelope/invalid-unknown-schema.json", "", `/schema: unknown schema "lethe.request.delete" (known: lethe.breach.intake, lethe.connector.command, lethe.connector.result, lethe.connector.sealed, lethe.consent.change, lethe.consent.state, lethe.dlq, lethe.event, lethe.request.intake)`},
 	{"envelope/invalid-unknown-version.json", RequestIntake, `lethe.request.intake: /version: unknown version 2 (known: 1)`},
 	{"envelope/invalid-version-string.json", RequestIntake, `lethe.request.intake: /version: must be an integer`},
 	{"envelope/invalid-missing-version.json", RequestIntake, `lethe.request.intake: missing property "version"`},
@@ -183,7 +187,7 @@ func TestEveryFixtureIsChecked(t *testing.T) {
 }
 
 func TestNamesMatchConstants(t *testing.T) {
-	want := []string{RequestIntake, BreachIntake, ConsentChange, ConnectorCommand, ConnectorSealed, ConnectorResult, Event, DLQ}
+	want := []string{RequestIntake, BreachIntake, ConsentChange, ConsentState, ConnectorCommand, ConnectorSealed, ConnectorResult, Event, DLQ}
 	sort.Strings(want)
 	assert.Equal(t, want, Names())
 }
@@ -193,7 +197,7 @@ func TestNamesMatchConstants(t *testing.T) {
 func TestSchemaIDsMatchFileNames(t *testing.T) {
 	files, err := filepath.Glob("*.schema.json")
 	require.NoError(t, err)
-	require.Len(t, files, 9)
+	require.Len(t, files, 10)
 	for _, f := range files {
 		var doc struct {
 			Schema string `json:"$schema"`

@@ -262,9 +262,15 @@ func (r *request) work(ctx workflow.Context) error {
 		return r.fanOut(ctx, "restrict", nil)
 	case domain.TypeObjection:
 		// Marketing stops at once: the ledger first, then every connector that can restrict.
+		// The withdrawal dates from when the objection was received, so a consent the subject
+		// gave again after it (recorded while the request ran) still stands.
+		at := r.in.ReceivedAt
+		if at.IsZero() {
+			at = workflow.Now(ctx)
+		}
 		if err := workflow.ExecuteActivity(ctx, a.RecordConsent, activities.ConsentChange{
 			Key: r.in.RequestID + ":consent", RequestID: r.in.RequestID, TenantID: r.in.TenantID,
-			Purpose: "marketing", Granted: false, Source: "objection", At: workflow.Now(ctx),
+			Purpose: "marketing", Granted: false, Source: "objection", At: at,
 		}).Get(ctx, nil); err != nil {
 			return err
 		}

@@ -42,6 +42,7 @@ func (a *v1) handlers() map[string]func(http.ResponseWriter, *http.Request, *cal
 		"getExport":              a.export,
 		"getBreachReport":        a.breachReport,
 		"listAudit":              a.audit,
+		"getConsent":             a.consent,
 	}
 	maps.Copy(hs, a.breachHandlers())
 	return hs

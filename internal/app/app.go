@@ -240,12 +240,17 @@ func (s *Stack) Activities() *activities.Activities {
 	for _, t := range s.Cfg.Tenants {
 		tenants[t.ID] = t
 	}
+	purposes := map[string]string{}
+	for _, in := range s.Cfg.Connectors {
+		purposes[in.Name] = in.ConsentPurpose
+	}
 	return &activities.Activities{
 		Store: s.Store, Bus: s.Bus, Mail: s.Mail, Batch: s.Batch, NoticeSettle: s.Cfg.Mail.BatchSettle,
 		Exports: s.Exports, ExportBase: s.Exports.URI(""),
 		Codes:     &identity.Codes{Pool: s.Store.Pool, Key: []byte(s.Cfg.Secrets.SigningKey.Value())},
 		PublicURL: s.Cfg.HTTP.PublicURL, MyAccountPath: s.Cfg.MyAccountPath,
 		SigningKey: s.Cfg.Secrets.SigningKey.Value(), Tenants: tenants, Keys: s.Keys, SlackAPI: s.Cfg.Slack.APIURL,
+		ConsentPurposes: purposes,
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/lethe-privacy/lethe/activities"
 	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/internal/bridge"
+	"github.com/lethe-privacy/lethe/internal/consent"
 	"github.com/lethe-privacy/lethe/internal/intake"
 	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/internal/runner"
@@ -106,12 +107,14 @@ func (s *Stack) Reconcile(ctx context.Context) ([]requests.Closure, error) {
 
 // bridgeConsumers are the Kafka consumers that turn messages into Temporal calls: connector
 // results complete fan-out activities; intake messages and consent changes start requests;
+// the consent relay publishes each recorded consent change's lethe.consent.state;
 // a Socket Mode tenant's Slack interactions decide requests. A new consumer of the bridge
 // process is one more entry.
 func (s *Stack) bridgeConsumers() []Part {
 	return append(append(s.slackSockets(), s.webhookDeliveries()...), []Part{
 		{"bridge", (&bridge.Bridge{Bus: s.Bus, Store: s.Store, Temporal: s.Temporal, Log: s.Log}).Run},
 		{"intake", (&intake.Intake{Bus: s.Bus, Requests: s.Limited(), Breaches: s.Breaches(), Store: s.Store, SigningKey: s.Cfg.Secrets.SigningKey.Value(), Log: s.Log}).Run},
+		{"consent relay", (&consent.Relay{Store: s.Store, Bus: s.Bus, Log: s.Log}).Run},
 	}...)
 }
 

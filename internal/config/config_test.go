@@ -267,3 +267,31 @@ secrets: {connector_keys: {` + keys + `}}
 		}
 	}
 }
+
+// consent_purpose is a purpose, on an instance that can notify; anything else stops the start.
+func TestConsentPurpose(t *testing.T) {
+	k1 := strings.Repeat("A", 43) + "="
+	body := func(caps, purpose string) string {
+		return `
+kafka: {brokers: ["k:9092"]}
+database: {url: "` + base + `"}
+connectors: [{name: newsletter, type: remote, tenants: ["*"], consent_purpose: ` + purpose + `, config: {capabilities: [` + caps + `]}}]
+secrets: {connector_keys: {newsletter: [{id: k1, env: K1}]}}
+`
+	}
+	vars := env(map[string]string{"K1": k1, "LETHE_SIGNING_KEY": signingKey})
+	cfg, err := config.LoadFrom(writeFile(t, body("notify", "marketing_email")), vars)
+	require.NoError(t, err)
+	in, _ := cfg.Connector("newsletter")
+	assert.Equal(t, "marketing_email", in.ConsentPurpose)
+	for _, tc := range []struct{ caps, purpose, want string }{
+		{"notify", `"Marketing Email"`, `connectors[newsletter].consent_purpose: "Marketing Email" is not a consent purpose`},
+		{"erase", "marketing_email", "connectors[newsletter].consent_purpose: the instance cannot notify"},
+	} {
+		_, err := config.LoadFrom(writeFile(t, body(tc.caps, tc.purpose)), vars)
+		if assert.Error(t, err, tc.purpose) {
+			assert.Contains(t, err.Error(), tc.want)
+			assert.NotContains(t, err.Error(), "\n", "one line")
+		}
+	}
+}

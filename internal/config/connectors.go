@@ -31,7 +31,14 @@ type Connector struct {
 	// Config is the type's own configuration (for database see deploy/demo/
 	// database-connector.yaml; for remote, RemoteConfig).
 	Config yaml.Node `yaml:"config,omitempty"`
+	// ConsentPurpose, when set, makes every notify to this instance wait for the subject's
+	// current consent to that purpose (e.g. marketing_email): without it the notify is refused
+	// and the refusal audited, before any command leaves Lethe.
+	ConsentPurpose string `yaml:"consent_purpose,omitempty"`
 }
+
+// consentPurpose is a purpose as lethe.consent.change carries it.
+var consentPurpose = regexp.MustCompile(`^[a-z][a-z0-9_]{1,63}$`)
 
 // RemoteConfig is the configuration of a remote instance: what its program serves.
 type RemoteConfig struct {
@@ -165,6 +172,14 @@ func (c *Config) validateConnectors() error {
 		if in.Remote() {
 			if err := in.validateRemote(at); err != nil {
 				return err
+			}
+		}
+		if in.ConsentPurpose != "" {
+			if !consentPurpose.MatchString(in.ConsentPurpose) {
+				return fmt.Errorf("%s.consent_purpose: %q is not a consent purpose (lower-case letters, digits and _, e.g. marketing_email)", at, in.ConsentPurpose)
+			}
+			if !slices.Contains(in.Capabilities(), connectors.CapNotify) {
+				return fmt.Errorf("%s.consent_purpose: the instance cannot notify, so there is nothing for consent to allow; remove it or use an instance that notifies", at)
 			}
 		}
 	}

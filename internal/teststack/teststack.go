@@ -95,6 +95,11 @@ type Options struct {
 	// Databases are the instances of the database connector, each in front of a database of
 	// its own holding the demo salon's data (default: one, named database, for every tenant).
 	Databases []Database
+	// Instances is YAML appended under connectors: after the database instances, e.g. a remote
+	// instance the test serves itself.
+	Instances string
+	// Config is top-level YAML appended to the configuration file, e.g. secrets: for them.
+	Config string
 }
 
 // Database is one instance of the database connector and the tenants bound to it.
@@ -203,7 +208,7 @@ func New(t testing.TB, o Options) *Stack {
 	require.NoError(t, os.WriteFile(s.CfgFile, []byte(`
 tenants:`+o.Tenants+`
 mail: {domain: mg.salon.example, from: privacy@mg.salon.example}
-connectors:`+connectors.String()+"\n"), 0o600))
+connectors:`+connectors.String()+o.Instances+"\n"+o.Config), 0o600))
 	for k, v := range map[string]string{
 		"DATABASE_URL":              testenv.PostgresURL(t),
 		"LETHE_KAFKA_BROKERS":       strings.Join(testenv.KafkaBrokers(t), ","),
