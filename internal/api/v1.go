@@ -3,8 +3,6 @@ package api
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -73,7 +71,7 @@ type v1 struct {
 	router   routers.Router
 	ops      map[string]operation
 	methods  []string // every method the document uses, for Allow
-	tokens   []token
+	tokens   config.TokenTable
 	maxBody  int64
 }
 
@@ -92,11 +90,6 @@ type call struct {
 	// mediaType is the body's, one of those the operation takes (application/json unless the
 	// document names others).
 	mediaType string
-}
-
-type token struct {
-	sum          [sha256.Size]byte
-	tenant, role string
 }
 
 // linkOperations are the downloads a signed link admits without a bearer token; for those
@@ -125,13 +118,7 @@ func NewV1(opt V1Options) (http.Handler, error) {
 	if a.maxBody <= 0 {
 		a.maxBody = DefaultMaxBody
 	}
-	for _, t := range opt.Requests.Cfg.Tenants {
-		for _, tok := range t.Tokens {
-			if v := tok.Value(); v != "" {
-				a.tokens = append(a.tokens, token{sum: sha256.Sum256([]byte(v)), tenant: t.ID, role: tok.Role})
-			}
-		}
-	}
+	a.tokens = opt.Requests.Cfg.TokenTable()
 	handlers := a.handlers()
 	a.ops = map[string]operation{}
 	for _, item := range doc.Paths.Map() {
@@ -319,21 +306,33 @@ func (a *v1) allowed(r *http.Request) []string {
 	return out
 }
 
-// authenticate finds the token's tenant and role. Every configured token is compared, in
-// constant time, so timing reveals neither a token nor how many there are before it.
+// authenticate finds the bearer token's tenant and role.
 func (a *v1) authenticate(r *http.Request) (tenant, role string, ok bool) {
-	h := r.Header.Get("Authorization")
-	scheme, presented, found := strings.Cut(h, " ")
-	if !found || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(presented) == "" {
+	scheme, presented, found := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !found || !strings.EqualFold(scheme, "Bearer") {
 		return "", "", false
 	}
-	sum := sha256.Sum256([]byte(strings.TrimSpace(presented)))
-	for _, t := range a.tokens {
-		if subtle.ConstantTimeCompare(sum[:], t.sum[:]) == 1 {
-			tenant, role, ok = t.tenant, t.role, true
+	return a.tokens.Find(presented)
+}
+
+// OperationRoles maps each operation of schemas/openapi.yaml to the roles allowed to call it
+// (x-lethe-roles): the dashboard shows an action only to the roles the API lets do it.
+func OperationRoles(ctx context.Context) (map[string][]string, error) {
+	doc, err := LoadOpenAPI(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]string{}
+	for _, item := range doc.Paths.Map() {
+		for _, op := range item.Operations() {
+			roles, err := rolesOf(op)
+			if err != nil {
+				return nil, fmt.Errorf("api: operation %s: %w", op.OperationID, err)
+			}
+			out[op.OperationID] = roles
 		}
 	}
-	return tenant, role, ok
+	return out, nil
 }
 
 // describeInvalid turns a validation failure into a code and a message naming the parameter

@@ -11,6 +11,7 @@ import (
 
 	"github.com/lethe-privacy/lethe/internal/api"
 	"github.com/lethe-privacy/lethe/internal/config"
+	"github.com/lethe-privacy/lethe/internal/dashboard"
 	"github.com/lethe-privacy/lethe/internal/mail"
 	"github.com/lethe-privacy/lethe/internal/slackapp"
 	"github.com/lethe-privacy/lethe/internal/web"
@@ -26,6 +27,7 @@ var surfaces = []func(s *Stack, mux *http.ServeMux) error{
 	mountMyAccount,
 	mountMailbox,
 	mountSlack,
+	mountDashboard,
 }
 
 // mountHealth serves /healthz, /readyz over the stack's connections, and /metrics.
@@ -71,6 +73,14 @@ func mountMailbox(s *Stack, mux *http.ServeMux) error {
 func mountSlack(s *Stack, mux *http.ServeMux) error {
 	slackapp.Mount(mux, s.slackOptions())
 	return nil
+}
+
+// mountDashboard serves /dashboard, the DPO's pages.
+func mountDashboard(s *Stack, mux *http.ServeMux) error {
+	return dashboard.Mount(mux, dashboard.Options{
+		Requests: s.Requests(), Breaches: s.Breaches(), SigningKey: []byte(s.Cfg.Secrets.SigningKey.Value()),
+		Secure: strings.HasPrefix(s.Cfg.HTTP.PublicURL, "https:"), MaxFormBytes: s.Cfg.Limits.MaxFormBytes, Log: s.Log,
+	})
 }
 
 // slackOptions are what the Slack app needs, over HTTP and Socket Mode alike.

@@ -23,3 +23,11 @@ func SubjectHash(key, tenant, email, phone, customerID string) string {
 	m.Write([]byte(tenant + "\x00" + id))
 	return hex.EncodeToString(m.Sum(nil))
 }
+
+// DeriveKey is the key for one purpose ("lethe myaccount csrf v1"), derived from the
+// deployment's signing key, so a value signed for one use is never accepted as another.
+func DeriveKey(signingKey []byte, purpose string) []byte {
+	m := hmac.New(sha256.New, signingKey)
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
+}

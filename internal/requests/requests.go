@@ -257,7 +257,7 @@ func (s *Service) record(ctx context.Context, sub Submission, in workflows.Reque
 		state, _ := json.Marshal(domain.RequestState{RequestID: sub.RequestID, TenantID: sub.TenantID, Type: sub.Type, Status: domain.StatusReceived, ReceivedAt: sub.ReceivedAt})
 		err = s.Store.Requests().Create(ctx, tx, store.RequestRow{
 			ID: sub.RequestID, TenantID: sub.TenantID, Type: sub.Type, Status: domain.StatusReceived,
-			Regime: in.Policy.Regime, Country: in.Policy.Country, ReceivedAt: sub.ReceivedAt, State: state,
+			Regime: in.Policy.Regime, Country: in.Policy.Country, ReceivedAt: sub.ReceivedAt, State: state, Channel: in.Channel,
 		})
 		if err != nil {
 			return err
@@ -399,10 +399,15 @@ func (s *Service) owned(ctx context.Context, tenant, id string) (domain.RequestS
 // Summary is one row of a request listing.
 type Summary = store.RequestSummary
 
-// Filter narrows a listing.
+// Filter narrows a listing (see store.RequestFilter).
 type Filter struct {
 	Status    string
+	Type      string
+	Channel   string
+	Outcome   string // a connector result status: pending, succeeded, failed
+	Open      bool   // only requests not yet closed
 	DueBefore string // YYYY-MM-DD
+	Offset    int
 	Limit     int
 }
 
@@ -411,7 +416,10 @@ func (s *Service) List(ctx context.Context, tenant string, f Filter) ([]Summary,
 	if f.Limit <= 0 || f.Limit > 1000 {
 		f.Limit = 100
 	}
-	sf := store.RequestFilter{TenantID: tenant, Status: f.Status, Limit: f.Limit}
+	sf := store.RequestFilter{
+		TenantID: tenant, Status: f.Status, Type: f.Type, Channel: f.Channel, Outcome: f.Outcome,
+		Open: f.Open, Offset: max(f.Offset, 0), Limit: f.Limit,
+	}
 	if f.DueBefore != "" {
 		d, err := deadline.ParseDate(f.DueBefore)
 		if err != nil {

@@ -105,23 +105,15 @@ func (a Audit) List(ctx context.Context, f AuditFilter) ([]Event, error) {
 	if f.Limit <= 0 {
 		f.Limit = 100
 	}
-	var since, until any
-	if !f.Since.IsZero() {
-		since = f.Since
-	}
-	if !f.Until.IsZero() {
-		until = f.Until
-	}
-	rows, err := a.pool.Query(ctx, `
+	where, args := f.where()
+	args = append(args, f.Limit)
+	// Only the conditions that filter are written, so each can use its index (migration 0027).
+	rows, err := a.pool.Query(ctx, fmt.Sprintf(`
 		SELECT id, COALESCE(event_key, ''), tenant_id, occurred_at, actor, action, COALESCE(request_id, ''),
 			COALESCE(breach_id, ''), COALESCE(subject_ref, ''), detail, seq, prev_hash, hash
-		FROM audit_events
-		WHERE ($1 = '' OR tenant_id = $1) AND ($2 = '' OR actor = $2) AND ($3 = '' OR action = $3)
-			AND ($4 = '' OR request_id = $4) AND ($5 = '' OR subject_ref = $5)
-			AND ($6::timestamptz IS NULL OR occurred_at >= $6) AND ($7::timestamptz IS NULL OR occurred_at < $7)
-			AND ($8::bigint = 0 OR id < $8::bigint)
+		FROM audit_events WHERE %s
 		ORDER BY id DESC
-		LIMIT $9`, f.TenantID, f.Actor, f.Action, f.RequestID, f.SubjectRef, since, until, f.Before, f.Limit)
+		LIMIT $%d`, where, len(args)), args...)
 	if err != nil {
 		return nil, fmt.Errorf("listing audit events: %w", err)
 	}
@@ -141,6 +133,27 @@ func (a Audit) List(ctx context.Context, f AuditFilter) ([]Event, error) {
 		return nil, fmt.Errorf("reading audit events: %w", err)
 	}
 	return out, nil
+}
+
+func (f AuditFilter) where() (string, []any) {
+	w := sqlWhere{}
+	for _, c := range []struct {
+		cond, v string
+	}{{"tenant_id = $%d", f.TenantID}, {"actor = $%d", f.Actor}, {"action = $%d", f.Action}, {"request_id = $%d", f.RequestID}, {"subject_ref = $%d", f.SubjectRef}} {
+		if c.v != "" {
+			w.add(c.cond, c.v)
+		}
+	}
+	if !f.Since.IsZero() {
+		w.add("occurred_at >= $%d", f.Since)
+	}
+	if !f.Until.IsZero() {
+		w.add("occurred_at < $%d", f.Until)
+	}
+	if f.Before > 0 {
+		w.add("id < $%d", f.Before)
+	}
+	return w.String(), w.args
 }
 
 // BrokenLink is the first place where a tenant's chain does not hold.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -31,6 +32,7 @@ type RequestRow struct {
 	Regime     string
 	Country    string
 	Extended   bool
+	Channel    string // where it came in: api, myaccount, kafka, slack, ...
 	ReceivedAt time.Time
 	DueDate    string // YYYY-MM-DD; "" before the clock starts
 	State      json.RawMessage
@@ -53,9 +55,9 @@ func (Requests) Lock(ctx context.Context, db Querier, id string) (tenant string,
 // Create inserts a new request, received and not yet started.
 func (Requests) Create(ctx context.Context, db Querier, r RequestRow) error {
 	_, err := db.Exec(ctx, `
-		INSERT INTO requests (id, tenant_id, type, status, regime, country, received_at, state)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		r.ID, r.TenantID, r.Type, r.Status, r.Regime, r.Country, r.ReceivedAt, r.State)
+		INSERT INTO requests (id, tenant_id, type, status, regime, country, received_at, state, channel)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		r.ID, r.TenantID, r.Type, r.Status, r.Regime, r.Country, r.ReceivedAt, r.State, r.Channel)
 	if err != nil {
 		return fmt.Errorf("inserting request %s: %w", r.ID, err)
 	}
@@ -205,40 +207,167 @@ type RequestSummary struct {
 	Type       string    `json:"type"`
 	Status     string    `json:"status"`
 	Extended   bool      `json:"extended"`
+	Channel    string    `json:"channel,omitempty"`
 	ReceivedAt time.Time `json:"received_at"`
 	DueDate    string    `json:"due_date,omitempty"`
 }
 
-// RequestFilter narrows a listing of one tenant's requests. Empty fields do not filter.
+// RequestFilter narrows a listing of one tenant's requests; the API, the digest and the
+// dashboard share it. Empty fields do not filter.
 type RequestFilter struct {
 	TenantID  string
 	Status    string
+	Type      string
+	Channel   string
+	Open      bool      // only requests whose status is not terminal
 	DueBefore time.Time // due_date < DueBefore
-	Limit     int
+	// Outcome keeps requests with at least one connector result of this status (pending,
+	// succeeded, failed).
+	Outcome string
+	Offset  int
+	Limit   int
+}
+
+// terminalSQL is domain.TerminalStatuses as SQL, written as migration 0027's partial index
+// requests_open_due states it, so the planner can prove that index serves Open listings.
+const terminalSQL = `status NOT IN ('completed', 'denied', 'canceled')`
+
+// where is the filter's WHERE clause and arguments. Only the conditions that filter are
+// written, so every plan (a prepared statement's generic one too) can use the indexes.
+func (f RequestFilter) where() (string, []any) {
+	w := sqlWhere{}
+	w.add("tenant_id = $%d", f.TenantID)
+	if f.Open {
+		w.conds = append(w.conds, terminalSQL)
+	}
+	if f.Status != "" {
+		w.add("status = $%d", f.Status)
+	}
+	if f.Type != "" {
+		w.add("type = $%d", f.Type)
+	}
+	if f.Channel != "" {
+		w.add("channel = $%d", f.Channel)
+	}
+	if !f.DueBefore.IsZero() {
+		w.add("due_date < $%d::date", f.DueBefore)
+	}
+	if f.Outcome != "" {
+		w.add("state->'connectors' @> jsonb_build_array(jsonb_build_object('status', $%d::text))", f.Outcome)
+	}
+	return w.String(), w.args
+}
+
+// sqlWhere collects the conditions of a WHERE clause and their arguments.
+type sqlWhere struct {
+	conds []string
+	args  []any
+}
+
+// add appends a condition whose one placeholder ($%d) takes arg.
+func (w *sqlWhere) add(cond string, arg any) {
+	w.args = append(w.args, arg)
+	w.conds = append(w.conds, fmt.Sprintf(cond, len(w.args)))
+}
+
+func (w *sqlWhere) String() string {
+	if len(w.conds) == 0 {
+		return "true"
+	}
+	return strings.Join(w.conds, " AND ")
 }
 
 // List returns the requests f selects, soonest due first.
 func (q Requests) List(ctx context.Context, f RequestFilter) ([]RequestSummary, error) {
-	var due any
-	if !f.DueBefore.IsZero() {
-		due = f.DueBefore
-	}
-	rows, err := q.pool.Query(ctx, `
-		SELECT id, type, status, extended, received_at, COALESCE(to_char(due_date, 'YYYY-MM-DD'), '')
-		FROM requests
-		WHERE tenant_id = $1 AND ($2 = '' OR status = $2) AND ($3::date IS NULL OR due_date < $3::date)
+	where, args := f.where()
+	args = append(args, f.Limit, f.Offset)
+	rows, err := q.pool.Query(ctx, fmt.Sprintf(`
+		SELECT id, type, status, extended, channel, received_at, COALESCE(to_char(due_date, 'YYYY-MM-DD'), '')
+		FROM requests WHERE %s
 		ORDER BY due_date ASC NULLS LAST, received_at ASC
-		LIMIT $4`, f.TenantID, f.Status, due, f.Limit)
+		LIMIT $%d OFFSET $%d`, where, len(args)-1, len(args)), args...)
 	if err != nil {
 		return nil, fmt.Errorf("listing requests: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (RequestSummary, error) {
 		var s RequestSummary
-		err := r.Scan(&s.ID, &s.Type, &s.Status, &s.Extended, &s.ReceivedAt, &s.DueDate)
+		err := r.Scan(&s.ID, &s.Type, &s.Status, &s.Extended, &s.Channel, &s.ReceivedAt, &s.DueDate)
 		return s, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("listing requests: %w", err)
+	}
+	return out, nil
+}
+
+// WeekStats is what a tenant's requests of one type did in one week (Monday, UTC): how many
+// arrived, how many were completed, how many of those on or before their due date, and the
+// median days from receipt to completion.
+type WeekStats struct {
+	Week       time.Time
+	Type       string
+	Received   int
+	Completed  int
+	OnTime     int
+	MedianDays float64 // 0 when none completed
+}
+
+// Weekly returns tenant's WeekStats from since on, by week then type. A completed request's
+// closing time is its last update, the step that completed it.
+func (q Requests) Weekly(ctx context.Context, tenant string, since time.Time) ([]WeekStats, error) {
+	rows, err := q.pool.Query(ctx, `
+		WITH received AS (
+			SELECT date_trunc('week', received_at AT TIME ZONE 'UTC') AS week, type, count(*) AS n
+			FROM requests WHERE tenant_id = $1 AND received_at >= $2 GROUP BY 1, 2
+		), completed AS (
+			SELECT date_trunc('week', updated_at AT TIME ZONE 'UTC') AS week, type, count(*) AS n,
+				count(*) FILTER (WHERE due_date IS NOT NULL AND (updated_at AT TIME ZONE 'UTC')::date <= due_date) AS on_time,
+				percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM updated_at - received_at) / 86400) AS median_days
+			FROM requests WHERE tenant_id = $1 AND status = 'completed' AND updated_at >= $2 GROUP BY 1, 2
+		)
+		SELECT COALESCE(r.week, c.week), COALESCE(r.type, c.type), COALESCE(r.n, 0), COALESCE(c.n, 0),
+			COALESCE(c.on_time, 0), COALESCE(c.median_days, 0)
+		FROM received r FULL JOIN completed c ON c.week = r.week AND c.type = r.type
+		ORDER BY 1, 2`, tenant, since)
+	if err != nil {
+		return nil, fmt.Errorf("counting requests by week: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (WeekStats, error) {
+		var s WeekStats
+		err := r.Scan(&s.Week, &s.Type, &s.Received, &s.Completed, &s.OnTime, &s.MedianDays)
+		s.Week = s.Week.UTC()
+		return s, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("counting requests by week: %w", err)
+	}
+	return out, nil
+}
+
+// TypeStats is WeekStats over a whole period for one type (Week is zero).
+type TypeStats = WeekStats
+
+// ByType returns tenant's TypeStats from since on, by type.
+func (q Requests) ByType(ctx context.Context, tenant string, since time.Time) ([]TypeStats, error) {
+	rows, err := q.pool.Query(ctx, `
+		SELECT type,
+			count(*) FILTER (WHERE received_at >= $2),
+			count(*) FILTER (WHERE done),
+			count(*) FILTER (WHERE done AND due_date IS NOT NULL AND (updated_at AT TIME ZONE 'UTC')::date <= due_date),
+			COALESCE(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM updated_at - received_at) / 86400) FILTER (WHERE done), 0)
+		FROM (SELECT *, status = 'completed' AND updated_at >= $2 AS done FROM requests
+			WHERE tenant_id = $1 AND (received_at >= $2 OR updated_at >= $2)) r
+		GROUP BY type ORDER BY type`, tenant, since)
+	if err != nil {
+		return nil, fmt.Errorf("counting requests by type: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (TypeStats, error) {
+		var s TypeStats
+		err := r.Scan(&s.Type, &s.Received, &s.Completed, &s.OnTime, &s.MedianDays)
+		return s, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("counting requests by type: %w", err)
 	}
 	return out, nil
 }

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/lethe-privacy/lethe/internal/crypto"
 )
 
 // Cookie names. The CSRF cookie is per browser; the request cookie is scoped by Path to one
@@ -27,12 +29,7 @@ type keys struct {
 }
 
 func deriveKeys(signingKey []byte) keys {
-	derive := func(purpose string) []byte {
-		m := hmac.New(sha256.New, signingKey)
-		m.Write([]byte("lethe myaccount " + purpose))
-		return m.Sum(nil)
-	}
-	return keys{csrf: derive("csrf v1"), session: derive("request session v1")}
+	return keys{csrf: crypto.DeriveKey(signingKey, "lethe myaccount csrf v1"), session: crypto.DeriveKey(signingKey, "lethe myaccount request session v1")}
 }
 
 func mac(key []byte, parts ...string) string {
@@ -42,38 +39,57 @@ func mac(key []byte, parts ...string) string {
 }
 
 // CSRF protection is a signed double-submit token: the browser holds a random value in an
-// HttpOnly cookie, and every form carries HMAC(key, tenant, value). Another site can make the
+// HttpOnly cookie, and every form carries HMAC(key, scope, value). Another site can make the
 // browser send the cookie but can neither read it nor compute the token, and a cookie planted
 // from a sibling domain does not help without the key. http.CrossOriginProtection (Sec-Fetch-Site
 // and Origin) refuses cross-origin posts before the token is even checked.
+type CSRF struct {
+	Key    []byte // one purpose's key, derived from the signing key
+	Scope  string // bound into the token: MyAccount's tenant, the dashboard
+	Path   string // the cookie's path: the surface's base
+	Secure bool
+}
 
-// csrfToken returns the token for this browser's forms, setting the cookie on first visit.
-func (h *handler) csrfToken(w http.ResponseWriter, r *http.Request) string {
-	c, err := r.Cookie(csrfCookie)
+// CSRFField is the form field that carries the token.
+const CSRFField = csrfField
+
+// Token returns the token for this browser's forms, setting the cookie on first visit.
+func (c CSRF) Token(w http.ResponseWriter, r *http.Request) string {
+	ck, err := r.Cookie(csrfCookie)
 	value := ""
-	if err == nil && validNonce(c.Value) {
-		value = c.Value
+	if err == nil && validNonce(ck.Value) {
+		value = ck.Value
 	} else {
 		b := make([]byte, 32)
 		_, _ = rand.Read(b)
 		value = base64.RawURLEncoding.EncodeToString(b)
 		http.SetCookie(w, &http.Cookie{
-			Name: csrfCookie, Value: value, Path: h.base, HttpOnly: true,
-			Secure: h.secure, SameSite: http.SameSiteLaxMode,
+			Name: csrfCookie, Value: value, Path: c.Path, HttpOnly: true,
+			Secure: c.Secure, SameSite: http.SameSiteLaxMode,
 		})
 	}
-	return mac(h.keys.csrf, h.tenant, value)
+	return mac(c.Key, c.Scope, value)
 }
 
-// checkCSRF reports whether the posted form carries this browser's token.
-func (h *handler) checkCSRF(r *http.Request) bool {
-	c, err := r.Cookie(csrfCookie)
-	if err != nil || !validNonce(c.Value) {
+// Check reports whether the posted form carries this browser's token.
+func (c CSRF) Check(r *http.Request) bool {
+	ck, err := r.Cookie(csrfCookie)
+	if err != nil || !validNonce(ck.Value) {
 		return false
 	}
-	want := mac(h.keys.csrf, h.tenant, c.Value)
+	want := mac(c.Key, c.Scope, ck.Value)
 	return hmac.Equal([]byte(r.PostFormValue(csrfField)), []byte(want))
 }
+
+func (h *handler) csrf() CSRF {
+	return CSRF{Key: h.keys.csrf, Scope: h.tenant, Path: h.base, Secure: h.secure}
+}
+
+func (h *handler) csrfToken(w http.ResponseWriter, r *http.Request) string {
+	return h.csrf().Token(w, r)
+}
+
+func (h *handler) checkCSRF(r *http.Request) bool { return h.csrf().Check(r) }
 
 func validNonce(s string) bool {
 	b, err := base64.RawURLEncoding.DecodeString(s)

@@ -183,12 +183,23 @@ func (h *handler) refused(w http.ResponseWriter, r *http.Request, err error) boo
 	return true
 }
 
-// securityHeaders: no external assets, no framing, no referrer (request ids are in the URLs),
-// and no caching of pages that show a request.
+// securityHeaders: no external assets or script, no framing, no referrer (request ids are in
+// the URLs), and no caching of pages that show a request.
 func securityHeaders(next http.Handler) http.Handler {
+	return SecurityHeaders("", next)
+}
+
+// SecurityHeaders are the headers of Lethe's pages: nothing from other origins, no script but
+// scriptSrc's (e.g. "'self'"; "" for none), no framing, no referrer, and no caching of
+// anything but the stylesheets and scripts.
+func SecurityHeaders(scriptSrc string, next http.Handler) http.Handler {
+	csp := "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+	if scriptSrc != "" {
+		csp += "; script-src " + scriptSrc
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()
-		hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		hd.Set("Content-Security-Policy", csp)
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("Referrer-Policy", "no-referrer")
 		hd.Set("X-Frame-Options", "DENY")
@@ -199,7 +210,7 @@ func securityHeaders(next http.Handler) http.Handler {
 	})
 }
 
-func isStatic(p string) bool { return len(p) > 4 && p[len(p)-4:] == ".css" }
+func isStatic(p string) bool { return strings.HasSuffix(p, ".css") || strings.HasSuffix(p, ".js") }
 
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
