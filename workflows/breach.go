@@ -43,6 +43,7 @@ const (
 	ClockEscalated    = "escalated"     // past its limit (or target) with nobody notified
 	ClockNotified     = "notified"      // notified in time
 	ClockNotifiedLate = "notified_late" // notified after the limit, with the reasons
+	ClockExempt       = "exempt"        // the people need not be told individually (Art. 34(3)(a), (b))
 	ClockDocumented   = "documented"    // a register obligation: nothing to notify
 	ClockWithdrawn    = "withdrawn"     // no longer applies (e.g. assessed as no risk)
 )
@@ -99,7 +100,12 @@ type BreachNotification struct {
 	// LateReasons are required when the notification is after the clock's limit (Art. 33(1)).
 	LateReasons string `json:"late_reasons,omitempty"`
 	Late        bool   `json:"late"`
-	Actor       string `json:"actor"`
+	// Exemption records, instead of a notification, the ground on which the people need not be
+	// told individually, for a clock whose rule allows it (GDPR Art. 34(3)), with Rationale.
+	// "disproportionate" needs the public communication made instead, named in Reference.
+	Exemption breachclock.Exemption `json:"exemption,omitempty"`
+	Rationale string                `json:"rationale,omitempty"`
+	Actor     string                `json:"actor"`
 }
 
 // BreachMateriality records a listed company's determination that the incident is material.
@@ -295,7 +301,8 @@ func (b *breach) facts() breachclock.Facts {
 		f.MaterialAt = *b.state.MaterialAt
 	}
 	for _, c := range b.clocks {
-		if c.notice != nil {
+		// An exemption is not a notification: nothing that follows one starts from it.
+		if c.notice != nil && c.status != ClockExempt {
 			f.Notified = append(f.Notified, breachclock.Notice{Rule: c.ob.Rule, At: c.notice.NotifiedAt})
 		}
 	}
@@ -442,15 +449,27 @@ func (b *breach) registerHandlers(ctx workflow.Context) error {
 				if n.Late {
 					c.status = ClockNotifiedLate
 				}
-				c.gen++
-				row := &store.BreachNotification{BreachID: b.in.BreachID, RuleID: n.Rule, NotifiedAt: n.NotifiedAt, Reference: n.Reference,
-					Late: n.Late, LateReasons: n.LateReasons, RecordedBy: n.Actor, RecordedAt: workflow.Now(ctx)}
 				note := c.ob.Notify + " notified under " + n.Rule + " by " + n.Actor
+				detail := map[string]any{"rule": n.Rule, "rule_version": c.ob.Version, "late": n.Late}
+				switch n.Exemption {
+				case "":
+				case breachclock.Disproportionate:
+					note = c.ob.Notify + " told by public communication under " + n.Rule + " (Art. 34(3)(c)), recorded by " + n.Actor
+					detail["exemption"] = string(n.Exemption)
+				default:
+					c.status = ClockExempt
+					note = c.ob.Notify + " not told individually under " + n.Rule + ": " + string(n.Exemption) + ", recorded by " + n.Actor
+					detail["exemption"] = string(n.Exemption)
+				}
 				if n.Late {
 					note += ", late"
 				}
+				c.gen++
+				row := &store.BreachNotification{BreachID: b.in.BreachID, RuleID: n.Rule, NotifiedAt: n.NotifiedAt, Reference: n.Reference,
+					Late: n.Late, LateReasons: n.LateReasons, Exemption: string(n.Exemption), ExemptionRationale: n.Rationale,
+					RecordedBy: n.Actor, RecordedAt: workflow.Now(ctx)}
 				return b.change(ctx, activities.BreachStep{Notification: row, Actor: n.Actor, Action: "breach.notification_recorded",
-					Detail: map[string]any{"rule": n.Rule, "rule_version": c.ob.Version, "late": n.Late}}, note)
+					Detail: detail}, note)
 			},
 			b.validateNotification},
 		{UpdateBreachMateriality,
@@ -546,11 +565,31 @@ func (b *breach) validateNotification(n BreachNotification) error {
 	if at.Before(c.ob.StartedAt) || at.After(workflow.Now(b.ctx)) {
 		return errors.New("the time of notification must lie between the clock's start and now")
 	}
+	if n.Exemption != "" {
+		switch {
+		case len(c.ob.Exemptions) == 0:
+			return fmt.Errorf("%s allows no exemption: record the notification made", n.Rule)
+		case !slices.Contains(c.ob.Exemptions, n.Exemption):
+			return fmt.Errorf("%q is not an exemption under %s (it allows %s)", n.Exemption, n.Rule, joinExemptions(c.ob.Exemptions))
+		case strings.TrimSpace(n.Rationale) == "":
+			return fmt.Errorf("an exemption under %s needs its rationale: why the ground holds for this breach", n.Rule)
+		case n.Exemption == breachclock.Disproportionate && strings.TrimSpace(n.Reference) == "":
+			return errors.New("telling each person would be disproportionate only with a public communication instead: name it in the reference")
+		}
+	}
 	if b.late(c, at) && strings.TrimSpace(n.LateReasons) == "" {
 		return fmt.Errorf("the notification under %s is after its limit (%s): give the reasons for the delay",
 			n.Rule, c.ob.Due.UTC().Format(time.RFC3339))
 	}
 	return nil
+}
+
+func joinExemptions(es []breachclock.Exemption) string {
+	var s []string
+	for _, e := range es {
+		s = append(s, string(e))
+	}
+	return strings.Join(s, ", ")
 }
 
 // late reports whether a notification at t is after the clock's limit. An open clock's target

@@ -386,3 +386,45 @@ func TestBreachCountsThatFirmUpStartNewClocks(t *testing.T) {
 	require.NotNil(t, w.steps[0].Content)
 	assert.Equal(t, "dpo@salon", w.steps[0].Content.RecordedBy)
 }
+
+// GDPR Art. 34(3): once the risk is found high, the people need not be told individually when
+// the data was encrypted, the risk was neutralised or telling each would be disproportionate (then
+// a public communication). The ground needs its rationale, is refused for a clock whose rule
+// allows none (the authority's), and closes the subjects' clock without further reminders.
+func TestBreachSubjectsExemptionUnderArt34(t *testing.T) {
+	w := newBreachWorld(t, breachAware)
+	subjects := "gdpr-art34-subjects"
+	high := breachAware.Add(2 * time.Hour)
+	w.update(t, high, workflows.UpdateBreachAssessment, workflows.BreachAssessment{Risk: "high", Rationale: "health notes", Actor: "dpo@salon"}, "")
+	w.update(t, high.Add(time.Hour), workflows.UpdateBreachNotification, workflows.BreachNotification{Rule: "gdpr-art33-authority",
+		Exemption: breachclock.Encrypted, Rationale: "encrypted", Actor: "dpo@salon"}, "gdpr-art33-authority allows no exemption")
+	w.update(t, high.Add(2*time.Hour), workflows.UpdateBreachNotification, workflows.BreachNotification{Rule: subjects,
+		Exemption: breachclock.Encrypted, Actor: "dpo@salon"}, "needs its rationale")
+	w.update(t, high.Add(3*time.Hour), workflows.UpdateBreachNotification, workflows.BreachNotification{Rule: subjects,
+		Exemption: breachclock.Disproportionate, Rationale: "40,000 people, no addresses", Actor: "dpo@salon"}, "name it in the reference")
+	w.update(t, high.Add(4*time.Hour), workflows.UpdateBreachNotification, workflows.BreachNotification{Rule: subjects,
+		Exemption: "forgotten", Rationale: "x", Actor: "dpo@salon"}, `"forgotten" is not an exemption under gdpr-art34-subjects`)
+	w.update(t, high.Add(5*time.Hour), workflows.UpdateBreachNotification, workflows.BreachNotification{Rule: subjects,
+		Exemption: breachclock.Encrypted, Rationale: "AES-256 at rest; the key was not on the laptop", Actor: "dpo@salon"}, "")
+	w.update(t, breachAware.Add(30*time.Hour), workflows.UpdateBreachNotification, workflows.BreachNotification{Rule: "gdpr-art33-authority", Actor: "dpo@salon"}, "")
+	w.update(t, breachAware.Add(31*time.Hour), workflows.UpdateBreachClose, workflows.Decision{Actor: "dpo@salon", Reason: "done"}, "")
+	w.env.ExecuteWorkflow(workflows.BreachWorkflow, breachInput("DE", breachAware))
+	st := w.result(t)
+
+	c := clockOf(st, subjects)
+	assert.Equal(t, workflows.ClockExempt, c.Status)
+	assert.Equal(t, []breachclock.Exemption{breachclock.Encrypted, breachclock.Neutralised, breachclock.Disproportionate}, c.Exemptions)
+	require.NotNil(t, c.Notification)
+	assert.Equal(t, breachclock.Encrypted, c.Notification.Exemption)
+	assert.Empty(t, w.alarmTimes(subjects), "an exempt clock reminds nobody")
+	var row *store.BreachNotification
+	for _, s := range w.steps {
+		if s.Notification != nil && s.Notification.RuleID == subjects {
+			row = s.Notification
+		}
+	}
+	require.NotNil(t, row, "the exemption is recorded in the register")
+	assert.Equal(t, "encrypted", row.Exemption)
+	assert.Equal(t, "AES-256 at rest; the key was not on the laptop", row.ExemptionRationale)
+	assert.Contains(t, st.Steps[len(st.Steps)-3].Note, "not told individually under gdpr-art34-subjects: encrypted")
+}

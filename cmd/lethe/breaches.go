@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -196,6 +197,9 @@ func printBreach(w io.Writer, st workflows.BreachState) {
 			if n.LateReasons != "" {
 				status += " (late: " + n.LateReasons + ")"
 			}
+			if n.Exemption != "" {
+				status += " (Art. 34(3): " + string(n.Exemption) + ")"
+			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Rule, c.Notify, status, due, left)
 	}
@@ -255,6 +259,7 @@ lists (checked whole: with any bad row nothing is listed, and each bad line is n
 one message however often listed; lethe breaches show counts sent, failed and delivered.`,
 		Example: `  lethe breaches notify B-7K3QF2M9XA --rule gdpr-art33-authority --reference BfDI-2026-118
   lethe breaches notify B-7K3QF2M9XA --rule lgpd-anpd --at 2026-03-09T10:00:00-03:00 --late-reasons "..."
+  lethe breaches notify B-7K3QF2M9XA --rule gdpr-art34-subjects --exemption encrypted --rationale "AES-256 at rest, key not taken"
   lethe breaches notify B-7K3QF2M9XA --find customers_with_health_notes
   lethe breaches notify B-7K3QF2M9XA --find "customers_created_between?from=2026-01-01&to=2026-03-01"
   lethe breaches notify B-7K3QF2M9XA --csv affected.csv`}
@@ -262,6 +267,8 @@ one message however often listed; lethe breaches show counts sent, failed and de
 	c.Flags().StringVar(&at, "at", "", "when the notification was made (RFC 3339; default: now)")
 	c.Flags().StringVar(&n.Reference, "reference", "", "the recipient's reference, e.g. a case number")
 	c.Flags().StringVar(&n.LateReasons, "late-reasons", "", "the reasons for the delay (required after the limit)")
+	c.Flags().Var(exemptionFlag{&n.Exemption}, "exemption", "instead of a notification, the Art. 34(3) ground for not telling the people individually: encrypted, neutralised or disproportionate (then --reference names the public communication)")
+	c.Flags().StringVar(&n.Rationale, "rationale", "", "why the exemption holds (required with --exemption)")
 	return withSubjectNotice(f, entryCmd(f, c, workflows.UpdateBreachNotification, func() (any, error) {
 		t, err := optionalTime("at", at)
 		n.NotifiedAt, n.Actor = t, f.who()
@@ -287,3 +294,23 @@ func newBreachesCloseCmd(f *requestsFlags) *cobra.Command {
 	c.Flags().StringVar(&reason, "reason", "", "why it is closed")
 	return entryCmd(f, c, workflows.UpdateBreachClose, func() (any, error) { return workflows.Decision{Actor: f.who(), Reason: reason}, nil })
 }
+
+// exemptionFlag refuses a ground Art. 34(3) does not know before anything is sent.
+type exemptionFlag struct{ e *breachclock.Exemption }
+
+func (f exemptionFlag) String() string {
+	if f.e == nil {
+		return ""
+	}
+	return string(*f.e)
+}
+
+func (f exemptionFlag) Set(v string) error {
+	if !slices.Contains(breachclock.Exemptions, breachclock.Exemption(v)) {
+		return fmt.Errorf("want encrypted, neutralised or disproportionate")
+	}
+	*f.e = breachclock.Exemption(v)
+	return nil
+}
+
+func (exemptionFlag) Type() string { return "ground" }

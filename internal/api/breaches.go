@@ -41,11 +41,14 @@ func (a *v1) breachHandlers() map[string]func(http.ResponseWriter, *http.Request
 				NotifiedAt  time.Time `json:"notified_at"`
 				Reference   string    `json:"reference"`
 				LateReasons string    `json:"late_reasons"`
+				Exemption   string    `json:"exemption"`
+				Rationale   string    `json:"rationale"`
 				Actor       string    `json:"actor"`
 			}
 			err := decode(body, &in)
 			return workflows.BreachNotification{Rule: in.Rule, NotifiedAt: in.NotifiedAt, Reference: in.Reference,
-				LateReasons: in.LateReasons, Actor: a.actor(c, in.Actor)}, err
+				LateReasons: in.LateReasons, Exemption: breachclock.Exemption(in.Exemption), Rationale: in.Rationale,
+				Actor: a.actor(c, in.Actor)}, err
 		}),
 		"closeBreach": a.breachEntry(workflows.UpdateBreachClose, func(c *call, body []byte) (any, error) {
 			var in workflows.Decision

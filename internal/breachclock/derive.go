@@ -71,7 +71,9 @@ type Obligation struct {
 	Limit     string      `json:"limit"` // in words, e.g. "3 business days (BR holidays)"
 	Reminders []time.Time `json:"reminders,omitempty"`
 	Skipped   []string    `json:"skipped,omitempty"` // days not counted, e.g. "Fri 2026-11-20 public holiday (…)"
-	Source    string      `json:"source"`
+	// Exemptions are the grounds on which the people need not be told individually.
+	Exemptions []Exemption `json:"exemptions,omitempty"`
+	Source     string      `json:"source"`
 }
 
 // Running reports whether the obligation has a clock that has started.
@@ -138,6 +140,9 @@ func (t *Table) applies(r *Rule, f Facts) bool {
 	if w.MinResidents > 0 && t.residents(f, w.Residents, w.PerJurisdiction) < w.MinResidents {
 		return false
 	}
+	if w.MaxResidents > 0 && t.residents(f, w.Residents, false) > w.MaxResidents {
+		return false
+	}
 	return true
 }
 
@@ -182,7 +187,7 @@ func (t *Table) within(j string, codes []string) bool {
 func (t *Table) obligation(r *Rule, f Facts) (Obligation, error) {
 	o := Obligation{
 		Rule: r.ID, Version: r.Version, Regime: r.Regime, Notify: r.Notify, Kind: Deadline,
-		Starts: r.Starts, Limit: r.Limit.words(), Source: r.Source,
+		Starts: r.Starts, Limit: r.Limit.words(), Source: r.Source, Exemptions: slices.Clone(r.Exemptions),
 	}
 	switch {
 	case r.Limit.Record:
@@ -208,6 +213,9 @@ func (t *Table) obligation(r *Rule, f Facts) (Obligation, error) {
 		o.Due = deadline.OverdueAt(local.AddDate(0, 0, l.Days))
 	case l.Months > 0:
 		o.Due = deadline.OverdueAt(deadline.AddMonths(local, l.Months))
+	case l.AfterYearEndDays > 0:
+		yearEnd := time.Date(local.Year(), time.December, 31, 0, 0, 0, 0, r.loc)
+		o.Due = deadline.OverdueAt(yearEnd.AddDate(0, 0, l.AfterYearEndDays))
 	case l.BusinessDays > 0:
 		last, skipped, err := deadline.AddWorkingDays(local, l.BusinessDays, l.Holidays)
 		if err != nil {
@@ -274,6 +282,8 @@ func (l Limit) words() string {
 		return plural(l.BusinessDays, "business day") + " (weekends and " + l.Holidays + " public holidays excluded)"
 	case l.Months > 0:
 		return plural(l.Months, "month")
+	case l.AfterYearEndDays > 0:
+		return plural(l.AfterYearEndDays, "calendar day") + " after the end of the calendar year"
 	case l.Open != "":
 		return l.Open + " (target " + plural(l.TargetHours, "hour") + ")"
 	}

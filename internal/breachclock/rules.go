@@ -88,12 +88,28 @@ type Rule struct {
 	Effective string     `yaml:"effective"` // YYYY-MM-DD: applies to clocks started on or after
 	Until     string     `yaml:"until"`     // YYYY-MM-DD: applies to clocks started before
 	Reminders *Reminders `yaml:"reminders"` // nil: the table's
-	Source    string     `yaml:"source"`
-	Notes     string     `yaml:"notes"`
+	// Exemptions are the grounds on which the people need not be told individually (GDPR
+	// Art. 34(3)); a clock with none cannot be closed by an exemption.
+	Exemptions []Exemption `yaml:"exemptions"`
+	Source     string      `yaml:"source"`
+	Notes      string      `yaml:"notes"`
 
 	loc             *time.Location
 	effective, stop time.Time
 }
+
+// Exemption is a ground for not telling the people affected individually.
+type Exemption string
+
+// The grounds of GDPR Art. 34(3).
+const (
+	Encrypted        Exemption = "encrypted"        // (a) the data was unintelligible to anyone not authorised, e.g. encrypted
+	Neutralised      Exemption = "neutralised"      // (b) later measures ensure the high risk is no longer likely
+	Disproportionate Exemption = "disproportionate" // (c) telling each would be disproportionate: a public communication instead
+)
+
+// Exemptions lists every ground, in the order of Art. 34(3).
+var Exemptions = []Exemption{Encrypted, Neutralised, Disproportionate}
 
 // Limit is how long the clock runs: exactly one field (with Holidays or TargetHours) is set.
 type Limit struct {
@@ -102,22 +118,28 @@ type Limit struct {
 	BusinessDays int    `yaml:"business_days"` // weekends and Holidays' public holidays excluded
 	Holidays     string `yaml:"holidays"`      // ISO country code of a deadline calendar; "" weekends only
 	Months       int    `yaml:"months"`
-	Open         string `yaml:"open"`         // no fixed limit, e.g. "without undue delay"
-	TargetHours  int    `yaml:"target_hours"` // Lethe's recommended target for an open clock
-	Record       bool   `yaml:"record"`       // nothing to notify: the breach is documented
+	// AfterYearEndDays counts calendar days from the end of the calendar year in which the
+	// clock started (HIPAA's annual log of small breaches).
+	AfterYearEndDays int    `yaml:"after_year_end_days"`
+	Open             string `yaml:"open"`         // no fixed limit, e.g. "without undue delay"
+	TargetHours      int    `yaml:"target_hours"` // Lethe's recommended target for an open clock
+	Record           bool   `yaml:"record"`       // nothing to notify: the breach is documented
 }
 
 // When holds a rule's conditions; every one given must hold.
 type When struct {
-	Establishment   []string `yaml:"establishment"`
-	Residents       []string `yaml:"residents"`
-	MinResidents    int      `yaml:"min_residents"`
-	PerJurisdiction bool     `yaml:"per_jurisdiction"`
-	Risk            Risk     `yaml:"risk"`
-	Listed          *bool    `yaml:"listed"`
-	HIPAA           *bool    `yaml:"hipaa"`
-	NIS2            *bool    `yaml:"nis2"`
-	SmallAgent      *bool    `yaml:"small_agent"`
+	Establishment []string `yaml:"establishment"`
+	Residents     []string `yaml:"residents"`
+	MinResidents  int      `yaml:"min_residents"`
+	// MaxResidents: the rule applies only up to this many affected residents of the listed
+	// jurisdictions together (the small breaches of a threshold rule).
+	MaxResidents    int   `yaml:"max_residents"`
+	PerJurisdiction bool  `yaml:"per_jurisdiction"`
+	Risk            Risk  `yaml:"risk"`
+	Listed          *bool `yaml:"listed"`
+	HIPAA           *bool `yaml:"hipaa"`
+	NIS2            *bool `yaml:"nis2"`
+	SmallAgent      *bool `yaml:"small_agent"`
 }
 
 // Builtin is Lethe's rules table. A test loads it, so a release with an invalid table does not
@@ -242,13 +264,13 @@ func (r *Rule) validate(t *Table, ids map[string]bool) []string {
 
 	l := r.Limit
 	set := 0
-	for _, on := range []bool{l.Hours > 0, l.Days > 0, l.BusinessDays > 0, l.Months > 0, l.Open != "", l.Record} {
+	for _, on := range []bool{l.Hours > 0, l.Days > 0, l.BusinessDays > 0, l.Months > 0, l.AfterYearEndDays > 0, l.Open != "", l.Record} {
 		if on {
 			set++
 		}
 	}
-	if set != 1 || l.Hours < 0 || l.Days < 0 || l.BusinessDays < 0 || l.Months < 0 {
-		bad("the limit must be exactly one of hours, days, business_days, months, open or record")
+	if set != 1 || l.Hours < 0 || l.Days < 0 || l.BusinessDays < 0 || l.Months < 0 || l.AfterYearEndDays < 0 {
+		bad("the limit must be exactly one of hours, days, business_days, months, after_year_end_days, open or record")
 	}
 	if (l.Open != "") != (l.TargetHours > 0) {
 		bad("an open limit needs target_hours, and only an open limit has one")
@@ -260,7 +282,7 @@ func (r *Rule) validate(t *Table, ids map[string]bool) []string {
 			bad("no holiday calendar %q (want one of %s)", l.Holidays, strings.Join(deadline.Countries(), ", "))
 		}
 	}
-	dayBased := l.Days > 0 || l.BusinessDays > 0 || l.Months > 0
+	dayBased := l.Days > 0 || l.BusinessDays > 0 || l.Months > 0 || l.AfterYearEndDays > 0
 	if dayBased && r.Zone == "" {
 		bad("a limit in days ends at midnight somewhere: zone is required")
 	}
@@ -285,6 +307,17 @@ func (r *Rule) validate(t *Table, ids map[string]bool) []string {
 	}
 	if w.MinResidents < 0 || (w.PerJurisdiction && w.MinResidents == 0) {
 		bad("min_residents must be positive (and is required with per_jurisdiction)")
+	}
+	if w.MaxResidents < 0 || (w.MaxResidents > 0 && (w.PerJurisdiction || w.MaxResidents < w.MinResidents)) {
+		bad("max_residents must be positive, at least min_residents, and counts jurisdictions together")
+	}
+	for _, e := range r.Exemptions {
+		if !slices.Contains(Exemptions, e) {
+			bad("unknown exemption %q: want encrypted, neutralised or disproportionate", e)
+		}
+	}
+	if len(r.Exemptions) > 0 && r.Limit.Record {
+		bad("a register obligation has nothing to be exempted from")
 	}
 	if (r.Starts == HighRisk) != (w.Risk == RiskHigh) {
 		bad("a clock starts at the high-risk finding exactly when it applies to high risk only")

@@ -143,6 +143,14 @@ func TestWorkedExamples(t *testing.T) {
 			func(t *testing.T) Facts {
 				return Facts{Establishment: "US-NV", HIPAA: true, Affected: in("US-CA", 300, "US-NY", 200), AwareAt: at(t, "2026-03-02T15:00:00Z")}
 			}, Deadline, "2026-03-02T15:00:00Z", "2026-05-02T00:00:00-04:00", nil},
+		{"HIPAA annual log: fewer than 500, 60 days after the year of discovery ends", "hipaa-hhs-annual-log", 1, "164.408(c)",
+			func(t *testing.T) Facts {
+				return Facts{Establishment: "US-NV", HIPAA: true, Affected: in("US-CA", 3), AwareAt: at(t, "2026-06-10T15:00:00Z")}
+			}, Deadline, "2026-06-10T15:00:00Z", "2027-03-02T00:00:00-05:00", nil},
+		{"HIPAA annual log: the 60 days end on 29 February in a leap year", "hipaa-hhs-annual-log", 1, "164.408(c)",
+			func(t *testing.T) Facts {
+				return Facts{Establishment: "US-NV", HIPAA: true, Affected: in("US-TX", 499), AwareAt: at(t, "2027-11-05T15:00:00Z")}
+			}, Deadline, "2027-11-05T15:00:00Z", "2028-03-01T00:00:00-05:00", nil},
 		{"HIPAA media: more than 500 in one state", "hipaa-media", 1, "164.406",
 			func(t *testing.T) Facts {
 				return Facts{Establishment: "US-NV", HIPAA: true, Affected: in("US-TX", 501), AwareAt: at(t, "2026-03-02T15:00:00Z")}
@@ -285,6 +293,8 @@ func TestConditions(t *testing.T) {
 	assert.Equal(t, []string{"ca-residents"}, rules(Facts{Establishment: "US-NV", Affected: in("US-CA", 500)}), "California AG above 500")
 	assert.Equal(t, []string{"ca-residents", "ny-residents", "ny-attorney-general", "hipaa-individuals", "hipaa-hhs"},
 		rules(Facts{Establishment: "US-NV", HIPAA: true, Affected: in("US-CA", 300, "US-NY", 300)}), "HIPAA media needs 501 in one state")
+	assert.Equal(t, []string{"ca-residents", "ny-residents", "ny-attorney-general", "hipaa-individuals", "hipaa-hhs-annual-log"},
+		rules(Facts{Establishment: "US-NV", HIPAA: true, Affected: in("US-CA", 300, "US-NY", 199)}), "499 go in the annual log, not to HHS within 60 days")
 	assert.Equal(t, []string{"lgpd-anpd", "lgpd-subjects", "lgpd-anpd-supplement (waiting for the notification under lgpd-anpd)"},
 		rules(Facts{Establishment: "BR"}))
 	assert.Equal(t, []string{"lgpd-anpd-small-agent", "lgpd-subjects-small-agent"}, rules(Facts{Establishment: "BR", SmallAgent: true}))
@@ -318,6 +328,9 @@ rules:
 		{"unknown holidays", "{id: x, version: 1, regime: R, notify: N, starts: awareness, limit: {business_days: 3, holidays: XX}, zone: UTC, source: S}", `rule "x" version 1: no holiday calendar "XX"`},
 		{"days without a zone", "{id: x, version: 1, regime: R, notify: N, starts: awareness, limit: {days: 30}, source: S}", `rule "x" version 1: a limit in days ends at midnight somewhere`},
 		{"unknown event", "{id: x, version: 1, regime: R, notify: N, starts: breakfast, limit: {hours: 1}, source: S}", `rule "x" version 1: unknown starting event "breakfast"`},
+		{"unknown exemption", "{id: x, version: 1, regime: R, notify: N, starts: awareness, limit: {hours: 1}, exemptions: [tired], source: S}", `rule "x" version 1: unknown exemption "tired"`},
+		{"max below min", "{id: x, version: 1, regime: R, notify: N, starts: awareness, limit: {hours: 1}, when: {residents: [DE], min_residents: 10, max_residents: 5}, source: S}", `rule "x" version 1: max_residents must be positive, at least min_residents`},
+		{"year end without a zone", "{id: x, version: 1, regime: R, notify: N, starts: awareness, limit: {after_year_end_days: 60}, source: S}", `rule "x" version 1: a limit in days ends at midnight somewhere`},
 		{"after no rule", "{id: x, version: 1, regime: R, notify: N, starts: notified, after: nope, limit: {hours: 1}, source: S}", `rule "x" version 1: starts when notified, so after must name another rule (got "nope")`},
 		{"open without target", "{id: x, version: 1, regime: R, notify: N, starts: awareness, limit: {open: soon}, source: S}", `rule "x" version 1: an open limit needs target_hours`},
 		{"bad jurisdiction", "{id: x, version: 1, regime: R, notify: N, starts: awareness, limit: {hours: 1}, when: {residents: [california]}, source: S}", `rule "x" version 1: jurisdiction "california" is neither a group`},

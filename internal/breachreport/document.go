@@ -70,7 +70,8 @@ type clock struct {
 	Notified, Reference           string
 	Late                          bool
 	LateReasons                   string
-	Overdue                       bool // past its limit with nobody notified
+	Exemption                     string // the Art. 34(3) ground and why it holds, in words
+	Overdue                       bool   // past its limit with nobody notified
 }
 
 var riskWords = map[string]string{
@@ -87,6 +88,13 @@ var statusWords = map[string]string{
 	"notified_late": "notified after the limit",
 	"documented":    "documented in the register (nothing to notify)",
 	"withdrawn":     "no longer applies",
+	"exempt":        "not told individually (Art. 34(3))",
+}
+
+var exemptionWords = map[string]string{
+	"encrypted":        "Art. 34(3)(a): the data was unintelligible to anyone not authorised to see it",
+	"neutralised":      "Art. 34(3)(b): later measures ensure the high risk is no longer likely",
+	"disproportionate": "Art. 34(3)(c): telling each person would be disproportionate; a public communication instead",
 }
 
 func when(t time.Time) string { return t.UTC().Format("2 January 2006, 15:04 UTC") }
@@ -150,6 +158,9 @@ func newDocument(rec store.BreachRecord) document {
 			Overdue: c.Status == "escalated"}
 		if n, ok := notices[c.RuleID]; ok {
 			v.Notified, v.Reference, v.Late, v.LateReasons = when(n.NotifiedAt), n.Reference, n.Late, n.LateReasons
+			if n.Exemption != "" {
+				v.Exemption = orWord(exemptionWords, n.Exemption) + ". " + n.ExemptionRationale
+			}
 		}
 		d.Clocks = append(d.Clocks, v)
 	}

@@ -58,6 +58,7 @@ Art. 33(4) allows this information to be provided in phases without undue furthe
 <tr><th>Status</th><td{{if .Overdue}} class="missing"{{end}}>{{.Status}}</td></tr>
 <tr><th>Notified</th><td>{{.Notified}}{{if .Reference}} (reference {{.Reference}}){{end}}</td></tr>
 {{if .Late}}<tr><th>Reasons for the delay</th><td>{{.LateReasons}}</td></tr>{{end}}
+{{if .Exemption}}<tr><th>Exemption</th><td>{{.Exemption}}</td></tr>{{end}}
 <tr><th>Source</th><td class="muted">{{.Source}}</td></tr>
 </table>
 {{else}}<p>No notification obligation applies.</p>{{end}}

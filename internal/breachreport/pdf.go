@@ -122,7 +122,7 @@ func (p *pdfDoc) body(d document) {
 		if i > 0 {
 			p.Ln(3)
 		}
-		p.needs(7 * (lineH + 1.5)) // a clock's rows stay on one page
+		p.needs(8 * (lineH + 1.5)) // a clock's rows stay on one page
 		p.row(c.Regime, "notify "+c.Notify, false)
 		p.row("Limit", c.Limit+"; due "+c.Due, false)
 		p.row("Starts", c.Starts, false)
@@ -134,6 +134,9 @@ func (p *pdfDoc) body(d document) {
 		p.row("Notified", notified, false)
 		if c.Late {
 			p.row("Reasons for the delay", c.LateReasons, false)
+		}
+		if c.Exemption != "" {
+			p.row("Exemption", c.Exemption, false)
 		}
 		p.row("Source", c.Source, false)
 	}

@@ -51,9 +51,13 @@ func completeBreach() store.BreachRecord {
 		},
 		Clocks: []store.BreachClock{{BreachID: "br-complete", RuleID: "gdpr-art33-authority", RuleVersion: 1, Regime: "EU GDPR",
 			Notify: "supervisory authority", Kind: "deadline", Starts: "awareness", StartedAt: &aware, DueAt: &due, Limit: "72 hours",
-			Source: "GDPR Art. 33(1)", Status: "notified_late", UpdatedAt: notified}},
+			Source: "GDPR Art. 33(1)", Status: "notified_late", UpdatedAt: notified},
+			{BreachID: "br-complete", RuleID: "gdpr-art34-subjects", RuleVersion: 1, Regime: "EU GDPR", Notify: "data subjects", Kind: "open",
+				Starts: "high_risk", StartedAt: &aware, Limit: "without undue delay", Source: "GDPR Art. 34", Status: "exempt", UpdatedAt: notified}},
 		Notifications: []store.BreachNotification{{BreachID: "br-complete", RuleID: "gdpr-art33-authority", NotifiedAt: notified,
-			Reference: "LDI-2026-0042", Late: true, LateReasons: "The extent was only known once the backup was restored.", RecordedBy: "dpo", RecordedAt: notified}},
+			Reference: "LDI-2026-0042", Late: true, LateReasons: "The extent was only known once the backup was restored.", RecordedBy: "dpo", RecordedAt: notified},
+			{BreachID: "br-complete", RuleID: "gdpr-art34-subjects", NotifiedAt: notified, Exemption: "neutralised",
+				ExemptionRationale: "The laptop was recovered unopened and wiped.", RecordedBy: "dpo", RecordedAt: notified}},
 	}
 }
 
@@ -106,6 +110,8 @@ func TestReportCompleteBreach(t *testing.T) {
 				"EU GDPR", "72 hours", "due 9 March 2026, 16:00 UTC", "notified after the limit",
 				"10 March 2026, 18:00 UTC", "LDI-2026-0042", "Reasons for the delay", "only known once the backup was restored",
 				"Stolen laptop of the Köln branch",
+				"not told individually (Art. 34(3))", "Art. 34(3)(b): later measures ensure the high risk is no longer likely",
+				"recovered unopened and wiped",
 			} {
 				assert.Contains(t, text, want)
 			}

@@ -95,8 +95,12 @@ type BreachNotification struct {
 	Reference   string    `json:"reference,omitempty"`
 	Late        bool      `json:"late"`
 	LateReasons string    `json:"late_reasons,omitempty"`
-	RecordedBy  string    `json:"recorded_by"`
-	RecordedAt  time.Time `json:"recorded_at"`
+	// Exemption is the Art. 34(3) ground for not telling the people individually, with its
+	// rationale; for "disproportionate", Reference names the public communication.
+	Exemption          string    `json:"exemption,omitempty"`
+	ExemptionRationale string    `json:"exemption_rationale,omitempty"`
+	RecordedBy         string    `json:"recorded_by"`
+	RecordedAt         time.Time `json:"recorded_at"`
 }
 
 // BreachRecord is a breach with everything the register holds about it.
@@ -184,10 +188,11 @@ func (Breaches) SetClocks(ctx context.Context, db Querier, clocks []BreachClock)
 // left out (the first stands).
 func (Breaches) AddNotification(ctx context.Context, db Querier, n BreachNotification) error {
 	_, err := db.Exec(ctx, `
-		INSERT INTO breach_notifications (breach_id, rule_id, notified_at, reference, late, late_reasons, recorded_by, recorded_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		INSERT INTO breach_notifications (breach_id, rule_id, notified_at, reference, late, late_reasons,
+			exemption, exemption_rationale, recorded_by, recorded_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 		ON CONFLICT (breach_id, rule_id) DO NOTHING`,
-		n.BreachID, n.RuleID, n.NotifiedAt, n.Reference, n.Late, n.LateReasons, n.RecordedBy, n.RecordedAt)
+		n.BreachID, n.RuleID, n.NotifiedAt, n.Reference, n.Late, n.LateReasons, n.Exemption, n.ExemptionRationale, n.RecordedBy, n.RecordedAt)
 	if err != nil {
 		return fmt.Errorf("recording the %s notification of breach %s: %w", n.RuleID, n.BreachID, err)
 	}
@@ -264,9 +269,9 @@ func (q Breaches) Get(ctx context.Context, tenant, id string) (BreachRecord, err
 		return rec, fmt.Errorf("reading the clocks of breach %s: %w", id, err)
 	}
 	if rec.Notifications, err = collect(ctx, q.pool, `
-		SELECT breach_id, rule_id, notified_at, reference, late, late_reasons, recorded_by, recorded_at
+		SELECT breach_id, rule_id, notified_at, reference, late, late_reasons, exemption, exemption_rationale, recorded_by, recorded_at
 		FROM breach_notifications WHERE breach_id = $1 ORDER BY notified_at, rule_id`, id, func(r pgx.CollectableRow) (n BreachNotification, err error) {
-		err = r.Scan(&n.BreachID, &n.RuleID, &n.NotifiedAt, &n.Reference, &n.Late, &n.LateReasons, &n.RecordedBy, &n.RecordedAt)
+		err = r.Scan(&n.BreachID, &n.RuleID, &n.NotifiedAt, &n.Reference, &n.Late, &n.LateReasons, &n.Exemption, &n.ExemptionRationale, &n.RecordedBy, &n.RecordedAt)
 		return n, err
 	}); err != nil {
 		return rec, fmt.Errorf("reading the notifications of breach %s: %w", id, err)

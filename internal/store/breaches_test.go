@@ -65,6 +65,18 @@ func TestBreachRegister(t *testing.T) {
 	err = b.AddNotification(ctx, s.Pool, store.BreachNotification{BreachID: "br-1", RuleID: "ca-residents", NotifiedAt: due, RecordedBy: "dpo", RecordedAt: due})
 	assert.ErrorContains(t, err, "breach_notifications_breach_id_rule_id_fkey", "a notification is under one of the breach's clocks")
 
+	// Art. 34(3): an exemption keeps its ground and rationale; disproportionate effort needs the
+	// public communication made instead.
+	subjects := store.BreachClock{BreachID: "br-1", RuleID: "gdpr-art34-subjects", RuleVersion: 1, Regime: "EU GDPR", Notify: "data subjects",
+		Kind: "open", Starts: "high_risk", StartedAt: &aware, Limit: "without undue delay", Source: "GDPR Art. 34", Status: "exempt", UpdatedAt: opened}
+	require.NoError(t, b.SetClocks(ctx, s.Pool, []store.BreachClock{clock, subjects}))
+	exempt := store.BreachNotification{BreachID: "br-1", RuleID: "gdpr-art34-subjects", NotifiedAt: due, Exemption: "encrypted", RecordedBy: "dpo", RecordedAt: due}
+	assert.ErrorContains(t, b.AddNotification(ctx, s.Pool, exempt), "breach_notifications_exemption_check", "an exemption needs its rationale")
+	exempt.Exemption, exempt.ExemptionRationale = "disproportionate", "no addresses for 40,000 people"
+	assert.ErrorContains(t, b.AddNotification(ctx, s.Pool, exempt), "breach_notifications_exemption_check", "disproportionate needs the public communication")
+	exempt.Reference = "https://salon.example/notice-2026-03"
+	require.NoError(t, b.AddNotification(ctx, s.Pool, exempt))
+
 	row.Status, row.Risk, row.UpdatedAt = "open", "high", due
 	require.NoError(t, b.Update(ctx, s.Pool, row))
 	assert.ErrorIs(t, b.Update(ctx, s.Pool, store.BreachRow{ID: "br-nope", Status: "open", UpdatedAt: due}), store.ErrNotFound)
@@ -77,10 +89,13 @@ func TestBreachRegister(t *testing.T) {
 	assert.Equal(t, "Laptop stolen; disk not encrypted", rec.Contents[1].Nature, "a retried version does not overwrite")
 	assert.Equal(t, int64(120), *rec.Contents[0].SubjectsApprox)
 	require.Len(t, rec.Assessments, 1)
-	require.Len(t, rec.Clocks, 1)
+	require.Len(t, rec.Clocks, 2)
 	assert.Equal(t, "notified_late", rec.Clocks[0].Status)
-	require.Len(t, rec.Notifications, 1)
-	assert.Equal(t, "the forensic report came in on day 4", rec.Notifications[0].LateReasons)
+	assert.Equal(t, "exempt", rec.Clocks[1].Status)
+	require.Len(t, rec.Notifications, 2)
+	assert.Equal(t, "disproportionate", rec.Notifications[0].Exemption, "in the order notified")
+	assert.Equal(t, "no addresses for 40,000 people", rec.Notifications[0].ExemptionRationale)
+	assert.Equal(t, "the forensic report came in on day 4", rec.Notifications[1].LateReasons)
 
 	_, err = b.Get(ctx, "studio", "br-1")
 	assert.True(t, errors.Is(err, store.ErrNotFound), "another tenant's breach is not found: %v", err)
