@@ -121,7 +121,10 @@ func NewV1(opt V1Options) (http.Handler, error) {
 	a.tokens = opt.Requests.Cfg.TokenTable()
 	handlers := a.handlers()
 	a.ops = map[string]operation{}
-	for _, item := range doc.Paths.Map() {
+	for path, item := range doc.Paths.Map() {
+		if !strings.HasPrefix(path, "/v1/") {
+			continue // a vendor's webhook, served by a handler of its own (MountTwilio)
+		}
 		for method, op := range item.Operations() {
 			if !slices.Contains(a.methods, method) {
 				a.methods = append(a.methods, method)

@@ -60,6 +60,9 @@ func TestAPI(t *testing.T) {
 func (s *stack) testDocumentedRoutes(t *testing.T) {
 	n := 0
 	for path, item := range s.doc.Paths.Map() {
+		if !strings.HasPrefix(path, "/v1/") {
+			continue // a vendor's webhook, signed by the vendor instead (see twilio_test.go, internal/e2e/sms_test.go)
+		}
 		for method := range item.Operations() {
 			n++
 			p := strings.ReplaceAll(path, "{id}", "R-DOESNOTEXIST")

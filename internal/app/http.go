@@ -9,9 +9,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lethe-privacy/lethe/connectors"
+	"github.com/lethe-privacy/lethe/connectors/sms"
 	"github.com/lethe-privacy/lethe/internal/api"
 	"github.com/lethe-privacy/lethe/internal/config"
 	"github.com/lethe-privacy/lethe/internal/dashboard"
+	"github.com/lethe-privacy/lethe/internal/intake"
 	"github.com/lethe-privacy/lethe/internal/mail"
 	"github.com/lethe-privacy/lethe/internal/slackapp"
 	"github.com/lethe-privacy/lethe/internal/web"
@@ -24,6 +27,7 @@ var surfaces = []func(s *Stack, mux *http.ServeMux) error{
 	mountHealth,
 	mountV1,
 	mountWebhooks,
+	mountTwilio,
 	mountMyAccount,
 	mountMailbox,
 	mountSlack,
@@ -44,6 +48,37 @@ func mountV1(s *Stack, mux *http.ServeMux) error {
 // mountWebhooks serves the mail provider's delivery events.
 func mountWebhooks(s *Stack, mux *http.ServeMux) error {
 	api.MountWebhooks(mux, &api.MailgunWebhook{SigningKey: s.Cfg.Mail.WebhookSigningKey.Value(), Pool: s.Store.Pool, Log: s.Log})
+	return nil
+}
+
+// mountTwilio serves the inbound-text webhook of each sms connector instance; an instance whose
+// configuration or auth token does not load stops the start.
+func mountTwilio(s *Stack, mux *http.ServeMux) error {
+	instances := map[string]api.TwilioInstance{}
+	info, _ := connectors.Lookup(sms.Name)
+	for _, in := range s.Cfg.Connectors {
+		if in.Type != sms.Name {
+			continue
+		}
+		raw, err := in.ConfigYAML()
+		if err != nil {
+			return fmt.Errorf("connectors[%s].config: %w", in.Name, err)
+		}
+		cfg, err := connectors.DecodeConfig(info, raw)
+		if err != nil {
+			return fmt.Errorf("connectors[%s].config: %w", in.Name, err)
+		}
+		token, err := cfg.(*sms.Config).AuthToken()
+		if err != nil {
+			return fmt.Errorf("connectors[%s].config.%w", in.Name, err)
+		}
+		instances[in.Name] = api.TwilioInstance{Config: cfg.(*sms.Config), Token: token}
+	}
+	if len(instances) == 0 {
+		return nil
+	}
+	in := &intake.Intake{Requests: s.Limited(), Store: s.Store, SigningKey: s.Cfg.Secrets.SigningKey.Value(), Log: s.Log}
+	api.MountTwilio(mux, &api.TwilioWebhook{Instances: instances, PublicURL: s.Cfg.HTTP.PublicURL, Record: in.RecordConsent, Log: s.Log})
 	return nil
 }
 

@@ -275,32 +275,52 @@ func (i *Intake) sameTenant(ctx context.Context, id, tenant string) error {
 	return nil
 }
 
-// consentMessage is a lethe.consent.change v1 message.
-type consentMessage struct {
+// Consent is one consent change: a lethe.consent.change v1 message, or one from outside Kafka
+// (a Twilio STOP reply).
+type Consent struct {
 	TenantID  string             `json:"tenant_id"`
 	Subject   connectors.Subject `json:"subject"`
 	Purpose   string             `json:"purpose"`
 	Granted   bool               `json:"granted"`
 	ChangedAt time.Time          `json:"changed_at"`
 	Source    string             `json:"source"`
+	// Event, when set, identifies the change at its source (Twilio's MessageSid), so the same
+	// event delivered twice is one change; else the change is identified by its contents.
+	Event string `json:"-"`
 }
 
-// HandleConsent records one consent change and, for a marketing withdrawal, starts the
-// objection. Both steps are idempotent, so a retry after either one failed is safe.
+// HandleConsent records one consent change from lethe.consent.changes.
 func (i *Intake) HandleConsent(ctx context.Context, m bus.Message) error {
 	c, err := i.decodeConsent(m.Value)
 	if err != nil {
 		return err
 	}
-	msg, hash, key, objection := c.msg, c.hash, c.key, c.objection
+	if err := i.record(ctx, c); err != nil {
+		return fmt.Errorf("consent change from %s[%d]@%d: %w", m.Topic, m.Partition, m.Offset, err)
+	}
+	return nil
+}
 
+// RecordConsent records one consent change and, for a marketing withdrawal, starts the
+// objection. Both steps are idempotent, so a retry after either one failed is safe. A change
+// Lethe cannot act on is bus.Invalid and records nothing.
+func (i *Intake) RecordConsent(ctx context.Context, msg Consent) error {
+	c, err := i.checkConsent(msg)
+	if err != nil {
+		return err
+	}
+	return i.record(ctx, c)
+}
+
+func (i *Intake) record(ctx context.Context, c consentChange) error {
+	msg, hash, key, objection := c.msg, c.hash, c.key, c.objection
 	ctx, cancel := context.WithTimeout(ctx, handleTimeout)
 	defer cancel()
-	err = i.Store.Consent().Record(ctx, store.ConsentChange{
+	err := i.Store.Consent().Record(ctx, store.ConsentChange{
 		Key: key, TenantID: msg.TenantID, SubjectHash: hash, Purpose: msg.Purpose, Granted: msg.Granted, Source: msg.Source, ChangedAt: msg.ChangedAt,
 	})
 	if err != nil {
-		return fmt.Errorf("recording consent change from %s[%d]@%d: %w", m.Topic, m.Partition, m.Offset, err)
+		return fmt.Errorf("recording the consent change: %w", err)
 	}
 	if objection == nil {
 		return nil
@@ -315,30 +335,38 @@ func (i *Intake) HandleConsent(ctx context.Context, m bus.Message) error {
 	case errors.Is(err, requests.ErrInvalid):
 		return bus.Invalid(fmt.Errorf("objection for the withdrawal: %w", err))
 	}
-	return fmt.Errorf("starting the objection for %s[%d]@%d: %w", m.Topic, m.Partition, m.Offset, err)
+	return fmt.Errorf("starting the objection: %w", err)
 }
 
-// consentChange is a decoded consent message with its ledger key and, for a marketing
-// withdrawal, the objection it starts.
+// consentChange is a consent change with its ledger key and, for a marketing withdrawal, the
+// objection it starts.
 type consentChange struct {
-	msg       consentMessage
+	msg       Consent
 	hash, key string
 	objection *requests.Submission
 }
 
-// decodeConsent decodes a validated consent message; its errors are bus.Invalid.
+// decodeConsent decodes and checks a validated consent message; its errors are bus.Invalid.
 func (i *Intake) decodeConsent(value []byte) (consentChange, error) {
-	var c consentChange
-	if err := json.Unmarshal(value, &c.msg); err != nil {
-		return c, bus.Invalid(fmt.Errorf("decoding consent change: %w", err))
+	var msg Consent
+	if err := json.Unmarshal(value, &msg); err != nil {
+		return consentChange{msg: msg}, bus.Invalid(fmt.Errorf("decoding consent change: %w", err))
 	}
-	msg := c.msg
+	return i.checkConsent(msg)
+}
+
+// checkConsent gives a consent change its ledger key and objection; its errors are bus.Invalid.
+func (i *Intake) checkConsent(msg Consent) (consentChange, error) {
+	c := consentChange{msg: msg}
 	if _, ok := i.Requests.Cfg.Tenant(msg.TenantID); !ok {
 		return c, bus.Invalid(errors.New("unknown tenant"))
 	}
 	s := msg.Subject
 	c.hash = crypto.SubjectHash(i.SigningKey, msg.TenantID, s.Email, s.Phone, s.CustomerID)
 	c.key = ConsentKey(msg.TenantID, c.hash, msg.Purpose, msg.Granted, msg.ChangedAt)
+	if msg.Event != "" {
+		c.key = ConsentKey(msg.TenantID, c.hash, msg.Purpose, msg.Granted, time.Time{}) + ":" + msg.Source + ":" + msg.Event
+	}
 	if !Withdraws(msg.Purpose, msg.Granted) {
 		return c, nil
 	}

@@ -36,6 +36,7 @@ import (
 	"github.com/lethe-privacy/lethe/internal/slackstandin"
 	"github.com/lethe-privacy/lethe/internal/standin"
 	"github.com/lethe-privacy/lethe/internal/testenv"
+	"github.com/lethe-privacy/lethe/internal/twiliostandin"
 
 	_ "github.com/lethe-privacy/lethe/connectors/database" // the demo salon's connector
 )
@@ -61,6 +62,13 @@ var SlackSalon = strings.Replace(Salon, "policy: {manual_approval: []}", `policy
       approvers:
         - {types: [erasure], users: [UAPPROVER], group: SPRIVACY}
         - {types: [restriction], users: [UOTHER]}`, 1)
+
+// The Twilio account of Options.SMS, and the salon's sender on it.
+const (
+	TwilioAccount = "AC5a105a105a105a105a105a105a105a10"
+	TwilioToken   = "salon-twilio-auth-token"
+	TwilioSender  = "+15005550006"
+)
 
 // SlackSecret is the signing secret of SlackSalon's Slack app.
 const SlackSecret = "salon-slack-signing-secret-0123"
@@ -92,6 +100,9 @@ type Options struct {
 	Slack bool
 	// Customers sizes each demo database (default deploy/demo's few hundred).
 	Customers int
+	// SMS starts a Twilio stand-in (Stack.Twilio) and binds the salon to an instance of the sms
+	// connector on it, named sms, sending from TwilioSender.
+	SMS bool
 	// Databases are the instances of the database connector, each in front of a database of
 	// its own holding the demo salon's data (default: one, named database, for every tenant).
 	Databases []Database
@@ -136,7 +147,9 @@ type Stack struct {
 	Mailbox *mail.Mailbox
 	// Slack is the Slack stand-in, with Options.Slack.
 	Slack *slackstandin.Server
-	Log   *slog.Logger
+	// Twilio is the Twilio stand-in, with Options.SMS.
+	Twilio *twiliostandin.Server
+	Log    *slog.Logger
 
 	listener net.Listener
 }
@@ -197,6 +210,13 @@ func New(t testing.TB, o Options) *Stack {
 			"\n    config:" + strings.ReplaceAll("\n"+yml, "\n", "\n      "))
 	}
 
+	if o.SMS {
+		s.Twilio = twiliostandin.New(TwilioAccount, TwilioToken)
+		t.Cleanup(s.Twilio.Stop)
+		s.Env["SALON_TWILIO_AUTH_TOKEN"] = TwilioToken
+		connectors.WriteString("\n  - name: sms\n    type: sms\n    tenants: [salon]\n    config: {account_sid: " + TwilioAccount +
+			", auth_token_env: SALON_TWILIO_AUTH_TOKEN, base_url: \"" + s.Twilio.URL() + "\", senders: {salon: {from: \"" + TwilioSender + "\"}}}")
+	}
 	if o.Listen {
 		s.listener, err = net.Listen("tcp", "127.0.0.1:0")
 		require.NoError(t, err)
