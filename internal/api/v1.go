@@ -122,8 +122,8 @@ func NewV1(opt V1Options) (http.Handler, error) {
 	handlers := a.handlers()
 	a.ops = map[string]operation{}
 	for path, item := range doc.Paths.Map() {
-		if !strings.HasPrefix(path, "/v1/") {
-			continue // a vendor's webhook, served by a handler of its own (MountTwilio)
+		if !IsV1(path) {
+			continue
 		}
 		for method, op := range item.Operations() {
 			if !slices.Contains(a.methods, method) {
@@ -318,6 +318,10 @@ func (a *v1) authenticate(r *http.Request) (tenant, role string, ok bool) {
 	return a.tokens.Find(presented)
 }
 
+// IsV1 reports whether a path of the document is the /v1 API's; the others are vendors'
+// webhooks (MountTwilio), served by handlers of their own and signed by the vendor.
+func IsV1(path string) bool { return strings.HasPrefix(path, "/v1/") }
+
 // OperationRoles maps each operation of schemas/openapi.yaml to the roles allowed to call it
 // (x-lethe-roles): the dashboard shows an action only to the roles the API lets do it.
 func OperationRoles(ctx context.Context) (map[string][]string, error) {
@@ -326,7 +330,10 @@ func OperationRoles(ctx context.Context) (map[string][]string, error) {
 		return nil, err
 	}
 	out := map[string][]string{}
-	for _, item := range doc.Paths.Map() {
+	for path, item := range doc.Paths.Map() {
+		if !IsV1(path) {
+			continue
+		}
 		for _, op := range item.Operations() {
 			roles, err := rolesOf(op)
 			if err != nil {
