@@ -65,9 +65,9 @@ var SlackSalon = strings.Replace(Salon, "policy: {manual_approval: []}", `policy
 
 // The Twilio account of Options.SMS, and the salon's sender on it.
 const (
-	TwilioAccount = "AC5a105a105a105a105a105a105a105a10"
+	TwilioAccount = demo.TwilioAccount
 	TwilioToken   = "salon-twilio-auth-token"
-	TwilioSender  = "+15005550006"
+	TwilioSender  = demo.TwilioSender
 )
 
 // SlackSecret is the signing secret of SlackSalon's Slack app.
@@ -100,8 +100,9 @@ type Options struct {
 	Slack bool
 	// Customers sizes each demo database (default deploy/demo's few hundred).
 	Customers int
-	// SMS starts a Twilio stand-in (Stack.Twilio) and binds the salon to an instance of the sms
-	// connector on it, named sms, sending from TwilioSender.
+	// SMS starts a Twilio stand-in (Stack.Twilio) holding the first demo database's booking
+	// reminders, and binds the salon to an instance of the sms connector on it, named sms,
+	// sending from TwilioSender.
 	SMS bool
 	// Databases are the instances of the database connector, each in front of a database of
 	// its own holding the demo salon's data (default: one, named database, for every tenant).
@@ -213,9 +214,11 @@ func New(t testing.TB, o Options) *Stack {
 	if o.SMS {
 		s.Twilio = twiliostandin.New(TwilioAccount, TwilioToken)
 		t.Cleanup(s.Twilio.Stop)
-		s.Env["SALON_TWILIO_AUTH_TOKEN"] = TwilioToken
-		connectors.WriteString("\n  - name: sms\n    type: sms\n    tenants: [salon]\n    config: {account_sid: " + TwilioAccount +
-			", auth_token_env: SALON_TWILIO_AUTH_TOKEN, base_url: \"" + s.Twilio.URL() + "\", senders: {salon: {from: \"" + TwilioSender + "\"}}}")
+		_, err := app.SeedTwilio(ctx, s.Twilio, s.Demo, time.Now())
+		require.NoError(t, err)
+		s.Env[demo.TwilioTokenEnv] = TwilioToken
+		connectors.WriteString("\n  - name: sms\n    type: sms\n    tenants: [salon]\n    config:" +
+			strings.ReplaceAll("\n"+string(demo.SMSConnectorConfig("salon", s.Twilio.URL())), "\n", "\n      "))
 	}
 	if o.Listen {
 		s.listener, err = net.Listen("tcp", "127.0.0.1:0")
