@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,6 +26,7 @@ import (
 	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/internal/mail"
 	"github.com/lethe-privacy/lethe/internal/requests"
+	"github.com/lethe-privacy/lethe/internal/store"
 	"github.com/lethe-privacy/lethe/workflows"
 )
 
@@ -59,7 +61,7 @@ with where the export is, why the blocked erasure is blocked, and the rows the e
 				return err
 			}
 			defer d.Close()
-			r := &demoRun{out: cmd.OutOrStdout(), svc: d.Requests(), tenant: "demo", mailbox: cfg.HTTP.PublicURL + "/dev/mailbox", start: time.Now()}
+			r := &demoRun{out: cmd.OutOrStdout(), svc: d.Requests(), audit: d.Store.Audit(), cfg: cfg, tenant: "demo", mailbox: cfg.HTTP.PublicURL + "/dev/mailbox", start: time.Now()}
 			return r.run(ctx)
 		},
 	}
@@ -70,6 +72,8 @@ with where the export is, why the blocked erasure is blocked, and the rows the e
 type demoRun struct {
 	out     io.Writer
 	svc     *requests.Service
+	audit   store.Audit
+	cfg     config.Config
 	tenant  string
 	mailbox string
 	start   time.Time
@@ -113,6 +117,31 @@ func (r *demoRun) run(ctx context.Context) error {
 		fmt.Fprintf(r.out, "  erasure %s in %s: rows anonymised: %s; deleted: %s; kept (de-identified): %s\n",
 			erasure.RequestID, c.Connector, rowCounts(res.Anonymised), rowCounts(res.Deleted), listOrNone(res.Kept))
 	}
+	return r.erasureTrail(ctx, erasure.RequestID, demo.ClearCustomerEmail)
+}
+
+// erasureTrail prints the connector steps the erasure's audit trail lists, and asks the
+// Mailchimp stand-in for the customer, as any Mailchimp client would.
+func (r *demoRun) erasureTrail(ctx context.Context, id, email string) error {
+	events, err := r.audit.List(ctx, store.AuditFilter{TenantID: r.tenant, RequestID: id, Limit: 1000})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(r.out, "  audit trail of %s, connector steps:\n", id)
+	for _, e := range slices.Backward(events) {
+		if strings.HasPrefix(e.Action, "connector.") {
+			what, _ := json.Marshal(cmp.Or(e.Detail["result"], e.Detail["blocks"], e.Detail["error"]))
+			fmt.Fprintf(r.out, "    #%d %s: %v %v %s\n", e.Seq, e.Action, e.Detail["connector"], e.Detail["action"], what)
+		}
+	}
+	if _, ok := r.cfg.Connector("mailchimp"); !ok {
+		return nil
+	}
+	status, err := app.DevMailchimpMember(ctx, r.cfg, email)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(r.out, "  mailchimp stand-in: the member endpoint for %s in audience %s answers %s\n", email, demo.MailchimpAudience, status)
 	return nil
 }
 

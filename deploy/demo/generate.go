@@ -237,7 +237,10 @@ func (g *generator) customer(r *rand.Rand, b *batchRows, id int64, p person) {
 	}
 
 	for _, ch := range []string{"email", "sms"} {
-		b.consents = append(b.consents, []any{g.consentID, id, ch, r.IntN(2) == 0, created.AddDate(0, 0, r.IntN(300))})
+		granted := r.IntN(2) == 0
+		// The well-known customers are on the marketing list, so the demo shows it erased.
+		granted = granted || (ch == "email" && id <= int64(len(wellKnown)))
+		b.consents = append(b.consents, []any{g.consentID, id, ch, granted, created.AddDate(0, 0, r.IntN(300))})
 		g.consentID++
 		g.summary.Consents++
 	}

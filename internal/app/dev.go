@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -30,6 +31,7 @@ import (
 	"github.com/lethe-privacy/lethe/internal/config"
 	"github.com/lethe-privacy/lethe/internal/crypto"
 	"github.com/lethe-privacy/lethe/internal/localstack"
+	"github.com/lethe-privacy/lethe/internal/mailchimpstandin"
 	"github.com/lethe-privacy/lethe/internal/slackstandin"
 	"github.com/lethe-privacy/lethe/workflows"
 )
@@ -55,6 +57,10 @@ type Dev struct {
 	Mailgun  mailgun.MockServer
 	// Slack is the Slack stand-in the demo tenant's approval messages go to (/dev/slack).
 	Slack *slackstandin.Server
+	// Mailchimp is the Mailchimp stand-in holding the demo salon's marketing list, which the
+	// demo tenant's mailchimp connector instance serves; MailchimpMembers counts that list.
+	Mailchimp        *mailchimpstandin.Server
+	MailchimpMembers int
 	// ConfigFile is the configuration written for operator commands against this stack.
 	ConfigFile string
 	AdminToken string
@@ -96,9 +102,12 @@ func StartDev(ctx context.Context, o DevOptions) (_ *Dev, err error) {
 	d.Mailgun = mailgun.NewMockServer()
 	// Slack too: the demo tenant's approval messages go to slack-go's stand-in, in this process.
 	d.Slack = slackstandin.New()
+	// And the salon's marketing list lives in a Mailchimp stand-in.
+	d.Mailchimp = mailchimpstandin.New(DevMailchimpKey)
+	d.Mailchimp.AddList(demo.MailchimpAudience, "Demo Salon news")
 	env := devEnv(o, d.Services, d.Mailgun.URL(), secrets)
 	env["LETHE_SLACK_API_URL"] = d.Slack.URL()
-	cfg, err := devConfig(env)
+	cfg, err := devConfig(env, devStandins{Mailchimp: d.Mailchimp.URL()})
 	if err != nil {
 		return nil, err
 	}
@@ -137,8 +146,9 @@ func devEnv(o DevOptions, svc *localstack.Dev, mailgunURL string, secrets devSec
 		"LETHE_DEMO_ADMIN_TOKEN":  secrets.AdminToken,
 		"LETHE_DEMO_SLACK_BOT":    "xoxb-dev-demo",
 		"LETHE_DEMO_SLACK_SECRET": DevSlackSecret(secrets.SigningKey),
+		demo.MailchimpKeyEnv:      DevMailchimpKey,
 	}
-	for _, k := range []string{"LETHE_DEMO_DATABASE_URL", "LETHE_DEMO_HASH_KEY"} {
+	for _, k := range []string{"LETHE_DEMO_DATABASE_URL", "LETHE_DEMO_HASH_KEY", demo.MailchimpKeyEnv} {
 		if os.Getenv(k) == "" {
 			os.Setenv(k, env[k])
 		}
@@ -146,15 +156,86 @@ func devEnv(o DevOptions, svc *localstack.Dev, mailgunURL string, secrets devSec
 	return env
 }
 
-// prepare applies migrations, creates the topics and loads the demo salon's database.
+// prepare applies migrations, creates the topics, loads the demo salon's database and seeds
+// the stand-ins from it.
 func (d *Dev) prepare(ctx context.Context) error {
 	if err := d.Prepare(ctx, d.step); err != nil {
 		return err
 	}
 	d.step("loading the demo salon's database")
-	var err error
-	d.Demo, err = loadDemo(ctx, d.Services.Postgres.URL("lethe_demo"))
+	pool, err := pgxpool.New(ctx, d.Services.Postgres.URL("lethe_demo"))
+	if err != nil {
+		return fmt.Errorf("connecting to the demo database: %w", err)
+	}
+	defer pool.Close()
+	if d.Demo, err = loadDemo(ctx, pool); err != nil {
+		return err
+	}
+	d.step("seeding the Mailchimp stand-in with the demo salon's marketing list")
+	d.MailchimpMembers, err = SeedMailchimp(ctx, d.Mailchimp, pool)
 	return err
+}
+
+// DevMailchimpKey is the Mailchimp API key of lethe dev's stand-in (datacenter us1).
+const DevMailchimpKey = "00000000000000000000000000de5a10-us1"
+
+// DevMailchimpMember asks the Mailchimp API the mailchimp connector instance of cfg points at
+// (lethe dev's stand-in) for the demo audience's member at email, with the key the instance
+// reads or else lethe dev's, and returns the answer's status line: "200 OK" while the member
+// is there, "404 Not Found (Resource Not Found)" once deleted permanently.
+func DevMailchimpMember(ctx context.Context, cfg config.Config, email string) (string, error) {
+	in, ok := cfg.Connector("mailchimp")
+	if !ok {
+		return "", errors.New("no mailchimp connector instance is configured")
+	}
+	var mc struct {
+		BaseURL   string `yaml:"base_url"`
+		APIKeyEnv string `yaml:"api_key_env"`
+	}
+	if err := in.Config.Decode(&mc); err != nil || mc.BaseURL == "" {
+		return "", fmt.Errorf("the mailchimp instance has no base_url of a stand-in (%v)", err)
+	}
+	key := cmp.Or(os.Getenv(mc.APIKeyEnv), DevMailchimpKey)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, mc.BaseURL+"/lists/"+demo.MailchimpAudience+"/members/"+mailchimpstandin.Hash(email), nil)
+	if err != nil {
+		return "", err
+	}
+	req.SetBasicAuth("lethe-demo", key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("asking the Mailchimp stand-in: %w", err)
+	}
+	defer resp.Body.Close()
+	var problem struct{ Title string }
+	_ = json.NewDecoder(resp.Body).Decode(&problem)
+	if resp.StatusCode == http.StatusOK {
+		return resp.Status, nil
+	}
+	return fmt.Sprintf("%s (%s)", resp.Status, problem.Title), nil
+}
+
+// SeedMailchimp puts the demo salon's marketing list (the customers who opted in to email)
+// into the stand-in's audience demo.MailchimpAudience, with merge fields, the email marketing
+// permission, a tag and a campaign's activity, and returns how many it put.
+func SeedMailchimp(ctx context.Context, mc *mailchimpstandin.Server, db *pgxpool.Pool) (int, error) {
+	list, err := demo.MarketingList(ctx, db)
+	if err != nil {
+		return 0, err
+	}
+	for _, c := range list {
+		opted := c.OptedInAt.UTC().Format(time.RFC3339)
+		mc.Put(demo.MailchimpAudience, mailchimpstandin.Member{
+			EmailAddress: c.Email, Status: "subscribed", Language: "en", Source: "Salon booking form",
+			TimestampSignup: opted, TimestampOpt: opted,
+			MergeFields:          map[string]any{"FNAME": c.FirstName, "LNAME": c.LastName, "PHONE": c.Phone},
+			MarketingPermissions: []mailchimpstandin.MarketingPermission{{ID: "email", Text: "Email", Enabled: true}},
+			Tags:                 []mailchimpstandin.Tag{{Name: "customer"}},
+		})
+		mc.AddActivity(demo.MailchimpAudience, c.Email,
+			mailchimpstandin.Activity{Type: "sent", CreatedAt: opted, CampaignID: "c0ffee0001", CampaignTitle: "Winter offers"},
+			mailchimpstandin.Activity{Type: "open", CreatedAt: opted, CampaignID: "c0ffee0001", CampaignTitle: "Winter offers"})
+	}
+	return len(list), nil
 }
 
 // Run serves HTTP and runs every part until ctx ends or one fails. Once the worker has run a
@@ -208,6 +289,9 @@ func (d *Dev) Close() {
 	if d.Slack != nil {
 		d.Slack.Stop()
 	}
+	if d.Mailchimp != nil {
+		d.Mailchimp.Close()
+	}
 	if d.Services != nil {
 		_ = d.Services.Stop()
 	}
@@ -230,9 +314,14 @@ type devSecrets struct {
 	SigningKey string `json:"signing_key"`
 }
 
+// devStandins are the addresses of the vendor stand-ins lethe dev runs.
+type devStandins struct {
+	Mailchimp string // the Marketing API base
+}
+
 // devConfig is the configuration of the local stack: the user's LETHE_CONFIG (if any), the
 // local services' addresses, and the demo tenant unless the file defines one.
-func devConfig(env map[string]string) (config.Config, error) {
+func devConfig(env map[string]string, standins devStandins) (config.Config, error) {
 	cfg := config.Defaults()
 	if path := os.Getenv(config.EnvFile); path != "" {
 		if err := config.ReadFile(path, &cfg); err != nil {
@@ -262,6 +351,14 @@ func devConfig(env map[string]string) (config.Config, error) {
 			return config.Config{}, fmt.Errorf("reading the demo connector configuration: %w", err)
 		}
 		cfg.Connectors = append(cfg.Connectors, config.Connector{Name: "database", Type: "database", Tenants: []string{"demo"}, Config: *n.Content[0]})
+	}
+	// The salon's marketing list is the instance mailchimp, in the Mailchimp stand-in.
+	if _, ok := cfg.Connector("mailchimp"); !ok {
+		var n yaml.Node
+		if err := yaml.Unmarshal(demo.MailchimpConnectorConfig(standins.Mailchimp), &n); err != nil {
+			return config.Config{}, fmt.Errorf("reading the demo mailchimp configuration: %w", err)
+		}
+		cfg.Connectors = append(cfg.Connectors, config.Connector{Name: "mailchimp", Type: "mailchimp", Tenants: []string{"demo"}, Config: *n.Content[0]})
 	}
 	// A remote connector's program needs its key: in development it is derived from the dev
 	// signing key, and writeDevConfig leaves it in a file for that program.
@@ -383,12 +480,7 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-func loadDemo(ctx context.Context, url string) (string, error) {
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		return "", fmt.Errorf("connecting to the demo database: %w", err)
-	}
-	defer pool.Close()
+func loadDemo(ctx context.Context, pool *pgxpool.Pool) (string, error) {
 	s, err := demo.Load(ctx, pool, time.Now())
 	if err != nil {
 		return "", fmt.Errorf("loading the demo dataset: %w", err)

@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/lethe-privacy/lethe/activities"
+	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/connectors/exportstore"
 	"github.com/lethe-privacy/lethe/connectors/protocol"
 	"github.com/lethe-privacy/lethe/internal/bus"
@@ -63,6 +64,9 @@ func (b *Bridge) Handle(ctx context.Context, m bus.Message) error {
 		return bus.Invalid(err)
 	}
 	log := b.Log.With("request_id", res.RequestID, "connector", res.Connector, "action", res.Action, "status", res.Status)
+	if err := b.audit(ctx, cmd, res); err != nil {
+		return err
+	}
 	switch res.Status {
 	case protocol.StatusProgress:
 		err = b.Temporal.RecordActivityHeartbeat(ctx, token, res.Connector+" "+res.Action+" in progress")
@@ -90,6 +94,43 @@ func (b *Bridge) Handle(ctx context.Context, m bus.Message) error {
 		return bus.Invalid(fmt.Errorf("Temporal rejected the task token: %w", err))
 	}
 	return fmt.Errorf("completing activity for %s %s: %w", res.Connector, res.Action, err)
+}
+
+// audit records a connector's step in the request's audit trail, before the workflow learns of
+// it: what the connector did (its counts and role result) or why it failed. The key is the
+// command's, which names the attempt, so a redelivered result is recorded once. Connector
+// results and errors carry no personal data (the connectors' contract).
+func (b *Bridge) audit(ctx context.Context, cmd store.Command, res protocol.Result) error {
+	detail := map[string]any{"connector": res.Connector, "action": res.Action, "command": cmd.ID}
+	switch res.Status {
+	case protocol.StatusSucceeded:
+		if res.Output != nil && len(res.Output.Counts) > 0 {
+			detail["counts"] = res.Output.Counts
+		}
+		switch {
+		case res.Output == nil:
+		case res.Action == string(connectors.CapBlockCheck):
+			// A block's reason is written for the subject and may describe them: codes only.
+			codes := []string{}
+			for _, bl := range res.Output.Blocks {
+				codes = append(codes, bl.Code)
+			}
+			detail["blocks"] = codes
+		case len(res.Output.Result) > 0:
+			detail["result"] = res.Output.Result
+		}
+	case protocol.StatusFailed:
+		if res.Error != nil {
+			detail["error"], detail["permanent"] = res.Error.Message, res.Error.Permanent
+		}
+	default:
+		return nil
+	}
+	_, err := b.Store.Audit().Append(ctx, b.Store.Pool, store.Event{
+		Key: cmd.ID + ":" + res.Status, TenantID: cmd.TenantID, Actor: "connector " + res.Connector,
+		Action: "connector." + res.Status, RequestID: cmd.RequestID, Detail: detail,
+	})
+	return err
 }
 
 // decodeResult decodes a validated result and its task token; its errors are bus.Invalid.

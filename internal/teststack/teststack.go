@@ -32,13 +32,15 @@ import (
 	"github.com/lethe-privacy/lethe/internal/config"
 	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/internal/mail"
+	"github.com/lethe-privacy/lethe/internal/mailchimpstandin"
 	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/internal/slackstandin"
 	"github.com/lethe-privacy/lethe/internal/standin"
 	"github.com/lethe-privacy/lethe/internal/testenv"
 	"github.com/lethe-privacy/lethe/internal/twiliostandin"
 
-	_ "github.com/lethe-privacy/lethe/connectors/database" // the demo salon's connector
+	_ "github.com/lethe-privacy/lethe/connectors/database"  // the demo salon's connector
+	_ "github.com/lethe-privacy/lethe/connectors/mailchimp" // its marketing list (Options.Mailchimp)
 )
 
 // Salon is the YAML of the demo salon tenant, approving nothing by hand.
@@ -69,6 +71,9 @@ const (
 	TwilioToken   = "salon-twilio-auth-token"
 	TwilioSender  = demo.TwilioSender
 )
+
+// MailchimpKey is the API key of the Mailchimp stand-in (Options.Mailchimp).
+const MailchimpKey = "0123456789abcdef0123456789abcdef-us6"
 
 // SlackSecret is the signing secret of SlackSalon's Slack app.
 const SlackSecret = "salon-slack-signing-secret-0123"
@@ -104,6 +109,9 @@ type Options struct {
 	// reminders, and binds the salon to an instance of the sms connector on it, named sms,
 	// sending from TwilioSender.
 	SMS bool
+	// Mailchimp starts a Mailchimp stand-in (Stack.Mailchimp) holding the first demo
+	// database's marketing list, served by the connector instance mailchimp for every tenant.
+	Mailchimp bool
 	// Databases are the instances of the database connector, each in front of a database of
 	// its own holding the demo salon's data (default: one, named database, for every tenant).
 	Databases []Database
@@ -150,7 +158,9 @@ type Stack struct {
 	Slack *slackstandin.Server
 	// Twilio is the Twilio stand-in, with Options.SMS.
 	Twilio *twiliostandin.Server
-	Log    *slog.Logger
+	// Mailchimp is the Mailchimp stand-in, with Options.Mailchimp.
+	Mailchimp *mailchimpstandin.Server
+	Log       *slog.Logger
 
 	listener net.Listener
 }
@@ -220,6 +230,17 @@ func New(t testing.TB, o Options) *Stack {
 		connectors.WriteString("\n  - name: sms\n    type: sms\n    tenants: [salon]\n    config:" +
 			strings.ReplaceAll("\n"+string(demo.SMSConnectorConfig("salon", s.Twilio.URL())), "\n", "\n      "))
 	}
+	if o.Mailchimp {
+		s.Mailchimp = mailchimpstandin.New(MailchimpKey)
+		t.Cleanup(s.Mailchimp.Close)
+		s.Mailchimp.AddList(demo.MailchimpAudience, "Salon news")
+		_, err := app.SeedMailchimp(ctx, s.Mailchimp, s.Demo)
+		require.NoError(t, err)
+		s.Env[demo.MailchimpKeyEnv] = MailchimpKey
+		connectors.WriteString("\n  - name: mailchimp\n    type: mailchimp\n    tenants: [\"*\"]\n    config:" +
+			strings.ReplaceAll("\n"+strings.TrimSpace(string(demo.MailchimpConnectorConfig(s.Mailchimp.URL()))), "\n", "\n      "))
+	}
+
 	if o.Listen {
 		s.listener, err = net.Listen("tcp", "127.0.0.1:0")
 		require.NoError(t, err)

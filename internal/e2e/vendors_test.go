@@ -1,0 +1,105 @@
+package e2e_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/lethe-privacy/lethe/connectors"
+	"github.com/lethe-privacy/lethe/deploy/demo"
+	"github.com/lethe-privacy/lethe/internal/domain"
+	"github.com/lethe-privacy/lethe/internal/mailchimpstandin"
+	"github.com/lethe-privacy/lethe/internal/store"
+	"github.com/lethe-privacy/lethe/internal/teststack"
+)
+
+// vendorCheck is one system the demo salon feeds besides its database: how the test stack
+// starts its stand-in and connector instance, and how the test asks the stand-in, as the
+// vendor's API would answer, whether it still holds the customer. A new vendor is one row.
+type vendorCheck struct {
+	connector string // the connector instance, as the audit trail names it
+	enable    func(o *teststack.Options)
+	held      func(t *testing.T, s *stack, email string) bool
+}
+
+var vendorChecks = []vendorCheck{
+	{connector: "mailchimp", enable: func(o *teststack.Options) { o.Mailchimp = true }, held: mailchimpHolds},
+}
+
+// mailchimpHolds asks the member endpoint of the salon's audience: 200 while the member is
+// there, 404 Resource Not Found once deleted permanently.
+func mailchimpHolds(t *testing.T, s *stack, email string) bool {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, s.Mailchimp.URL()+"/lists/"+demo.MailchimpAudience+"/members/"+mailchimpstandin.Hash(email), nil)
+	require.NoError(t, err)
+	req.SetBasicAuth("e2e", teststack.MailchimpKey)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var body struct{ Title, Status any }
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return true
+	case http.StatusNotFound:
+		require.Equal(t, "Resource Not Found", body.Title)
+		require.True(t, s.Mailchimp.Forgotten(demo.MailchimpAudience, email), "the member was archived, not deleted permanently")
+		return false
+	}
+	t.Fatalf("mailchimp member endpoint answered %d %v", resp.StatusCode, body.Title)
+	return false
+}
+
+// An erasure on the whole stack reaches every vendor the salon feeds: afterwards none holds
+// the customer, and the request's audit trail lists each connector's step.
+func TestErasureReachesEveryVendorEndToEnd(t *testing.T) {
+	o := teststack.Options{Name: "e2e-vendors"}
+	for _, v := range vendorChecks {
+		v.enable(&o)
+	}
+	s := &stack{Stack: teststack.New(t, o), t: t}
+	s.RunAll()
+	email := demo.ClearCustomerEmail
+	for _, v := range vendorChecks {
+		require.True(t, v.held(t, s, email), "%s holds the demo customer before the erasure", v.connector)
+	}
+
+	id := s.Submit(domain.TypeErasure, connectors.Subject{Email: email})
+	st := s.Await(id)
+	require.Equal(t, domain.StatusCompleted, st.Status, "connectors: %+v", st.Connectors)
+
+	events, err := s.Deps.Store.Audit().List(context.Background(), store.AuditFilter{RequestID: id, Limit: 1000})
+	require.NoError(t, err)
+	steps := map[string]store.Event{}
+	completedAt := int64(0)
+	for _, e := range events {
+		if e.Action == "connector.succeeded" && e.Detail["action"] == "erase" {
+			steps[e.Detail["connector"].(string)] = e
+		}
+		if e.Action == "request.completed" {
+			completedAt = e.ID
+		}
+	}
+	for _, v := range vendorChecks {
+		t.Run(v.connector, func(t *testing.T) {
+			assert.False(t, v.held(t, s, email), "%s still holds the customer after the erasure", v.connector)
+			step, ok := steps[v.connector]
+			require.True(t, ok, "the audit trail has no erase step of %s: %v", v.connector, actions(events))
+			assert.Equal(t, "connector "+v.connector, step.Actor)
+			assert.Less(t, step.ID, completedAt, "the step is recorded before the request completes")
+		})
+	}
+	assert.Contains(t, steps, "database", "the database's own step is listed too")
+}
+
+func actions(events []store.Event) []string {
+	out := make([]string, len(events))
+	for i, e := range events {
+		out[len(events)-1-i] = e.Action
+	}
+	return out
+}
