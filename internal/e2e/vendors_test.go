@@ -103,3 +103,20 @@ func actions(events []store.Event) []string {
 	}
 	return out
 }
+
+// An objection on the whole stack unsubscribes the customer from the marketing list before
+// the request completes, and keeps them on it: nothing is deleted.
+func TestObjectionUnsubscribesFromMailchimpEndToEnd(t *testing.T) {
+	s := &stack{Stack: teststack.New(t, teststack.Options{Name: "e2e-objection", Mailchimp: true}), t: t}
+	s.RunAll()
+	email := demo.HealthNotesCustomerEmail
+	before, ok := s.Mailchimp.Member(demo.MailchimpAudience, email)
+	require.True(t, ok)
+	require.Equal(t, "subscribed", before.Status)
+
+	st := s.Await(s.Submit(domain.TypeObjection, connectors.Subject{Email: email}))
+	require.Equal(t, domain.StatusCompleted, st.Status, "connectors: %+v", st.Connectors)
+	after, ok := s.Mailchimp.Member(demo.MailchimpAudience, email)
+	require.True(t, ok, "an objection keeps the member")
+	assert.Equal(t, "unsubscribed", after.Status)
+}
