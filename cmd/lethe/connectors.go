@@ -1,9 +1,5 @@
 package main
 
-// Connectors compiled into the lethe binary: each registers itself from init(). Adding one is
-// one new package and one line here.
-import (
-	_ "github.com/lethe-privacy/lethe/connectors/database"
-	_ "github.com/lethe-privacy/lethe/connectors/mailchimp"
-	_ "github.com/lethe-privacy/lethe/connectors/sms"
-)
+// Connectors compiled into the lethe binary: adding one is one new package and one line in
+// connectors/builtin.
+import _ "github.com/lethe-privacy/lethe/connectors/builtin"

@@ -14,7 +14,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/joho/godotenv"
 
-	_ "github.com/lethe-privacy/lethe/connectors/database" // the instance lethe.yaml configures
+	_ "github.com/lethe-privacy/lethe/connectors/builtin" // the types lethe.yaml may configure
 	"github.com/lethe-privacy/lethe/internal/config"
 )
 

@@ -25,7 +25,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/lethe-privacy/lethe/connectors"
-	_ "github.com/lethe-privacy/lethe/connectors/database"
+	_ "github.com/lethe-privacy/lethe/connectors/builtin"
 	"github.com/lethe-privacy/lethe/internal/config"
 	"github.com/lethe-privacy/lethe/internal/testenv"
 )

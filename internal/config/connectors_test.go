@@ -10,7 +10,7 @@ import (
 	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/internal/config"
 
-	_ "github.com/lethe-privacy/lethe/connectors/database" // a registered connector type
+	_ "github.com/lethe-privacy/lethe/connectors/builtin" // every registered connector type, as in lethe
 )
 
 const twoTenants = `
@@ -65,7 +65,7 @@ func TestConnectorInstanceErrorsNameTheSetting(t *testing.T) {
 		`[{name: salon.db, type: database, tenants: [salon]}]`:                                                                              `connectors[0].name: "salon.db" must be lower-case`,
 		`[{type: database, tenants: [salon]}]`:                                                                                              `connectors[0].name: "" must be lower-case`,
 		`[{name: db, type: database, tenants: [salon]}, {name: db, type: database, tenants: [studio]}]`:                                     `connectors[1].name: "db" appears twice; each instance needs a name of its own`,
-		`[{name: db, type: mailchimp, tenants: [salon]}]`:                                                                                   `connectors[db].type: "mailchimp" is not a connector type of this lethe; use one of database, remote`,
+		`[{name: db, type: salesforce, tenants: [salon]}]`:                                                                                  `connectors[db].type: "salesforce" is not a connector type of this lethe; use one of ` + strings.Join(config.ConnectorTypes(), ", "),
 		`[{name: db, tenants: [salon]}]`:                                                                                                    `connectors[db].type: "" is not a connector type`,
 		`[{name: db, type: database}]`:                                                                                                      `connectors[db].tenants: not set; list the tenants whose requests reach db, or ["*"] for every tenant`,
 		`[{name: db, type: database, tenants: []}]`:                                                                                         `connectors[db].tenants: not set`,

@@ -39,8 +39,7 @@ import (
 	"github.com/lethe-privacy/lethe/internal/testenv"
 	"github.com/lethe-privacy/lethe/internal/twiliostandin"
 
-	_ "github.com/lethe-privacy/lethe/connectors/database"  // the demo salon's connector
-	_ "github.com/lethe-privacy/lethe/connectors/mailchimp" // its marketing list (Options.Mailchimp)
+	_ "github.com/lethe-privacy/lethe/connectors/builtin" // every connector lethe has, as the binary
 )
 
 // Salon is the YAML of the demo salon tenant, approving nothing by hand.
