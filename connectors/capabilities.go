@@ -128,6 +128,17 @@ func Implemented(c Connector) []Capability {
 	return out
 }
 
+// implemented returns the role interfaces c implements, whatever its scope.
+func implemented(c Connector) []Capability {
+	var out []Capability
+	for _, r := range Roles {
+		if r.implements(c) {
+			out = append(out, r.Capability)
+		}
+	}
+	return out
+}
+
 // ErrUnsupported is returned (wrapped in Permanent) by Do for an action the connector does
 // not serve.
 var ErrUnsupported = errors.New("action not supported by this connector")

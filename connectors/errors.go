@@ -81,3 +81,31 @@ func BlocksOf(err error) ([]Block, bool) {
 	}
 	return nil, false
 }
+
+type deferredError struct{ err error }
+
+func (e *deferredError) Error() string { return e.err.Error() }
+func (e *deferredError) Unwrap() error { return e.err }
+
+// Deferred says the system accepted the task and will give its answer later by another path
+// (a webhook endpoint that answered 202 and calls back). The runner then publishes progress and
+// no result; the answer, when it comes, completes the step. Deferred(nil) is nil.
+func Deferred(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &deferredError{err: err}
+}
+
+// IsDeferred reports whether err, or any error it wraps, was marked with Deferred.
+func IsDeferred(err error) bool {
+	var d *deferredError
+	return errors.As(err, &d)
+}
+
+// Deferrer is implemented by a connector that may answer later (Deferred). When Defers is true
+// its runner keeps each command from before the call until its answer is published, so an
+// answer that arrives before the call returns still finds its command.
+type Deferrer interface {
+	Defers() bool
+}

@@ -26,6 +26,9 @@ type Info struct {
 	Description string
 	// Capabilities must list exactly the role interfaces the connector implements.
 	Capabilities []Capability
+	// Scoped says an instance's config may narrow Capabilities with its own capabilities
+	// list (the connector implements Scoped to match).
+	Scoped bool
 	// NewConfig returns a pointer to a config with defaults set.
 	NewConfig func() Config
 	// New builds the connector from a validated config. It should not contact the system:
@@ -143,7 +146,14 @@ func Open(name string, rawYAML []byte) (Connector, error) {
 // CheckCapabilities returns an error naming every capability that info declares but c does
 // not implement, and every one c implements but info does not declare.
 func CheckCapabilities(info Info, c Connector) error {
-	impl := Implemented(c)
+	impl := implemented(c)
+	if scoped, ok := c.(Scoped); ok {
+		for _, sc := range scoped.Capabilities() {
+			if !slices.Contains(info.Capabilities, sc) {
+				return fmt.Errorf("connector %s: capability %q is not one the type serves (%v)", info.Name, sc, info.Capabilities)
+			}
+		}
+	}
 	var missing, undeclared []Capability
 	for _, d := range info.Capabilities {
 		if !slices.Contains(impl, d) {

@@ -31,6 +31,9 @@ const (
 	ConnectorResult = "lethe.connector.result"
 	Event           = "lethe.event"
 	DLQ             = "lethe.dlq"
+	// WebhookTask and WebhookAnswer are the webhook connector's HTTP messages, never on Kafka.
+	WebhookTask   = "lethe.webhook.task"
+	WebhookAnswer = "lethe.webhook.answer"
 )
 
 // Version is the version Lethe writes today. Readers accept every version a file here declares.

@@ -102,7 +102,14 @@ var fixtures = []struct {
 	{"envelope/invalid-not-json.json", "", `not valid JSON: unexpected EOF`},
 	{"envelope/invalid-array.json", "", `not a JSON object`},
 	{"envelope/invalid-missing-schema.json", "", `missing property "schema"`},
-	{"envelope/invalid-unknown-schema.json", "", `/schema: unknown schema "lethe.request.delete" (known: lethe.breach.intake, lethe.connector.command, lethe.connector.result, lethe.connector.sealed, lethe.consent.change, lethe.consent.state, lethe.dlq, lethe.event, lethe.request.intake)`},
+	{"envelope/invalid-unknown-schema.json", "", `/schema: unknown schema "lethe.request.delete" (known: lethe.breach.intake, lethe.connector.command, lethe.connector.result, lethe.connector.sealed, lethe.consent.change, lethe.consent.state, lethe.dlq, lethe.event, lethe.request.intake, lethe.webhook.answer, lethe.webhook.task)`},
+	{"webhook-task/valid-erase.json", WebhookTask, ""},
+	{"webhook-task/invalid-action.json", WebhookTask, `lethe.webhook.task v1: /action: "purge" is not one of access, erase, rectify, restrict, block_check, notify`},
+	{"webhook-answer/valid-erase.json", WebhookAnswer, ""},
+	{"webhook-answer/valid-access.json", WebhookAnswer, ""},
+	{"webhook-answer/valid-blocked.json", WebhookAnswer, ""},
+	{"webhook-answer/invalid-failed-without-reason.json", WebhookAnswer, `lethe.webhook.answer v1: needs at least one of "error", "blocks"`},
+	{"webhook-answer/invalid-status.json", WebhookAnswer, `lethe.webhook.answer v1: /status: "ok" is not one of succeeded, failed, accepted`},
 	{"envelope/invalid-unknown-version.json", RequestIntake, `lethe.request.intake: /version: unknown version 2 (known: 1)`},
 	{"envelope/invalid-version-string.json", RequestIntake, `lethe.request.intake: /version: must be an integer`},
 	{"envelope/invalid-missing-version.json", RequestIntake, `lethe.request.intake: missing property "version"`},
@@ -187,7 +194,7 @@ func TestEveryFixtureIsChecked(t *testing.T) {
 }
 
 func TestNamesMatchConstants(t *testing.T) {
-	want := []string{RequestIntake, BreachIntake, ConsentChange, ConsentState, ConnectorCommand, ConnectorSealed, ConnectorResult, Event, DLQ}
+	want := []string{RequestIntake, BreachIntake, ConsentChange, ConsentState, ConnectorCommand, ConnectorSealed, ConnectorResult, Event, DLQ, WebhookTask, WebhookAnswer}
 	sort.Strings(want)
 	assert.Equal(t, want, Names())
 }
@@ -197,7 +204,7 @@ func TestNamesMatchConstants(t *testing.T) {
 func TestSchemaIDsMatchFileNames(t *testing.T) {
 	files, err := filepath.Glob("*.schema.json")
 	require.NoError(t, err)
-	require.Len(t, files, 10)
+	require.Len(t, files, 12)
 	for _, f := range files {
 		var doc struct {
 			Schema string `json:"$schema"`

@@ -8,4 +8,5 @@ import (
 	_ "github.com/lethe-privacy/lethe/connectors/database"
 	_ "github.com/lethe-privacy/lethe/connectors/mailchimp"
 	_ "github.com/lethe-privacy/lethe/connectors/sms"
+	_ "github.com/lethe-privacy/lethe/connectors/webhook"
 )

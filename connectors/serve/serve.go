@@ -44,7 +44,21 @@ type Handler struct {
 	Progress time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Held keeps the commands of a connector that may answer later (connectors.Deferrer) until
+	// their answer is published; nil keeps none, and such a connector cannot defer.
+	Held Held
 }
+
+// Held keeps commands whose answer may come later than the call (connectors.Deferred).
+type Held interface {
+	// Hold keeps cmd, whose message value is raw, until Release; holding a key again replaces it.
+	Hold(ctx context.Context, cmd protocol.Command, raw []byte) error
+	Release(ctx context.Context, cmd protocol.Command) error
+}
+
+// Do performs an action; the default is connectors.Do on the Handler's connector. Resume
+// takes another, which applies an answer that came later.
+type Do func(ctx context.Context, action connectors.Capability, task connectors.Task, sinks connectors.Sinks) (any, error)
 
 // Group is the consumer group of an instance's runners: replicas share its commands.
 func Group(connector string) string { return "lethe-connector-" + connector }
@@ -91,6 +105,19 @@ func (h *Handler) now() time.Time {
 // remembered, so the message is retried and never committed without an answer; an error
 // for which IsUnservable holds means the command can never be served.
 func (h *Handler) Handle(ctx context.Context, value []byte) error {
+	return h.handle(ctx, value, func(ctx context.Context, action connectors.Capability, task connectors.Task, sinks connectors.Sinks) (any, error) {
+		return connectors.Do(ctx, h.Connector, action, task, sinks)
+	})
+}
+
+// Resume completes a held command (its message value) with do in place of the connector's call:
+// the answer of a deferred task, which then becomes the same result, remembered and published,
+// as if the call had returned it.
+func (h *Handler) Resume(ctx context.Context, value []byte, do Do) error {
+	return h.handle(ctx, value, do)
+}
+
+func (h *Handler) handle(ctx context.Context, value []byte, do Do) error {
 	var cmd protocol.Command
 	if err := json.Unmarshal(value, &cmd); err != nil {
 		return unservable(fmt.Errorf("decoding command: %w", err))
@@ -114,11 +141,40 @@ func (h *Handler) Handle(ctx context.Context, value []byte) error {
 		return h.Publish(ctx, res)
 	}
 
+	holds := h.holds()
+	if holds {
+		if err := h.Held.Hold(ctx, cmd, value); err != nil {
+			return err
+		}
+	}
 	start := h.now()
-	out, err := h.perform(ctx, cmd, private)
+	out, err := h.perform(ctx, cmd, private, do)
 	if ctx.Err() != nil {
 		return ctx.Err() // shutting down: leave the command uncommitted for the next runner
 	}
+	if connectors.IsDeferred(err) && !holds {
+		err = fmt.Errorf("%s deferred its answer, but this runner keeps no held commands to complete later: %w", cmd.Connector, err)
+	} else if connectors.IsDeferred(err) {
+		log.Info("command accepted; its answer comes later")
+		return h.Publish(ctx, protocol.NewResult(cmd, protocol.StatusProgress, h.now()))
+	}
+	if err := h.answer(ctx, log, cmd, out, err, start); err != nil {
+		return err
+	}
+	if holds {
+		return h.Held.Release(ctx, cmd)
+	}
+	return nil
+}
+
+// holds reports whether the connector may defer, so its commands are held.
+func (h *Handler) holds() bool {
+	d, ok := h.Connector.(connectors.Deferrer)
+	return ok && d.Defers() && h.Held != nil
+}
+
+// answer publishes the result of a performed command, remembering a success first.
+func (h *Handler) answer(ctx context.Context, log *slog.Logger, cmd protocol.Command, out *protocol.Output, err error, start time.Time) error {
 	if err != nil {
 		res := protocol.NewResult(cmd, protocol.StatusFailed, h.now())
 		res.Error = classify(err)
@@ -143,7 +199,7 @@ func (h *Handler) Handle(ctx context.Context, value []byte) error {
 }
 
 // perform runs the action, reporting progress while it takes long.
-func (h *Handler) perform(ctx context.Context, cmd protocol.Command, private protocol.Private) (*protocol.Output, error) {
+func (h *Handler) perform(ctx context.Context, cmd protocol.Command, private protocol.Private, do Do) (*protocol.Output, error) {
 	task := connectors.Task{Key: cmd.IdempotencyKey, RequestID: cmd.RequestID, TenantID: cmd.TenantID}
 	if private.Subject != nil {
 		task.Subject = *private.Subject
@@ -172,7 +228,7 @@ func (h *Handler) perform(ctx context.Context, cmd protocol.Command, private pro
 	}
 
 	stop := h.reportProgress(ctx, cmd)
-	res, err := connectors.Do(ctx, h.Connector, action, task, sinks)
+	res, err := do(ctx, action, task, sinks)
 	stop()
 	if err != nil {
 		return nil, err

@@ -11,13 +11,16 @@ import (
 
 	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/connectors/sms"
+	"github.com/lethe-privacy/lethe/connectors/webhook"
 	"github.com/lethe-privacy/lethe/internal/api"
 	"github.com/lethe-privacy/lethe/internal/config"
 	"github.com/lethe-privacy/lethe/internal/dashboard"
 	"github.com/lethe-privacy/lethe/internal/intake"
 	"github.com/lethe-privacy/lethe/internal/mail"
+	"github.com/lethe-privacy/lethe/internal/runner"
 	"github.com/lethe-privacy/lethe/internal/slackapp"
 	"github.com/lethe-privacy/lethe/internal/web"
+	"github.com/lethe-privacy/lethe/internal/webhooks"
 )
 
 // surfaces are the HTTP surfaces of a Lethe process, in the order they are mounted. Each is
@@ -32,6 +35,25 @@ var surfaces = []func(s *Stack, mux *http.ServeMux) error{
 	mountMailbox,
 	mountSlack,
 	mountDashboard,
+	mountCallbacks,
+}
+
+// mountCallbacks serves the callbacks of webhook connector instances: each instance's
+// connector is opened here too, so its settings must reach the HTTP process.
+func mountCallbacks(s *Stack, mux *http.ServeMux) error {
+	runners := map[string]*runner.Runner{}
+	for _, in := range s.Cfg.Connectors {
+		if in.Type != webhook.Name {
+			continue
+		}
+		r, err := s.Runner(in.Name)
+		if err != nil {
+			return err
+		}
+		runners[in.Name] = r
+	}
+	(&webhooks.Callbacks{Runners: runners, Store: s.Store, Log: s.Log}).Mount(mux)
+	return nil
 }
 
 // mountHealth serves /healthz, /readyz over the stack's connections, and /metrics.

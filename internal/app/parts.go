@@ -150,30 +150,40 @@ func (s *Stack) RunBridge(ctx context.Context) error {
 
 // RunConnector serves one configured connector instance over Kafka until ctx ends.
 func (s *Stack) RunConnector(ctx context.Context, name string) error {
-	in, err := s.Cfg.Served(name)
+	r, err := s.Runner(name)
 	if err != nil {
 		return err
 	}
-	at := "connectors[" + name + "]"
-	raw, err := in.ConfigYAML()
-	if err != nil {
-		return fmt.Errorf("%s.config: %w", at, err)
-	}
-	c, err := connectors.Open(in.Type, raw)
-	if err != nil {
-		return fmt.Errorf("%s.config: %w", at, err)
-	}
-	defer c.Close()
+	defer r.Connector.Close()
 	// Every command topic, not only this one: a runner is often the first process of a
 	// deployment to start, and a remote connector's topic has no runner of Lethe's to make it.
 	if err := s.EnsureTopics(ctx); err != nil {
 		return err
 	}
+	s.Log.Info("serving connector", "connector", name, "type", r.Connector.Name())
+	return r.Run(ctx)
+}
+
+// Runner opens the connector instance name and its runner over the stack; the caller closes
+// r.Connector.
+func (s *Stack) Runner(name string) (*runner.Runner, error) {
+	in, err := s.Cfg.Served(name)
+	if err != nil {
+		return nil, err
+	}
+	at := "connectors[" + name + "]"
+	raw, err := in.ConfigYAML()
+	if err != nil {
+		return nil, fmt.Errorf("%s.config: %w", at, err)
+	}
+	c, err := connectors.Open(in.Type, raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s.config: %w", at, err)
+	}
 	ring, err := s.Keys.Ring(name)
 	if err != nil {
-		return err
+		_ = c.Close()
+		return nil, err
 	}
-	s.Log.Info("serving connector", "connector", name, "type", in.Type)
-	r := &runner.Runner{Connector: c, Name: name, Keys: ring, Bus: s.Bus, Store: s.Store, Exports: s.Exports, Log: s.Log} // the runner names the connector in each line
-	return r.Run(ctx)
+	return &runner.Runner{Connector: c, Name: name, Keys: ring, Bus: s.Bus, Store: s.Store, Exports: s.Exports, Log: s.Log}, nil // the runner names the connector in each line
 }

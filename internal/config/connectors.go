@@ -63,7 +63,28 @@ func (in Connector) Capabilities() []connectors.Capability {
 		return rc.Capabilities
 	}
 	info, _ := connectors.Lookup(in.Type)
+	if info.Scoped {
+		if caps, err := in.scope(); err == nil && len(caps) > 0 { // checked by Validate
+			return caps
+		}
+	}
 	return info.Capabilities
+}
+
+// scope is the capabilities listed in a scoped type's config, which may list only some of
+// the type's; the rest of that config is the connector's own, checked when it is opened.
+func (in Connector) scope() ([]connectors.Capability, error) {
+	raw, err := in.ConfigYAML()
+	if err != nil {
+		return nil, err
+	}
+	var sc struct {
+		Capabilities []connectors.Capability `yaml:"capabilities"`
+	}
+	if err := yaml.Unmarshal(raw, &sc); err != nil {
+		return nil, errors.New(yamlValue.ReplaceAllString(oneLine(err.Error()), "(value withheld)"))
+	}
+	return sc.Capabilities, nil
 }
 
 // ConfigYAML is the raw YAML of the instance's own configuration, for connectors.Open; nil
@@ -180,6 +201,17 @@ func (c *Config) validateConnectors() error {
 			}
 			if !slices.Contains(in.Capabilities(), connectors.CapNotify) {
 				return fmt.Errorf("%s.consent_purpose: the instance cannot notify, so there is nothing for consent to allow; remove it or use an instance that notifies", at)
+			}
+		}
+		if info, _ := connectors.Lookup(in.Type); info.Scoped {
+			caps, err := in.scope()
+			if err != nil {
+				return fmt.Errorf("%s.config: %v", at, err)
+			}
+			for _, c := range caps {
+				if !info.Has(c) {
+					return fmt.Errorf("%s.config.capabilities: %q is not one a %s connector serves (%v)", at, c, in.Type, info.Capabilities)
+				}
 			}
 		}
 	}

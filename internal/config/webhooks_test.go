@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -72,4 +73,29 @@ tenants:
 		assert.Contains(t, err.Error(), c.want, name)
 		assert.NotContains(t, err.Error(), "\n", name)
 	}
+}
+
+// A webhook connector instance may serve only some actions: its config's capabilities are what
+// its tenants' requests fan out to it, and one the type cannot serve stops the start.
+func TestWebhookInstanceCapabilities(t *testing.T) {
+	load := func(caps string) (config.Config, error) {
+		p := writeFile(t, `
+database: {url: "`+base+`"}
+tenants: [{id: salon, regime: gdpr, dpo_email: dpo@salon.example}]
+connectors:
+  - name: shop
+    type: webhook
+    tenants: [salon]
+    config: {url: "https://shop.example.com/lethe", secret_env: SHOP_SECRET`+caps+`}
+`)
+		return config.LoadFrom(p, env(map[string]string{"LETHE_SIGNING_KEY": signingKey, "LETHE_KAFKA_BROKERS": "k:9092"}))
+	}
+	cfg, err := load(", capabilities: [erase, block_check]")
+	require.NoError(t, err)
+	assert.Equal(t, "[erase block_check]", fmt.Sprint(cfg.Connectors[0].Capabilities()))
+	cfg, err = load("")
+	require.NoError(t, err)
+	assert.Len(t, cfg.Connectors[0].Capabilities(), 6, "every action by default")
+	_, err = load(", capabilities: [purge]")
+	require.ErrorContains(t, err, `connectors[shop].config.capabilities: "purge" is not one a webhook connector serves`)
 }

@@ -5,6 +5,7 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -47,9 +48,52 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err := r.Connector.Check(ctx); err != nil {
 		return fmt.Errorf("checking connector %s: %w", name, err)
 	}
+	if d, ok := r.Connector.(connectors.Deferrer); ok && d.Defers() {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go r.heartbeatHeld(ctx)
+	}
 	return r.Bus.Consume(ctx, bus.ConsumerOptions{
 		Group: serve.Group(name), Topic: protocol.CommandTopic(name), Schemas: []string{schemas.ConnectorCommand},
 	}, r.Handle)
+}
+
+// HeldFor is how long a held command is kept alive by heartbeats: the fan-out activity's
+// start-to-close timeout, after which Temporal retries it with a new command anyway.
+const HeldFor = time.Hour
+
+// heartbeatHeld publishes progress for every command waiting for its answer (a webhook's
+// callback), so its activity's heartbeat timeout does not retry it meanwhile.
+func (r *Runner) heartbeatHeld(ctx context.Context) {
+	t := time.NewTicker(cmp.Or(r.Progress, 10*time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		held, err := r.Store.HeldCommands().Since(ctx, r.name(), r.now().Add(-HeldFor))
+		if err != nil {
+			r.Log.Warn("listing held commands for their heartbeats", "connector", r.name(), "error", err)
+			continue
+		}
+		for _, raw := range held {
+			var cmd protocol.Command
+			if json.Unmarshal(raw, &cmd) != nil {
+				continue
+			}
+			// A lost heartbeat is not fatal: the next one follows.
+			_ = r.Bus.Publish(ctx, bus.TopicResults, cmd.RequestID, protocol.NewResult(cmd, protocol.StatusProgress, r.now()))
+		}
+	}
+}
+
+func (r *Runner) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
 }
 
 func (r *Runner) name() string {
@@ -62,18 +106,38 @@ func (r *Runner) name() string {
 // Handle performs one command message and publishes its result; a command that can never be
 // served is marked bus.Invalid, so the bus dead-letters it.
 func (r *Runner) Handle(ctx context.Context, m bus.Message) error {
-	h := &serve.Handler{
-		Connector: r.Connector, Name: r.Name, Keys: r.Keys, Exports: r.Exports, Memory: memory{r.Store},
+	err := r.handler().Handle(ctx, m.Value)
+	if serve.IsUnservable(err) {
+		return bus.Invalid(err)
+	}
+	return err
+}
+
+// Resume completes a held command (as store.HeldCommands keeps it) with do, the answer that
+// came later: the result is remembered and published exactly as Handle would have.
+func (r *Runner) Resume(ctx context.Context, held []byte, do serve.Do) error {
+	return r.handler().Resume(ctx, held, do)
+}
+
+func (r *Runner) handler() *serve.Handler {
+	return &serve.Handler{
+		Connector: r.Connector, Name: r.Name, Keys: r.Keys, Exports: r.Exports, Memory: memory{r.Store}, Held: held{r.Store},
 		Log: r.Log, Progress: r.Progress, Now: r.Now,
 		Publish: func(ctx context.Context, res protocol.Result) error {
 			return r.Bus.Publish(ctx, bus.TopicResults, res.RequestID, res)
 		},
 	}
-	err := h.Handle(ctx, m.Value)
-	if serve.IsUnservable(err) {
-		return bus.Invalid(err)
-	}
-	return err
+}
+
+// held keeps the commands of a deferring connector in store.HeldCommands.
+type held struct{ store *store.Store }
+
+func (h held) Hold(ctx context.Context, cmd protocol.Command, raw []byte) error {
+	return h.store.HeldCommands().Hold(ctx, cmd.Connector, cmd.IdempotencyKey, raw, cmd.IssuedAt)
+}
+
+func (h held) Release(ctx context.Context, cmd protocol.Command) error {
+	return h.store.HeldCommands().Release(ctx, cmd.Connector, cmd.IdempotencyKey)
 }
 
 // memory remembers results in store.Tasks (connector_tasks).
