@@ -155,7 +155,7 @@ const ErrInDoubt = "in_doubt"
 func (a *Activities) SendNoticeBatch(ctx context.Context, nb NoticeBatch) (BatchOutcome, error) {
 	out := BatchOutcome{Batch: nb.Batch}
 	n := a.Store.Notices()
-	key := nb.BreachID + ":" + strconv.Itoa(nb.Run) + ":" + strconv.Itoa(nb.Batch)
+	key := batchKey(nb)
 	b, err := n.Batch(ctx, nb.BreachID, nb.Run, nb.Batch)
 	var rs []store.Recipient
 	switch {
@@ -194,20 +194,31 @@ func (a *Activities) SendNoticeBatch(ctx context.Context, nb NoticeBatch) (Batch
 	return a.sendBatch(ctx, nb, key, rs)
 }
 
-func (a *Activities) sendBatch(ctx context.Context, nb NoticeBatch, key string, rs []store.Recipient) (BatchOutcome, error) {
-	out := BatchOutcome{Batch: nb.Batch}
+// NoticeMessage is the one Mailgun message batch nb of a breach's notice is sent as, to rs,
+// in the tenant's branding (a function, not a method: every method is an activity).
+func NoticeMessage(tenant mail.Branding, nb NoticeBatch, rs []store.Recipient) mail.Batch {
 	b := mail.Batch{
-		Notice: mail.Notice{Kind: mail.KindBreachNotification, Tenant: a.branding(nb.TenantID), Data: map[string]any{
+		Notice: mail.Notice{Kind: mail.KindBreachNotification, Tenant: tenant, Data: map[string]any{
 			"Nature": nb.Content.Nature, "ContactPoint": nb.Content.ContactPoint, "Consequences": nb.Content.Consequences,
 			"Measures": nb.Content.Measures, "Recommendations": nb.Content.Recommendations, "Reference": nb.BreachID,
 		}},
-		Variables: map[string]string{BreachVariable: nb.BreachID, BatchVariable: key},
+		Variables: map[string]string{BreachVariable: nb.BreachID, BatchVariable: batchKey(nb)},
 	}
 	for _, r := range rs {
 		b.To = append(b.To, mail.BatchRecipient{Address: r.Email, ID: strconv.FormatInt(r.Seq, 10)})
 	}
+	return b
+}
+
+// batchKey is the value of BatchVariable: <breach id>:<run>:<batch>.
+func batchKey(nb NoticeBatch) string {
+	return nb.BreachID + ":" + strconv.Itoa(nb.Run) + ":" + strconv.Itoa(nb.Batch)
+}
+
+func (a *Activities) sendBatch(ctx context.Context, nb NoticeBatch, key string, rs []store.Recipient) (BatchOutcome, error) {
+	out := BatchOutcome{Batch: nb.Batch}
 	n := a.Store.Notices()
-	id, err := a.Batch.SendBatch(ctx, b)
+	id, err := a.Batch.SendBatch(ctx, NoticeMessage(a.branding(nb.TenantID), nb, rs))
 	switch {
 	case err == nil:
 		return settled(out, store.BatchSent, len(rs)), n.Settle(ctx, nb.BreachID, nb.Run, nb.Batch, store.BatchSent, id, "", a.now())

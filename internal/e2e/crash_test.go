@@ -32,7 +32,7 @@ var (
 
 // letheBinary is the real lethe binary: $LETHE_BIN (deploy/test.sh builds ./bin/lethe), or
 // built once for this test run.
-func letheBinary(t *testing.T) string {
+func letheBinary(t testing.TB) string {
 	t.Helper()
 	if p := os.Getenv("LETHE_BIN"); p != "" {
 		return p

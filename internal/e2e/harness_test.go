@@ -16,7 +16,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // stack is a whole Lethe deployment for one test (see teststack) with the e2e checks on top.
 type stack struct {
 	*teststack.Stack
-	t *testing.T
+	t testing.TB
 }
 
 func newStack(t *testing.T) *stack {

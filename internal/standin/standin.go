@@ -15,7 +15,8 @@
 // Faults: LoseAnswers(n) accepts the next n messages and then drops the connection without an
 // answer (a crash or timeout after Mailgun queued it); DropRequests(n) drops the next n without
 // queueing them (lost on the way in); Refuse(n, status) answers the next n with an error status
-// and queues nothing. Only tests and benchmarks use it.
+// and queues nothing. CountOnly makes it count each recipient's copies instead of keeping them,
+// for a million people; it then serves no events. Only tests and benchmarks use it.
 package standin
 
 import (
@@ -60,6 +61,8 @@ type Server struct {
 
 	mu     sync.Mutex
 	copies []Copy
+	counts map[string]int // by recipient, when counting only
+	shown  int            // copies counted whose recipient saw another address
 	sent   int
 	ids    int
 	lose   int
@@ -99,6 +102,27 @@ func (s *Server) DropRequests(n int) { s.mu.Lock(); s.drop = n; s.mu.Unlock() }
 // Refuse makes the next n messages fail with status, queueing nothing.
 func (s *Server) Refuse(n, status int) { s.mu.Lock(); s.refuse, s.status = n, status; s.mu.Unlock() }
 
+// CountOnly makes the stand-in count each recipient's copies from now on instead of keeping
+// them: every message is still parsed and each copy rendered, but Copies and the events route
+// see none of them. A million people's copies would take gigabytes.
+func (s *Server) CountOnly() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.counts == nil {
+		s.counts = map[string]int{}
+	}
+}
+
+// Reset forgets every message and copy accepted so far.
+func (s *Server) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.copies, s.sent, s.shown = nil, 0, 0
+	if s.counts != nil {
+		s.counts = map[string]int{}
+	}
+}
+
 // Copies returns every copy accepted so far.
 func (s *Server) Copies() []Copy {
 	s.mu.Lock()
@@ -115,6 +139,11 @@ func (s *Server) Count() map[string]int {
 	for _, c := range s.Copies() {
 		out[c.To]++
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for to, n := range s.counts {
+		out[to] += n
+	}
 	return out
 }
 
@@ -126,7 +155,9 @@ func (s *Server) Exposed() int {
 			n++
 		}
 	}
-	return n
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return n + s.shown
 }
 
 var placeholder = regexp.MustCompile(`%recipient\.([A-Za-z0-9_-]+)%`)
@@ -221,7 +252,16 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) {
 		copies = append(copies, c)
 	}
 	s.mu.Lock()
-	s.copies = append(s.copies, copies...)
+	if s.counts != nil {
+		for _, c := range copies {
+			s.counts[c.To]++
+			if len(c.VisibleTo) > 1 {
+				s.shown++
+			}
+		}
+	} else {
+		s.copies = append(s.copies, copies...)
+	}
 	s.sent++
 	lose := s.lose > 0
 	if lose {
