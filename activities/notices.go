@@ -171,23 +171,22 @@ func (a *Activities) SendNoticeBatch(ctx context.Context, nb NoticeBatch) (Batch
 		return out, err
 	case b.Status == store.BatchSent || b.Status == store.BatchFailed:
 		return settled(out, b.Status, b.Recipients), nil
+	case b.Status == store.BatchReleased:
+		// Its people went back to be claimed again: sending it now could tell them twice.
+		return out, temporal.NewNonRetryableApplicationError("batch "+key+" was released: "+b.Error, ErrPermanent, nil)
 	default:
 		if rs, err = n.BatchRecipients(ctx, nb.BreachID, nb.Run, nb.Batch); err != nil {
 			return out, err
 		}
 		if b.Status == store.BatchClaimed {
-			id, found, err := a.Batch.Accepted(ctx, rs[0].Email, BatchVariable, key, b.ClaimedAt.Add(-time.Minute))
+			found, err := a.resolve(ctx, nb, b, rs[0].Email)
 			if err != nil {
-				return out, mailError("looking up batch "+key+" in Mailgun's events", err)
+				return out, err
 			}
 			if found {
 				out = settled(out, store.BatchSent, len(rs))
 				out.Resolved = true
-				return out, n.Settle(ctx, nb.BreachID, nb.Run, nb.Batch, store.BatchSent, id, "", a.now())
-			}
-			if wait := a.NoticeSettle - a.now().Sub(b.ClaimedAt); wait > 0 {
-				return out, temporal.NewApplicationErrorWithOptions("batch "+key+" went unanswered and is not in Mailgun's events yet",
-					ErrInDoubt, temporal.ApplicationErrorOptions{NextRetryDelay: wait})
+				return out, nil
 			}
 		}
 	}
@@ -213,6 +212,26 @@ func NoticeMessage(tenant mail.Branding, nb NoticeBatch, rs []store.Recipient) m
 // batchKey is the value of BatchVariable: <breach id>:<run>:<batch>.
 func batchKey(nb NoticeBatch) string {
 	return nb.BreachID + ":" + strconv.Itoa(nb.Run) + ":" + strconv.Itoa(nb.Batch)
+}
+
+// resolve looks up a claimed batch whose send went unanswered in Mailgun's events, by its first
+// person and the batch's variable, and records it as sent if Mailgun accepted it. Not found, it
+// is an ErrInDoubt error to retry once NoticeSettle has passed since the claim, and after that
+// found is false: the batch was not sent.
+func (a *Activities) resolve(ctx context.Context, nb NoticeBatch, b store.NoticeBatch, first string) (found bool, err error) {
+	key := batchKey(nb)
+	id, found, err := a.Batch.Accepted(ctx, first, BatchVariable, key, b.ClaimedAt.Add(-time.Minute))
+	if err != nil {
+		return false, mailError("looking up batch "+key+" in Mailgun's events", err)
+	}
+	if found {
+		return true, a.Store.Notices().Settle(ctx, nb.BreachID, nb.Run, nb.Batch, store.BatchSent, id, "", a.now())
+	}
+	if wait := a.NoticeSettle - a.now().Sub(b.ClaimedAt); wait > 0 {
+		return false, temporal.NewApplicationErrorWithOptions("batch "+key+" went unanswered and is not in Mailgun's events yet",
+			ErrInDoubt, temporal.ApplicationErrorOptions{NextRetryDelay: wait})
+	}
+	return false, nil
 }
 
 func (a *Activities) sendBatch(ctx context.Context, nb NoticeBatch, key string, rs []store.Recipient) (BatchOutcome, error) {
@@ -241,4 +260,63 @@ func settled(out BatchOutcome, status string, people int) BatchOutcome {
 		out.Failed = people
 	}
 	return out
+}
+
+// NoticeRelease asks ReleaseNoticeBatches to settle the unsettled batches of runs FromRun..ToRun
+// of a breach's notice: those of a run that failed, was cancelled or was terminated.
+type NoticeRelease struct {
+	BreachID string
+	FromRun  int
+	ToRun    int
+	Reason   string // why the runs stopped, kept on each released batch
+}
+
+// Released counts what ReleaseNoticeBatches did.
+type Released struct {
+	Batches  int `json:"batches"`  // released: their people go to the next run
+	People   int `json:"people"`   // in those batches
+	Resolved int `json:"resolved"` // found accepted in Mailgun's events and recorded as sent
+	Sent     int `json:"sent"`     // people in those
+}
+
+// ReleaseNoticeBatches settles every batch a stopped run left claimed or refused, so its people
+// are not "sending" for ever and a later run tells them, once: a refused batch queued nothing
+// and is released at once; a claimed one is in doubt and is resolved as SendNoticeBatch resolves
+// it (recorded as sent if Mailgun's events show it, released only once NoticeSettle has passed
+// since the claim with no event). A released batch keeps the reason; the next claim takes its
+// people first.
+func (a *Activities) ReleaseNoticeBatches(ctx context.Context, r NoticeRelease) (Released, error) {
+	var out Released
+	n := a.Store.Notices()
+	bs, err := n.Unsettled(ctx, r.BreachID, r.FromRun, r.ToRun)
+	if err != nil {
+		return out, err
+	}
+	for _, b := range bs {
+		if b.Status == store.BatchClaimed {
+			rs, err := n.BatchRecipients(ctx, r.BreachID, b.Run, b.Batch)
+			if err != nil {
+				return out, err
+			}
+			found, err := a.resolve(ctx, NoticeBatch{BreachID: r.BreachID, Run: b.Run, Batch: b.Batch}, b, rs[0].Email)
+			if err != nil {
+				return out, err
+			}
+			if found {
+				out.Resolved++
+				out.Sent += b.Recipients
+				continue
+			}
+		}
+		reason := "not sent: " + r.Reason
+		if b.Error != "" {
+			reason += " (last answer: " + b.Error + ")"
+		}
+		if err := n.Settle(ctx, r.BreachID, b.Run, b.Batch, store.BatchReleased, "", reason, a.now()); err != nil {
+			return out, err
+		}
+		out.Batches++
+		out.People += b.Recipients
+	}
+	return out, nil
 }

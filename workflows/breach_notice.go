@@ -3,6 +3,7 @@ package workflows
 import (
 	"cmp"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -40,6 +41,7 @@ type BreachNoticeInput struct {
 	// new (default 200, about 1,400 events).
 	BatchesPerRun int
 	// What earlier runs did, carried across continue-as-new.
+	Released  bool // earlier notice runs' unsettled batches were released
 	Found     bool // the finds were done
 	NextBatch int
 	Progress  NoticeProgress
@@ -54,6 +56,9 @@ type NoticeProgress struct {
 	Sent     int64 `json:"sent"`
 	Failed   int64 `json:"failed"`
 	Resolved int   `json:"resolved,omitempty"` // batches in doubt found accepted in Mailgun's events
+	// Released are people of batches left unsent by a stopped run (this one, or an earlier one
+	// at this run's start), given back to be told by a later run.
+	Released int64 `json:"released,omitempty"`
 }
 
 var noticeBatchOptions = workflow.ActivityOptions{
@@ -73,6 +78,110 @@ var noticeBatchOptions = workflow.ActivityOptions{
 // keep the history bounded. It is the breach workflow's child, ID <breach>-notice-<run>.
 func BreachNoticeWorkflow(ctx workflow.Context, in BreachNoticeInput) (NoticeProgress, error) {
 	in = noticeDefaults(in)
+	if workflow.GetVersion(ctx, "notice-window", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return noticeWaves(ctx, in)
+	}
+	if !in.Released {
+		// Earlier runs that were stopped before they could settle their batches.
+		if err := releaseBatches(ctx, &in, 1, in.Run-1, "an earlier notice run stopped"); err != nil {
+			return in.Progress, err
+		}
+		in.Released = true
+	}
+	if !in.Found {
+		if err := findSubjects(ctx, &in); err != nil {
+			return in.Progress, err
+		}
+		in.Found = true
+	}
+	err := sendBatches(ctx, &in)
+	if err == nil || workflow.IsContinueAsNewError(err) {
+		return in.Progress, err
+	}
+	// Failed or cancelled: nobody of this run stays "sending"; a later run tells them.
+	if rerr := releaseBatches(ctx, &in, in.Run, in.Run, "notice run "+strconv.Itoa(in.Run)+" stopped: "+errorMessage(err)); rerr != nil {
+		err = multierror.Append(err, rerr)
+	}
+	return in.Progress, err
+}
+
+// sendBatches keeps Parallel batches in flight, each claiming its own people, until one finds
+// nobody left; after BatchesPerRun batches it drains and continues as new.
+func sendBatches(ctx workflow.Context, in *BreachNoticeInput) error {
+	bctx := workflow.WithActivityOptions(ctx, noticeBatchOptions)
+	sel := workflow.NewSelector(ctx)
+	var errs *multierror.Error
+	inFlight, started, done := 0, 0, false
+	for {
+		for inFlight < in.Parallel && !done && errs == nil && started < in.BatchesPerRun && !workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+			f := workflow.ExecuteActivity(bctx, a.SendNoticeBatch, activities.NoticeBatch{
+				BreachID: in.BreachID, TenantID: in.TenantID, Run: in.Run, Batch: in.NextBatch, Size: in.BatchSize, Content: in.Content,
+			})
+			in.NextBatch++
+			started++
+			inFlight++
+			sel.AddFuture(f, func(f workflow.Future) {
+				inFlight--
+				var o activities.BatchOutcome
+				if err := f.Get(ctx, &o); err != nil {
+					errs = multierror.Append(errs, err)
+					return
+				}
+				if o.Done {
+					done = true
+					return
+				}
+				in.Progress.add(o)
+			})
+		}
+		if inFlight == 0 {
+			break
+		}
+		sel.Select(ctx)
+	}
+	switch {
+	case errs != nil:
+		return fmt.Errorf("sending the notice of breach %s: %w", in.BreachID, errs.ErrorOrNil())
+	case done:
+		return nil
+	}
+	return workflow.NewContinueAsNewError(ctx, BreachNoticeWorkflow, *in)
+}
+
+func (p *NoticeProgress) add(o activities.BatchOutcome) {
+	p.Batches++
+	p.Sent += int64(o.Sent)
+	p.Failed += int64(o.Failed)
+	if o.Resolved {
+		p.Resolved++
+	}
+}
+
+// releaseBatches settles what runs from..to left unsettled, in a context that outlives a
+// cancellation, and counts it: the people given back, and those of this run's batches found sent.
+func releaseBatches(ctx workflow.Context, in *BreachNoticeInput, from, to int, reason string) error {
+	if from > to {
+		return nil
+	}
+	dctx, cancel := workflow.NewDisconnectedContext(ctx)
+	defer cancel()
+	dctx = workflow.WithActivityOptions(dctx, noticeBatchOptions)
+	var r activities.Released
+	err := workflow.ExecuteActivity(dctx, a.ReleaseNoticeBatches, activities.NoticeRelease{BreachID: in.BreachID, FromRun: from, ToRun: to, Reason: reason}).Get(dctx, &r)
+	if err != nil {
+		return fmt.Errorf("releasing the unsent batches of the notice of breach %s: %w", in.BreachID, err)
+	}
+	in.Progress.Released += int64(r.People)
+	if from == in.Run {
+		in.Progress.Sent += int64(r.Sent)
+		in.Progress.Resolved += r.Resolved
+	}
+	return nil
+}
+
+// noticeWaves is how runs started before the "notice-window" version send: waves of Parallel
+// batches, each wave waiting for its slowest batch.
+func noticeWaves(ctx workflow.Context, in BreachNoticeInput) (NoticeProgress, error) {
 	if !in.Found {
 		if err := findSubjects(ctx, &in); err != nil {
 			return in.Progress, err
@@ -84,7 +193,6 @@ func BreachNoticeWorkflow(ctx workflow.Context, in BreachNoticeInput) (NoticePro
 		if sent >= in.BatchesPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 			return in.Progress, workflow.NewContinueAsNewError(ctx, BreachNoticeWorkflow, in)
 		}
-		// A wave of batches in flight; each claims its own people.
 		var fs []workflow.Future
 		for i := 0; i < in.Parallel; i++ {
 			fs = append(fs, workflow.ExecuteActivity(bctx, a.SendNoticeBatch, activities.NoticeBatch{
@@ -101,12 +209,7 @@ func BreachNoticeWorkflow(ctx workflow.Context, in BreachNoticeInput) (NoticePro
 			}
 			done = done || o.Done
 			if !o.Done {
-				in.Progress.Batches++
-				in.Progress.Sent += int64(o.Sent)
-				in.Progress.Failed += int64(o.Failed)
-				if o.Resolved {
-					in.Progress.Resolved++
-				}
+				in.Progress.add(o)
 			}
 		}
 		if err := errs.ErrorOrNil(); err != nil {
@@ -197,6 +300,9 @@ func findSubjects(ctx workflow.Context, in *BreachNoticeInput) error {
 type BreachSubjects struct {
 	Find     []SubjectFind `json:"find,omitempty"`
 	Uploaded int64         `json:"uploaded,omitempty"`
+	// Resume tells the people earlier runs left unsent (their batches released), alone or
+	// with new people.
+	Resume bool `json:"resume,omitempty"`
 	// Connectors and ExportBase are the tenant's, resolved by the caller from the configuration.
 	Connectors []domain.ConnectorRef `json:"connectors,omitempty"`
 	ExportBase string                `json:"export_base,omitempty"`
@@ -228,7 +334,10 @@ func (b *breach) registerNotices(ctx workflow.Context) error {
 			ctx = workflow.WithActivityOptions(ctx, recordOptions)
 			run := BreachNoticeRun{Run: len(b.state.Notices) + 1, Source: "connectors", Actor: s.Actor,
 				StartedAt: workflow.Now(ctx), Status: NoticeRunning}
-			if len(s.Find) == 0 {
+			switch {
+			case len(s.Find) == 0 && s.Uploaded == 0:
+				run.Source = "resume"
+			case len(s.Find) == 0:
 				run.Source = "upload"
 			}
 			run.WorkflowID = b.in.BreachID + "-notice-" + strconv.Itoa(run.Run)
@@ -282,8 +391,11 @@ func (b *breach) validateSubjects(s BreachSubjects) error {
 			return fmt.Errorf("notice run %d is still sending; start another once it is done", r.Run)
 		}
 	}
-	if len(s.Find) == 0 && s.Uploaded == 0 {
-		return fmt.Errorf("nobody to notify: name finders for the connectors, or upload a CSV")
+	if len(s.Find) == 0 && s.Uploaded == 0 && !s.Resume {
+		return fmt.Errorf("nobody to notify: name finders for the connectors, upload a CSV, or resume a run that stopped")
+	}
+	if s.Resume && !slices.ContainsFunc(b.state.Notices, func(r BreachNoticeRun) bool { return r.Status == NoticeFailed }) {
+		return fmt.Errorf("nothing to resume: no notice run of this breach stopped before it was done")
 	}
 	for i, f := range s.Find {
 		if strings.TrimSpace(f.Finder) == "" {

@@ -20,19 +20,21 @@ import (
 func withSubjectNotice(f *requestsFlags, c *cobra.Command, rule *string) *cobra.Command {
 	var finds []string
 	var file string
+	var resume bool
 	c.Flags().StringArrayVar(&finds, "find", nil, `a finder the connectors run, with its criteria as a query: "NAME?from=...&to=..."; repeatable`)
 	c.Flags().StringVar(&file, "csv", "", "a CSV of the people affected: email[,phone[,name]] rows, header optional")
+	c.Flags().BoolVar(&resume, "resume", false, "tell the people a failed or cancelled notice run left unsent")
 	record := c.RunE
 	c.RunE = func(cmd *cobra.Command, args []string) error {
 		switch {
-		case *rule != "" && (len(finds) > 0 || file != ""):
-			return errors.New("--rule records a clock's notification; --find and --csv notify the people affected: give one")
+		case *rule != "" && (len(finds) > 0 || file != "" || resume):
+			return errors.New("--rule records a clock's notification; --find, --csv and --resume notify the people affected: give one")
 		case *rule != "":
 			return record(cmd, args)
-		case len(finds) == 0 && file == "":
-			return errors.New("give --rule RULE, --find FINDER or --csv FILE")
+		case len(finds) == 0 && file == "" && !resume:
+			return errors.New("give --rule RULE, --find FINDER, --csv FILE or --resume")
 		}
-		n := breaches.Subjects{Actor: f.who()}
+		n := breaches.Subjects{Actor: f.who(), Resume: resume}
 		for _, spec := range finds {
 			fd, err := parseFind(spec)
 			if err != nil {

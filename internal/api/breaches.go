@@ -154,14 +154,15 @@ func (a *v1) notifyBreachSubjects(w http.ResponseWriter, r *http.Request, c *cal
 		n.CSV = bytes.NewReader(c.body)
 	} else {
 		var in struct {
-			Find  []workflows.SubjectFind `json:"find"`
-			Actor string                  `json:"actor"`
+			Find   []workflows.SubjectFind `json:"find"`
+			Resume bool                    `json:"resume"`
+			Actor  string                  `json:"actor"`
 		}
 		if err := decode(c.body, &in); err != nil {
 			writeError(w, http.StatusBadRequest, "invalid_json", "the body does not match the schema of breach subjects")
 			return
 		}
-		n.Find, n.Actor = in.Find, a.actor(c, in.Actor)
+		n.Find, n.Resume, n.Actor = in.Find, in.Resume, a.actor(c, in.Actor)
 	}
 	st, err := a.breaches.Notify(r.Context(), c.tenant, c.params["id"], n)
 	if err != nil {

@@ -19,8 +19,11 @@ import (
 type Subjects struct {
 	Find []workflows.SubjectFind
 	// CSV is an upload of email[,phone[,name]] rows, with or without that header line.
-	CSV   io.Reader
-	Actor string
+	CSV io.Reader
+	// Resume starts a run for the people earlier runs left unsent (a run failed or was
+	// cancelled), with nobody new.
+	Resume bool
+	Actor  string
 }
 
 // BadRow is an upload's row that was refused: its line and why, never its values.
@@ -59,7 +62,7 @@ func (s *Service) Notify(ctx context.Context, tenant, id string, n Subjects) (wo
 	if st.Risk != "high" {
 		return st, fmt.Errorf("%w: the people affected are notified when the risk to them is high (Art. 34); assess the breach high first", ErrRejected)
 	}
-	arg := workflows.BreachSubjects{Find: n.Find, Actor: n.Actor, Connectors: requests.ConnectorRefs(s.Cfg, tenant), ExportBase: s.ExportBase}
+	arg := workflows.BreachSubjects{Find: n.Find, Resume: n.Resume, Actor: n.Actor, Connectors: requests.ConnectorRefs(s.Cfg, tenant), ExportBase: s.ExportBase}
 	if n.CSV != nil {
 		if len(n.Find) > 0 {
 			return st, fmt.Errorf("%w: give finders or an upload, not both", ErrInvalid)

@@ -1,11 +1,9 @@
 package store
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -34,7 +32,7 @@ type NoticeBatch struct {
 	Run        int
 	Batch      int
 	Recipients int
-	Status     string // claimed, refused, sent, failed
+	Status     string // claimed, refused, sent, failed, released
 	MessageID  string
 	Error      string
 	ClaimedAt  time.Time
@@ -46,6 +44,8 @@ const (
 	BatchRefused = "refused"
 	BatchSent    = "sent"
 	BatchFailed  = "failed"
+	// BatchReleased: not sent, its people go to the next claim (the reason is in Error).
+	BatchReleased = "released"
 )
 
 // NoticeProgress counts a breach's recipients by what became of their notice.
@@ -58,19 +58,17 @@ type NoticeProgress struct {
 	Delivered  int64 `json:"delivered"`
 	Bounced    int64 `json:"bounced"` // Mailgun reported the delivery failed
 	Batches    int64 `json:"batches"`
+	Forgotten  int64 `json:"forgotten"` // people whose address was cleared once their notice was final
 }
 
 // AddRecipients adds people to a breach's notice, after those already there, and returns how
-// many were new: a person already listed (by email, in any case) is not listed twice.
+// many were new: a person already listed (by email, in any case, even once their address was
+// forgotten) is not listed twice.
 func (n Notices) AddRecipients(ctx context.Context, breachID, source string, rs []Recipient) (int64, error) {
 	var added int64
 	err := pgx.BeginFunc(ctx, n.pool, func(tx pgx.Tx) error {
 		// One writer at a time per breach: the order numbers follow on.
-		var id string
-		if err := tx.QueryRow(ctx, `SELECT id FROM breaches WHERE id = $1 FOR UPDATE`, breachID).Scan(&id); err != nil {
-			if errors.Is(err, pgx.ErrNoRows) {
-				return ErrNotFound
-			}
+		if err := lockBreach(ctx, tx, breachID); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE new_recipients (ord bigint, email text, phone text, name text) ON COMMIT DROP`); err != nil {
@@ -82,12 +80,13 @@ func (n Notices) AddRecipients(ctx context.Context, breachID, source string, rs 
 			return err
 		}
 		tag, err := tx.Exec(ctx, `
-			INSERT INTO breach_recipients (breach_id, seq, email, phone, name, source)
+			INSERT INTO breach_recipients (breach_id, seq, email, phone, name, source, address_key)
 			SELECT $1, (SELECT coalesce(max(seq), 0) FROM breach_recipients WHERE breach_id = $1) + row_number() OVER (ORDER BY ord),
-				email, phone, name, $2
-			FROM (SELECT DISTINCT ON (lower(email)) ord, email, phone, name FROM new_recipients
-				WHERE NOT EXISTS (SELECT 1 FROM breach_recipients r WHERE r.breach_id = $1 AND lower(r.email) = lower(new_recipients.email))
-				ORDER BY lower(email), ord) fresh
+				email, phone, name, $2, key
+			FROM (SELECT DISTINCT ON (key) ord, email, phone, name, key
+				FROM (SELECT *, `+addressKey+` AS key FROM new_recipients) keyed
+				WHERE NOT EXISTS (SELECT 1 FROM breach_recipients r WHERE r.breach_id = $1 AND r.address_key = keyed.key)
+				ORDER BY key, ord) fresh
 			ORDER BY ord`, breachID, source)
 		added = tag.RowsAffected()
 		return err
@@ -96,6 +95,19 @@ func (n Notices) AddRecipients(ctx context.Context, breachID, source string, rs 
 		return 0, fmt.Errorf("adding recipients to the notice of breach %s: %w", breachID, err)
 	}
 	return added, nil
+}
+
+// addressKey is the SQL for a recipient's address_key: a SHA-256 of the breach ($1) and the
+// lower-cased address, so the same person is known after their address is forgotten.
+const addressKey = `sha256(convert_to($1 || ':' || lower(email), 'UTF8'))`
+
+func lockBreach(ctx context.Context, tx pgx.Tx, breachID string) error {
+	var id string
+	err := tx.QueryRow(ctx, `SELECT id FROM breaches WHERE id = $1 FOR UPDATE`, breachID).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ErrNotFound
+	}
+	return err
 }
 
 // Batch returns batch number batch of a breach's notice run; ErrNotFound if it was never
@@ -114,19 +126,55 @@ func (n Notices) Batch(ctx context.Context, breachID string, run, batch int) (No
 	return b, nil
 }
 
-// Claim takes up to size pending recipients, in order, into batch number batch and records the
-// batch as claimed, in one transaction, before anything is sent. It returns the recipients;
-// none when nobody is left to notify (and then no batch is recorded). Concurrent claims take
-// different people.
+// Unsettled returns the batches of runs from..to of a breach's notice that were claimed and
+// have no final outcome (claimed or refused), in order.
+func (n Notices) Unsettled(ctx context.Context, breachID string, from, to int) ([]NoticeBatch, error) {
+	rows, err := n.pool.Query(ctx, `
+		SELECT run, batch, recipients, status, message_id, error, claimed_at FROM breach_notice_batches
+		WHERE breach_id = $1 AND run BETWEEN $2 AND $3 AND status IN ('claimed', 'refused') ORDER BY run, batch`, breachID, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("reading the unsettled batches of the notice of breach %s: %w", breachID, err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (b NoticeBatch, err error) {
+		b.BreachID = breachID
+		err = r.Scan(&b.Run, &b.Batch, &b.Recipients, &b.Status, &b.MessageID, &b.Error, &b.ClaimedAt)
+		return b, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading the unsettled batches of the notice of breach %s: %w", breachID, err)
+	}
+	return out, nil
+}
+
+// Claim takes the next people, up to size, into batch number batch and records the batch as
+// claimed, before anything is sent. The people of a released batch are taken first, as that
+// batch was, then those never claimed, in order. It returns the recipients; none when nobody is
+// left to notify (and then no batch is recorded). A batch is a range of recipient numbers, so a
+// claim writes one row whatever its size; claims of one breach take turns.
 func (n Notices) Claim(ctx context.Context, breachID string, run, batch, size int, at time.Time) ([]Recipient, error) {
 	var out []Recipient
 	err := pgx.BeginFunc(ctx, n.pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `
-			WITH picked AS (
-				SELECT seq FROM breach_recipients WHERE breach_id = $1 AND status = 'pending' ORDER BY seq LIMIT $4 FOR UPDATE SKIP LOCKED)
-			UPDATE breach_recipients r SET status = 'sending', run = $2, batch = $3 FROM picked
-			WHERE r.breach_id = $1 AND r.seq = picked.seq
-			RETURNING r.seq, r.email, r.phone, r.name`, breachID, run, batch, size)
+		if err := lockBreach(ctx, tx, breachID); err != nil {
+			return err
+		}
+		var lo, hi int64
+		err := tx.QueryRow(ctx, `
+			SELECT first_seq, last_seq FROM breach_notice_batches b WHERE breach_id = $1 AND status = 'released'
+				AND NOT EXISTS (SELECT 1 FROM breach_notice_batches c WHERE c.breach_id = $1 AND c.first_seq = b.first_seq AND c.status <> 'released')
+			ORDER BY first_seq LIMIT 1`, breachID).Scan(&lo, &hi)
+		var rows pgx.Rows
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			rows, err = tx.Query(ctx, `
+				SELECT seq, email, phone, name FROM breach_recipients
+				WHERE breach_id = $1 AND seq > (SELECT coalesce(max(last_seq), 0) FROM breach_notice_batches WHERE breach_id = $1)
+				ORDER BY seq LIMIT $2`, breachID, size)
+		case err != nil:
+			return err
+		default:
+			rows, err = tx.Query(ctx, `SELECT seq, email, phone, name FROM breach_recipients WHERE breach_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq`,
+				breachID, lo, hi)
+		}
 		if err != nil {
 			return err
 		}
@@ -134,21 +182,23 @@ func (n Notices) Claim(ctx context.Context, breachID string, run, batch, size in
 			return err
 		}
 		_, err = tx.Exec(ctx, `
-			INSERT INTO breach_notice_batches (breach_id, run, batch, recipients, status, claimed_at) VALUES ($1, $2, $3, $4, 'claimed', $5)`,
-			breachID, run, batch, len(out), at)
+			INSERT INTO breach_notice_batches (breach_id, run, batch, recipients, status, claimed_at, first_seq, last_seq)
+			VALUES ($1, $2, $3, $4, 'claimed', $5, $6, $7)`,
+			breachID, run, batch, len(out), at, out[0].Seq, out[len(out)-1].Seq)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claiming batch %d of the notice of breach %s: %w", batch, breachID, err)
 	}
-	slices.SortFunc(out, func(a, b Recipient) int { return cmp.Compare(a.Seq, b.Seq) })
 	return out, nil
 }
 
 // BatchRecipients returns the people of a claimed batch, in order.
 func (n Notices) BatchRecipients(ctx context.Context, breachID string, run, batch int) ([]Recipient, error) {
 	rows, err := n.pool.Query(ctx, `
-		SELECT seq, email, phone, name FROM breach_recipients WHERE breach_id = $1 AND run = $2 AND batch = $3 ORDER BY seq`, breachID, run, batch)
+		SELECT r.seq, r.email, r.phone, r.name FROM breach_notice_batches b
+		JOIN breach_recipients r ON r.breach_id = b.breach_id AND r.seq BETWEEN b.first_seq AND b.last_seq
+		WHERE b.breach_id = $1 AND b.run = $2 AND b.batch = $3 ORDER BY r.seq`, breachID, run, batch)
 	if err != nil {
 		return nil, fmt.Errorf("reading batch %d of the notice of breach %s: %w", batch, breachID, err)
 	}
@@ -159,20 +209,14 @@ func (n Notices) BatchRecipients(ctx context.Context, breachID string, run, batc
 	return out, nil
 }
 
-// Settle records a batch's outcome: sent (with Mailgun's message id) or failed, for the batch
-// and each of its people, in one transaction; or refused, which leaves its people in the batch
-// for the next attempt. A batch already sent or failed stays as it is.
+// Settle records a batch's outcome, which is its people's: sent (with Mailgun's message id) or
+// failed; refused, which leaves its people in the batch for the next attempt; or released
+// (nothing was sent), which gives them to the next claim, with the reason. A batch already
+// sent, failed or released stays as it is.
 func (n Notices) Settle(ctx context.Context, breachID string, run, batch int, status, messageID, reason string, at time.Time) error {
-	err := pgx.BeginFunc(ctx, n.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `
-			UPDATE breach_notice_batches SET status = $4, message_id = $5, error = $6, done_at = $7
-			WHERE breach_id = $1 AND run = $2 AND batch = $3 AND status IN ('claimed', 'refused')`, breachID, run, batch, status, messageID, reason, at)
-		if err != nil || tag.RowsAffected() == 0 || status == BatchRefused {
-			return err
-		}
-		_, err = tx.Exec(ctx, `UPDATE breach_recipients SET status = $4 WHERE breach_id = $1 AND run = $2 AND batch = $3`, breachID, run, batch, status)
-		return err
-	})
+	_, err := n.pool.Exec(ctx, `
+		UPDATE breach_notice_batches SET status = $4, message_id = $5, error = $6, done_at = $7
+		WHERE breach_id = $1 AND run = $2 AND batch = $3 AND status IN ('claimed', 'refused')`, breachID, run, batch, status, messageID, reason, at)
 	if err != nil {
 		return fmt.Errorf("recording the outcome of batch %d of the notice of breach %s: %w", batch, breachID, err)
 	}
@@ -180,34 +224,65 @@ func (n Notices) Settle(ctx context.Context, breachID string, run, batch int, st
 }
 
 // Delivered records a delivery event from Mailgun for recipient seq of a breach's notice:
-// delivered or failed. A later event replaces an earlier one; an unknown recipient is ignored.
+// delivered or failed (for good), which makes their notice final, so their address is forgotten
+// in the same write. A later event replaces an earlier one; an unknown recipient, or one whose
+// batch is not recorded as sent, is ignored.
 func (Notices) Delivered(ctx context.Context, db Querier, breachID string, seq int64, event string, at time.Time) error {
 	_, err := db.Exec(ctx, `
-		UPDATE breach_recipients SET delivery = $3, delivery_at = $4
-		WHERE breach_id = $1 AND seq = $2 AND status = 'sent' AND (delivery_at IS NULL OR delivery_at <= $4)`, breachID, seq, event, at)
+		UPDATE breach_recipients SET delivery = $3, delivery_at = $4, `+forget+`
+		WHERE breach_id = $1 AND seq = $2 AND (delivery_at IS NULL OR delivery_at <= $4)
+			AND EXISTS (SELECT 1 FROM breach_notice_batches b WHERE b.breach_id = $1 AND b.status = 'sent' AND $2 BETWEEN b.first_seq AND b.last_seq)`,
+		breachID, seq, event, at)
 	if err != nil {
 		return fmt.Errorf("recording a delivery of the notice of breach %s: %w", breachID, err)
 	}
 	return nil
 }
 
+// forget is the SQL clearing a recipient's personal data, keeping their number, address_key,
+// source and delivery status.
+const forget = `email = NULL, phone = '', name = '', forgotten_at = coalesce(forgotten_at, now())`
+
+// Forget clears the addresses of the people of run's batches whose notice is final (sent or
+// failed), once they are no longer needed, and returns how many it cleared. People still to be
+// told keep theirs.
+func (n Notices) Forget(ctx context.Context, breachID string, run int) (int64, error) {
+	tag, err := n.pool.Exec(ctx, `
+		UPDATE breach_recipients r SET `+forget+`
+		FROM breach_notice_batches b
+		WHERE b.breach_id = $1 AND b.run = $2 AND b.status IN ('sent', 'failed')
+			AND r.breach_id = $1 AND r.seq BETWEEN b.first_seq AND b.last_seq AND r.forgotten_at IS NULL`, breachID, run)
+	if err != nil {
+		return 0, fmt.Errorf("forgetting the addresses of notice run %d of breach %s: %w", run, breachID, err)
+	}
+	return tag.RowsAffected(), nil
+}
+
 // Progress counts a breach's recipients by what became of their notice.
 func (n Notices) Progress(ctx context.Context, breachID string) (NoticeProgress, error) {
 	var p NoticeProgress
 	err := n.pool.QueryRow(ctx, `
-		SELECT count(*), count(*) FILTER (WHERE status = 'pending'), count(*) FILTER (WHERE status = 'sending'),
-			count(*) FILTER (WHERE status = 'sent'), count(*) FILTER (WHERE status = 'failed'),
-			count(*) FILTER (WHERE delivery = 'delivered'), count(*) FILTER (WHERE delivery = 'failed'),
-			(SELECT count(*) FROM breach_notice_batches WHERE breach_id = $1)
-		FROM breach_recipients WHERE breach_id = $1`, breachID).
-		Scan(&p.Recipients, &p.Pending, &p.Sending, &p.Sent, &p.Failed, &p.Delivered, &p.Bounced, &p.Batches)
+		SELECT r.n, r.delivered, r.bounced, b.sending, b.sent, b.failed, b.batches, r.forgotten
+		FROM (SELECT count(*) n, count(*) FILTER (WHERE delivery = 'delivered') delivered, count(*) FILTER (WHERE delivery = 'failed') bounced,
+				count(*) FILTER (WHERE forgotten_at IS NOT NULL) forgotten
+			FROM breach_recipients WHERE breach_id = $1) r,
+			(SELECT coalesce(sum(recipients) FILTER (WHERE status IN ('claimed', 'refused')), 0) sending,
+				coalesce(sum(recipients) FILTER (WHERE status = 'sent'), 0) sent,
+				coalesce(sum(recipients) FILTER (WHERE status = 'failed'), 0) failed, count(*) batches
+			FROM breach_notice_batches WHERE breach_id = $1) b`, breachID).
+		Scan(&p.Recipients, &p.Delivered, &p.Bounced, &p.Sending, &p.Sent, &p.Failed, &p.Batches, &p.Forgotten)
 	if err != nil {
 		return p, fmt.Errorf("counting the notice of breach %s: %w", breachID, err)
 	}
+	p.Pending = p.Recipients - p.Sending - p.Sent - p.Failed
 	return p, nil
 }
 
 func scanRecipient(r pgx.CollectableRow) (x Recipient, err error) {
-	err = r.Scan(&x.Seq, &x.Email, &x.Phone, &x.Name)
+	var email *string // nil once forgotten
+	err = r.Scan(&x.Seq, &email, &x.Phone, &x.Name)
+	if email != nil {
+		x.Email = *email
+	}
 	return x, err
 }
