@@ -320,3 +320,37 @@ func (a *Activities) ReleaseNoticeBatches(ctx context.Context, r NoticeRelease) 
 	}
 	return out, nil
 }
+
+// NoticeForget asks ForgetNoticeAddresses to clear the addresses of one notice run's people.
+type NoticeForget struct {
+	BreachID string
+	Run      int
+}
+
+// ForgetNoticeAddresses clears the addresses of the people of a notice run whose notice is
+// final (their batch sent or failed for good) and returns how many it cleared. It is
+// idempotent.
+func (a *Activities) ForgetNoticeAddresses(ctx context.Context, f NoticeForget) (int64, error) {
+	return a.Store.Notices().Forget(ctx, f.BreachID, f.Run)
+}
+
+// FoundFiles asks DiscardFound to delete what a notice run's finds wrote, once it is listed.
+type FoundFiles struct {
+	BreachID  string
+	Locations []string // the finds' export locations
+}
+
+// DiscardFound deletes the files the connectors' finds wrote for a notice run: they hold the
+// people's addresses, which are in the register once LoadFound listed them. Deleting what is
+// gone already is no error, so it can be retried.
+func (a *Activities) DiscardFound(ctx context.Context, f FoundFiles) (int, error) {
+	n := 0
+	for _, loc := range f.Locations {
+		k, err := a.Exports.RemoveAll(ctx, loc)
+		if err != nil {
+			return n, fmt.Errorf("deleting what the finds of breach %s wrote: %w", f.BreachID, err)
+		}
+		n += k
+	}
+	return n, nil
+}

@@ -26,6 +26,7 @@ func Register(r sdkworker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflow(workflows.ExportExpiryWorkflow)
 	r.RegisterWorkflow(workflows.BreachWorkflow)
 	r.RegisterWorkflow(workflows.BreachNoticeWorkflow)
+	r.RegisterWorkflow(workflows.NoticeForgetWorkflow)
 	r.RegisterWorkflow(workflows.DigestWorkflow)
 	r.RegisterActivity(acts)
 }

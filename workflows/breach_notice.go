@@ -40,6 +40,9 @@ type BreachNoticeInput struct {
 	// BatchesPerRun bounds one run's history: after that many batches the workflow continues as
 	// new (default 200, about 1,400 events).
 	BatchesPerRun int
+	// Retention is how long after the run's end the addresses of those it told are kept
+	// (mail.notice_retention; default 7 days).
+	Retention time.Duration
 	// What earlier runs did, carried across continue-as-new.
 	Released  bool // earlier notice runs' unsettled batches were released
 	Found     bool // the finds were done
@@ -88,21 +91,33 @@ func BreachNoticeWorkflow(ctx workflow.Context, in BreachNoticeInput) (NoticePro
 		}
 		in.Released = true
 	}
+	err := sendNotice(ctx, &in)
+	if workflow.IsContinueAsNewError(err) {
+		return in.Progress, err
+	}
+	if err != nil {
+		// Failed or cancelled: nobody of this run stays "sending"; a later run tells them.
+		if rerr := releaseBatches(ctx, &in, in.Run, in.Run, "notice run "+strconv.Itoa(in.Run)+" stopped: "+errorMessage(err)); rerr != nil {
+			err = multierror.Append(err, rerr)
+		}
+	}
+	// Whatever the outcome, the addresses of those told, and the finds' files, go in time.
+	dctx, cancel := workflow.NewDisconnectedContext(ctx)
+	defer cancel()
+	if ferr := forgetLater(dctx, in); ferr != nil {
+		err = multierror.Append(err, fmt.Errorf("scheduling the forgetting of the notice's addresses: %w", ferr))
+	}
+	return in.Progress, err
+}
+
+func sendNotice(ctx workflow.Context, in *BreachNoticeInput) error {
 	if !in.Found {
-		if err := findSubjects(ctx, &in); err != nil {
-			return in.Progress, err
+		if err := findSubjects(ctx, in, true); err != nil {
+			return err
 		}
 		in.Found = true
 	}
-	err := sendBatches(ctx, &in)
-	if err == nil || workflow.IsContinueAsNewError(err) {
-		return in.Progress, err
-	}
-	// Failed or cancelled: nobody of this run stays "sending"; a later run tells them.
-	if rerr := releaseBatches(ctx, &in, in.Run, in.Run, "notice run "+strconv.Itoa(in.Run)+" stopped: "+errorMessage(err)); rerr != nil {
-		err = multierror.Append(err, rerr)
-	}
-	return in.Progress, err
+	return sendBatches(ctx, in)
 }
 
 // sendBatches keeps Parallel batches in flight, each claiming its own people, until one finds
@@ -183,7 +198,7 @@ func releaseBatches(ctx workflow.Context, in *BreachNoticeInput, from, to int, r
 // batches, each wave waiting for its slowest batch.
 func noticeWaves(ctx workflow.Context, in BreachNoticeInput) (NoticeProgress, error) {
 	if !in.Found {
-		if err := findSubjects(ctx, &in); err != nil {
+		if err := findSubjects(ctx, &in, false); err != nil {
 			return in.Progress, err
 		}
 		in.Found = true
@@ -236,21 +251,25 @@ func noticeDefaults(in BreachNoticeInput) BreachNoticeInput {
 	if in.NextBatch <= 0 {
 		in.NextBatch = 1
 	}
+	if in.Retention <= 0 {
+		in.Retention = 7 * 24 * time.Hour
+	}
 	return in
 }
 
 // findSubjects runs every finder on every instance that declares find, in parallel, and lists
-// what each found. A failed instance fails the run, naming it: notifying only some of the people
-// found would look complete when it is not.
-func findSubjects(ctx workflow.Context, in *BreachNoticeInput) error {
+// what each found; with discard, it then deletes the files the finds wrote. A failed instance
+// fails the run, naming it: notifying only some of the people found would look complete when
+// it is not.
+func findSubjects(ctx workflow.Context, in *BreachNoticeInput, discard bool) error {
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		ScheduleToCloseTimeout: 24 * time.Hour, StartToCloseTimeout: time.Hour, HeartbeatTimeout: 2 * time.Minute,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 10 * time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Minute,
 			NonRetryableErrorTypes: []string{activities.ErrPermanent}},
 	})
 	type call struct {
-		connector string
-		f         workflow.Future
+		connector, location string
+		f                   workflow.Future
 	}
 	var calls []call
 	for _, c := range in.Connectors {
@@ -262,10 +281,11 @@ func findSubjects(ctx workflow.Context, in *BreachNoticeInput) error {
 			for _, k := range workflow.DeterministicKeys(f.Params) {
 				params[k] = f.Params[k]
 			}
-			calls = append(calls, call{c.Name, workflow.ExecuteActivity(actx, a.DispatchCommand, activities.Dispatch{
+			loc := strings.TrimSuffix(in.ExportBase, "/") + "/" + in.TenantID + "/" + in.BreachID + "/notice-" + strconv.Itoa(in.Run) + "-" + strconv.Itoa(i+1)
+			calls = append(calls, call{c.Name, loc, workflow.ExecuteActivity(actx, a.DispatchCommand, activities.Dispatch{
 				RequestID: in.BreachID, TenantID: in.TenantID, Connector: c.Name, Action: "find", Params: params,
 				IdempotencyKey: in.BreachID + ":notice:" + strconv.Itoa(in.Run) + ":" + strconv.Itoa(i+1) + ":" + c.Name + ":find",
-				ExportLocation: strings.TrimSuffix(in.ExportBase, "/") + "/" + in.TenantID + "/" + in.BreachID + "/notice-" + strconv.Itoa(in.Run) + "-" + strconv.Itoa(i+1),
+				ExportLocation: loc,
 			})})
 		}
 	}
@@ -292,7 +312,17 @@ func findSubjects(ctx workflow.Context, in *BreachNoticeInput) error {
 			in.Progress.Invalid += l.Invalid
 		}
 	}
-	return errs.ErrorOrNil()
+	if errs != nil || !discard || len(calls) == 0 {
+		return errs.ErrorOrNil()
+	}
+	// Listed in the register: the files' copies of the addresses are needed no more.
+	var locs []string
+	for _, c := range calls {
+		if !slices.Contains(locs, c.location) {
+			locs = append(locs, c.location)
+		}
+	}
+	return workflow.ExecuteActivity(rctx, a.DiscardFound, activities.FoundFiles{BreachID: in.BreachID, Locations: locs}).Get(ctx, nil)
 }
 
 // BreachSubjects starts notifying the people affected by a high-risk breach: those the
@@ -303,9 +333,11 @@ type BreachSubjects struct {
 	// Resume tells the people earlier runs left unsent (their batches released), alone or
 	// with new people.
 	Resume bool `json:"resume,omitempty"`
-	// Connectors and ExportBase are the tenant's, resolved by the caller from the configuration.
+	// Connectors, ExportBase and Retention are the tenant's and the deployment's, resolved by
+	// the caller from the configuration.
 	Connectors []domain.ConnectorRef `json:"connectors,omitempty"`
 	ExportBase string                `json:"export_base,omitempty"`
+	Retention  time.Duration         `json:"retention,omitempty"`
 	Actor      string                `json:"actor"`
 }
 
@@ -344,7 +376,7 @@ func (b *breach) registerNotices(ctx workflow.Context) error {
 			b.state.Notices = append(b.state.Notices, run)
 			c := b.state.Content
 			in := BreachNoticeInput{BreachID: b.in.BreachID, TenantID: b.in.TenantID, Run: run.Run, Find: s.Find,
-				Connectors: s.Connectors, ExportBase: s.ExportBase, Found: len(s.Find) == 0,
+				Connectors: s.Connectors, ExportBase: s.ExportBase, Retention: s.Retention, Found: len(s.Find) == 0,
 				Content: activities.NoticeContent{Nature: c.Nature, ContactPoint: c.ContactPoint, Consequences: c.Consequences, Measures: c.Measures}}
 			// The run goes on if the breach is closed meanwhile: people are told all the same.
 			cctx := workflow.WithChildOptions(b.ctx, workflow.ChildWorkflowOptions{WorkflowID: run.WorkflowID, ParentClosePolicy: enums.PARENT_CLOSE_POLICY_ABANDON})

@@ -76,6 +76,7 @@ func (w *noticeWorld) runUntil(t *testing.T, in workflows.BreachNoticeInput, hoo
 		env := s.NewTestWorkflowEnvironment()
 		env.SetTestTimeout(2 * time.Minute)
 		env.RegisterWorkflow(workflows.BreachNoticeWorkflow)
+		env.RegisterWorkflow(workflows.NoticeForgetWorkflow)
 		env.RegisterActivity(w.acts)
 		// The activities and the stand-in read the skipped clock, as the settle window does.
 		w.acts.Now, w.mailgun.Now = env.Now, env.Now

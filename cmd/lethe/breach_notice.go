@@ -83,13 +83,16 @@ func printNotices(w io.Writer, st workflows.BreachState) {
 	for _, r := range st.Notices {
 		fmt.Fprintf(w, "notice run %d (%s, by %s): %s, %d sent, %d failed in %d batches", r.Run, r.Source, r.Actor, r.Status,
 			r.Progress.Sent, r.Progress.Failed, r.Progress.Batches)
+		if r.Progress.Released > 0 {
+			fmt.Fprintf(w, ", %d left unsent for a later run", r.Progress.Released)
+		}
 		if r.Error != "" {
 			fmt.Fprintf(w, ": %s", r.Error)
 		}
 		fmt.Fprintln(w)
 	}
 	if p := st.Subjects; p != nil {
-		fmt.Fprintf(w, "people affected: %d listed, %d sent, %d failed, %d delivered, %d bounced, %d waiting\n",
-			p.Recipients, p.Sent, p.Failed, p.Delivered, p.Bounced, p.Pending+p.Sending)
+		fmt.Fprintf(w, "people affected: %d listed, %d sent, %d failed, %d delivered, %d bounced, %d waiting, %d addresses cleared\n",
+			p.Recipients, p.Sent, p.Failed, p.Delivered, p.Bounced, p.Pending+p.Sending, p.Forgotten)
 	}
 }

@@ -62,7 +62,8 @@ func (s *Service) Notify(ctx context.Context, tenant, id string, n Subjects) (wo
 	if st.Risk != "high" {
 		return st, fmt.Errorf("%w: the people affected are notified when the risk to them is high (Art. 34); assess the breach high first", ErrRejected)
 	}
-	arg := workflows.BreachSubjects{Find: n.Find, Resume: n.Resume, Actor: n.Actor, Connectors: requests.ConnectorRefs(s.Cfg, tenant), ExportBase: s.ExportBase}
+	arg := workflows.BreachSubjects{Find: n.Find, Resume: n.Resume, Actor: n.Actor, Connectors: requests.ConnectorRefs(s.Cfg, tenant), ExportBase: s.ExportBase,
+		Retention: s.Cfg.Mail.NoticeRetention}
 	if n.CSV != nil {
 		if len(n.Find) > 0 {
 			return st, fmt.Errorf("%w: give finders or an upload, not both", ErrInvalid)

@@ -177,6 +177,10 @@ type Mail struct {
 	// timeout) waits for Mailgun's events to show whether it was accepted before it is sent
 	// again (default 5 minutes; see README, "Notifying the people affected").
 	BatchSettle time.Duration `yaml:"batch_settle"`
+	// NoticeRetention is how long after a notice run ends the addresses of the people it told,
+	// and for whom no final delivery event came, are kept before they are cleared (default 7
+	// days; see README, "Notifying the people affected").
+	NoticeRetention time.Duration `yaml:"notice_retention"`
 }
 
 // Secrets names where Lethe's own keys come from.
@@ -326,6 +330,7 @@ var envOverrides = []struct {
 	{"LETHE_MAIL_FROM", "mail.from", func(c *Config, v string) error { c.Mail.From = v; return nil }},
 	{"LETHE_MAIL_API_BASE", "mail.api_base", func(c *Config, v string) error { c.Mail.APIBase = v; return nil }},
 	{"LETHE_MAIL_BATCH_SETTLE", "mail.batch_settle", duration(func(c *Config) *time.Duration { return &c.Mail.BatchSettle })},
+	{"LETHE_MAIL_NOTICE_RETENTION", "mail.notice_retention", duration(func(c *Config) *time.Duration { return &c.Mail.NoticeRetention })},
 	{"LETHE_KAFKA_RETENTION_COMMANDS", "kafka.retention.commands", duration(func(c *Config) *time.Duration { return &c.Kafka.Retention.Commands })},
 	{"LETHE_KAFKA_RETENTION_RESULTS", "kafka.retention.results", duration(func(c *Config) *time.Duration { return &c.Kafka.Retention.Results })},
 	{"LETHE_KAFKA_RETENTION_DLQ", "kafka.retention.dlq", duration(func(c *Config) *time.Duration { return &c.Kafka.Retention.DLQ })},
@@ -406,7 +411,7 @@ func Defaults() Config {
 		Database: Database{MaxConns: 10},
 		Exports:  Exports{Dir: "exports", ExpireAfterDays: 30},
 		Secrets:  Secrets{SigningKey: Secret{Env: "LETHE_SIGNING_KEY"}},
-		Mail: Mail{Region: "us", BatchSettle: 5 * time.Minute, APIKey: Secret{Env: "LETHE_MAILGUN_API_KEY"},
+		Mail: Mail{Region: "us", BatchSettle: 5 * time.Minute, NoticeRetention: 7 * 24 * time.Hour, APIKey: Secret{Env: "LETHE_MAILGUN_API_KEY"},
 			WebhookSigningKey: Secret{Env: "LETHE_MAILGUN_WEBHOOK_KEY"}},
 		Limits:   DefaultLimits(),
 		Webhooks: DefaultWebhooks(),
@@ -712,6 +717,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Mail.BatchSettle <= 0 {
 		return fmt.Errorf("%s: %s must be positive (how long an unanswered notice batch waits for Mailgun's events)", Setting("mail.batch_settle"), c.Mail.BatchSettle)
+	}
+	if c.Mail.NoticeRetention <= 0 {
+		return fmt.Errorf("%s: %s must be positive (how long a notice's addresses are kept after its run)", Setting("mail.notice_retention"), c.Mail.NoticeRetention)
 	}
 	if c.Exports.Dir == "" {
 		return fmt.Errorf("%s: must not be empty", Setting("exports.dir"))

@@ -2,11 +2,13 @@ package e2e_test
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/enums/v1"
 
 	"github.com/lethe-privacy/lethe/internal/breaches"
 	"github.com/lethe-privacy/lethe/internal/store"
@@ -90,4 +92,13 @@ func TestBreachNoticeReachesTenThousandOnceAcrossAWorkerKill(t *testing.T) {
 	assert.Zero(t, s.Standin.Exposed(), "copies showing another customer's address")
 	require.NotNil(t, st.Subjects)
 	assert.EqualValues(t, 10_000, st.Subjects.Sent)
+
+	// Listed in the register, the people the find wrote to its file are deleted from the export
+	// store, and the run's addresses are set to be forgotten after mail.notice_retention.
+	found, err := filepath.Glob(filepath.Join(s.Env["LETHE_EXPORTS_DIR"], "salon", id, "notice-*", "*"))
+	require.NoError(t, err)
+	assert.Empty(t, found, "the find's files")
+	d, err := s.Deps.Temporal.DescribeWorkflowExecution(ctx, id+"-notice-1-forget", "")
+	require.NoError(t, err, "the run's addresses are set to be forgotten")
+	assert.Equal(t, enums.WORKFLOW_EXECUTION_STATUS_RUNNING, d.WorkflowExecutionInfo.Status)
 }
