@@ -69,6 +69,7 @@ type Server struct {
 	drop   int
 	refuse int
 	status int
+	delay  time.Duration
 }
 
 // New starts the stand-in in front of a new mailgun.NewMockServer.
@@ -98,6 +99,10 @@ func (s *Server) LoseAnswers(n int) { s.mu.Lock(); s.lose = n; s.mu.Unlock() }
 
 // DropRequests makes the next n messages go unanswered and unqueued (lost on the way in).
 func (s *Server) DropRequests(n int) { s.mu.Lock(); s.drop = n; s.mu.Unlock() }
+
+// Delay makes each batch message take d to be answered after it is queued, as Mailgun's own
+// API takes a while with 1,000 recipients.
+func (s *Server) Delay(d time.Duration) { s.mu.Lock(); s.delay = d; s.mu.Unlock() }
 
 // Refuse makes the next n messages fail with status, queueing nothing.
 func (s *Server) Refuse(n, status int) { s.mu.Lock(); s.refuse, s.status = n, status; s.mu.Unlock() }
@@ -263,11 +268,13 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) {
 		s.copies = append(s.copies, copies...)
 	}
 	s.sent++
+	delay := s.delay
 	lose := s.lose > 0
 	if lose {
 		s.lose--
 	}
 	s.mu.Unlock()
+	time.Sleep(delay) // Mailgun's latency, not synchronisation
 	if lose {
 		hangUp(w) // queued, but the answer never arrives
 		return
