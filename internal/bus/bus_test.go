@@ -537,3 +537,21 @@ func TestRetryAfterSeconds(t *testing.T) {
 		}
 	}
 }
+
+// A leader moving or a group rebalancing is waited out by the consumer; anything else stops it
+// with the error.
+func TestRetriableKafkaErrors(t *testing.T) {
+	for err, want := range map[error]bool{
+		kafka.NotLeaderForPartition:                                       true,
+		fmt.Errorf("fetching: %w", kafka.LeaderNotAvailable):              true,
+		kafka.RebalanceInProgress:                                         true,
+		kafka.RequestTimedOut:                                             true,
+		kafka.TopicAuthorizationFailed:                                    false,
+		kafka.SASLAuthenticationFailed:                                    false,
+		errors.New("dial tcp 10.0.0.5:9092: connect: connection refused"): false,
+	} {
+		if got := bus.Retriable(err); got != want {
+			t.Errorf("Retriable(%v) = %v, want %v", err, got, want)
+		}
+	}
+}

@@ -101,14 +101,25 @@ func (b *Bus) Consume(ctx context.Context, opts ConsumerOptions, h Handler) erro
 	})
 	defer r.Close()
 	log := b.log.With("topic", opts.Topic, "group", opts.Group)
+	fetchDelay := opts.Backoff
 	for {
 		km, err := r.FetchMessage(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("fetching from %s: %w", opts.Topic, err)
+			if !Retriable(err) {
+				return fmt.Errorf("fetching from %s: %w", opts.Topic, err)
+			}
+			// A partition whose leader moves (a broker restart, a topic just created) answers
+			// this way until the metadata catch up: wait, not stop the consumer.
+			log.Warn("fetch failed; retrying", "error", err)
+			if fetchDelay, err = backoff(ctx, fetchDelay); err != nil {
+				return nil
+			}
+			continue
 		}
+		fetchDelay = opts.Backoff
 		m := Message{Topic: km.Topic, Partition: km.Partition, Offset: km.Offset, Key: km.Key, Value: km.Value}
 		herr := b.handle(ctx, opts, &m, h)
 		if ctx.Err() != nil {
@@ -125,7 +136,12 @@ func (b *Bus) Consume(ctx context.Context, opts ConsumerOptions, h Handler) erro
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("committing %s[%d]@%d: %w", m.Topic, m.Partition, m.Offset, err)
+			if !Retriable(err) {
+				return fmt.Errorf("committing %s[%d]@%d: %w", m.Topic, m.Partition, m.Offset, err)
+			}
+			// Not committed: whoever owns the partition next sees the message again, and every
+			// handler is idempotent by its message's key.
+			log.Warn("commit failed; the message may be seen again", "partition", m.Partition, "offset", m.Offset, "error", err)
 		}
 	}
 }
@@ -155,6 +171,21 @@ func (b *Bus) handle(ctx context.Context, opts ConsumerOptions, m *Message, h Ha
 			return err
 		}
 	}
+}
+
+// Retriable reports whether a Kafka error is one the broker itself calls temporary (a leader
+// moving, a request timing out), or a group rebalancing under the consumer (the reader rejoins
+// by itself): worth waiting out, never a reason to stop.
+func Retriable(err error) bool {
+	var kerr kafka.Error
+	if !errors.As(err, &kerr) {
+		return false
+	}
+	switch kerr {
+	case kafka.RebalanceInProgress, kafka.IllegalGeneration, kafka.UnknownMemberId:
+		return true
+	}
+	return kerr.Temporary()
 }
 
 // backoff waits delay, or until ctx ends, and returns the next delay: doubled, at most 30 s.
