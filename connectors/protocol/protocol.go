@@ -9,6 +9,7 @@ package protocol
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -99,3 +100,18 @@ type EncodeError struct{ Err error }
 
 func (e *EncodeError) Error() string { return e.Err.Error() }
 func (e *EncodeError) Unwrap() error { return e.Err }
+
+// Retriable reports whether a Kafka error is one the broker itself calls temporary (a leader
+// moving, a request timing out), or a group rebalancing under the consumer (the reader rejoins
+// by itself): worth waiting out, never a reason to stop.
+func Retriable(err error) bool {
+	var kerr kafka.Error
+	if !errors.As(err, &kerr) {
+		return false
+	}
+	switch kerr {
+	case kafka.RebalanceInProgress, kafka.IllegalGeneration, kafka.UnknownMemberId:
+		return true
+	}
+	return kerr.Temporary()
+}

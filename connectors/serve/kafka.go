@@ -58,6 +58,15 @@ func Kafka(ctx context.Context, k protocol.Kafka, h *Handler) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		if protocol.Retriable(err) {
+			// A leader moving or the group rebalancing: wait it out, as Lethe's own consumers do.
+			h.Log.Warn("fetching commands failed; retrying", "connector", name, "error", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("fetching commands of %s: %w", name, err)
 		}
@@ -82,7 +91,7 @@ func Kafka(ctx context.Context, k protocol.Kafka, h *Handler) error {
 		if ctx.Err() != nil {
 			return nil // uncommitted: the next runner performs it again, idempotent by key
 		}
-		if err := r.CommitMessages(ctx, m); err != nil && ctx.Err() == nil {
+		if err := r.CommitMessages(ctx, m); err != nil && ctx.Err() == nil && !protocol.Retriable(err) {
 			return fmt.Errorf("committing a command of %s: %w", name, err)
 		}
 	}

@@ -550,7 +550,7 @@ func TestRetriableKafkaErrors(t *testing.T) {
 		kafka.SASLAuthenticationFailed:                                    false,
 		errors.New("dial tcp 10.0.0.5:9092: connect: connection refused"): false,
 	} {
-		if got := bus.Retriable(err); got != want {
+		if got := protocol.Retriable(err); got != want {
 			t.Errorf("Retriable(%v) = %v, want %v", err, got, want)
 		}
 	}

@@ -108,7 +108,7 @@ func (b *Bus) Consume(ctx context.Context, opts ConsumerOptions, h Handler) erro
 			if ctx.Err() != nil {
 				return nil
 			}
-			if !Retriable(err) {
+			if !protocol.Retriable(err) {
 				return fmt.Errorf("fetching from %s: %w", opts.Topic, err)
 			}
 			// A partition whose leader moves (a broker restart, a topic just created) answers
@@ -136,7 +136,7 @@ func (b *Bus) Consume(ctx context.Context, opts ConsumerOptions, h Handler) erro
 			if ctx.Err() != nil {
 				return nil
 			}
-			if !Retriable(err) {
+			if !protocol.Retriable(err) {
 				return fmt.Errorf("committing %s[%d]@%d: %w", m.Topic, m.Partition, m.Offset, err)
 			}
 			// Not committed: whoever owns the partition next sees the message again, and every
@@ -171,21 +171,6 @@ func (b *Bus) handle(ctx context.Context, opts ConsumerOptions, m *Message, h Ha
 			return err
 		}
 	}
-}
-
-// Retriable reports whether a Kafka error is one the broker itself calls temporary (a leader
-// moving, a request timing out), or a group rebalancing under the consumer (the reader rejoins
-// by itself): worth waiting out, never a reason to stop.
-func Retriable(err error) bool {
-	var kerr kafka.Error
-	if !errors.As(err, &kerr) {
-		return false
-	}
-	switch kerr {
-	case kafka.RebalanceInProgress, kafka.IllegalGeneration, kafka.UnknownMemberId:
-		return true
-	}
-	return kerr.Temporary()
 }
 
 // backoff waits delay, or until ctx ends, and returns the next delay: doubled, at most 30 s.
