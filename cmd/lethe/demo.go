@@ -61,7 +61,7 @@ with where the export is, why the blocked erasure is blocked, and the rows the e
 				return err
 			}
 			defer d.Close()
-			r := &demoRun{out: cmd.OutOrStdout(), svc: d.Requests(), audit: d.Store.Audit(), cfg: cfg, tenant: "demo", mailbox: cfg.HTTP.PublicURL + "/dev/mailbox", start: time.Now()}
+			r := &demoRun{out: cmd.OutOrStdout(), svc: d.Requests(), audit: d.Store.Audit(), hooks: d.Store.Webhooks(), cfg: cfg, tenant: "demo", mailbox: cfg.HTTP.PublicURL + "/dev/mailbox", start: time.Now()}
 			return r.run(ctx)
 		},
 	}
@@ -73,6 +73,7 @@ type demoRun struct {
 	out     io.Writer
 	svc     *requests.Service
 	audit   store.Audit
+	hooks   store.Webhooks
 	cfg     config.Config
 	tenant  string
 	mailbox string
@@ -117,7 +118,48 @@ func (r *demoRun) run(ctx context.Context) error {
 		fmt.Fprintf(r.out, "  erasure %s in %s: rows anonymised: %s; deleted: %s; kept (de-identified): %s\n",
 			erasure.RequestID, c.Connector, rowCounts(res.Anonymised), rowCounts(res.Deleted), listOrNone(res.Kept))
 	}
-	return r.erasureTrail(ctx, erasure.RequestID, demo.ClearCustomerEmail)
+	if err := r.erasureTrail(ctx, erasure.RequestID, demo.ClearCustomerEmail); err != nil {
+		return err
+	}
+	return r.webhooks(ctx, erasure.RequestID)
+}
+
+// webhooks waits for the webhook delivery of the erasure's completion (the bridge sends it
+// shortly after) and prints the request's deliveries and their audit events.
+func (r *demoRun) webhooks(ctx context.Context, id string) error {
+	t, ok := r.cfg.Tenant(r.tenant)
+	if !ok || len(t.Webhooks) == 0 {
+		return nil
+	}
+	var ds []store.Delivery
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		var err error
+		if ds, err = r.hooks.List(ctx, store.DeliveryFilter{RequestID: id}); err != nil {
+			return err
+		}
+		if slices.ContainsFunc(ds, func(d store.Delivery) bool {
+			return d.EventType == "request.completed" && d.State != store.DeliveryPending
+		}) || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	fmt.Fprintf(r.out, "  webhooks of %s (signed; received at %s/dev/webhooks):\n", id, r.cfg.HTTP.PublicURL)
+	for _, d := range slices.Backward(ds) {
+		fmt.Fprintf(r.out, "    %s to %s: %s after %d attempt(s), HTTP %d\n", d.EventType, d.Subscription, d.State, d.Attempts, d.LastStatus)
+	}
+	events, err := r.audit.List(ctx, store.AuditFilter{TenantID: r.tenant, RequestID: id, Action: "webhook.delivered", Limit: 100})
+	if err != nil {
+		return err
+	}
+	for _, e := range slices.Backward(events) {
+		fmt.Fprintf(r.out, "    audit #%d %s: %v %v\n", e.Seq, e.Action, e.Detail["subscription"], e.Detail["event_type"])
+	}
+	return nil
 }
 
 // erasureTrail prints the connector steps the erasure's audit trail lists, and asks the

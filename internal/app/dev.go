@@ -33,6 +33,7 @@ import (
 	"github.com/lethe-privacy/lethe/internal/localstack"
 	"github.com/lethe-privacy/lethe/internal/mailchimpstandin"
 	"github.com/lethe-privacy/lethe/internal/slackstandin"
+	"github.com/lethe-privacy/lethe/internal/webhooks"
 	"github.com/lethe-privacy/lethe/workflows"
 )
 
@@ -61,6 +62,9 @@ type Dev struct {
 	// demo tenant's mailchimp connector instance serves; MailchimpMembers counts that list.
 	Mailchimp        *mailchimpstandin.Server
 	MailchimpMembers int
+	// Webhooks receives the demo tenant's webhook subscription at /dev/webhooks/inbox and
+	// lists what arrived at /dev/webhooks.
+	Webhooks *webhooks.Inbox
 	// ConfigFile is the configuration written for operator commands against this stack.
 	ConfigFile string
 	AdminToken string
@@ -105,6 +109,8 @@ func StartDev(ctx context.Context, o DevOptions) (_ *Dev, err error) {
 	// And the salon's marketing list lives in a Mailchimp stand-in.
 	d.Mailchimp = mailchimpstandin.New(DevMailchimpKey)
 	d.Mailchimp.AddList(demo.MailchimpAudience, "Demo Salon news")
+	// The demo tenant's webhook subscription delivers to a receiver on the dev server itself.
+	d.Webhooks = webhooks.NewInbox([]byte(DevWebhookSecret(secrets.SigningKey)), 500)
 	env := devEnv(o, d.Services, d.Mailgun.URL(), secrets)
 	env["LETHE_SLACK_API_URL"] = d.Slack.URL()
 	cfg, err := devConfig(env, devStandins{Mailchimp: d.Mailchimp.URL()})
@@ -130,23 +136,24 @@ func StartDev(ctx context.Context, o DevOptions) (_ *Dev, err error) {
 // and hash key from the process environment, so those two are set there too unless set already.
 func devEnv(o DevOptions, svc *localstack.Dev, mailgunURL string, secrets devSecrets) map[string]string {
 	env := map[string]string{
-		"LETHE_MAIL_API_BASE":     mailgunURL,
-		"LETHE_MAILGUN_API_KEY":   "dev",
-		"LETHE_MAIL_DOMAIN":       "mg.lethe.localhost",
-		"LETHE_MAIL_FROM":         "privacy@mg.lethe.localhost",
-		"LETHE_EXPORTS_DIR":       filepath.Join(o.Dir, "exports"),
-		"LETHE_DEMO_DATABASE_URL": svc.Postgres.URL("lethe_demo"),
-		"LETHE_DEMO_HASH_KEY":     secrets.SigningKey,
-		"DATABASE_URL":            svc.Postgres.URL("lethe"),
-		"LETHE_TEMPORAL_HOSTPORT": svc.Temporal.HostPort(),
-		"LETHE_KAFKA_BROKERS":     svc.Brokers,
-		"LETHE_HTTP_ADDR":         o.HTTPAddr,
-		"LETHE_PUBLIC_URL":        "http://" + o.HTTPAddr,
-		"LETHE_SIGNING_KEY":       secrets.SigningKey,
-		"LETHE_DEMO_ADMIN_TOKEN":  secrets.AdminToken,
-		"LETHE_DEMO_SLACK_BOT":    "xoxb-dev-demo",
-		"LETHE_DEMO_SLACK_SECRET": DevSlackSecret(secrets.SigningKey),
-		demo.MailchimpKeyEnv:      DevMailchimpKey,
+		"LETHE_MAIL_API_BASE":       mailgunURL,
+		"LETHE_MAILGUN_API_KEY":     "dev",
+		"LETHE_MAIL_DOMAIN":         "mg.lethe.localhost",
+		"LETHE_MAIL_FROM":           "privacy@mg.lethe.localhost",
+		"LETHE_EXPORTS_DIR":         filepath.Join(o.Dir, "exports"),
+		"LETHE_DEMO_DATABASE_URL":   svc.Postgres.URL("lethe_demo"),
+		"LETHE_DEMO_HASH_KEY":       secrets.SigningKey,
+		"DATABASE_URL":              svc.Postgres.URL("lethe"),
+		"LETHE_TEMPORAL_HOSTPORT":   svc.Temporal.HostPort(),
+		"LETHE_KAFKA_BROKERS":       svc.Brokers,
+		"LETHE_HTTP_ADDR":           o.HTTPAddr,
+		"LETHE_PUBLIC_URL":          "http://" + o.HTTPAddr,
+		"LETHE_SIGNING_KEY":         secrets.SigningKey,
+		"LETHE_DEMO_ADMIN_TOKEN":    secrets.AdminToken,
+		"LETHE_DEMO_SLACK_BOT":      "xoxb-dev-demo",
+		"LETHE_DEMO_SLACK_SECRET":   DevSlackSecret(secrets.SigningKey),
+		"LETHE_DEMO_WEBHOOK_SECRET": DevWebhookSecret(secrets.SigningKey),
+		demo.MailchimpKeyEnv:        DevMailchimpKey,
 	}
 	for _, k := range []string{"LETHE_DEMO_DATABASE_URL", "LETHE_DEMO_HASH_KEY", demo.MailchimpKeyEnv} {
 		if os.Getenv(k) == "" {
@@ -250,6 +257,8 @@ func (d *Dev) Run(ctx context.Context, ready func()) error {
 	mux := http.NewServeMux()
 	mux.Handle("/", stack)
 	mux.Handle("GET /dev/slack", d.Slack.Page())
+	mux.Handle("POST "+DevWebhookInbox, d.Webhooks)
+	mux.Handle("GET /dev/webhooks", d.Webhooks.Page())
 	var h http.Handler = mux
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return RunParts(gctx, d.Parts()...) })
@@ -297,6 +306,15 @@ func (d *Dev) Close() {
 	}
 }
 
+// DevWebhookInbox is where lethe dev receives the demo tenant's webhook subscription.
+const DevWebhookInbox = "/dev/webhooks/inbox"
+
+// DevWebhookSecret is the secret of the demo tenant's webhook subscription in lethe dev.
+func DevWebhookSecret(signingKey string) string {
+	sum := sha256.Sum256([]byte("lethe dev webhook:" + signingKey))
+	return hex.EncodeToString(sum[:16])
+}
+
 // DevSlackApprover is the Slack user allowed to decide the demo tenant's requests in lethe dev.
 const DevSlackApprover = "UDEVAPPROVER"
 
@@ -341,7 +359,11 @@ func devConfig(env map[string]string, standins devStandins) (config.Config, erro
 				BotToken: config.Secret{Env: "LETHE_DEMO_SLACK_BOT"}, SigningSecret: config.Secret{Env: "LETHE_DEMO_SLACK_SECRET"},
 				ApprovalChannel: "CDEVAPPROVALS", Approvers: []config.SlackApprovers{{Users: []string{DevSlackApprover}}},
 			},
+			// Request and breach events go to the receiver at /dev/webhooks, on this machine.
+			Webhooks: []config.Webhook{{Name: "dev-inbox", URL: env["LETHE_PUBLIC_URL"] + DevWebhookInbox,
+				Events: []string{"request.*", "breach.*"}, Secret: config.Secret{Env: "LETHE_DEMO_WEBHOOK_SECRET"}}},
 		})
+		cfg.Webhooks.AllowPrivate = true
 	}
 	// The demo salon's database is served by an instance of the database connector, named
 	// database, for the demo tenant, unless the file configures an instance of that name.
@@ -428,6 +450,12 @@ func writeDevConfig(dir string, cfg config.Config, s devSecrets) (string, error)
 				return "", err
 			}
 			cfg.Tenants[i].Slack = &c
+		}
+		cfg.Tenants[i].Webhooks = slices.Clone(cfg.Tenants[i].Webhooks)
+		for j, w := range cfg.Tenants[i].Webhooks {
+			if cfg.Tenants[i].Webhooks[j].Secret, err = secret(cfg.Tenants[i].ID+"-webhook-"+w.Name, w.Secret.Value()); err != nil {
+				return "", err
+			}
 		}
 	}
 	// Connector keys as files too; a remote connector's program reads its key from there.

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -14,7 +16,9 @@ import (
 	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/internal/mailchimpstandin"
 	"github.com/lethe-privacy/lethe/internal/store"
+	"github.com/lethe-privacy/lethe/internal/testenv"
 	"github.com/lethe-privacy/lethe/internal/teststack"
+	"github.com/lethe-privacy/lethe/internal/webhooks"
 )
 
 // vendorCheck is one system the demo salon feeds besides its database: how the test stack
@@ -55,9 +59,10 @@ func mailchimpHolds(t *testing.T, s *stack, email string) bool {
 }
 
 // An erasure on the whole stack reaches every vendor the salon feeds: afterwards none holds
-// the customer, and the request's audit trail lists each connector's step.
+// the customer, and the request's audit trail lists each connector's step. The salon's webhook
+// subscription receives the request's completion signed, and the trail lists that delivery.
 func TestErasureReachesEveryVendorEndToEnd(t *testing.T) {
-	o := teststack.Options{Name: "e2e-vendors"}
+	o := teststack.Options{Name: "e2e-vendors", Webhooks: true}
 	for _, v := range vendorChecks {
 		v.enable(&o)
 	}
@@ -94,6 +99,40 @@ func TestErasureReachesEveryVendorEndToEnd(t *testing.T) {
 		})
 	}
 	assert.Contains(t, steps, "database", "the database's own step is listed too")
+
+	t.Run("webhook", func(t *testing.T) {
+		delivered := webhookDelivered(t, s, id, "request.completed")
+		ts, sig, ok := strings.Cut(strings.TrimPrefix(delivered.Signature, "t="), ",v1=")
+		require.True(t, ok, "Lethe-Signature %q", delivered.Signature)
+		assert.Equal(t, testenv.OpenSSLHMAC(t, teststack.WebhookSecret, ts+"."+string(delivered.Body)), sig, "OpenSSL verifies the signature")
+		assert.NotContains(t, string(delivered.Body), email, "the event names no one")
+		require.Eventually(t, func() bool {
+			events, err := s.Deps.Store.Audit().List(context.Background(), store.AuditFilter{RequestID: id, Action: "webhook.delivered", Limit: 100})
+			require.NoError(t, err)
+			for _, e := range events {
+				if e.Detail["event_type"] == "request.completed" && e.Detail["subscription"] == "inbox" {
+					return true
+				}
+			}
+			return false
+		}, 2*time.Minute, 50*time.Millisecond, "the audit trail lists the webhook delivery of the completion")
+	})
+}
+
+// webhookDelivered waits for the subscription's verified delivery of the request's event.
+func webhookDelivered(t *testing.T, s *stack, id, typ string) webhooks.Received {
+	t.Helper()
+	var got webhooks.Received
+	require.Eventually(t, func() bool {
+		for _, r := range s.Inbox.Received() {
+			if r.RequestID == id && r.Event == typ && r.Verified {
+				got = r
+				return true
+			}
+		}
+		return false
+	}, 2*time.Minute, 50*time.Millisecond, "no verified %s delivery of %s reached the webhook receiver", typ, id)
+	return got
 }
 
 func actions(events []store.Event) []string {

@@ -38,6 +38,7 @@ import (
 	"github.com/lethe-privacy/lethe/internal/standin"
 	"github.com/lethe-privacy/lethe/internal/testenv"
 	"github.com/lethe-privacy/lethe/internal/twiliostandin"
+	"github.com/lethe-privacy/lethe/internal/webhooks"
 
 	_ "github.com/lethe-privacy/lethe/connectors/builtin" // every connector lethe has, as the binary
 )
@@ -70,6 +71,9 @@ const (
 	TwilioToken   = "salon-twilio-auth-token"
 	TwilioSender  = demo.TwilioSender
 )
+
+// WebhookSecret signs the deliveries of the webhook subscription (Options.Webhooks).
+const WebhookSecret = "teststack-webhook-secret-0123456789"
 
 // MailchimpKey is the API key of the Mailchimp stand-in (Options.Mailchimp).
 const MailchimpKey = "0123456789abcdef0123456789abcdef-us6"
@@ -111,6 +115,9 @@ type Options struct {
 	// Mailchimp starts a Mailchimp stand-in (Stack.Mailchimp) holding the first demo
 	// database's marketing list, served by the connector instance mailchimp for every tenant.
 	Mailchimp bool
+	// Webhooks subscribes the last tenant of Tenants (the salon by default) to every request and
+	// breach event, delivered to a local receiver (Stack.Inbox) signed with WebhookSecret.
+	Webhooks bool
 	// Databases are the instances of the database connector, each in front of a database of
 	// its own holding the demo salon's data (default: one, named database, for every tenant).
 	Databases []Database
@@ -159,7 +166,9 @@ type Stack struct {
 	Twilio *twiliostandin.Server
 	// Mailchimp is the Mailchimp stand-in, with Options.Mailchimp.
 	Mailchimp *mailchimpstandin.Server
-	Log       *slog.Logger
+	// Inbox receives the webhook subscription's deliveries, with Options.Webhooks.
+	Inbox *webhooks.Inbox
+	Log   *slog.Logger
 
 	listener net.Listener
 }
@@ -240,6 +249,16 @@ func New(t testing.TB, o Options) *Stack {
 			strings.ReplaceAll("\n"+strings.TrimSpace(string(demo.MailchimpConnectorConfig(s.Mailchimp.URL()))), "\n", "\n      "))
 	}
 
+	webhookConfig := ""
+	if o.Webhooks {
+		s.Inbox = webhooks.NewInbox([]byte(WebhookSecret), 1000)
+		srv := httptest.NewServer(s.Inbox)
+		t.Cleanup(srv.Close)
+		s.Env["TEST_WEBHOOK_SECRET"] = WebhookSecret
+		o.Tenants += "\n    webhooks: [{name: inbox, url: \"" + srv.URL + "/hook\", events: [\"request.*\", \"breach.*\"], secret: {env: TEST_WEBHOOK_SECRET}}]"
+		webhookConfig = "\nwebhooks: {allow_private: true, backoff: 200ms, poll: 100ms}"
+	}
+
 	if o.Listen {
 		s.listener, err = net.Listen("tcp", "127.0.0.1:0")
 		require.NoError(t, err)
@@ -251,7 +270,7 @@ func New(t testing.TB, o Options) *Stack {
 	require.NoError(t, os.WriteFile(s.CfgFile, []byte(`
 tenants:`+o.Tenants+`
 mail: {domain: mg.salon.example, from: privacy@mg.salon.example}
-connectors:`+connectors.String()+o.Instances+"\n"+o.Config), 0o600))
+connectors:`+connectors.String()+o.Instances+webhookConfig+"\n"+o.Config), 0o600))
 	for k, v := range map[string]string{
 		"DATABASE_URL":              testenv.PostgresURL(t),
 		"LETHE_KAFKA_BROKERS":       strings.Join(testenv.KafkaBrokers(t), ","),
