@@ -13,6 +13,7 @@ import (
 	"github.com/lethe-privacy/lethe/internal/crypto"
 	"github.com/lethe-privacy/lethe/internal/identity"
 	"github.com/lethe-privacy/lethe/internal/mail"
+	"github.com/lethe-privacy/lethe/internal/metrics"
 	"github.com/lethe-privacy/lethe/internal/store"
 )
 
@@ -42,6 +43,8 @@ type Activities struct {
 	// ConsentPurposes are the instances' consent_purpose: a notify to one waits for the
 	// subject's consent to it (checkConsent).
 	ConsentPurposes map[string]string
+	// Metrics observes requests' time to close; nil observes nothing.
+	Metrics *metrics.Metrics
 	// SlackAPI is Slack's Web API base ("" for Slack itself; the stand-in in lethe dev and tests).
 	SlackAPI string
 	// Now is the clock; nil means time.Now.

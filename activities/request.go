@@ -43,6 +43,7 @@ func (a *Activities) RecordTransition(ctx context.Context, t Transition) error {
 	if err != nil {
 		return permanent("encoding request state", err)
 	}
+	var recorded bool
 	err = pgx.BeginFunc(ctx, a.Store.Pool, func(tx pgx.Tx) error {
 		err := a.Store.Requests().Record(ctx, tx, store.RequestRow{
 			ID: t.RequestID, TenantID: t.TenantID, Type: t.Type, Status: t.Status, Regime: t.Regime, Country: t.Country,
@@ -51,11 +52,14 @@ func (a *Activities) RecordTransition(ctx context.Context, t Transition) error {
 		if err != nil {
 			return err
 		}
-		_, err = a.Store.Audit().Append(ctx, tx, store.Event{Key: t.Key, TenantID: t.TenantID, At: t.At, Actor: t.Actor, Action: t.Action, RequestID: t.RequestID, Detail: t.Detail})
+		recorded, err = a.Store.Audit().Append(ctx, tx, store.Event{Key: t.Key, TenantID: t.TenantID, At: t.At, Actor: t.Actor, Action: t.Action, RequestID: t.RequestID, Detail: t.Detail})
 		return err
 	})
 	if err != nil {
 		return err
+	}
+	if recorded && domain.Terminal(t.Status) { // once, however often the activity is retried
+		a.Metrics.Closed(t.TenantID, t.Type, t.Status, t.At.Sub(t.ReceivedAt).Seconds())
 	}
 	return a.publish(ctx, bus.TopicEvents, t.RequestID, bus.Event{
 		Schema: schemas.Event, Version: schemas.Version, ID: t.Key, Type: t.Action,

@@ -8,7 +8,8 @@
 #                                    ./bin/workflowcheck ./workflows/...
 #                                    go test -count=1 -p 1 -timeout 40m ./...
 #                                    the same vet and test inside deploy/examples/go-connector,
-#                                      a module of its own (an outside connector)
+#                                      a module of its own (an outside connector), and inside
+#                                      deploy/monitoring (alert rules and dashboard queries)
 #                                    deploy/schemathesis/run.sh  (the OpenAPI fuzzer, every
 #                                      check, against a live `lethe dev`; 30 to 60 s)
 #                                  every step runs; the script fails if any did.
@@ -154,6 +155,14 @@ go test "${test_flags[@]}" ./... || failed+=("go test")
 # The outside Go connector is its own module, so ./... above does not reach it.
 say "go vet and go test ./... in deploy/examples/go-connector"
 (cd deploy/examples/go-connector && go vet ./... && go test "${test_flags[@]}" ./...) || failed+=("go-connector example")
+# The alert rules and the Grafana dashboard, through Prometheus's own rule and PromQL parsers
+# (a module of its own: the Prometheus server's dependencies stay out of Lethe's go.mod); and
+# promtool itself when it is installed.
+say "go test in deploy/monitoring (alert rules, Grafana dashboard)"
+(cd deploy/monitoring && go vet ./... && go test "${test_flags[@]}" ./...) || failed+=("monitoring rules")
+if command -v promtool >/dev/null; then
+	promtool check rules deploy/prometheus/lethe-rules.yml || failed+=("promtool check rules")
+fi
 # The HTTP API against its own document, from outside: bounded by max examples per operation.
 deploy/schemathesis/run.sh || failed+=("schemathesis")
 

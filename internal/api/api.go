@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.temporal.io/sdk/client"
 )
@@ -32,15 +33,17 @@ type Server struct {
 // New builds the handler. checks are run, in parallel, on every /readyz.
 func New(log *slog.Logger, checks ...Checker) *Server {
 	s := &Server{mux: http.NewServeMux(), log: log}
-	s.registry = MountHealth(s.mux, log, checks...)
+	s.registry = MountHealth(s.mux, log, nil, checks...)
 	return s
 }
 
-// MountHealth serves /healthz, /readyz (checks run in parallel on each call) and /metrics on
-// mux, and returns the registry the metrics come from.
-func MountHealth(mux *http.ServeMux, log *slog.Logger, checks ...Checker) *prometheus.Registry {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+// MountHealth serves /healthz, /readyz (checks run in parallel on each call) and /metrics of
+// reg on mux, and returns reg; a nil reg is a new one with the Go runtime's metrics.
+func MountHealth(mux *http.ServeMux, log *slog.Logger, reg *prometheus.Registry, checks ...Checker) *prometheus.Registry {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
 	h := health{checks: checks, log: log}
 	mux.HandleFunc("GET /healthz", h.healthz)
 	mux.HandleFunc("GET /readyz", h.readyz)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -25,6 +26,7 @@ import (
 	"github.com/lethe-privacy/lethe/internal/identity"
 	"github.com/lethe-privacy/lethe/internal/limits"
 	"github.com/lethe-privacy/lethe/internal/mail"
+	"github.com/lethe-privacy/lethe/internal/metrics"
 	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/internal/store"
 )
@@ -49,6 +51,10 @@ type Stack struct {
 	Mailbox *mail.Mailbox
 	// Keys seal and open connector commands.
 	Keys crypto.ConnectorKeys
+	// Metrics is the process's /metrics: every part of the process observes into it.
+	Metrics *metrics.Metrics
+
+	readModel sync.Once // the read-model gauges, registered by the first Handler
 }
 
 // Need says which parts of the stack to build. A command builds only what it uses, so it
@@ -70,7 +76,7 @@ var All = Need{Store: true, Bus: true, Temporal: true, Mail: true, Keys: true}
 // mail, connector keys. Every failure names the setting to fix, so a bad configuration stops
 // the start with one line; what was opened before it is closed again.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger, need Need) (*Stack, error) {
-	s := &Stack{Cfg: cfg, Log: log}
+	s := &Stack{Cfg: cfg, Log: log, Metrics: metrics.New()}
 	if err := s.build(ctx, need); err != nil {
 		s.Close()
 		return nil, err
@@ -93,8 +99,13 @@ func (s *Stack) build(ctx context.Context, need Need) error {
 		if err != nil {
 			return err
 		}
+		bc.Metrics = s.Metrics
 		if s.Bus, err = bus.Open(ctx, bc); err != nil {
 			return fmt.Errorf("%s: %w", config.Setting("kafka.brokers"), err)
+		}
+		// The lag of the consumer groups this process runs (none in serve).
+		if err := s.Metrics.KafkaLag(s.Bus, s.Cfg.HTTP.MetricsRefresh); err != nil {
+			return fmt.Errorf("registering the Kafka lag metrics: %w", err)
 		}
 	}
 	if need.Temporal {
@@ -250,7 +261,7 @@ func (s *Stack) Activities() *activities.Activities {
 		Codes:     &identity.Codes{Pool: s.Store.Pool, Key: []byte(s.Cfg.Secrets.SigningKey.Value())},
 		PublicURL: s.Cfg.HTTP.PublicURL, MyAccountPath: s.Cfg.MyAccountPath,
 		SigningKey: s.Cfg.Secrets.SigningKey.Value(), Tenants: tenants, Keys: s.Keys, SlackAPI: s.Cfg.Slack.APIURL,
-		ConsentPurposes: purposes,
+		ConsentPurposes: purposes, Metrics: s.Metrics,
 	}
 }
 

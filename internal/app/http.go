@@ -28,6 +28,7 @@ import (
 // Slack endpoint) is one more entry.
 var surfaces = []func(s *Stack, mux *http.ServeMux) error{
 	mountHealth,
+	mountReadModelMetrics,
 	mountV1,
 	mountWebhooks,
 	mountTwilio,
@@ -56,10 +57,24 @@ func mountCallbacks(s *Stack, mux *http.ServeMux) error {
 	return nil
 }
 
-// mountHealth serves /healthz, /readyz over the stack's connections, and /metrics.
+// mountHealth serves /healthz, /readyz over the stack's connections, and the process's /metrics.
 func mountHealth(s *Stack, mux *http.ServeMux) error {
-	api.MountHealth(mux, s.Log, s.Checkers()...)
+	api.MountHealth(mux, s.Log, s.Metrics.Registry, s.Checkers()...)
 	return nil
+}
+
+// mountReadModelMetrics adds the gauges read from PostgreSQL to the /metrics of the process
+// that serves HTTP (serve, dev), once: one process exports them, so they are not counted twice.
+func mountReadModelMetrics(s *Stack, _ *http.ServeMux) error {
+	var err error
+	s.readModel.Do(func() {
+		var tenants []string
+		for _, t := range s.Cfg.Tenants {
+			tenants = append(tenants, t.ID)
+		}
+		err = s.Metrics.ReadModel(s.Store, tenants, s.Cfg.HTTP.MetricsRefresh, nil)
+	})
+	return err
 }
 
 // mountV1 serves the /v1 API, rate-limited.

@@ -185,5 +185,5 @@ func (s *Stack) Runner(name string) (*runner.Runner, error) {
 		_ = c.Close()
 		return nil, err
 	}
-	return &runner.Runner{Connector: c, Name: name, Keys: ring, Bus: s.Bus, Store: s.Store, Exports: s.Exports, Log: s.Log}, nil // the runner names the connector in each line
+	return &runner.Runner{Connector: c, Name: name, Keys: ring, Bus: s.Bus, Store: s.Store, Exports: s.Exports, Log: s.Log, Metrics: s.Metrics}, nil // the runner names the connector in each line
 }

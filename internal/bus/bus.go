@@ -12,12 +12,14 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/sasl"
 
 	"github.com/lethe-privacy/lethe/connectors/protocol"
+	"github.com/lethe-privacy/lethe/internal/metrics"
 )
 
 // Lethe's topics (README, "Kafka topics"). Connector commands have one topic per connector
@@ -122,6 +124,8 @@ type Config struct {
 	TLS    *tls.Config
 	SASL   sasl.Mechanism
 	Logger *slog.Logger
+	// Metrics counts dead letters; nil counts nothing.
+	Metrics *metrics.Metrics
 }
 
 // Bus is a connection to one Kafka cluster. It is safe for concurrent use.
@@ -131,6 +135,9 @@ type Bus struct {
 	client    *kafka.Client
 	writer    *kafka.Writer
 	log       *slog.Logger
+
+	mu       sync.Mutex
+	consumed []groupTopic // the consumer groups run, for ConsumerLag
 }
 
 // Open checks that a broker answers (so a wrong address fails at start, not at the first

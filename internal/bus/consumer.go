@@ -17,6 +17,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/lethe-privacy/lethe/connectors/protocol"
+	"github.com/lethe-privacy/lethe/internal/metrics"
 	"github.com/lethe-privacy/lethe/schemas"
 )
 
@@ -84,6 +85,7 @@ func (b *Bus) Consume(ctx context.Context, opts ConsumerOptions, h Handler) erro
 	if opts.Backoff <= 0 {
 		opts.Backoff = 200 * time.Millisecond
 	}
+	b.consuming(opts.Group, opts.Topic)
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:           b.cfg.Brokers,
 		GroupID:           b.cfg.TopicPrefix + opts.Group,
@@ -129,6 +131,7 @@ func (b *Bus) Consume(ctx context.Context, opts ConsumerOptions, h Handler) erro
 			if err := b.deadLetter(ctx, m, herr); err != nil {
 				return nil // only ctx ends the retries: not committed, the next owner sees it again
 			}
+			b.cfg.Metrics.DeadLettered(opts.Topic, reasonClass(herr))
 			// The reason may quote the payload, so only coordinates reach the log.
 			log.Warn("message dead-lettered", "partition", m.Partition, "offset", m.Offset)
 		}
@@ -150,10 +153,10 @@ func (b *Bus) Consume(ctx context.Context, opts ConsumerOptions, h Handler) erro
 func (b *Bus) handle(ctx context.Context, opts ConsumerOptions, m *Message, h Handler) error {
 	name, err := schemas.Validate(m.Value)
 	if err != nil {
-		return err
+		return classify(metrics.ReasonInvalid, err)
 	}
 	if len(opts.Schemas) > 0 && !slices.Contains(opts.Schemas, name) {
-		return fmt.Errorf("schema %s is not accepted on %s", name, opts.Topic)
+		return classify(metrics.ReasonNotAccepted, fmt.Errorf("schema %s is not accepted on %s", name, opts.Topic))
 	}
 	m.Schema = name
 	delay := opts.Backoff
@@ -163,7 +166,7 @@ func (b *Bus) handle(ctx context.Context, opts ConsumerOptions, m *Message, h Ha
 			return err
 		}
 		if opts.MaxAttempts > 0 && attempt >= opts.MaxAttempts {
-			return fmt.Errorf("gave up after %d attempts: %w", attempt, err)
+			return classify(metrics.ReasonGaveUp, fmt.Errorf("gave up after %d attempts: %w", attempt, err))
 		}
 		b.log.Warn("handler failed; retrying", "topic", m.Topic, "partition", m.Partition,
 			"offset", m.Offset, "attempt", attempt, "error", err)
@@ -191,7 +194,7 @@ func (b *Bus) call(ctx context.Context, h Handler, m Message) (err error) {
 			// The panic value may quote the message, so only the stack reaches the log.
 			b.log.Error("handler panicked; dead-lettering the message", "topic", m.Topic, "partition", m.Partition,
 				"offset", m.Offset, "stack", string(debug.Stack()))
-			err = Invalid(fmt.Errorf("handler panicked: %v", r))
+			err = classify(metrics.ReasonPanic, Invalid(fmt.Errorf("handler panicked: %v", r)))
 		}
 	}()
 	return h(ctx, m)

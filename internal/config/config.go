@@ -64,6 +64,9 @@ type HTTP struct {
 	// serve too) answer /healthz, /readyz and /metrics there, for orchestrators' probes and
 	// scrapers; serve also answers them on Addr.
 	HealthAddr string `yaml:"health_addr"`
+	// MetricsRefresh is how long /metrics serves the numbers it read from PostgreSQL and Kafka
+	// before reading them again (0 reads them at every scrape).
+	MetricsRefresh time.Duration `yaml:"metrics_refresh"`
 }
 
 // Temporal is the Temporal cluster Lethe's workflows run on.
@@ -313,6 +316,7 @@ var envOverrides = []struct {
 }{
 	{"LETHE_HTTP_ADDR", "http.addr", func(c *Config, v string) error { c.HTTP.Addr = v; return nil }},
 	{"LETHE_HEALTH_ADDR", "http.health_addr", func(c *Config, v string) error { c.HTTP.HealthAddr = v; return nil }},
+	{"LETHE_METRICS_REFRESH", "http.metrics_refresh", duration(func(c *Config) *time.Duration { return &c.HTTP.MetricsRefresh })},
 	{"LETHE_PUBLIC_URL", "http.public_url", func(c *Config, v string) error { c.HTTP.PublicURL = v; return nil }},
 	{"LETHE_HTTP_TRUSTED_PROXIES", "http.trusted_proxies", func(c *Config, v string) error { c.HTTP.TrustedProxies = splitList(v); return nil }},
 	{"LETHE_TEMPORAL_HOSTPORT", "temporal.host_port", func(c *Config, v string) error { c.Temporal.HostPort = v; return nil }},
@@ -403,7 +407,7 @@ func Setting(path string) string {
 // Defaults returns the configuration used when nothing is set: a single-machine deployment.
 func Defaults() Config {
 	return Config{
-		HTTP: HTTP{Addr: "127.0.0.1:8080"},
+		HTTP: HTTP{Addr: "127.0.0.1:8080", MetricsRefresh: 15 * time.Second},
 		Temporal: Temporal{HostPort: "127.0.0.1:7233", Namespace: "default", TaskQueue: "lethe",
 			APIKey: Secret{Env: "LETHE_TEMPORAL_API_KEY"}},
 		Kafka: Kafka{Partitions: 3, ReplicationFactor: 1, ClientID: "lethe",
@@ -667,6 +671,9 @@ var (
 func (c *Config) Validate() error {
 	if err := hostPort(c.HTTP.Addr); err != nil {
 		return fmt.Errorf("%s: %v", Setting("http.addr"), err)
+	}
+	if c.HTTP.MetricsRefresh < 0 || c.HTTP.MetricsRefresh > 10*time.Minute {
+		return fmt.Errorf("%s: %s must be between 0s and 10m (how long /metrics keeps the numbers it read from PostgreSQL and Kafka)", Setting("http.metrics_refresh"), c.HTTP.MetricsRefresh)
 	}
 	if c.HTTP.HealthAddr != "" {
 		if err := hostPort(c.HTTP.HealthAddr); err != nil {

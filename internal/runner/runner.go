@@ -19,6 +19,7 @@ import (
 	"github.com/lethe-privacy/lethe/connectors/protocol"
 	"github.com/lethe-privacy/lethe/connectors/serve"
 	"github.com/lethe-privacy/lethe/internal/bus"
+	"github.com/lethe-privacy/lethe/internal/metrics"
 	"github.com/lethe-privacy/lethe/internal/store"
 	"github.com/lethe-privacy/lethe/schemas"
 )
@@ -35,6 +36,8 @@ type Runner struct {
 	Store   *store.Store
 	Exports exportstore.Store
 	Log     *slog.Logger
+	// Metrics observes each command's duration and errors; nil observes nothing.
+	Metrics *metrics.Metrics
 	// Progress is how often a long command reports progress (a Temporal heartbeat through
 	// the bridge). Zero means every 10 seconds.
 	Progress time.Duration
@@ -106,7 +109,7 @@ func (r *Runner) name() string {
 // Handle performs one command message and publishes its result; a command that can never be
 // served is marked bus.Invalid, so the bus dead-letters it.
 func (r *Runner) Handle(ctx context.Context, m bus.Message) error {
-	err := r.handler().Handle(ctx, m.Value)
+	err := r.handler(r.now()).Handle(ctx, m.Value)
 	if serve.IsUnservable(err) {
 		return bus.Invalid(err)
 	}
@@ -116,17 +119,34 @@ func (r *Runner) Handle(ctx context.Context, m bus.Message) error {
 // Resume completes a held command (as store.HeldCommands keeps it) with do, the answer that
 // came later: the result is remembered and published exactly as Handle would have.
 func (r *Runner) Resume(ctx context.Context, held []byte, do serve.Do) error {
-	return r.handler().Resume(ctx, held, do)
+	return r.handler(r.now()).Resume(ctx, held, do)
 }
 
-func (r *Runner) handler() *serve.Handler {
+// handler serves one command that arrived at start; its final result is timed from then.
+func (r *Runner) handler(start time.Time) *serve.Handler {
 	return &serve.Handler{
 		Connector: r.Connector, Name: r.Name, Keys: r.Keys, Exports: r.Exports, Memory: memory{r.Store}, Held: held{r.Store},
 		Log: r.Log, Progress: r.Progress, Now: r.Now,
 		Publish: func(ctx context.Context, res protocol.Result) error {
+			if res.Status != protocol.StatusProgress {
+				r.Metrics.Command(r.name(), res.Action, errorCode(res.Error), r.now().Sub(start).Seconds())
+			}
 			return r.Bus.Publish(ctx, bus.TopicResults, res.RequestID, res)
 		},
 	}
+}
+
+// errorCode is a failed result's code for lethe_connector_errors_total, "" when it succeeded.
+func errorCode(e *protocol.ResultError) string {
+	switch {
+	case e == nil:
+		return ""
+	case e.Code != "":
+		return e.Code
+	case e.Permanent:
+		return "permanent"
+	}
+	return "transient"
 }
 
 // held keeps the commands of a deferring connector in store.HeldCommands.
