@@ -25,7 +25,8 @@ var workingStatuses = []string{"pending_approval", "blocked", "in_progress"}
 // ForgetSubject deletes every copy of the subject Lethe holds in the tenant: the last step of
 // an erasure, after the completion notice went out. It forgets the subject's rows of every
 // request of theirs found by the erasure's proven identifiers (unverified, failed, closed),
-// their verification codes, and every export ZIP and connector file written for them. A
+// their verification codes, every export ZIP and connector file written for them, and their
+// address in breach notices already sent (one still to be sent keeps it until then). A
 // request of theirs still being worked on (pending approval, blocked, in progress) keeps its
 // own copy, so that it does not fail for want of the address; the audit event counts it as
 // kept. The audit event holds counts, never values.
@@ -74,9 +75,14 @@ func (a *Activities) ForgetSubject(ctx context.Context, requestID string) error 
 		if err != nil {
 			return fmt.Errorf("forgetting the subject of request %s: %w", requestID, err)
 		}
+		notices, err := a.Store.Notices().ForgetPerson(ctx, tx, tenant, proven)
+		if err != nil {
+			return err
+		}
 		return a.auditIn(ctx, tx, requestID+":forget", tenant, "lethe", "subject.forgotten", requestID, map[string]any{
 			"requests": forgotten, "verification_codes": codes,
 			"export_packages": exports, "export_files": files, "kept_for_open_requests": kept,
+			"breach_notice_addresses": notices,
 		})
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -91,7 +92,54 @@ func TestForgetSubjectFindsRequestsByProvenIdentifiersOnly(t *testing.T) {
 	assert.Zero(t, codes)
 	var detail map[string]any
 	require.NoError(t, st.Pool.QueryRow(ctx, `SELECT detail FROM audit_events WHERE action = 'subject.forgotten'`).Scan(&detail))
-	assert.Equal(t, map[string]any{"requests": 3.0, "verification_codes": 1.0, "export_packages": 0.0, "export_files": 3.0, "kept_for_open_requests": 1.0}, detail)
+	assert.Equal(t, map[string]any{"requests": 3.0, "verification_codes": 1.0, "export_packages": 0.0, "export_files": 3.0, "kept_for_open_requests": 1.0, "breach_notice_addresses": 0.0}, detail)
+}
+
+// An erasure also clears the subject's address from the tenant's breach notices already sent;
+// one still to be sent keeps it (telling them is a legal obligation), as do other people and
+// other tenants.
+func TestForgetSubjectClearsSentBreachNoticeAddresses(t *testing.T) {
+	ctx := context.Background()
+	a, st, _ := newActivities(t)
+	const proven = `{"email": {"method": "email_code", "actor": "subject", "at": "2026-03-01T12:00:00Z"}}`
+	_, err := st.Pool.Exec(ctx, `INSERT INTO requests (id, tenant_id, type, status, regime, received_at) VALUES ('erasure', 'salon', 'erasure', 'in_progress', 'gdpr', now())`)
+	require.NoError(t, err)
+	_, err = st.Pool.Exec(ctx, `INSERT INTO request_subjects (request_id, tenant_id, email, proofs) VALUES ('erasure', 'salon', 'ada@example.com', $1)`, proven)
+	require.NoError(t, err)
+	now := time.Now().UTC()
+	notices := st.Notices()
+	for _, b := range []struct {
+		id, tenant string
+		sent       bool
+	}{{"br-sent", "salon", true}, {"br-pending", "salon", false}, {"br-spa", "spa", true}} {
+		_, err := st.Breaches().Open(ctx, st.Pool, store.BreachRow{ID: b.id, TenantID: b.tenant, Title: "Stolen laptop", Status: "open",
+			AwareAt: now, OpenedBy: "dpo", OpenedAt: now, UpdatedAt: now})
+		require.NoError(t, err)
+		_, err = notices.AddRecipients(ctx, b.id, "csv", []store.Recipient{{Email: "Ada@Example.com", Name: "Ada"}, {Email: "bob@example.com"}})
+		require.NoError(t, err)
+		if b.sent {
+			_, err = notices.Claim(ctx, b.id, 1, 1, 10, now)
+			require.NoError(t, err)
+			require.NoError(t, notices.Settle(ctx, b.id, 1, 1, store.BatchSent, "<m@mg>", "", now))
+		}
+	}
+
+	require.NoError(t, a.ForgetSubject(ctx, "erasure"))
+
+	left := map[string]bool{}
+	rows, err := st.Pool.Query(ctx, `SELECT breach_id || '/' || seq FROM breach_recipients WHERE email IS NOT NULL`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var k string
+		require.NoError(t, rows.Scan(&k))
+		left[k] = true
+	}
+	require.NoError(t, rows.Err())
+	assert.Equal(t, map[string]bool{"br-sent/2": true, "br-pending/1": true, "br-pending/2": true, "br-spa/1": true, "br-spa/2": true}, left,
+		"only Ada's address in the salon's sent notice is cleared")
+	var detail map[string]any
+	require.NoError(t, st.Pool.QueryRow(ctx, `SELECT detail FROM audit_events WHERE action = 'subject.forgotten'`).Scan(&detail))
+	assert.Equal(t, 1.0, detail["breach_notice_addresses"])
 }
 
 // An expired export is gone from the read model too, the recorded state included: a completed

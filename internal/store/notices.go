@@ -258,6 +258,28 @@ func (n Notices) Forget(ctx context.Context, breachID string, run int) (int64, e
 	return tag.RowsAffected(), nil
 }
 
+// ForgetPerson clears, in every breach notice of the tenant, the address of the person with
+// these identifiers whose notice is final (sent or failed), and returns how many it cleared: the
+// last step of their erasure. A notice still to be sent keeps the address, since telling them of
+// a high-risk breach is a legal obligation (GDPR Art. 17(3)(b), Art. 34); it is cleared once
+// final, as every notice's addresses are.
+func (Notices) ForgetPerson(ctx context.Context, db Querier, tenant string, who Identifiers) (int64, error) {
+	if who.Email == "" && who.Phone == "" {
+		return 0, nil
+	}
+	tag, err := db.Exec(ctx, `
+		UPDATE breach_recipients r SET `+forget+`
+		FROM breaches br, breach_notice_batches b
+		WHERE br.tenant_id = $1 AND r.breach_id = br.id AND r.forgotten_at IS NULL
+			AND (($2 <> '' AND lower(r.email) = lower($2)) OR ($3 <> '' AND r.phone = $3))
+			AND b.breach_id = r.breach_id AND b.status IN ('sent', 'failed') AND r.seq BETWEEN b.first_seq AND b.last_seq`,
+		tenant, who.Email, who.Phone)
+	if err != nil {
+		return 0, fmt.Errorf("forgetting a subject's breach notice addresses in tenant %s: %w", tenant, err)
+	}
+	return tag.RowsAffected(), nil
+}
+
 // Progress counts a breach's recipients by what became of their notice.
 func (n Notices) Progress(ctx context.Context, breachID string) (NoticeProgress, error) {
 	var p NoticeProgress
