@@ -117,15 +117,15 @@ func (h *handler) chain(ctx context.Context, tenant string, now bool) chainState
 	vctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	n, err := h.svc.Store.Audit().Verify(vctx, tenant)
-	st := chainState{At: h.now(), Events: n, OK: err == nil}
+	st := chainState{At: h.now(), Events: n, OK: err == nil, Headline: "Audit chain verified"}
 	var broken *store.BrokenLink
 	switch {
 	case errors.As(err, &broken):
-		st.Problem = broken.Error()
+		st.Headline, st.Problem = "Audit chain broken", broken.Error()
 	case errors.Is(err, context.DeadlineExceeded) || vctx.Err() != nil:
-		st.Problem = "not verified yet: the chain is too long to check while a page loads; use Verify now or lethe audit verify"
+		st.Headline, st.Problem = "Audit chain not verified yet", "the chain is too long to check while a page loads; use Verify now or lethe audit verify"
 	case err != nil:
-		st.Problem = "could not be verified: Lethe failed to read the chain (see its log)"
+		st.Headline, st.Problem = "Audit chain not verified", "Lethe failed to read the chain (see its log)"
 		h.log.Error("dashboard: verifying the audit chain failed", "tenant", tenant, "error", err)
 	}
 	h.chains.put(tenant, st)

@@ -78,21 +78,19 @@ func chartsOf(since time.Time, weekly, byType []store.WeekStats) *chartsView {
 	}
 	var typeLabels []string
 	var medians []float64
-	total := typeRow{Type: "all types"}
-	onTimeAll := 0
 	for _, t := range byType {
-		cv.Types = append(cv.Types, typeRow{Type: t.Type, Received: t.Received, Completed: t.Completed, OnTime: percent(t.OnTime, t.Completed), MedianDays: days(t.MedianDays, t.Completed)})
-		total.Received += t.Received
-		total.Completed += t.Completed
-		onTimeAll += t.OnTime
+		row := typeRow{Type: t.Type, Received: t.Received, Completed: t.Completed, OnTime: percent(t.OnTime, t.Completed), MedianDays: days(t.MedianDays, t.Completed)}
+		if t.Type == "" {
+			row.Type = "all types"
+			cv.Total = row
+			continue
+		}
+		cv.Types = append(cv.Types, row)
 		if t.Completed > 0 {
 			typeLabels = append(typeLabels, t.Type)
 			medians = append(medians, math.Round(10*t.MedianDays)/10)
 		}
 	}
-	total.OnTime = percent(onTimeAll, total.Completed)
-	total.MedianDays = "–"
-	cv.Total = total
 	cv.Median = barChart("Median days to close, by type", typeLabels, []series{{"median days", medians}}, "")
 	return cv
 }

@@ -204,10 +204,11 @@ type chainCache struct {
 
 // chainState is the outcome of one verification.
 type chainState struct {
-	At      time.Time
-	Events  int
-	OK      bool
-	Problem string // the break found, or why it was not checked
+	At       time.Time
+	Events   int
+	OK       bool
+	Headline string
+	Problem  string // the break found, or why it was not checked
 }
 
 func (c *chainCache) get(tenant string) (chainState, bool) {

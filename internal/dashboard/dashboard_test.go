@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -120,7 +121,7 @@ func TestDashboard(t *testing.T) {
 	code, page, _ = b.get("/dashboard/requests")
 	require.Equal(t, http.StatusOK, code)
 	htmlcheck.Check(t, page)
-	require.Regexp(t, `(?s)<tr class="overdue">.*?Overdue: 3 days overdue.*?seed-000`, page)
+	require.Regexp(t, `(?s)<tr class="overdue">.*?3 days overdue.*?seed-000`, page)
 	require.Regexp(t, `(?s)<tr class="soon">.*?Due soon: 3 days left.*?seed-002`, page)
 	require.NotContains(t, page, "seed-034", "the default list is the open requests")
 	require.NotContains(t, page, spa)
@@ -171,7 +172,7 @@ func TestDashboard(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	htmlcheck.Check(t, page)
 	require.Contains(t, page, "Audit chain verified")
-	require.Contains(t, page, "<td>Dana DPO (dashboard:salon/dpo)</td><td>request.in_progress</td>")
+	require.Contains(t, page, `<td data-label="Actor">Dana DPO (dashboard:salon/dpo)</td><td data-label="Action">request.in_progress</td>`)
 	require.NotContains(t, page, "seed-")
 	_, page, _ = b.get("/dashboard/activity?subject=dashboard.walk@example.com")
 	require.Contains(t, page, "request.subject_viewed", "a subject is found by address, through its reference")
@@ -206,6 +207,24 @@ func TestDashboard(t *testing.T) {
 	htmlcheck.Check(t, page)
 	require.Equal(t, 3, strings.Count(page, "<svg "))
 	require.Regexp(t, `(?s)id="by-type".*<td>erasure</td><td>1</td><td>1</td>`, page)
+
+	// A breach: each clock counts down (the script runs from this origin only) and the report's
+	// missing elements are listed.
+	breach := s.OpenBreach()
+	require.Eventually(t, func() bool {
+		code, page, _ = b.get("/dashboard/breaches/" + breach)
+		return code == http.StatusOK && strings.Contains(page, "data-due=")
+	}, time.Minute, 100*time.Millisecond, "the breach page with a running clock")
+	htmlcheck.CheckScripts(t, page, "/dashboard/countdown.js")
+	require.Regexp(t, `class="countdown" data-due="[^"]+">(\d+ d )?\d\d h \d\d min \d\d s left<`, page)
+	require.Regexp(t, `(?s)id="missing">.*<li>`, page)
+	require.Contains(t, page, `<script src="/dashboard/countdown.js" defer></script>`)
+	require.Eventually(t, func() bool {
+		_, page, _ = b.get("/dashboard/breaches")
+		return strings.Contains(page, breach)
+	}, time.Minute, 100*time.Millisecond, "the register lists the breach")
+	_, _, hd = b.get("/dashboard/countdown.js")
+	require.Contains(t, hd.Get("Content-Security-Policy"), "script-src 'self'")
 
 	// Support sees the deadlines and may act, but not the audit trail (listAudit is dpo, admin).
 	support := newBrowser(t, s.URL)

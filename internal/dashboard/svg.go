@@ -25,18 +25,20 @@ const (
 	barGap                 = 0.2 // of a group's width
 )
 
-// niceMax rounds the largest value up to a round axis top.
+// niceMax is the axis top for values up to v: tickCount steps of 1, 2 or 5 times a power of
+// ten, never less than 1 (the charts count requests and days).
 func niceMax(v float64) float64 {
-	if v <= 0 {
-		return 1
+	raw := v / tickCount
+	if raw <= 1 {
+		return tickCount
 	}
-	mag := math.Pow(10, math.Floor(math.Log10(v)))
-	for _, m := range []float64{1, 2, 2.5, 5, 10} {
-		if v <= m*mag {
-			return m * mag
+	mag := math.Pow(10, math.Floor(math.Log10(raw)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if raw <= m*mag {
+			return m * mag * tickCount
 		}
 	}
-	return 10 * mag
+	return 10 * mag * tickCount
 }
 
 func num(v float64) string {
@@ -113,7 +115,7 @@ func lineChart(title string, labels []string, ss []series, top float64, unit str
 	frame(&b, title, labels, top, unit)
 	n := float64(max(len(labels), 1))
 	for j, s := range ss {
-		var pts []string
+		var pts, dots []string
 		for i, v := range s.Values {
 			if math.IsNaN(v) {
 				continue
@@ -121,12 +123,13 @@ func lineChart(title string, labels []string, ss []series, top float64, unit str
 			x := padL + plotW*(float64(i)+0.5)/n
 			y := padT + plotH - plotH*v/top
 			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x, y))
-			fmt.Fprintf(&b, `<circle class="s%d" cx="%.1f" cy="%.1f" r="3.5"><title>%s, %s: %s%s</title></circle>`,
-				j, x, y, template.HTMLEscapeString(labels[i]), template.HTMLEscapeString(s.Name), num(v), unit)
+			dots = append(dots, fmt.Sprintf(`<circle class="s%d" cx="%.1f" cy="%.1f" r="3.5"><title>%s, %s: %s%s</title></circle>`,
+				j, x, y, template.HTMLEscapeString(labels[i]), template.HTMLEscapeString(s.Name), num(v), unit))
 		}
 		if len(pts) > 1 {
 			fmt.Fprintf(&b, `<polyline class="line s%d" points="%s"/>`, j, strings.Join(pts, " "))
 		}
+		b.WriteString(strings.Join(dots, "")) // over the line
 	}
 	legend(&b, ss)
 	b.WriteString(`</svg>`)

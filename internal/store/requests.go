@@ -347,7 +347,8 @@ func (q Requests) Weekly(ctx context.Context, tenant string, since time.Time) ([
 // TypeStats is WeekStats over a whole period for one type (Week is zero).
 type TypeStats = WeekStats
 
-// ByType returns tenant's TypeStats from since on, by type.
+// ByType returns tenant's TypeStats from since on, by type, then for every type together
+// (Type "").
 func (q Requests) ByType(ctx context.Context, tenant string, since time.Time) ([]TypeStats, error) {
 	rows, err := q.pool.Query(ctx, `
 		SELECT type,
@@ -357,13 +358,15 @@ func (q Requests) ByType(ctx context.Context, tenant string, since time.Time) ([
 			COALESCE(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM updated_at - received_at) / 86400) FILTER (WHERE done), 0)
 		FROM (SELECT *, status = 'completed' AND updated_at >= $2 AS done FROM requests
 			WHERE tenant_id = $1 AND (received_at >= $2 OR updated_at >= $2)) r
-		GROUP BY type ORDER BY type`, tenant, since)
+		GROUP BY GROUPING SETS ((type), ()) ORDER BY type NULLS LAST`, tenant, since)
 	if err != nil {
 		return nil, fmt.Errorf("counting requests by type: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (TypeStats, error) {
 		var s TypeStats
-		err := r.Scan(&s.Type, &s.Received, &s.Completed, &s.OnTime, &s.MedianDays)
+		var typ *string
+		err := r.Scan(&typ, &s.Received, &s.Completed, &s.OnTime, &s.MedianDays)
+		s.Type = deref(typ)
 		return s, err
 	})
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lethe-privacy/lethe/internal/breachclock"
+	"github.com/lethe-privacy/lethe/internal/breaches"
 	"github.com/lethe-privacy/lethe/internal/config"
 	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/internal/store"
@@ -74,25 +76,60 @@ func (s *Stack) AwaitStatus(id, status string) domain.RequestState {
 	}
 }
 
-// Seed writes n requests of the salon straight into the read model, due from daysFrom days
-// from today on, one a day, for the list's highlighting and paging. Their ids are seed-000,
-// seed-001, ... across calls.
+// Seed writes n open requests of the salon straight into the read model, due from daysFrom
+// days from today on, one a day, for the list's highlighting and paging. Their ids are
+// seed-000, seed-001, ... across calls.
 func (s *Stack) Seed(n, daysFrom int, status string) {
 	s.T.Helper()
-	ctx := context.Background()
+	now := time.Now().UTC()
 	for i := 0; i < n; i++ {
-		due := time.Now().UTC().AddDate(0, 0, daysFrom+i).Format(time.DateOnly)
-		id := fmt.Sprintf("seed-%03d", s.seeded)
-		s.seeded++
-		received := time.Now().UTC().AddDate(0, 0, -20)
-		state, _ := json.Marshal(domain.RequestState{RequestID: id, TenantID: "salon", Type: domain.TypeAccess, Status: status, ReceivedAt: received, DueDate: due})
-		row := store.RequestRow{ID: id, TenantID: "salon", Type: domain.TypeAccess, Status: status, Regime: "gdpr",
-			Channel: "kafka", ReceivedAt: received, DueDate: due, State: state, UpdatedAt: time.Now()}
-		if err := s.Deps.Store.Requests().Create(ctx, s.Deps.Store.Pool, row); err != nil {
-			s.T.Fatalf("seeding: %v", err)
-		}
-		if err := s.Deps.Store.Requests().Record(ctx, s.Deps.Store.Pool, row); err != nil {
-			s.T.Fatalf("seeding: %v", err)
-		}
+		s.seed(domain.TypeAccess, status, now.AddDate(0, 0, -20), now.AddDate(0, 0, daysFrom+i), now)
 	}
+}
+
+// SeedHistory writes n completed requests of the salon received over the past twelve weeks,
+// of every type, closed after 3 to 40 days, some late: something for the charts to show.
+func (s *Stack) SeedHistory(n int) {
+	s.T.Helper()
+	now := time.Now().UTC()
+	for i := 0; i < n; i++ {
+		received := now.Add(-time.Duration(i)*84*24*time.Hour/time.Duration(n)).AddDate(0, 0, -3)
+		closed := received.AddDate(0, 0, 3+(i*7)%38)
+		if closed.After(now) {
+			closed = now
+		}
+		typ := domain.RequestTypes[i%len(domain.RequestTypes)]
+		s.seed(typ, domain.StatusCompleted, received, received.AddDate(0, 0, 30), closed)
+	}
+}
+
+func (s *Stack) seed(typ, status string, received, due, updated time.Time) {
+	s.T.Helper()
+	ctx := context.Background()
+	id := fmt.Sprintf("seed-%03d", s.seeded)
+	s.seeded++
+	day := due.Format(time.DateOnly)
+	state, _ := json.Marshal(domain.RequestState{RequestID: id, TenantID: "salon", Type: typ, Status: status, ReceivedAt: received, DueDate: day})
+	row := store.RequestRow{ID: id, TenantID: "salon", Type: typ, Status: status, Regime: "gdpr",
+		Channel: "kafka", ReceivedAt: received, DueDate: day, State: state, UpdatedAt: updated}
+	if err := s.Deps.Store.Requests().Create(ctx, s.Deps.Store.Pool, row); err != nil {
+		s.T.Fatalf("seeding: %v", err)
+	}
+	if err := s.Deps.Store.Requests().Record(ctx, s.Deps.Store.Pool, row); err != nil {
+		s.T.Fatalf("seeding: %v", err)
+	}
+}
+
+// OpenBreach opens a breach of the salon the organisation became aware of ten hours ago, with
+// only its nature described, and returns its id.
+func (s *Stack) OpenBreach() string {
+	s.T.Helper()
+	id, err := s.Deps.Breaches().Open(context.Background(), breaches.Opening{
+		TenantID: "salon", Title: "Stolen laptop", AwareAt: time.Now().Add(-10 * time.Hour), OpenedBy: "dashtest",
+		Affected: []breachclock.Residents{{Jurisdiction: "DE", Count: 120}}, Content: &store.Art33{Nature: "A laptop with client records was stolen"},
+	})
+	if err != nil {
+		s.T.Fatalf("opening a breach: %v", err)
+	}
+	return id
 }
