@@ -181,6 +181,11 @@ func TestDashboard(t *testing.T) {
 	_, page, _ = b.get("/dashboard/activity?actor=" + url.QueryEscape("Dana DPO (dashboard:salon/dpo)"))
 	require.Contains(t, page, "request.in_progress")
 	require.NotContains(t, page, "request.received")
+	today := time.Now().UTC().Format(time.DateOnly)
+	_, page, _ = b.get("/dashboard/activity?request=" + erasure + "&since=" + today + "&until=" + today)
+	require.Contains(t, page, "request.in_progress", "a period that ends today holds today's events")
+	_, page, _ = b.get("/dashboard/activity?request=" + erasure + "&until=" + time.Now().UTC().AddDate(0, 0, -2).Format(time.DateOnly))
+	require.Contains(t, page, "No event matches.")
 	code, _, _ = b.get("/dashboard/activity?since=yesterday")
 	require.Equal(t, http.StatusBadRequest, code)
 

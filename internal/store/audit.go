@@ -108,12 +108,19 @@ func (a Audit) List(ctx context.Context, f AuditFilter) ([]Event, error) {
 	where, args := f.where()
 	args = append(args, f.Limit)
 	// Only the conditions that filter are written, so each can use its index (migration 0027).
+	from := "audit_events WHERE " + where
+	if !f.Until.IsZero() {
+		// A period that ended in the past: left to itself the planner walks the newest events
+		// back by id hoping to meet the period soon, through millions of rows (README,
+		// "Performance"). Its events are read by time instead, then ordered.
+		from = "(SELECT * FROM audit_events WHERE " + where + " OFFSET 0) e"
+	}
 	rows, err := a.pool.Query(ctx, fmt.Sprintf(`
 		SELECT id, COALESCE(event_key, ''), tenant_id, occurred_at, actor, action, COALESCE(request_id, ''),
 			COALESCE(breach_id, ''), COALESCE(subject_ref, ''), detail, seq, prev_hash, hash
-		FROM audit_events WHERE %s
+		FROM %s
 		ORDER BY id DESC
-		LIMIT $%d`, where, len(args)), args...)
+		LIMIT $%d`, from, len(args)), args...)
 	if err != nil {
 		return nil, fmt.Errorf("listing audit events: %w", err)
 	}
