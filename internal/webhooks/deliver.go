@@ -78,7 +78,7 @@ func (d *Deliverer) now() time.Time {
 func (d *Deliverer) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		return d.Bus.Consume(ctx, bus.ConsumerOptions{Group: Group, Topic: bus.TopicEvents, Schemas: []string{schemas.Event}}, d.Handle)
+		return d.Bus.Consume(ctx, bus.ConsumerOptions{Group: Group, Topic: bus.TopicEvents, Schemas: []string{schemas.Event, schemas.ConsentState}}, d.Handle)
 	})
 	g.Go(func() error { return d.loop(ctx) })
 	return g.Wait()
@@ -86,6 +86,9 @@ func (d *Deliverer) Run(ctx context.Context) error {
 
 // Handle records a delivery for each subscription of the event's tenant that wants it.
 func (d *Deliverer) Handle(ctx context.Context, m bus.Message) error {
+	if m.Schema == schemas.ConsentState {
+		return nil // lethe.events also carries consent states, which no subscription takes
+	}
 	var ev bus.Event
 	if err := json.Unmarshal(m.Value, &ev); err != nil {
 		return bus.Invalid(fmt.Errorf("decoding event: %w", err))

@@ -365,3 +365,18 @@ func write(t *testing.T, dir, name, content string) {
 	t.Helper()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644))
 }
+
+// lethe.events also carries lethe.consent.state, which no subscription takes: it is passed
+// over, not dead-lettered, so the first dead letter is the event that really failed.
+func TestConsentStatesArePassedOver(t *testing.T) {
+	r := newReceiver(t, func(int) int { return http.StatusServiceUnavailable })
+	e := newEnv(t, r.URL, ", max_attempts: 1, backoff: 150ms, max_backoff: 1s, poll: 20ms")
+	e.start()
+	state := []byte(`{"schema":"lethe.consent.state","version":1,"id":"consent:7","tenant_id":"salon","subject_ref":"` + strings.Repeat("ab", 32) +
+		`","purpose":"marketing_email","granted":false,"change":{"granted":false,"source":"myaccount","changed_at":"2026-03-01T09:30:00Z"},"occurred_at":"2026-03-01T09:30:01Z"}`)
+	require.NoError(t, e.bus.Publish(context.Background(), bus.TopicEvents, "s", json.RawMessage(state)))
+	e.publish(event("ev-"+testenv.Suffix(), "request.status_changed"))
+	dl := e.deadLetter(t)
+	require.NotNil(t, dl.Value)
+	require.NoError(t, schemas.ValidateAs(schemas.Event, []byte(*dl.Value)), "the first dead letter is the undeliverable event, not the consent state: %s", dl.Reason)
+}
