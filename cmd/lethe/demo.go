@@ -85,15 +85,15 @@ func (r *demoRun) step(format string, args ...any) {
 }
 
 func (r *demoRun) run(ctx context.Context) error {
-	access, err := r.request(ctx, "access request", domain.TypeAccess, demo.HealthNotesCustomerEmail)
+	access, err := r.request(ctx, "access request", domain.TypeAccess, connectors.Subject{Email: demo.HealthNotesCustomerEmail})
 	if err != nil {
 		return err
 	}
-	erasure, err := r.request(ctx, "erasure request", domain.TypeErasure, demo.ClearCustomerEmail)
+	erasure, err := r.request(ctx, "erasure request", domain.TypeErasure, connectors.Subject{Email: demo.ClearCustomerEmail, Phone: demo.ClearCustomerPhone})
 	if err != nil {
 		return err
 	}
-	blocked, err := r.request(ctx, "erasure request from a customer with a booking to come", domain.TypeErasure, demo.FutureBookingCustomerEmail)
+	blocked, err := r.request(ctx, "erasure request from a customer with a booking to come", domain.TypeErasure, connectors.Subject{Email: demo.FutureBookingCustomerEmail})
 	if err != nil {
 		return err
 	}
@@ -118,7 +118,7 @@ func (r *demoRun) run(ctx context.Context) error {
 		fmt.Fprintf(r.out, "  erasure %s in %s: rows anonymised: %s; deleted: %s; kept (de-identified): %s\n",
 			erasure.RequestID, c.Connector, rowCounts(res.Anonymised), rowCounts(res.Deleted), listOrNone(res.Kept))
 	}
-	if err := r.erasureTrail(ctx, erasure.RequestID, demo.ClearCustomerEmail); err != nil {
+	if err := r.erasureTrail(ctx, erasure.RequestID, demo.ClearCustomerEmail, demo.ClearCustomerPhone); err != nil {
 		return err
 	}
 	return r.webhooks(ctx, erasure.RequestID)
@@ -164,7 +164,7 @@ func (r *demoRun) webhooks(ctx context.Context, id string) error {
 
 // erasureTrail prints the connector steps the erasure's audit trail lists, and asks the
 // Mailchimp stand-in for the customer, as any Mailchimp client would.
-func (r *demoRun) erasureTrail(ctx context.Context, id, email string) error {
+func (r *demoRun) erasureTrail(ctx context.Context, id, email, phone string) error {
 	events, err := r.audit.List(ctx, store.AuditFilter{TenantID: r.tenant, RequestID: id, Limit: 1000})
 	if err != nil {
 		return err
@@ -175,6 +175,13 @@ func (r *demoRun) erasureTrail(ctx context.Context, id, email string) error {
 			what, _ := json.Marshal(cmp.Or(e.Detail["result"], e.Detail["blocks"], e.Detail["error"]))
 			fmt.Fprintf(r.out, "    #%d %s: %v %v %s\n", e.Seq, e.Action, e.Detail["connector"], e.Detail["action"], what)
 		}
+	}
+	if _, ok := r.cfg.Connector("sms"); ok {
+		texts, err := app.DevTexts(ctx, r.cfg, r.tenant, phone)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(r.out, "  twilio stand-in: %d texts left between %s and the salon's sender\n", texts, phone)
 	}
 	if _, ok := r.cfg.Connector("mailchimp"); !ok {
 		return nil
@@ -204,9 +211,10 @@ func listOrNone(items []string) string {
 }
 
 // request walks one request as the subject and the salon's staff would.
-func (r *demoRun) request(ctx context.Context, label, typ, email string) (domain.RequestState, error) {
-	fmt.Fprintf(r.out, "\n%s: %s\n", label, email)
-	id, err := r.svc.Submit(ctx, requests.Submission{TenantID: r.tenant, Type: typ, Subject: connectors.Subject{Email: email}, Channel: "myaccount"})
+func (r *demoRun) request(ctx context.Context, label, typ string, subject connectors.Subject) (domain.RequestState, error) {
+	email := subject.Email
+	fmt.Fprintf(r.out, "\n%s: %s\n", label, strings.TrimSuffix(email+" "+subject.Phone, " "))
+	id, err := r.svc.Submit(ctx, requests.Submission{TenantID: r.tenant, Type: typ, Subject: subject, Channel: "myaccount"})
 	if err != nil {
 		return domain.RequestState{}, err
 	}
@@ -230,6 +238,14 @@ func (r *demoRun) request(ctx context.Context, label, typ, email string) (domain
 		return st, err
 	}
 	if st.Status == domain.StatusPendingApproval {
+		if subject.Phone != "" {
+			// The emailed code proved the address only; staff vouch for the number, so the
+			// connectors that know the customer by phone (sms) are asked too.
+			if _, err := r.svc.ConfirmIdentifiers(ctx, r.tenant, id, "lethe demo", []string{requests.IdentifierPhone}); err != nil {
+				return st, err
+			}
+			r.step("phone number confirmed by the demo's support staff")
+		}
 		r.step("waiting for approval; approving as the demo's support staff")
 		if _, err := r.svc.Decide(ctx, r.tenant, id, workflows.UpdateApprove, workflows.Decision{Actor: "lethe demo"}); err != nil {
 			return st, err

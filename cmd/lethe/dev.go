@@ -81,6 +81,7 @@ Lethe is running. Ctrl-C stops everything.
   Dev Slack      %[1]s/dev/slack  (approval messages go to a Slack stand-in at %[10]s)
   Mailchimp      stand-in at %[12]s  (the demo salon's marketing list: %[13]d members of audience %[14]s, key %[15]s)
   Webhooks       %[1]s/dev/webhooks  (the demo tenant's subscription to request and breach events, received at %[1]s%[16]s)
+  Twilio         stand-in at %[17]s  (the demo salon's booking reminders: %[18]d texts from %[19]s, account %[20]s, token %[21]s)
   PostgreSQL     %[4]s  (demo data: %[5]s)
   Demo tenant    demo (admin token: %[6]s)
 
@@ -96,7 +97,8 @@ Operator commands use the same stack through its configuration file:
   lethe requests list
   lethe slack click REQUEST_ID approve      # or: deny --reason '...'; as Slack user %[11]s
 `, d.URL(), d.Services.Temporal.UIURL(), d.Services.Kafka, d.Database(), d.Demo, d.AdminToken, d.Mailgun.URL(), d.ConfigFile, demoDirFlag(dir), d.Slack.URL(), app.DevSlackApprover,
-		d.Mailchimp.URL(), d.MailchimpMembers, demo.MailchimpAudience, app.DevMailchimpKey, app.DevWebhookInbox)
+		d.Mailchimp.URL(), d.MailchimpMembers, demo.MailchimpAudience, app.DevMailchimpKey, app.DevWebhookInbox,
+		d.Twilio.URL(), d.TwilioTexts, demo.TwilioSender, demo.TwilioAccount, app.DevTwilioToken)
 }
 
 // demoDirFlag is the --dir that `lethe demo` needs to find this stack.

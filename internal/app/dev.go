@@ -33,6 +33,7 @@ import (
 	"github.com/lethe-privacy/lethe/internal/localstack"
 	"github.com/lethe-privacy/lethe/internal/mailchimpstandin"
 	"github.com/lethe-privacy/lethe/internal/slackstandin"
+	"github.com/lethe-privacy/lethe/internal/twiliostandin"
 	"github.com/lethe-privacy/lethe/internal/webhooks"
 	"github.com/lethe-privacy/lethe/workflows"
 )
@@ -65,6 +66,10 @@ type Dev struct {
 	// Webhooks receives the demo tenant's webhook subscription at /dev/webhooks/inbox and
 	// lists what arrived at /dev/webhooks.
 	Webhooks *webhooks.Inbox
+	// Twilio is the Twilio stand-in holding the demo salon's booking reminders (TwilioTexts of
+	// them), which the demo tenant's sms connector instance serves.
+	Twilio      *twiliostandin.Server
+	TwilioTexts int
 	// ConfigFile is the configuration written for operator commands against this stack.
 	ConfigFile string
 	AdminToken string
@@ -111,9 +116,13 @@ func StartDev(ctx context.Context, o DevOptions) (_ *Dev, err error) {
 	d.Mailchimp.AddList(demo.MailchimpAudience, "Demo Salon news")
 	// The demo tenant's webhook subscription delivers to a receiver on the dev server itself.
 	d.Webhooks = webhooks.NewInbox([]byte(DevWebhookSecret(secrets.SigningKey)), 500)
+	// And its booking reminders in a Twilio stand-in, which posts replies to the salon's
+	// number (STOP, START) to Lethe's webhook, signed.
+	d.Twilio = twiliostandin.New(demo.TwilioAccount, DevTwilioToken)
+	d.Twilio.SetWebhook(demo.TwilioSender, "http://"+o.HTTPAddr+"/webhooks/twilio/sms")
 	env := devEnv(o, d.Services, d.Mailgun.URL(), secrets)
 	env["LETHE_SLACK_API_URL"] = d.Slack.URL()
-	cfg, err := devConfig(env, devStandins{Mailchimp: d.Mailchimp.URL()})
+	cfg, err := devConfig(env, devStandins{Mailchimp: d.Mailchimp.URL(), Twilio: d.Twilio.URL()})
 	if err != nil {
 		return nil, err
 	}
@@ -154,8 +163,9 @@ func devEnv(o DevOptions, svc *localstack.Dev, mailgunURL string, secrets devSec
 		"LETHE_DEMO_SLACK_SECRET":   DevSlackSecret(secrets.SigningKey),
 		"LETHE_DEMO_WEBHOOK_SECRET": DevWebhookSecret(secrets.SigningKey),
 		demo.MailchimpKeyEnv:        DevMailchimpKey,
+		demo.TwilioTokenEnv:         DevTwilioToken,
 	}
-	for _, k := range []string{"LETHE_DEMO_DATABASE_URL", "LETHE_DEMO_HASH_KEY", demo.MailchimpKeyEnv} {
+	for _, k := range []string{"LETHE_DEMO_DATABASE_URL", "LETHE_DEMO_HASH_KEY", demo.MailchimpKeyEnv, demo.TwilioTokenEnv} {
 		if os.Getenv(k) == "" {
 			os.Setenv(k, env[k])
 		}
@@ -179,7 +189,11 @@ func (d *Dev) prepare(ctx context.Context) error {
 		return err
 	}
 	d.step("seeding the Mailchimp stand-in with the demo salon's marketing list")
-	d.MailchimpMembers, err = SeedMailchimp(ctx, d.Mailchimp, pool)
+	if d.MailchimpMembers, err = SeedMailchimp(ctx, d.Mailchimp, pool); err != nil {
+		return err
+	}
+	d.step("seeding the Twilio stand-in with the demo salon's booking reminders")
+	d.TwilioTexts, err = SeedTwilio(ctx, d.Twilio, pool, time.Now())
 	return err
 }
 
@@ -301,6 +315,9 @@ func (d *Dev) Close() {
 	if d.Mailchimp != nil {
 		d.Mailchimp.Close()
 	}
+	if d.Twilio != nil {
+		d.Twilio.Stop()
+	}
 	if d.Services != nil {
 		_ = d.Services.Stop()
 	}
@@ -335,6 +352,7 @@ type devSecrets struct {
 // devStandins are the addresses of the vendor stand-ins lethe dev runs.
 type devStandins struct {
 	Mailchimp string // the Marketing API base
+	Twilio    string // the Twilio REST API base
 }
 
 // devConfig is the configuration of the local stack: the user's LETHE_CONFIG (if any), the
@@ -381,6 +399,14 @@ func devConfig(env map[string]string, standins devStandins) (config.Config, erro
 			return config.Config{}, fmt.Errorf("reading the demo mailchimp configuration: %w", err)
 		}
 		cfg.Connectors = append(cfg.Connectors, config.Connector{Name: "mailchimp", Type: "mailchimp", Tenants: []string{"demo"}, Config: *n.Content[0]})
+	}
+	// Its texts are the instance sms, in the Twilio stand-in.
+	if _, ok := cfg.Connector("sms"); !ok {
+		var n yaml.Node
+		if err := yaml.Unmarshal(demo.SMSConnectorConfig("demo", standins.Twilio), &n); err != nil {
+			return config.Config{}, fmt.Errorf("reading the demo sms configuration: %w", err)
+		}
+		cfg.Connectors = append(cfg.Connectors, config.Connector{Name: "sms", Type: "sms", Tenants: []string{"demo"}, Config: *n.Content[0]})
 	}
 	// A remote connector's program needs its key: in development it is derived from the dev
 	// signing key, and writeDevConfig leaves it in a file for that program.

@@ -9,11 +9,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/connectors/sms"
-	"github.com/lethe-privacy/lethe/deploy/demo"
 	"github.com/lethe-privacy/lethe/internal/crypto"
-	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/internal/teststack"
 )
 
@@ -75,23 +72,4 @@ func TestStopReplyIsRecordedInTheConsentLedger(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, status, "an ordinary reply")
 	require.Len(t, ledger(), 3, "an ordinary reply changed consent")
-}
-
-// An erasure on the whole stack deletes the demo customer's booking reminders from Twilio
-// (its stand-in, seeded from the salon's bookings), through the sms connector's runner.
-func TestErasureDeletesTheCustomersTexts(t *testing.T) {
-	s := teststack.New(t, teststack.Options{Name: "e2e-sms-erase", SMS: true})
-	s.RunAll()
-	subject := connectors.Subject{Email: demo.ClearCustomerEmail, Phone: demo.ClearCustomerPhone}
-	require.NotEmpty(t, s.Twilio.Messages(subject.Phone), "the stand-in holds the customer's reminders")
-
-	st := s.Await(s.Submit(domain.TypeErasure, subject))
-	require.Equal(t, domain.StatusCompleted, st.Status, "connectors: %+v", st.Connectors)
-	require.Empty(t, s.Twilio.Messages(subject.Phone), "texts of the erased customer")
-	require.NotEmpty(t, s.Twilio.Messages(demo.UnpaidInvoiceCustomerPhone), "another customer's texts")
-	var erased bool
-	for _, o := range st.Connectors {
-		erased = erased || (o.Connector == "sms" && o.Action == "erase" && o.Status == "succeeded")
-	}
-	require.True(t, erased, "the sms connector's erase step: %+v", st.Connectors)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -27,17 +28,19 @@ import (
 type vendorCheck struct {
 	connector string // the connector instance, as the audit trail names it
 	enable    func(o *teststack.Options)
-	held      func(t *testing.T, s *stack, email string) bool
+	held      func(t *testing.T, s *stack, subject connectors.Subject) bool
 }
 
 var vendorChecks = []vendorCheck{
 	{connector: "mailchimp", enable: func(o *teststack.Options) { o.Mailchimp = true }, held: mailchimpHolds},
+	{connector: "sms", enable: func(o *teststack.Options) { o.SMS = true }, held: twilioHolds},
 }
 
 // mailchimpHolds asks the member endpoint of the salon's audience: 200 while the member is
 // there, 404 Resource Not Found once deleted permanently.
-func mailchimpHolds(t *testing.T, s *stack, email string) bool {
+func mailchimpHolds(t *testing.T, s *stack, subject connectors.Subject) bool {
 	t.Helper()
+	email := subject.Email
 	req, err := http.NewRequest(http.MethodGet, s.Mailchimp.URL()+"/lists/"+demo.MailchimpAudience+"/members/"+mailchimpstandin.Hash(email), nil)
 	require.NoError(t, err)
 	req.SetBasicAuth("e2e", teststack.MailchimpKey)
@@ -68,12 +71,12 @@ func TestErasureReachesEveryVendorEndToEnd(t *testing.T) {
 	}
 	s := &stack{Stack: teststack.New(t, o), t: t}
 	s.RunAll()
-	email := demo.ClearCustomerEmail
+	subject := connectors.Subject{Email: demo.ClearCustomerEmail, Phone: demo.ClearCustomerPhone}
 	for _, v := range vendorChecks {
-		require.True(t, v.held(t, s, email), "%s holds the demo customer before the erasure", v.connector)
+		require.True(t, v.held(t, s, subject), "%s holds the demo customer before the erasure", v.connector)
 	}
 
-	id := s.Submit(domain.TypeErasure, connectors.Subject{Email: email})
+	id := s.Submit(domain.TypeErasure, subject)
 	st := s.Await(id)
 	require.Equal(t, domain.StatusCompleted, st.Status, "connectors: %+v", st.Connectors)
 
@@ -91,7 +94,7 @@ func TestErasureReachesEveryVendorEndToEnd(t *testing.T) {
 	}
 	for _, v := range vendorChecks {
 		t.Run(v.connector, func(t *testing.T) {
-			assert.False(t, v.held(t, s, email), "%s still holds the customer after the erasure", v.connector)
+			assert.False(t, v.held(t, s, subject), "%s still holds the customer after the erasure", v.connector)
 			step, ok := steps[v.connector]
 			require.True(t, ok, "the audit trail has no erase step of %s: %v", v.connector, actions(events))
 			assert.Equal(t, "connector "+v.connector, step.Actor)
@@ -105,7 +108,8 @@ func TestErasureReachesEveryVendorEndToEnd(t *testing.T) {
 		ts, sig, ok := strings.Cut(strings.TrimPrefix(delivered.Signature, "t="), ",v1=")
 		require.True(t, ok, "Lethe-Signature %q", delivered.Signature)
 		assert.Equal(t, testenv.OpenSSLHMAC(t, teststack.WebhookSecret, ts+"."+string(delivered.Body)), sig, "OpenSSL verifies the signature")
-		assert.NotContains(t, string(delivered.Body), email, "the event names no one")
+		assert.NotContains(t, string(delivered.Body), subject.Email, "the event names no one")
+		assert.NotContains(t, string(delivered.Body), subject.Phone, "the event names no one")
 		require.Eventually(t, func() bool {
 			events, err := s.Deps.Store.Audit().List(context.Background(), store.AuditFilter{RequestID: id, Action: "webhook.delivered", Limit: 100})
 			require.NoError(t, err)
@@ -133,6 +137,26 @@ func webhookDelivered(t *testing.T, s *stack, id, typ string) webhooks.Received 
 		return false
 	}, 2*time.Minute, 50*time.Millisecond, "no verified %s delivery of %s reached the webhook receiver", typ, id)
 	return got
+}
+
+// twilioHolds lists the account's messages to and from the customer's number, as Twilio's
+// Messages API answers: the salon's booking reminders until they are deleted.
+func twilioHolds(t *testing.T, s *stack, subject connectors.Subject) bool {
+	t.Helper()
+	n := 0
+	for _, filter := range []string{"To", "From"} {
+		req, err := http.NewRequest(http.MethodGet, s.Twilio.URL()+"/2010-04-01/Accounts/"+teststack.TwilioAccount+"/Messages.json?"+filter+"="+url.QueryEscape(subject.Phone), nil)
+		require.NoError(t, err)
+		req.SetBasicAuth(teststack.TwilioAccount, teststack.TwilioToken)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		var page struct{ Messages []map[string]any }
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&page))
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, "twilio's message list")
+		n += len(page.Messages)
+	}
+	return n > 0
 }
 
 func actions(events []store.Event) []string {
