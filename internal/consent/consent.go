@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/lethe-privacy/lethe/internal/bus"
@@ -24,6 +23,8 @@ import (
 var (
 	refPattern   = regexp.MustCompile(`^[0-9a-f]{64}$`)
 	phonePattern = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+	// emailPattern is as loose as the OpenAPI document's: one @, nothing blank around it.
+	emailPattern = regexp.MustCompile(`^[^@\s\x00]+@[^@\s\x00]+$`)
 )
 
 // ErrSubject is a subject that is neither a reference, an email address nor an E.164 number.
@@ -33,13 +34,12 @@ var ErrSubject = errors.New("subject must be a subject reference (64 hex digits)
 // phone number (E.164), as GET /v1/consent takes it: the keyed hash the ledger and the audit
 // trail hold (crypto.SubjectHash).
 func Ref(key, tenant, subject string) (string, error) {
-	subject = strings.TrimSpace(subject)
 	switch {
 	case refPattern.MatchString(subject):
 		return subject, nil
 	case phonePattern.MatchString(subject):
 		return crypto.SubjectHash(key, tenant, "", subject, ""), nil
-	case strings.Count(subject, "@") == 1 && !strings.HasPrefix(subject, "@") && !strings.HasSuffix(subject, "@"):
+	case emailPattern.MatchString(subject):
 		return crypto.SubjectHash(key, tenant, subject, "", ""), nil
 	}
 	return "", ErrSubject
