@@ -45,6 +45,10 @@ type Activities struct {
 	ConsentPurposes map[string]string
 	// Metrics observes requests' time to close; nil observes nothing.
 	Metrics *metrics.Metrics
+	// Connectors are the connector instances, for the purges of subjects whose expiry passed.
+	Connectors []config.Connector
+	// ExportExpiry is how long a closed request's export is kept (exports.expire_after_days).
+	ExportExpiry time.Duration
 	// SlackAPI is Slack's Web API base ("" for Slack itself; the stand-in in lethe dev and tests).
 	SlackAPI string
 	// Now is the clock; nil means time.Now.

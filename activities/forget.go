@@ -79,11 +79,20 @@ func (a *Activities) ForgetSubject(ctx context.Context, requestID string) error 
 		if err != nil {
 			return err
 		}
-		return a.auditIn(ctx, tx, requestID+":forget", tenant, "lethe", "subject.forgotten", requestID, map[string]any{
+		// An expiry date waiting for them has nothing left to purge: erased is purged.
+		expiries, err := a.Store.Expiries().Forget(ctx, tx, tenant, proven, a.now())
+		if err != nil {
+			return err
+		}
+		detail := map[string]any{
 			"requests": forgotten, "verification_codes": codes,
 			"export_packages": exports, "export_files": files, "kept_for_open_requests": kept,
 			"breach_notice_addresses": notices,
-		})
+		}
+		if expiries > 0 {
+			detail["expiry_dates"] = expiries
+		}
+		return a.auditIn(ctx, tx, requestID+":forget", tenant, "lethe", "subject.forgotten", requestID, detail)
 	})
 }
 

@@ -166,3 +166,32 @@ func TestExpireExportLeavesNoDownloadBehind(t *testing.T) {
 	_, err = os.Stat(filepath.Join(dir.Root, "salon/R-1"))
 	assert.True(t, os.IsNotExist(err), "the package is deleted")
 }
+
+// An erasure forgets the identifiers an expiry date kept for the subject: the date has nothing
+// left to purge, and another subject's date stays.
+func TestForgetSubjectForgetsTheirExpiryDate(t *testing.T) {
+	ctx := context.Background()
+	a, st, _ := newActivities(t)
+	_, err := st.Pool.Exec(ctx, `INSERT INTO requests (id, tenant_id, type, status, regime, received_at) VALUES ('erasure', 'salon', 'erasure', 'in_progress', 'gdpr', now())`)
+	require.NoError(t, err)
+	_, err = st.Pool.Exec(ctx, `INSERT INTO request_subjects (request_id, tenant_id, email, proofs) VALUES ('erasure', 'salon', 'ada@example.com', '{"email": {}}')`)
+	require.NoError(t, err)
+	for _, e := range []store.Expiry{
+		{ID: "exp-ada", TenantID: "salon", SubjectRef: "ref-ada", Identifiers: store.Identifiers{Email: "Ada@Example.com"}},
+		{ID: "exp-bob", TenantID: "salon", SubjectRef: "ref-bob", Identifiers: store.Identifiers{Email: "bob@example.com"}},
+		{ID: "exp-spa", TenantID: "spa", SubjectRef: "ref-ada", Identifiers: store.Identifiers{Email: "ada@example.com"}},
+	} {
+		e.SetBy, e.ExpiresAt, e.SetAt = "dpo", time.Now().Add(time.Hour), time.Now()
+		_, err := st.Expiries().Set(ctx, st.Pool, e)
+		require.NoError(t, err)
+	}
+	require.NoError(t, a.ForgetSubject(ctx, "erasure"))
+	for id, forgotten := range map[string]bool{"exp-ada": true, "exp-bob": false, "exp-spa": false} {
+		e, err := st.Expiries().Get(ctx, id)
+		require.NoError(t, err)
+		assert.Equal(t, forgotten, e.Email == "" && e.PurgedAt != nil, id)
+	}
+	var n float64
+	require.NoError(t, st.Pool.QueryRow(ctx, `SELECT (detail->>'expiry_dates')::float FROM audit_events WHERE action = 'subject.forgotten'`).Scan(&n))
+	assert.EqualValues(t, 1, n)
+}

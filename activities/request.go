@@ -112,6 +112,13 @@ func (a *Activities) DispatchCommand(ctx context.Context, d Dispatch) (domain.Ou
 		}
 		subject = &s
 	}
+	if d.ExpiryID != "" {
+		s, err := a.expirySubject(ctx, d.ExpiryID)
+		if err != nil {
+			return domain.Output{}, err
+		}
+		subject = &s
+	}
 	if d.Action == "rectify" {
 		changes, err := a.changes(ctx, d.RequestID)
 		if err != nil {

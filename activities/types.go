@@ -40,6 +40,9 @@ type Dispatch struct {
 	Params         map[string]any
 	// ExportLocation is set for access and find: where the connector writes what it read.
 	ExportLocation string
+	// ExpiryID is set for the purge of one subject whose expiry date passed (RequestID is then
+	// the expiry's): the command carries that subject, read from the store.
+	ExpiryID string `json:",omitempty"`
 }
 
 // Notice asks NotifySubject to tell the subject something (kind is a mail template). The

@@ -28,5 +28,7 @@ func Register(r sdkworker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflow(workflows.BreachNoticeWorkflow)
 	r.RegisterWorkflow(workflows.NoticeForgetWorkflow)
 	r.RegisterWorkflow(workflows.DigestWorkflow)
+	r.RegisterWorkflow(workflows.RetentionWorkflow)
+	r.RegisterWorkflow(workflows.SubjectExpiryWorkflow)
 	r.RegisterActivity(acts)
 }

@@ -63,7 +63,7 @@ Configuration comes from the YAML file named by LETHE_CONFIG, with environment o
 		SilenceErrors: true,
 	}
 	root.AddCommand(newDevCmd(), newServeCmd(), newWorkerCmd(), newBridgeCmd(), newConnectorCmd(), newMigrateCmd(), newRequestsCmd(), newBreachesCmd(), newDemoCmd())
-	root.AddCommand(newDeadlineCmd(), newAuditCmd())
+	root.AddCommand(newDeadlineCmd(), newAuditCmd(), newRetentionCmd())
 	root.AddCommand(newStackCmd(), newSlackCmd(), newWebhooksCmd())
 	return root
 }

@@ -20,6 +20,7 @@ const (
 	paramRule       = "rule"        // purge: only this retention rule
 	paramMaxBatches = "max_batches" // purge: stop after this many batches per rule
 	paramOlderThan  = "older_than"  // purge: the tenant's period in seconds, instead of the rule's
+	paramRules      = "rules"       // purge: the rules to run in order, each {rule, older_than}
 	paramDryRun     = "dry_run"     // purge: count what would go, change nothing
 	paramAfter      = "after"       // purge: an erase rule's cursor from the previous command
 )

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/lethe-privacy/lethe/connectors"
 )
@@ -92,13 +93,36 @@ type purgeParams struct {
 	only       string
 	maxBatches int
 	olderThan  time.Duration // 0: each rule's own
-	dryRun     bool
-	after      string // erase: the cursor of the previous command
+	// rules, when set, are the rules to run in this order, each with the tenant's period.
+	rules  []ruleParam
+	dryRun bool
+	after  string // erase: the cursor of the previous command
+}
+
+// ruleParam is one entry of params "rules".
+type ruleParam struct {
+	name   string
+	period time.Duration
+}
+
+// seconds reads a number of seconds (JSON numbers arrive as float64).
+func seconds(name string, v any) (float64, error) {
+	switch n := v.(type) {
+	case nil:
+		return 0, nil
+	case int:
+		return float64(n), nil
+	case int64:
+		return float64(n), nil
+	case float64:
+		return n, nil
+	}
+	return 0, connectors.Permanent(fmt.Errorf("param %q must be a number", name))
 }
 
 func readPurgeParams(task connectors.Task) (purgeParams, error) {
 	var p purgeParams
-	if err := connectors.CheckParams(task, paramRule, paramMaxBatches, paramOlderThan, paramDryRun, paramAfter); err != nil {
+	if err := connectors.CheckParams(task, paramRule, paramMaxBatches, paramOlderThan, paramRules, paramDryRun, paramAfter); err != nil {
 		return p, err
 	}
 	p.only, _ = task.Params[paramRule].(string)
@@ -106,31 +130,33 @@ func readPurgeParams(task connectors.Task) (purgeParams, error) {
 	if p.after != "" && p.only == "" {
 		return p, connectors.Permanent(fmt.Errorf("param %q continues one rule: name it with param %q", paramAfter, paramRule))
 	}
-	number := func(name string) (float64, error) {
-		switch n := task.Params[name].(type) {
-		case nil:
-			return 0, nil
-		case int:
-			return float64(n), nil
-		case int64:
-			return float64(n), nil
-		case float64:
-			return n, nil
-		}
-		return 0, connectors.Permanent(fmt.Errorf("param %q must be a number", name))
-	}
-	n, err := number(paramMaxBatches)
+	n, err := seconds(paramMaxBatches, task.Params[paramMaxBatches])
 	if err != nil {
 		return p, err
 	}
 	p.maxBatches = int(n)
-	if n, err = number(paramOlderThan); err != nil {
+	if n, err = seconds(paramOlderThan, task.Params[paramOlderThan]); err != nil {
 		return p, err
 	}
 	if n < 0 || (n > 0 && p.only == "") {
 		return p, connectors.Permanent(fmt.Errorf("param %q must be a positive number of seconds, with param %q naming the rule", paramOlderThan, paramRule))
 	}
 	p.olderThan = time.Duration(n * float64(time.Second))
+	if v, ok := task.Params[paramRules]; ok {
+		list, isList := v.([]any)
+		if !isList || len(list) == 0 || p.only != "" {
+			return p, connectors.Permanent(fmt.Errorf(`param %q must list {"rule": NAME, "older_than": SECONDS}, without param %q`, paramRules, paramRule))
+		}
+		for _, item := range list {
+			m, _ := item.(map[string]any)
+			name, _ := m[paramRule].(string)
+			n, err := seconds(paramRules, m[paramOlderThan])
+			if err != nil || name == "" || n <= 0 || len(m) != 2 {
+				return p, connectors.Permanent(fmt.Errorf(`param %q: each entry is {"rule": NAME, "older_than": SECONDS}`, paramRules))
+			}
+			p.rules = append(p.rules, ruleParam{name: name, period: time.Duration(n * float64(time.Second))})
+		}
+	}
 	if v, ok := task.Params[paramDryRun]; ok {
 		b, isBool := v.(bool)
 		if !isBool {
@@ -141,11 +167,14 @@ func readPurgeParams(task connectors.Task) (purgeParams, error) {
 	return p, nil
 }
 
-// Purge acts on rows past their retention period, for every rule or only params "rule",
-// committing each batch on its own. Params "older_than" (seconds) replaces the rule's period
-// with the tenant's; "dry_run" counts what a run would purge and changes nothing. A task that
-// names a subject purges that subject (its expiry date passed): erased as an erasure would,
-// once per task key.
+// Purge acts on rows past their retention period, for every rule, only params "rule", or the
+// rules params "rules" lists in its order, committing each batch on its own. Params
+// "older_than" (with "rule") or each entry of "rules" give the tenant's period instead of the
+// rule's own. A dry run purges in
+// one transaction and rolls it back: its counts are the run's, rules that overlap included
+// (a customer erased by one rule no longer counts for the next), blocking rules applied. A task
+// that names a subject purges that subject (their expiry date passed), erased as an erasure
+// would, once per task key.
 func (c *Connector) Purge(ctx context.Context, task connectors.Task) (connectors.PurgeResult, error) {
 	res := connectors.PurgeResult{Rows: map[string]int64{}}
 	p, err := readPurgeParams(task)
@@ -159,32 +188,77 @@ func (c *Connector) Purge(ctx context.Context, task connectors.Task) (connectors
 	if err != nil {
 		return res, err
 	}
-	res.DryRun = p.dryRun
-	matched := false
+	runs, err := c.chosenRules(s, p, &res)
+	if err != nil {
+		return res, err
+	}
+	if !p.dryRun {
+		for _, run := range runs {
+			run.db = c.pool
+			if err := run.purge(ctx, p.maxBatches, p.after); err != nil {
+				return res, err
+			}
+		}
+		return res, nil
+	}
+	res.DryRun = true
+	err = c.rolledBack(ctx, func(tx pgx.Tx) error {
+		for _, run := range runs {
+			run.db = tx
+			if err := run.purge(ctx, 0, p.after); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return res, err
+}
+
+// chosenRules are the rules a purge runs, in order: params "rules", or "rule", or all.
+func (c *Connector) chosenRules(s *schemaInfo, p purgeParams, res *connectors.PurgeResult) ([]ruleRun, error) {
+	byName := map[string]*RetentionRule{}
 	for i := range c.cfg.Retention {
-		r := &c.cfg.Retention[i]
-		if p.only != "" && r.Name != p.only {
-			continue
+		byName[c.cfg.Retention[i].Name] = &c.cfg.Retention[i]
+	}
+	want := p.rules
+	switch {
+	case p.only != "":
+		want = []ruleParam{{name: p.only, period: p.olderThan}}
+	case want == nil:
+		for _, r := range c.cfg.Retention {
+			want = append(want, ruleParam{name: r.Name})
 		}
-		matched = true
+	}
+	var runs []ruleRun
+	for _, w := range want {
+		r := byName[w.name]
+		if r == nil {
+			return nil, connectors.Permanent(fmt.Errorf("param %q must name a configured retention rule, not %q", paramRule, w.name))
+		}
 		period := time.Duration(r.OlderThan)
-		if p.olderThan > 0 {
-			period = p.olderThan
+		if w.period > 0 {
+			period = w.period
 		}
-		run := ruleRun{c: c, s: s, q: c.purgeQuery(s, r), period: period, res: &res}
-		if p.dryRun {
-			err = run.count(ctx)
-		} else {
-			err = run.purge(ctx, p.maxBatches, p.after)
-		}
-		if err != nil {
-			return res, err
-		}
+		runs = append(runs, ruleRun{c: c, s: s, q: c.purgeQuery(s, r), period: period, res: res})
 	}
-	if p.only != "" && !matched {
-		return res, connectors.Permanent(fmt.Errorf("param %q must name a configured retention rule", paramRule))
+	return runs, nil
+}
+
+// rolledBack runs fn in a transaction that is always rolled back.
+func (c *Connector) rolledBack(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	tx, err := c.pool.Begin(ctx)
+	if err != nil {
+		return classify("a dry run", ctxErr(ctx, err))
 	}
-	return res, nil
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	return fn(tx)
+}
+
+// purgeDB is where a rule's batches run: the pool (each batch commits) or a dry run's
+// transaction (each batch a savepoint).
+type purgeDB interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
 // ruleRun is one rule's part of a purge.
@@ -194,6 +268,7 @@ type ruleRun struct {
 	q      purgeQuery
 	period time.Duration
 	res    *connectors.PurgeResult
+	db     purgeDB
 }
 
 func (r ruleRun) doing() string { return "purging " + r.q.rule.Name }
@@ -212,7 +287,7 @@ func (r ruleRun) purge(ctx context.Context, maxBatches int, after string) error 
 		if rule.Action == ActionErase {
 			looked, done, after, err = r.eraseBatch(ctx, after)
 		} else {
-			tag, execErr := r.c.pool.Exec(ctx, r.q.apply, r.q.args(r.period, int64(rule.BatchSize), "")...)
+			tag, execErr := r.db.Exec(ctx, r.q.apply, r.q.args(r.period, int64(rule.BatchSize), "")...)
 			looked, done, err = tag.RowsAffected(), tag.RowsAffected(), execErr
 		}
 		if err != nil {
@@ -230,8 +305,8 @@ func (r ruleRun) purge(ctx context.Context, maxBatches int, after string) error 
 // blocking rule holds (a booking still to come, a balance) is left and counted. It returns how
 // many subjects it looked at, how many it erased, and the last key it looked at.
 func (r ruleRun) eraseBatch(ctx context.Context, after string) (looked, erased int64, _ string, _ error) {
-	err := pgx.BeginFunc(ctx, r.c.pool, func(tx pgx.Tx) error {
-		keys, free, blocked, err := r.batch(ctx, tx, r.q.eligible, after)
+	err := pgx.BeginFunc(ctx, r.db, func(tx pgx.Tx) error {
+		keys, free, blocked, err := r.batch(ctx, tx, after)
 		if err != nil || len(keys) == 0 {
 			return err
 		}
@@ -248,8 +323,8 @@ func (r ruleRun) eraseBatch(ctx context.Context, after string) (looked, erased i
 
 // batch reads one batch of eligible subjects after the cursor and splits off those a blocking
 // rule holds.
-func (r ruleRun) batch(ctx context.Context, tx pgx.Tx, sql, after string) (keys, free, blocked []string, err error) {
-	rows, err := tx.Query(ctx, sql, r.q.args(r.period, int64(r.q.rule.BatchSize), after)...)
+func (r ruleRun) batch(ctx context.Context, tx pgx.Tx, after string) (keys, free, blocked []string, err error) {
+	rows, err := tx.Query(ctx, r.q.eligible, r.q.args(r.period, int64(r.q.rule.BatchSize), after)...)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -286,59 +361,18 @@ func (r ruleRun) unblocked(ctx context.Context, tx pgx.Tx, keys []string) (free,
 	return free, blocked, nil
 }
 
-// count counts what purge would act on, in one read-only snapshot: the same statements'
-// selection, and for erase the same blocking rules.
-func (r ruleRun) count(ctx context.Context) error {
-	rule := r.q.rule
-	err := pgx.BeginTxFunc(ctx, r.c.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		if rule.Action != ActionErase {
-			var n int64
-			err := tx.QueryRow(ctx, "SELECT count(*) FROM ("+r.q.eligible+") AS eligible", r.q.args(r.period, 1<<62, "")...).Scan(&n)
-			r.res.Rows[rule.Name] += n
-			return err
-		}
-		// Erase: walk the eligible subjects by key, checking each one's blocks.
-		eligible := strings.TrimSuffix(r.q.eligible, " FOR UPDATE SKIP LOCKED")
-		after := ""
-		for {
-			keys, free, blocked, err := r.batch(ctx, tx, eligible, after)
-			if err != nil {
-				return err
-			}
-			r.res.Rows[rule.Name] += int64(len(free))
-			r.addBlocked(int64(len(blocked)))
-			if len(keys) < rule.BatchSize {
-				return nil
-			}
-			after = keys[len(keys)-1]
-		}
-	})
-	if err != nil {
-		return classify("counting "+rule.Name, ctxErr(ctx, err))
-	}
-	return nil
-}
-
 // purgeSubject erases the task's subject, recorded in the ledger under the task key like
 // every change to a subject. A blocking rule refuses it as it refuses an erasure.
 func (c *Connector) purgeSubject(ctx context.Context, task connectors.Task, p purgeParams) (connectors.PurgeResult, error) {
 	res := connectors.PurgeResult{Rows: map[string]int64{}, DryRun: p.dryRun}
-	if p.only != "" || p.maxBatches != 0 || p.olderThan != 0 || p.after != "" {
-		return res, connectors.Permanent(errors.New("a purge of one subject takes no rule, max_batches, older_than or after"))
+	if p.only != "" || p.maxBatches != 0 || p.olderThan != 0 || p.after != "" || p.rules != nil {
+		return res, connectors.Permanent(errors.New("a purge of one subject takes no rule, rules, max_batches, older_than or after"))
 	}
 	s, err := c.ready(ctx)
 	if err != nil {
 		return res, err
 	}
-	if p.dryRun {
-		err := pgx.BeginTxFunc(ctx, c.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-			keys, err := c.subjects(ctx, tx, task.Subject, false)
-			res.Subjects = len(keys)
-			return err
-		})
-		return res, err
-	}
-	err = c.inLedger(ctx, task, connectors.CapPurge, &res, func(tx pgx.Tx, keys []string) error {
+	erase := func(tx pgx.Tx, keys []string) error {
 		res.Subjects = len(keys)
 		var er connectors.EraseResult
 		if err := c.eraseUnblocked(ctx, tx, s, keys, &er); err != nil {
@@ -351,6 +385,16 @@ func (c *Connector) purgeSubject(ctx context.Context, task connectors.Task, p pu
 			res.Rows[table] += n
 		}
 		return nil
-	})
-	return res, err
+	}
+	if p.dryRun {
+		err = c.rolledBack(ctx, func(tx pgx.Tx) error {
+			keys, err := c.subjects(ctx, tx, task.Subject, true)
+			if err != nil {
+				return err
+			}
+			return erase(tx, keys)
+		})
+		return res, err
+	}
+	return res, c.inLedger(ctx, task, connectors.CapPurge, &res, erase)
 }

@@ -43,6 +43,7 @@ func (a *v1) handlers() map[string]func(http.ResponseWriter, *http.Request, *cal
 		"getBreachReport":        a.breachReport,
 		"listAudit":              a.audit,
 		"getConsent":             a.consent,
+		"setSubjectExpiry":       a.setExpiry,
 	}
 	maps.Copy(hs, a.breachHandlers())
 	return hs

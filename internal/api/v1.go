@@ -23,6 +23,7 @@ import (
 	"github.com/lethe-privacy/lethe/internal/breachreport"
 	"github.com/lethe-privacy/lethe/internal/config"
 	"github.com/lethe-privacy/lethe/internal/requests"
+	"github.com/lethe-privacy/lethe/internal/retention"
 	"github.com/lethe-privacy/lethe/schemas"
 )
 
@@ -37,7 +38,9 @@ type V1Options struct {
 	Breaches *breaches.Service
 	// Reports serves breaches' authority reports; without it their route answers 503.
 	Reports *breachreport.Service
-	Log     *slog.Logger
+	// Retention sets subjects' expiry dates; without it their route answers 503.
+	Retention *retention.Service
+	Log       *slog.Logger
 	// MaxBody bounds request bodies in bytes (default DefaultMaxBody).
 	MaxBody int64
 }
@@ -67,12 +70,14 @@ type v1 struct {
 	svc      *requests.Service
 	breaches *breaches.Service
 	reports  *breachreport.Service
-	log      *slog.Logger
-	router   routers.Router
-	ops      map[string]operation
-	methods  []string // every method the document uses, for Allow
-	tokens   config.TokenTable
-	maxBody  int64
+	// retention sets subjects' expiry dates.
+	retention *retention.Service
+	log       *slog.Logger
+	router    routers.Router
+	ops       map[string]operation
+	methods   []string // every method the document uses, for Allow
+	tokens    config.TokenTable
+	maxBody   int64
 }
 
 type operation struct {
@@ -111,7 +116,7 @@ func NewV1(opt V1Options) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("routing the OpenAPI document: %w", err)
 	}
-	a := &v1{svc: opt.Requests, breaches: opt.Breaches, reports: opt.Reports, log: opt.Log, router: router, maxBody: opt.MaxBody}
+	a := &v1{svc: opt.Requests, breaches: opt.Breaches, reports: opt.Reports, retention: opt.Retention, log: opt.Log, router: router, maxBody: opt.MaxBody}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}

@@ -76,7 +76,7 @@ func (s *stack) testDocumentedRoutes(t *testing.T) {
 			assert.NotEqual(t, http.StatusMethodNotAllowed, r.status, "%s %s", method, p)
 		}
 	}
-	assert.Equal(t, 23, n, "operations in the document")
+	assert.Equal(t, 24, n, "operations in the document")
 	for _, c := range []struct{ method, path string }{
 		{"GET", "/v1/nothing"}, {"GET", "/v1/requests/R-1/verify"}, {"DELETE", "/v1/requests/R-1"},
 		{"GET", "/v1/requests/R-1/approve"}, {"PUT", "/v1/requests"}, {"GET", "/v1/requests/"}, {"GET", "/v1"},

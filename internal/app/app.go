@@ -28,6 +28,7 @@ import (
 	"github.com/lethe-privacy/lethe/internal/mail"
 	"github.com/lethe-privacy/lethe/internal/metrics"
 	"github.com/lethe-privacy/lethe/internal/requests"
+	"github.com/lethe-privacy/lethe/internal/retention"
 	"github.com/lethe-privacy/lethe/internal/store"
 )
 
@@ -262,6 +263,7 @@ func (s *Stack) Activities() *activities.Activities {
 		PublicURL: s.Cfg.HTTP.PublicURL, MyAccountPath: s.Cfg.MyAccountPath,
 		SigningKey: s.Cfg.Secrets.SigningKey.Value(), Tenants: tenants, Keys: s.Keys, SlackAPI: s.Cfg.Slack.APIURL,
 		ConsentPurposes: purposes, Metrics: s.Metrics,
+		Connectors: s.Cfg.Connectors, ExportExpiry: s.Cfg.ExportExpiry(),
 	}
 }
 
@@ -269,6 +271,11 @@ func (s *Stack) Activities() *activities.Activities {
 // run. Surfaces open to outside callers use Limited.
 func (s *Stack) Requests() *requests.Service {
 	return &requests.Service{Temporal: s.Temporal, Store: s.Store, Cfg: s.Cfg, ExportBase: s.Exports.URI("")}
+}
+
+// Retention is the retention service over the stack: runs, their status, subjects' expiry dates.
+func (s *Stack) Retention() *retention.Service {
+	return &retention.Service{Temporal: s.Temporal, Store: s.Store, Cfg: s.Cfg}
 }
 
 // Breaches is the breach service over the stack.

@@ -79,7 +79,7 @@ func mountReadModelMetrics(s *Stack, _ *http.ServeMux) error {
 
 // mountV1 serves the /v1 API, rate-limited.
 func mountV1(s *Stack, mux *http.ServeMux) error {
-	return api.MountV1(mux, api.V1Options{Requests: s.Limited(), Breaches: s.Breaches(), Reports: s.BreachReports(), Log: s.Log})
+	return api.MountV1(mux, api.V1Options{Requests: s.Limited(), Breaches: s.Breaches(), Reports: s.BreachReports(), Retention: s.Retention(), Log: s.Log})
 }
 
 // mountWebhooks serves the mail provider's delivery events.

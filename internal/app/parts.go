@@ -56,6 +56,13 @@ func (s *Stack) RunWorker(ctx context.Context) error {
 			return err
 		}
 	}
+	for _, t := range s.Cfg.Tenants {
+		if t.Retention != nil {
+			if err := worker.EnsureRetentionSchedule(ctx, s.Temporal, s.Cfg.Temporal.TaskQueue, t.ID, t.Retention.RunHour()); err != nil {
+				return err
+			}
+		}
+	}
 	w := worker.New(s.Temporal, s.Cfg.Temporal.TaskQueue, s.Activities())
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("starting the Temporal worker on task queue %s: %w", s.Cfg.Temporal.TaskQueue, err)

@@ -812,6 +812,11 @@ func (c *Config) Validate() error {
 	return c.validateConnectorKeys()
 }
 
+// ExportExpiry is how long a closed request's export is kept: exports.expire_after_days.
+func (c *Config) ExportExpiry() time.Duration {
+	return time.Duration(c.Exports.ExpireAfterDays) * 24 * time.Hour
+}
+
 // DPOAddress is where overdue escalations go: dpo_email, else contact_email.
 func (t Tenant) DPOAddress() string { return cmp.Or(t.DPOEmail, t.ContactEmail) }
 

@@ -39,4 +39,6 @@ func TestREADMEConfigurationExampleParses(t *testing.T) {
 	require.Len(t, cfg.Tenants, 1)
 	assert.Equal(t, "dpo@salon.example", cfg.Tenants[0].DPOAddress())
 	assert.Equal(t, "team@salon.example", cfg.Tenants[0].StaffAddress())
+	require.NotNil(t, cfg.Tenants[0].Retention)
+	assert.Equal(t, 3*365*24*time.Hour, time.Duration(cfg.Tenants[0].Retention.Rules[0].After))
 }

@@ -91,3 +91,15 @@ func (c *Config) validateRetention(t Tenant) error {
 	}
 	return nil
 }
+
+// Purgers are the names of the instances among ins that serve tenant and purge, in order: where
+// a subject whose expiry date passed is purged.
+func Purgers(ins []Connector, tenant string) []string {
+	var out []string
+	for _, in := range ins {
+		if in.Serves(tenant) && slices.Contains(in.Capabilities(), connectors.CapPurge) {
+			out = append(out, in.Name)
+		}
+	}
+	return out
+}

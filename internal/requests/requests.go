@@ -292,7 +292,7 @@ func (s *Service) input(t config.Tenant, sub Submission) workflows.RequestInput 
 		Regime: cmp.Or(sub.Regime, t.Regime), Country: cmp.Or(sub.Country, t.Country),
 		TimeZone: cmp.Or(t.TimeZone, "UTC"), ClockStart: t.Policy.ClockStart,
 		ManualApproval: t.Policy.NeedsApproval(sub.Type), SlackApproval: t.Slack != nil, BlockedErasure: t.Policy.BlockedErasure,
-		ExportBase: s.ExportBase, ExportExpiry: time.Duration(s.Cfg.Exports.ExpireAfterDays) * 24 * time.Hour,
+		ExportBase: s.ExportBase, ExportExpiry: s.Cfg.ExportExpiry(),
 		Connectors: s.Connectors(t.ID),
 	}
 	for _, d := range t.Policy.ReminderDays {

@@ -403,3 +403,31 @@ func deref(s *string) string {
 	}
 	return *s
 }
+
+// expiredExports selects tenant $1's requests closed ($3: the closed statuses) before $2 whose
+// package is still kept.
+const expiredExports = `FROM requests WHERE tenant_id = $1 AND export_uri IS NOT NULL AND updated_at < $2
+	AND status = ANY($3)`
+
+// ExpiredExports returns up to limit of tenant's requests closed (in one of closed) before
+// before whose export is still kept, oldest first.
+func (q Requests) ExpiredExports(ctx context.Context, tenant string, closed []string, before time.Time, limit int) ([]string, error) {
+	rows, err := q.pool.Query(ctx, `SELECT id `+expiredExports+` ORDER BY updated_at, id LIMIT $4`, tenant, before, closed, limit)
+	if err != nil {
+		return nil, fmt.Errorf("listing expired exports: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("listing expired exports: %w", err)
+	}
+	return ids, nil
+}
+
+// CountExpiredExports counts what ExpiredExports would list without a limit.
+func (q Requests) CountExpiredExports(ctx context.Context, tenant string, closed []string, before time.Time) (int64, error) {
+	var n int64
+	if err := q.pool.QueryRow(ctx, `SELECT count(*) `+expiredExports, tenant, before, closed).Scan(&n); err != nil {
+		return 0, fmt.Errorf("counting expired exports: %w", err)
+	}
+	return n, nil
+}
