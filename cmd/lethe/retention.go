@@ -157,11 +157,12 @@ func printStatus(w io.Writer, st retention.Status) {
 		fmt.Fprint(w, " (paused)")
 	}
 	fmt.Fprintln(w)
-	for _, t := range st.Next {
+	for _, t := range st.Next[:min(3, len(st.Next))] {
 		fmt.Fprintf(w, "  next: %s\n", t.UTC().Format(time.RFC3339))
 	}
 	for _, r := range st.Rules {
-		fmt.Fprintf(w, "rule %s of %s after %s\n", r.Name, r.Connector, time.Duration(r.After))
+		after, _ := r.After.MarshalText()
+		fmt.Fprintf(w, "rule %s of %s after %s\n", r.Name, r.Connector, after)
 	}
 	fmt.Fprintf(w, "subjects waiting for their expiry date: %d\n", st.PendingExpiries)
 	tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)

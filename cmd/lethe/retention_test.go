@@ -37,7 +37,7 @@ func TestRetentionRunCommand(t *testing.T) {
 	}
 	status, stderr, code := runLethe(t, env, "retention", "status")
 	if code != 0 || !strings.Contains(status, "schedule lethe-retention-salon: daily at 03:00 UTC") ||
-		strings.Count(status, "cli:") != 1 || !strings.Contains(status, "dry run") {
+		!regexp.MustCompile(`\srun\s+cli:ops\s+`+r[1]+`\s`).MatchString(status) || !strings.Contains(status, "dry run") || !strings.Contains(status, "past_bookings of database after 60d") {
 		t.Fatalf("retention status: exit %d, stdout %q, stderr %q", code, status, stderr)
 	}
 }
