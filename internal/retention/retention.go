@@ -131,9 +131,6 @@ func (s *Service) SetExpiry(ctx context.Context, tenant, actor string, subj conn
 	if subj.IsZero() {
 		return Expiry{}, fmt.Errorf("%w: name the subject by email, phone or customer_id", ErrInvalid)
 	}
-	if at.IsZero() {
-		return Expiry{}, fmt.Errorf("%w: expires_at is required", ErrInvalid)
-	}
 	if len(config.Purgers(s.Cfg.Connectors, tenant)) == 0 {
 		return Expiry{}, fmt.Errorf("%w: tenant %s has no connector that purges, so an expiry date would purge nothing", ErrNotConfigured, tenant)
 	}
