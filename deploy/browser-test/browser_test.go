@@ -287,7 +287,12 @@ func (s *session) html() string {
 	ctx, cancel := context.WithTimeout(s.ctx, time.Minute)
 	defer cancel()
 	// Through chromedp's own query: a direct DOM.getDocument would renumber the nodes it tracks.
+	// A page that has just replaced the one before may still swap its document under the
+	// query (CDP -32000, no such node or context): asked again, it answers.
 	doc, err := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("html")))
+	for try := 0; err != nil && strings.Contains(err.Error(), "-32000") && try < 5; try++ {
+		doc, err = chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("html")))
+	}
 	if err != nil {
 		s.t.Fatalf("reading the page: %v", err)
 	}
