@@ -64,6 +64,6 @@ Configuration comes from the YAML file named by LETHE_CONFIG, with environment o
 	}
 	root.AddCommand(newDevCmd(), newServeCmd(), newWorkerCmd(), newBridgeCmd(), newConnectorCmd(), newMigrateCmd(), newRequestsCmd(), newBreachesCmd(), newDemoCmd())
 	root.AddCommand(newDeadlineCmd(), newAuditCmd(), newRetentionCmd())
-	root.AddCommand(newStackCmd(), newSlackCmd(), newWebhooksCmd())
+	root.AddCommand(newStackCmd(), newSlackCmd(), newWebhooksCmd(), newBenchCmd())
 	return root
 }

@@ -30,7 +30,7 @@ func serviceCmd(cmd *cobra.Command, need app.Need, run func(ctx context.Context,
 // connected, for arguments the configuration must know.
 func checkedServiceCmd(cmd *cobra.Command, need app.Need, check func(cfg config.Config, args []string) error,
 	run func(ctx context.Context, d *app.Stack, args []string) error) *cobra.Command {
-	var logFormat string
+	var logFormat, pprofAddr string
 	cmd.Long += configHelp
 	cmd.RunE = func(_ *cobra.Command, args []string) error {
 		ctx, stop := signalContext()
@@ -41,6 +41,11 @@ func checkedServiceCmd(cmd *cobra.Command, need app.Need, check func(cfg config.
 		}
 		if check != nil {
 			if err := check(cfg, args); err != nil {
+				return err
+			}
+		}
+		if pprofAddr != "" {
+			if err := app.ServeProfiles(ctx, pprofAddr); err != nil {
 				return err
 			}
 		}
@@ -55,6 +60,7 @@ func checkedServiceCmd(cmd *cobra.Command, need app.Need, check func(cfg config.
 		return run(ctx, d, args)
 	}
 	cmd.Flags().StringVar(&logFormat, "log-format", "json", "log format: json or text")
+	cmd.Flags().StringVar(&pprofAddr, "pprof", "", "serve Go's pprof profiles (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 (off when empty)")
 	return cmd
 }
 

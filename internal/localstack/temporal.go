@@ -132,3 +132,6 @@ func temporalServes(ctx context.Context, hostPort, ns string) error {
 	_, err = nc.Describe(ctx, ns)
 	return err
 }
+
+// PID is the server's process ID, for reading what it spent (/proc/PID/stat).
+func (t *Temporal) PID() int { return t.proc.cmd.Process.Pid }
