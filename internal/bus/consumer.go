@@ -8,9 +8,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime/debug"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -80,7 +82,11 @@ const (
 
 // Consume runs fetch → validate → handle → commit until ctx ends. Offsets are committed only
 // after the handler succeeded or the message was safely written to the dead-letter topic, so no
-// message is ever committed past silently. It returns nil when ctx is canceled.
+// message is ever committed past silently. Each partition has a lane of its own: its messages
+// are handled and committed in order, while other partitions' go on meanwhile, so one slow
+// message holds up its partition only and a process uses as many partitions as it was given
+// (lethe bench found a bridge handling every result one after the other the longest wait of a
+// request). It returns nil when ctx is canceled.
 func (b *Bus) Consume(ctx context.Context, opts ConsumerOptions, h Handler) error {
 	if opts.Backoff <= 0 {
 		opts.Backoff = 200 * time.Millisecond
@@ -102,51 +108,123 @@ func (b *Bus) Consume(ctx context.Context, opts ConsumerOptions, h Handler) erro
 		Dialer:            b.Dialer(),
 	})
 	defer r.Close()
-	log := b.log.With("topic", opts.Topic, "group", opts.Group)
+	ctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer stop()
+	c := &consumer{b: b, r: r, opts: opts, h: h, log: b.log.With("topic", opts.Topic, "group", opts.Group), stop: stop, lanes: map[int]chan kafka.Message{}}
 	fetchDelay := opts.Backoff
 	for {
 		km, err := r.FetchMessage(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil
+				return c.failure()
 			}
 			if !protocol.Retriable(err) {
 				return fmt.Errorf("fetching from %s: %w", opts.Topic, err)
 			}
 			// A partition whose leader moves (a broker restart, a topic just created) answers
 			// this way until the metadata catch up: wait, not stop the consumer.
-			log.Warn("fetch failed; retrying", "error", err)
+			c.log.Warn("fetch failed; retrying", "error", err)
 			if fetchDelay, err = backoff(ctx, fetchDelay); err != nil {
-				return nil
+				return c.failure()
 			}
 			continue
 		}
 		fetchDelay = opts.Backoff
-		m := Message{Topic: km.Topic, Partition: km.Partition, Offset: km.Offset, Key: km.Key, Value: km.Value}
-		herr := b.handle(ctx, opts, &m, h)
-		if ctx.Err() != nil {
-			return nil // not committed: the next owner of the partition sees it again
-		}
-		if herr != nil {
-			if err := b.deadLetter(ctx, m, herr); err != nil {
-				return nil // only ctx ends the retries: not committed, the next owner sees it again
-			}
-			b.cfg.Metrics.DeadLettered(opts.Topic, reasonClass(herr))
-			// The reason may quote the payload, so only coordinates reach the log.
-			log.Warn("message dead-lettered", "partition", m.Partition, "offset", m.Offset)
-		}
-		if err := r.CommitMessages(ctx, km); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			if !protocol.Retriable(err) {
-				return fmt.Errorf("committing %s[%d]@%d: %w", m.Topic, m.Partition, m.Offset, err)
-			}
-			// Not committed: whoever owns the partition next sees the message again, and every
-			// handler is idempotent by its message's key.
-			log.Warn("commit failed; the message may be seen again", "partition", m.Partition, "offset", m.Offset, "error", err)
+		select {
+		case c.lane(ctx, &wg, km.Partition) <- km:
+		case <-ctx.Done():
+			return c.failure()
 		}
 	}
+}
+
+// laneDepth is how many fetched messages a partition's lane holds, the reader's own queue size.
+const laneDepth = 100
+
+// consumer is one Consume loop and its partitions' lanes.
+type consumer struct {
+	b     *Bus
+	r     *kafka.Reader
+	opts  ConsumerOptions
+	h     Handler
+	log   *slog.Logger
+	stop  context.CancelFunc
+	lanes map[int]chan kafka.Message
+
+	mu  sync.Mutex
+	err error // the first failure of a lane, which stops the loop
+}
+
+// lane is the channel of a partition's lane, started on its first message.
+func (c *consumer) lane(ctx context.Context, wg *sync.WaitGroup, partition int) chan kafka.Message {
+	ch, ok := c.lanes[partition]
+	if !ok {
+		ch = make(chan kafka.Message, laneDepth)
+		c.lanes[partition] = ch
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case km := <-ch:
+					if err := c.process(ctx, km); err != nil {
+						c.fail(err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	return ch
+}
+
+// process handles one message and commits it; an error stops the consumer.
+func (c *consumer) process(ctx context.Context, km kafka.Message) error {
+	m := Message{Topic: km.Topic, Partition: km.Partition, Offset: km.Offset, Key: km.Key, Value: km.Value}
+	herr := c.b.handle(ctx, c.opts, &m, c.h)
+	if ctx.Err() != nil {
+		return nil // not committed: the next owner of the partition sees it again
+	}
+	if herr != nil {
+		if err := c.b.deadLetter(ctx, m, herr); err != nil {
+			return nil // only ctx ends the retries: not committed, the next owner sees it again
+		}
+		c.b.cfg.Metrics.DeadLettered(c.opts.Topic, reasonClass(herr))
+		// The reason may quote the payload, so only coordinates reach the log.
+		c.log.Warn("message dead-lettered", "partition", m.Partition, "offset", m.Offset)
+	}
+	if err := c.r.CommitMessages(ctx, km); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		if !protocol.Retriable(err) {
+			return fmt.Errorf("committing %s[%d]@%d: %w", m.Topic, m.Partition, m.Offset, err)
+		}
+		// Not committed: whoever owns the partition next sees the message again, and every
+		// handler is idempotent by its message's key.
+		c.log.Warn("commit failed; the message may be seen again", "partition", m.Partition, "offset", m.Offset, "error", err)
+	}
+	return nil
+}
+
+func (c *consumer) fail(err error) {
+	c.mu.Lock()
+	if c.err == nil {
+		c.err = err
+	}
+	c.mu.Unlock()
+	c.stop()
+}
+
+// failure is a lane's error once the loop stopped, nil when ctx ended it.
+func (c *consumer) failure() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
 }
 
 // handle validates and runs the handler with retries; a non-nil result is the dead-letter reason.
