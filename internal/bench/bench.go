@@ -141,6 +141,8 @@ type IntakeResult struct {
 	Rate                       int
 	Wall                       time.Duration
 	Latencies                  []time.Duration
+	// Err is the first refusal or failure, if any.
+	Err error
 }
 
 // Run starts the stack, measures the floor, Lethe, and the API intake, and returns the report.

@@ -288,6 +288,9 @@ func (st *stack) runIntake(ctx context.Context) (*IntakeResult, error) {
 			mu.Lock()
 			if err != nil {
 				res.Refused++
+				if res.Err == nil {
+					res.Err = err
+				}
 			} else {
 				res.Accepted++
 				res.Latencies = append(res.Latencies, d)

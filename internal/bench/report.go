@@ -118,7 +118,7 @@ func (r *Report) Check() error {
 		problems = append(problems, fmt.Sprintf("%d customer row changes, want %d with at most one per row (got up to %d)", r.Effects, r.WantEffects, r.MaxChangesPerRow))
 	}
 	if r.Intake != nil && r.Intake.Refused > 0 {
-		problems = append(problems, fmt.Sprintf("the API refused %d of %d intake submissions", r.Intake.Refused, r.Intake.Offered))
+		problems = append(problems, fmt.Sprintf("the API refused %d of %d intake submissions (the first: %v)", r.Intake.Refused, r.Intake.Offered, r.Intake.Err))
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("bench: %s", strings.Join(problems, "; "))
