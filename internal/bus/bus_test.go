@@ -555,3 +555,89 @@ func TestRetriableKafkaErrors(t *testing.T) {
 		}
 	}
 }
+
+// Each partition is handled in a lane of its own: a message waiting on one partition does not
+// hold up the other's, while one partition's messages are handled one at a time, in order.
+func TestPartitionsAreHandledSideBySideAndEachInOrder(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b, err := bus.Open(ctx, bus.Config{Brokers: testenv.KafkaBrokers(t), ClientID: "lethe-test", Partitions: 2, Logger: slog.Default()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	topic := "lethe.test." + testenv.Suffix()
+	if err := b.EnsureTopics(ctx, topic, bus.TopicDLQ); err != nil {
+		t.Fatal(err)
+	}
+	// Two keys the producer's hash puts on different partitions.
+	keys := map[int]string{}
+	for i := 0; len(keys) < 2; i++ {
+		k := fmt.Sprint("key-", i)
+		p := (&kafka.Hash{}).Balance(kafka.Message{Key: []byte(k)}, 0, 1)
+		if _, ok := keys[p]; !ok {
+			keys[p] = k
+		}
+	}
+	for _, id := range []string{"a1", "a2", "a3"} {
+		if err := b.Publish(ctx, topic, keys[0], newEvent(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Publish(ctx, topic, keys[1], newEvent("b")); err != nil {
+		t.Fatal(err)
+	}
+	started := map[string]chan struct{}{"a1": make(chan struct{}), "b": make(chan struct{})}
+	var mu sync.Mutex
+	var order []string
+	inA := 0
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = b.Consume(ctx, bus.ConsumerOptions{Group: "g-" + testenv.Suffix(), Topic: topic, Backoff: time.Millisecond, MaxAttempts: 1},
+			func(ctx context.Context, m bus.Message) error {
+				var e event
+				if err := json.Unmarshal(m.Value, &e); err != nil {
+					return err
+				}
+				other := map[string]string{"a1": "b", "b": "a1"}[e.ID]
+				if other == "" { // a2, a3: never two of one partition at once
+					mu.Lock()
+					inA++
+					busy := inA > 1
+					order = append(order, e.ID)
+					mu.Unlock()
+					defer func() { mu.Lock(); inA--; mu.Unlock() }()
+					if busy {
+						t.Errorf("%s was handled while another message of its partition was", e.ID)
+					}
+					if e.ID == "a3" {
+						cancel()
+					}
+					return nil
+				}
+				mu.Lock()
+				if e.ID == "a1" {
+					inA++
+					order = append(order, e.ID)
+				}
+				mu.Unlock()
+				close(started[e.ID])
+				select {
+				case <-started[other]:
+				case <-time.After(20 * time.Second):
+					t.Errorf("%s waited 20 s for %s on the other partition: the partitions are handled one after the other", e.ID, other)
+				}
+				if e.ID == "a1" {
+					mu.Lock()
+					inA--
+					mu.Unlock()
+				}
+				return nil
+			})
+	}()
+	<-done
+	if got := strings.Join(order, ","); got != "a1,a2,a3" {
+		t.Errorf("partition 0 was handled in the order %s, want a1,a2,a3", got)
+	}
+}
