@@ -90,6 +90,8 @@ type Report struct {
 	Lethe   Phase
 	// CPU is the CPU time of each process during the Lethe phase, by process name.
 	CPU []ProcessCPU
+	// FloorServerCPU is the Temporal server's CPU seconds during the floor's rounds.
+	FloorServerCPU float64
 	// Xacts are PostgreSQL transactions during the Lethe phase: Lethe's database, and the
 	// connectors' databases together.
 	LetheXacts, ConnectorXacts int64
@@ -190,7 +192,16 @@ func (st *stack) rounds(ctx context.Context, rep *Report) error {
 	profiled := st.profile(ctx)
 	for r := range o.Rounds {
 		from, to := r*o.Requests/o.Rounds, (r+1)*o.Requests/o.Rounds
+		t0, err := cpuSeconds(st.temporal.PID())
+		if err != nil {
+			return err
+		}
 		rep.Floor.add(f.round(ctx, from, to-from))
+		t1, err := cpuSeconds(st.temporal.PID())
+		if err != nil {
+			return err
+		}
+		rep.FloorServerCPU += t1 - t0
 		if err := st.letheRound(ctx, rep, from, to-from); err != nil {
 			return err
 		}

@@ -91,6 +91,7 @@ func (r *Report) Print(w io.Writer) {
 		fmt.Fprintf(tw, "%s\t%.1f\t%.1f\n", c.Name, c.Seconds, 1000*c.Seconds/n)
 	}
 	fmt.Fprintf(tw, "all\t%.1f\t%.1f\n", total, 1000*total/n)
+	fmt.Fprintf(tw, "temporal server, floor (per workflow)\t%.1f\t%.1f\n", r.FloorServerCPU, 1000*r.FloorServerCPU/float64(max(r.Floor.Completed, 1)))
 	fmt.Fprintln(tw, "\nper request\t")
 	fmt.Fprintf(tw, "PostgreSQL transactions, Lethe's database\t%.1f\n", float64(r.LetheXacts)/n)
 	fmt.Fprintf(tw, "PostgreSQL transactions, connectors' databases\t%.1f\n", float64(r.ConnectorXacts)/n)
