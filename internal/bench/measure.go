@@ -22,6 +22,9 @@ const clockTicks = 100
 // cpu is the CPU time each process of the run used so far: the lethe processes, the Temporal
 // server, and this process (the load generator and the floor's worker).
 func (st *stack) cpu() ([]ProcessCPU, error) {
+	if err := st.exited(); err != nil {
+		return nil, err
+	}
 	type pid struct {
 		name string
 		pid  int
