@@ -559,7 +559,7 @@ func TestRetriableKafkaErrors(t *testing.T) {
 // Each partition is handled in a lane of its own: a message waiting on one partition does not
 // hold up the other's, while one partition's messages are handled one at a time, in order.
 func TestPartitionsAreHandledSideBySideAndEachInOrder(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	b, err := bus.Open(ctx, bus.Config{Brokers: testenv.KafkaBrokers(t), ClientID: "lethe-test", Partitions: 2, Logger: slog.Default()})
 	if err != nil {
@@ -625,8 +625,8 @@ func TestPartitionsAreHandledSideBySideAndEachInOrder(t *testing.T) {
 				close(started[e.ID])
 				select {
 				case <-started[other]:
-				case <-time.After(20 * time.Second):
-					t.Errorf("%s waited 20 s for %s on the other partition: the partitions are handled one after the other", e.ID, other)
+				case <-time.After(time.Minute):
+					t.Errorf("%s waited a minute for %s on the other partition: the partitions are handled one after the other", e.ID, other)
 				}
 				if e.ID == "a1" {
 					mu.Lock()
