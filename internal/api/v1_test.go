@@ -149,6 +149,7 @@ func (s *stack) testBadInput(t *testing.T) {
 		{"not JSON", "POST", "/v1/requests", `type=access`, "application/x-www-form-urlencoded", 415, "unsupported_media_type"},
 		{"no subject", "POST", "/v1/requests", `{"type": "access"}`, "", 422, "invalid_request"},
 		{"bad email", "POST", "/v1/requests", `{"type": "access", "subject": {"email": "not-an-address"}}`, "", 422, "invalid_request"},
+		{"empty email", "POST", "/v1/requests", `{"type": "access", "subject": {"email": "", "phone": "+4915112345678"}}`, "", 400, "invalid_request"},
 		{"rectification without changes", "POST", "/v1/requests", `{"type": "rectification", "subject": {"email": "a@example.com"}}`, "", 422, "invalid_request"},
 		{"changes on access", "POST", "/v1/requests", `{"type": "access", "subject": {"email": "a@example.com"}, "changes": {"phone": "+4915112345678"}}`, "", 422, "invalid_request"},
 		{"country without a holiday calendar", "POST", "/v1/requests", `{"type": "access", "subject": {"email": "a@example.com"}, "country": "ZZ"}`, "", 422, "invalid_request"},

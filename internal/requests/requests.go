@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/mail"
 	"regexp"
 	"slices"
 	"strings"
@@ -109,13 +108,8 @@ func (s *Service) Validate(sub *Submission) error {
 	if sub.Subject == (connectors.Subject{}) {
 		return bad("subject needs an email, phone or customer_id")
 	}
-	if sub.Subject.Email != "" {
-		if a, err := mail.ParseAddress(sub.Subject.Email); err != nil || a.Address != sub.Subject.Email {
-			return bad("subject.email is not a valid email address")
-		}
-	}
-	if sub.Subject.Phone != "" && !e164.MatchString(sub.Subject.Phone) {
-		return bad("subject.phone must be in E.164 form, e.g. +4915112345678")
+	if err := domain.CheckIdentifiers(sub.Subject); err != nil {
+		return bad("%s", err.Error())
 	}
 	if sub.Type == domain.TypeRectification && len(sub.Changes) == 0 {
 		return bad("a rectification needs changes: the corrected values")

@@ -19,6 +19,7 @@ import (
 	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/internal/config"
 	"github.com/lethe-privacy/lethe/internal/crypto"
+	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/internal/store"
 	"github.com/lethe-privacy/lethe/worker"
 	"github.com/lethe-privacy/lethe/workflows"
@@ -130,6 +131,9 @@ func (s *Service) SetExpiry(ctx context.Context, tenant, actor string, subj conn
 	subj = connectors.Subject{Email: strings.TrimSpace(subj.Email), Phone: strings.TrimSpace(subj.Phone), CustomerID: strings.TrimSpace(subj.CustomerID)}
 	if subj.IsZero() {
 		return Expiry{}, fmt.Errorf("%w: name the subject by email, phone or customer_id", ErrInvalid)
+	}
+	if err := domain.CheckIdentifiers(subj); err != nil {
+		return Expiry{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	if len(config.Purgers(s.Cfg.Connectors, tenant)) == 0 {
 		return Expiry{}, fmt.Errorf("%w: tenant %s has no connector that purges, so an expiry date would purge nothing", ErrNotConfigured, tenant)
