@@ -136,6 +136,29 @@ func (c *Connector) messages(ctx context.Context, s Sender, phone string, fn fun
 	return nil
 }
 
+// Texted returns the SID of a text with exactly body sent from tenant's sender to phone, if
+// Twilio has one: Twilio takes no idempotency key, so a sender that lost Twilio's answer asks
+// this before sending again.
+func (c *Connector) Texted(ctx context.Context, tenant, phone, body string) (string, bool, error) {
+	s, err := c.sender(connectors.Task{TenantID: tenant})
+	if err != nil {
+		return "", false, err
+	}
+	errFound := errors.New("found")
+	var sid string
+	err = c.messages(ctx, s, phone, func(m Message) error {
+		if m.To == phone && m.Body == body {
+			sid = m.SID
+			return errFound
+		}
+		return nil
+	})
+	if errors.Is(err, errFound) {
+		return sid, true, nil
+	}
+	return "", false, err
+}
+
 var columns = []connectors.Column{
 	{Name: "sid"}, {Name: "direction"}, {Name: "from", Category: connectors.CategoryContact},
 	{Name: "to", Category: connectors.CategoryContact}, {Name: "body", Category: connectors.CategoryContact},

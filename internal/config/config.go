@@ -261,6 +261,10 @@ type Tenant struct {
 	Retention *Retention `yaml:"retention"`
 	// Webhooks are its subscriptions to request and breach events (config.Webhook).
 	Webhooks []Webhook `yaml:"webhooks,omitempty"`
+	// SMS names the connector instance (type sms, serving the tenant) through which Lethe
+	// texts the tenant's people itself: verification codes and breach notices to people known
+	// only by a phone number. Empty: Lethe sends no texts of its own.
+	SMS string `yaml:"sms,omitempty"`
 }
 
 // BreachFacts say which breach notification obligations can apply to a tenant
@@ -805,11 +809,31 @@ func (c *Config) Validate() error {
 		if err := c.validateRetention(t); err != nil {
 			return err
 		}
+		if err := c.validateSMS(t); err != nil {
+			return err
+		}
 	}
 	if err := c.Slack.validate(); err != nil {
 		return err
 	}
 	return c.validateConnectorKeys()
+}
+
+// validateSMS checks that the tenant's sms instance exists, is an sms connector and serves it.
+func (c *Config) validateSMS(t Tenant) error {
+	if t.SMS == "" {
+		return nil
+	}
+	in, ok := c.Connector(t.SMS)
+	switch {
+	case !ok:
+		return fmt.Errorf("tenants[%s].sms: no connector instance named %q (configured: %s)", t.ID, t.SMS, strings.Join(c.CommandConnectors(), ", "))
+	case in.Type != "sms":
+		return fmt.Errorf("tenants[%s].sms: instance %q is of type %s, not sms", t.ID, t.SMS, in.Type)
+	case !in.Serves(t.ID):
+		return fmt.Errorf("tenants[%s].sms: instance %q does not serve tenant %s (its tenants list)", t.ID, t.SMS, t.ID)
+	}
+	return nil
 }
 
 // ExportExpiry is how long a closed request's export is kept: exports.expire_after_days.

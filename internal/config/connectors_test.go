@@ -104,3 +104,30 @@ func TestOldConnectorFormsAreRefusedShowingTheNewForm(t *testing.T) {
 		}
 	}
 }
+
+// A tenant's sms setting names an sms instance that serves it; anything else stops the start
+// with the setting named.
+func TestTenantSMSNamesAnSMSInstanceServingIt(t *testing.T) {
+	instances := `
+  - {name: salon-db, type: database, tenants: [salon], config: {dsn_env: SALON_DB}}
+  - {name: salon-sms, type: sms, tenants: [salon], config: {account_sid: AC0123456789abcdef0123456789abcdef}}
+  - {name: newsletter, type: remote, tenants: ["*"], config: {capabilities: [access, erase]}}
+`
+	load := func(sms string) error {
+		t.Helper()
+		cfg := strings.Replace(twoTenants, "{id: salon, regime: gdpr,", "{id: salon, regime: gdpr, sms: "+sms+",", 1)
+		cfg = strings.Replace(cfg, "{id: studio, regime: gdpr,", "{id: studio, regime: gdpr, sms: salon-sms,", 1)
+		_, err := config.LoadFrom(writeFile(t, cfg+"connectors: "+instances), env(map[string]string{
+			"K1": strings.Repeat("A", 43) + "=", "LETHE_SIGNING_KEY": signingKey,
+		}))
+		return err
+	}
+	err := load("salon-sms")
+	require.Error(t, err, "studio names an instance that does not serve it")
+	assert.Equal(t, `tenants[studio].sms: instance "salon-sms" does not serve tenant studio (its tenants list)`, err.Error())
+
+	instances = strings.Replace(instances, "tenants: [salon], config: {account", `tenants: ["*"], config: {account`, 1)
+	require.NoError(t, load("salon-sms"))
+	assert.ErrorContains(t, load("salon-db"), `tenants[salon].sms: instance "salon-db" is of type database, not sms`)
+	assert.ErrorContains(t, load("nowhere"), `tenants[salon].sms: no connector instance named "nowhere"`)
+}
