@@ -331,6 +331,14 @@ var envOverrides = []struct {
 		return nil
 	}},
 	{"LETHE_KAFKA_PARTITIONS", "kafka.partitions", wholeNumber(func(c *Config) *int { return &c.Kafka.Partitions })},
+	{"LETHE_DATABASE_MAX_CONNS", "database.max_conns", func(c *Config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 32)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", v)
+		}
+		c.Database.MaxConns = int32(n)
+		return nil
+	}},
 	{"LETHE_EXPORTS_DIR", "exports.dir", func(c *Config, v string) error { c.Exports.Dir = v; return nil }},
 	{"LETHE_EXPORTS_EXPIRE_AFTER_DAYS", "exports.expire_after_days", wholeNumber(func(c *Config) *int { return &c.Exports.ExpireAfterDays })},
 	{"LETHE_MAIL_DOMAIN", "mail.domain", func(c *Config, v string) error { c.Mail.Domain = v; return nil }},

@@ -93,6 +93,8 @@ func TestErrorsNameTheSetting(t *testing.T) {
 			`tenants[a].tokens[0].role: "root" must be one of`},
 		{"bad regime", "tenants: [{id: a, regime: hipaa}]", ok, `tenants[a].regime: "hipaa" must be gdpr or ccpa`},
 		{"bad partitions", "", with("LETHE_KAFKA_PARTITIONS", "three"), "kafka.partitions (LETHE_KAFKA_PARTITIONS)"},
+		{"bad pool", "", with("LETHE_DATABASE_MAX_CONNS", "ten"), `database.max_conns (LETHE_DATABASE_MAX_CONNS): "ten" is not a whole number`},
+		{"empty pool", "", with("LETHE_DATABASE_MAX_CONNS", "0"), "database.max_conns: must be at least 1"},
 		{"bad zone", "tenants: [{id: a, regime: gdpr, time_zone: Mars/Base}]", ok, "tenants[a].time_zone"},
 		{"country without a calendar", "tenants: [{id: a, regime: gdpr, country: ZZ}]", ok,
 			"tenants[a].country: ZZ has no public-holiday calendar; use one of AT, BE,"},

@@ -90,7 +90,10 @@ func StartPostgres(ctx context.Context, o PostgresOptions) (*Postgres, error) {
 	cmd := exec.Command(filepath.Join(bin, "postgres"), "-D", dir, "-p", strconv.Itoa(port),
 		"-c", "listen_addresses=127.0.0.1",
 		"-c", "unix_socket_directories="+socketDir,
-		"-c", "log_min_messages=warning")
+		"-c", "log_min_messages=warning",
+		// Every Lethe process holds a pool (database.max_conns, 10 by default): a stack with
+		// several workers, bridges and runners, as lethe bench runs, needs more than the default 100.
+		"-c", "max_connections=400")
 	cmd.Dir = dir
 	proc, err := startChild("PostgreSQL", cmd, childOptions{stopSig: syscall.SIGINT, stopWait: time.Minute, cred: cred, log: o.Log})
 	if err != nil {
