@@ -15,6 +15,7 @@ import (
 	"github.com/lethe-privacy/lethe/internal/mail"
 	"github.com/lethe-privacy/lethe/internal/metrics"
 	"github.com/lethe-privacy/lethe/internal/store"
+	"github.com/lethe-privacy/lethe/internal/texts"
 )
 
 // Activities is the set of activities run by a Lethe worker.
@@ -27,8 +28,10 @@ type Activities struct {
 	// NoticeSettle is how long a notice batch whose send went unanswered waits for Mailgun's
 	// events before it is sent again (see SendNoticeBatch).
 	NoticeSettle time.Duration
-	Codes        *identity.Codes
-	Exports      exportstore.Store
+	// Texts sends texts from a tenant's sender (tenants[].sms): verification codes, notices.
+	Texts   *texts.Sender
+	Codes   *identity.Codes
+	Exports exportstore.Store
 	// ExportBase is the export store URI prefix for connectors' files and packages.
 	ExportBase string
 	// PublicURL is where subjects reach MyAccount, for links in notices.

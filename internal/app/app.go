@@ -30,6 +30,7 @@ import (
 	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/internal/retention"
 	"github.com/lethe-privacy/lethe/internal/store"
+	"github.com/lethe-privacy/lethe/internal/texts"
 )
 
 // Stack is one Lethe process: its configuration and the connections and services built from
@@ -50,6 +51,8 @@ type Stack struct {
 	Batch mail.BatchSender
 	// Mailbox keeps the mail sent, for /dev/mailbox (Need.Mailbox).
 	Mailbox *mail.Mailbox
+	// Texts sends the tenants' own texts (tenants[].sms); it opens an instance when first used.
+	Texts *texts.Sender
 	// Keys seal and open connector commands.
 	Keys crypto.ConnectorKeys
 	// Metrics is the process's /metrics: every part of the process observes into it.
@@ -78,6 +81,7 @@ var All = Need{Store: true, Bus: true, Temporal: true, Mail: true, Keys: true}
 // the start with one line; what was opened before it is closed again.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger, need Need) (*Stack, error) {
 	s := &Stack{Cfg: cfg, Log: log, Metrics: metrics.New()}
+	s.Texts = texts.New(&s.Cfg)
 	if err := s.build(ctx, need); err != nil {
 		s.Close()
 		return nil, err
@@ -199,6 +203,9 @@ func dialCause(err error) string {
 
 // Close releases whatever was opened.
 func (s *Stack) Close() {
+	if s.Texts != nil {
+		_ = s.Texts.Close()
+	}
 	if s.Temporal != nil {
 		s.Temporal.Close()
 	}
@@ -257,7 +264,7 @@ func (s *Stack) Activities() *activities.Activities {
 		purposes[in.Name] = in.ConsentPurpose
 	}
 	return &activities.Activities{
-		Store: s.Store, Bus: s.Bus, Mail: s.Mail, Batch: s.Batch, NoticeSettle: s.Cfg.Mail.BatchSettle,
+		Store: s.Store, Bus: s.Bus, Mail: s.Mail, Batch: s.Batch, NoticeSettle: s.Cfg.Mail.BatchSettle, Texts: s.Texts,
 		Exports: s.Exports, ExportBase: s.Exports.URI(""),
 		Codes:     &identity.Codes{Pool: s.Store.Pool, Key: []byte(s.Cfg.Secrets.SigningKey.Value())},
 		PublicURL: s.Cfg.HTTP.PublicURL, MyAccountPath: s.Cfg.MyAccountPath,

@@ -27,6 +27,9 @@ func TestStackIsBuiltBeforeUse(t *testing.T) {
 	if s.Deps.Activities().Mail != s.Deps.Mailbox {
 		t.Fatal("the activities do not send through the stack's one mailbox")
 	}
+	if d.Activities().Texts == nil || d.Activities().Texts != d.Texts {
+		t.Fatal("the activities do not text through the stack's one sender")
+	}
 
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
