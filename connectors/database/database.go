@@ -222,14 +222,23 @@ func (c *Connector) check(ctx context.Context) (*schemaInfo, error) {
 		return nil, connectors.Permanent(fmt.Errorf("database configuration does not match the database: %w", err))
 	}
 
-	if _, err := c.pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+c.ledger()+` (
+	// CREATE TABLE IF NOT EXISTS races with itself (a unique violation in pg_type) when several
+	// runners of one instance start at once: a transaction-scoped advisory lock serialises them.
+	err = pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, c.ledger()); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+c.ledger()+` (
 		task_key   text PRIMARY KEY,
 		action     text NOT NULL,
 		request_id text NOT NULL DEFAULT '',
 		tenant_id  text NOT NULL DEFAULT '',
 		applied_at timestamptz NOT NULL DEFAULT now(),
 		result     jsonb
-	)`); err != nil {
+	)`)
+		return err
+	})
+	if err != nil {
 		return nil, classify("creating the ledger table", err)
 	}
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -429,3 +430,32 @@ type discard struct{}
 func (discard) BeginTable(context.Context, connectors.Table) error { return nil }
 func (discard) WriteRow(context.Context, []any) error              { return nil }
 func (discard) EndTable(context.Context) error                     { return nil }
+
+// Several runners of one instance start at once against a database with no ledger yet: each
+// creates it if missing, and none fails on the others' creation.
+func TestRunnersStartingTogetherCreateTheLedgerOnce(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, nil)
+	const ledger = "lethe_applied_tasks" // deploy/demo/database-connector.yaml's ledger_table
+	for round := 0; round < 5; round++ {
+		_, err := e.admin.Exec(ctx, `DROP TABLE `+pgx.Identifier{ledger}.Sanitize())
+		require.NoError(t, err)
+		const n = 8
+		cs := make([]connectors.Connector, n)
+		for i := range cs {
+			c, err := connectors.Open(database.Name, demo.ConnectorConfig)
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = c.Close() })
+			cs[i] = c
+		}
+		errs := make(chan error, n)
+		start := make(chan struct{})
+		for _, c := range cs {
+			go func() { <-start; errs <- c.Check(ctx) }()
+		}
+		close(start)
+		for range cs {
+			require.NoError(t, <-errs, "round %d", round)
+		}
+	}
+}
