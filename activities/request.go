@@ -2,10 +2,13 @@ package activities
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -16,6 +19,7 @@ import (
 
 	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/connectors/protocol"
+	"github.com/lethe-privacy/lethe/connectors/sms"
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/crypto"
 	"github.com/lethe-privacy/lethe/internal/domain"
@@ -232,69 +236,155 @@ func (a *Activities) mailSubject(ctx context.Context, n Notice) (string, error) 
 	return id, nil
 }
 
-// IssueVerificationCode emails the subject a one-time code for the request. The code's keyed
-// hash is stored only once the mail provider accepted the email, so a code that never left
-// does not replace one that did; the audit trail records that a code was sent.
+// IssueVerificationCode sends the subject a one-time code for the request: by text when the
+// request has a phone number but no email address and the tenant texts (tenants[].sms), else
+// by email (identity.Choose). The code's keyed hash and channel are stored only once the
+// provider accepted it, so a code that never left does not replace one that did; the audit
+// trail records the send: channel and message id, never the address, number or code.
 func (a *Activities) IssueVerificationCode(ctx context.Context, n Notice) error {
 	n.Kind = "verification_code"
-	msgID, _, err := a.sendCode(ctx, n, a.now())
-	var mail *mailFailure
+	sent, err := a.sendCode(ctx, n, a.now(), "")
+	var failed *sendFailure
 	switch {
 	case errors.Is(err, identity.ErrTooManyCodes), errors.Is(err, identity.ErrNotFound):
 		return permanent("issuing a verification code", err)
-	case errors.As(err, &mail):
-		return mail.err // classified for Temporal's retries by mailSubject
-	case err != nil && !errors.Is(err, errNoEmail):
+	case errors.As(err, &failed):
+		return failed.err // classified for Temporal's retries
+	case errors.Is(err, identity.ErrNoEmail):
+		why := "no email address on record"
+		if sent.phone {
+			why += ", and the tenant sends no texts (tenants[].sms)"
+		}
+		return a.audit(ctx, n.Key, n.TenantID, "lethe", "subject.notice_skipped", n.RequestID,
+			map[string]any{"kind": n.Kind, "sent": false, "why": why})
+	case err != nil:
 		return err
 	}
-	return a.recordNotice(ctx, n, msgID)
+	return a.audit(ctx, n.Key, n.TenantID, "lethe", "subject.notified", n.RequestID,
+		map[string]any{"kind": n.Kind, "sent": true, "channel": string(sent.channel), "message_id": sent.msgID})
 }
 
 // ResendVerificationCode is IssueVerificationCode for a subject who asked for a new code
-// (the request workflow's resend update): earlier codes stop working. Every failure is
-// permanent, with a type the asking surface maps to an answer for the subject; they ask again.
+// (the request workflow's resend update), by the channel they asked for or, with none, the
+// one IssueVerificationCode picks: earlier codes stop working, whichever channel they went
+// by. Every failure is permanent, with a type the asking surface maps to an answer for the
+// subject; they ask again.
 func (a *Activities) ResendVerificationCode(ctx context.Context, r CodeRequest) (CodeSent, error) {
 	n := Notice{Key: r.Key, RequestID: r.RequestID, TenantID: r.TenantID, Kind: "verification_code"}
-	msgID, expires, err := a.sendCode(ctx, n, r.At)
+	asked, err := identity.ParseChannel(r.Channel)
+	if err != nil {
+		return CodeSent{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrChannelUnavailable, err)
+	}
+	sent, err := a.sendCode(ctx, n, r.At, asked)
 	var exceeded *limits.Exceeded
+	var failed *sendFailure
 	switch {
 	case errors.Is(err, identity.ErrTooManyCodes) && errors.As(err, &exceeded):
 		return CodeSent{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTooManyCodes, err, int(exceeded.RetryAfter.Seconds()))
 	case errors.Is(err, identity.ErrNotFound):
 		return CodeSent{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrNotAwaitingCode, err)
-	case errors.Is(err, errNoEmail):
+	case errors.Is(err, identity.ErrNoEmail):
 		return CodeSent{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrNoEmail, err)
-	case errors.As(err, new(*mailFailure)):
+	case errors.Is(err, identity.ErrNoPhone), errors.Is(err, identity.ErrNoTexts), errors.Is(err, identity.ErrNoChannel):
+		return CodeSent{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrChannelUnavailable, err)
+	case errors.As(err, &failed) && failed.channel == identity.ChannelSMS:
+		typ := ErrTextUnavailable
+		if numberRefused(failed.cause) {
+			typ = ErrTextRefused
+		}
+		return CodeSent{}, temporal.NewNonRetryableApplicationError(errorText(failed.err), typ, failed.cause)
+	case errors.As(err, &failed):
 		return CodeSent{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrMailUnavailable, err)
 	case err != nil:
 		return CodeSent{}, err
 	}
 	err = a.audit(ctx, r.Key, r.TenantID, "lethe", "subject.verification_code_sent", r.RequestID,
-		map[string]any{"message_id": msgID, "expires_at": expires.UTC()})
-	return CodeSent{ExpiresAt: expires}, err
+		map[string]any{"channel": string(sent.channel), "message_id": sent.msgID, "expires_at": sent.expires.UTC()})
+	return CodeSent{ExpiresAt: sent.expires, Channel: string(sent.channel)}, err
 }
 
-// mailFailure is a code's email the provider did not take.
-type mailFailure struct{ err error }
+// codeSend is a code on its way: the channel it went by, the provider's message id (Mailgun's,
+// or Twilio's SID) and when it expires; phone says the subject has a number on record.
+type codeSend struct {
+	channel identity.Channel
+	msgID   string
+	expires time.Time
+	phone   bool
+}
 
-func (e *mailFailure) Error() string { return e.err.Error() }
-func (e *mailFailure) Unwrap() error { return e.err }
+// sendFailure is a code's email or text the provider did not take: err is classified for
+// Temporal's retries, cause is the provider's error.
+type sendFailure struct {
+	channel    identity.Channel
+	err, cause error
+}
 
-// sendCode issues a code as of at and emails it through mailSubject; it returns the message
-// id and when the code expires.
-func (a *Activities) sendCode(ctx context.Context, n Notice, at time.Time) (string, time.Time, error) {
-	var msgID string
-	expires, err := a.Codes.SendAt(ctx, n.RequestID, at, func(code string, expires time.Time) error {
-		n.Data = map[string]any{"RequestID": n.RequestID, "Code": code,
-			"ExpiresInMinutes": max(int(expires.Sub(at).Round(time.Minute).Minutes()), 1)}
-		var err error
-		msgID, err = a.mailSubject(ctx, n)
-		if err != nil && !errors.Is(err, errNoEmail) {
-			return &mailFailure{err}
+func (e *sendFailure) Error() string { return e.err.Error() }
+func (e *sendFailure) Unwrap() error { return e.err }
+
+// sendCode issues a code as of at and sends it by the channel identity.Choose picks for
+// asked: an email through mailSubject, or a text from the tenant's sender. Each attempt is a
+// new code, so a text is never settled from an earlier one (texts.Sender.Sent): the earlier
+// code, never stored, does not work anyway.
+func (a *Activities) sendCode(ctx context.Context, n Notice, at time.Time, asked identity.Channel) (codeSend, error) {
+	ids, _, err := a.Store.Subjects().Given(ctx, n.TenantID, n.RequestID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return codeSend{}, err
+	}
+	texts := a.Texts != nil && a.Texts.Enabled(n.TenantID)
+	sent := codeSend{phone: ids.Phone != ""}
+	sent.channel, err = identity.Choose(asked, identity.Reach{Email: ids.Email != "", Phone: ids.Phone != "", Texts: texts})
+	if err != nil {
+		return sent, err
+	}
+	sent.expires, err = a.Codes.SendAt(ctx, n.RequestID, at, sent.channel, func(code string, expires time.Time) error {
+		minutes := max(int(expires.Sub(at).Round(time.Minute).Minutes()), 1)
+		if sent.channel == identity.ChannelSMS {
+			// The key is the text's own: the connector answers a repeated key from memory,
+			// and every attempt carries a new code.
+			sid, err := a.Texts.Send(ctx, n.TenantID, n.Key+":"+nonce(), ids.Phone, codeText(a.branding(n.TenantID).Name, code, minutes))
+			if err != nil {
+				return &sendFailure{channel: sent.channel, err: textError("texting the verification code", err), cause: err}
+			}
+			sent.msgID = sid
+			return nil
 		}
-		return err
+		n.Data = map[string]any{"RequestID": n.RequestID, "Code": code, "ExpiresInMinutes": minutes}
+		id, err := a.mailSubject(ctx, n)
+		switch {
+		case errors.Is(err, errNoEmail): // the subject was forgotten meanwhile
+			return identity.ErrNoEmail
+		case err != nil:
+			return &sendFailure{channel: sent.channel, err: err, cause: err} // classified by mailSubject
+		}
+		sent.msgID = id
+		return nil
 	})
-	return msgID, expires, err
+	return sent, err
+}
+
+// numberRefused reports whether Twilio refused a text for its recipient (an invalid number,
+// one that replied STOP: a 400 with Twilio's code), which the subject can act on, rather than
+// for Lethe's setup (credentials, a tenant without a sender) or an outage.
+func numberRefused(err error) bool {
+	var api *sms.APIError
+	return errors.As(err, &api) && api.Status == http.StatusBadRequest
+}
+
+// errorText is the message of an activity error without Temporal's wrapping.
+func errorText(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app.Message()
+	}
+	return err.Error()
+}
+
+// nonce is a random suffix for keys that must not repeat.
+func nonce() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // Remind records a deadline reminder or an overdue escalation, publishes it on lethe.events

@@ -63,11 +63,15 @@ type CodeRequest struct {
 	TenantID  string
 	// At is when the subject asked, on the clock of the Lethe process that checks the code.
 	At time.Time
+	// Channel is the channel the subject asked for (email, sms); "" picks as the first code.
+	Channel string `json:",omitempty"`
 }
 
 // CodeSent is a new code on its way: it works until ExpiresAt.
 type CodeSent struct {
 	ExpiresAt time.Time
+	// Channel is the channel it went by (email, sms).
+	Channel string `json:",omitempty"`
 }
 
 // Error types of ResendVerificationCode, for the callers of the workflow's resend update.
@@ -76,6 +80,12 @@ const (
 	ErrNotAwaitingCode = "identity_not_pending" // the request no longer waits for identity
 	ErrNoEmail         = "no_email"
 	ErrMailUnavailable = "mail_unavailable"
+	// ErrChannelUnavailable: the channel asked for cannot reach the subject (no phone number,
+	// a tenant that sends no texts, an unknown channel).
+	ErrChannelUnavailable = "channel_unavailable"
+	// ErrTextRefused: Twilio refused the text for its recipient (invalid number, STOP).
+	ErrTextRefused     = "text_refused"
+	ErrTextUnavailable = "text_unavailable"
 )
 
 // Reminder is a deadline reminder or an overdue escalation for staff and the DPO.

@@ -71,11 +71,17 @@ type Verification struct {
 type CodeResend struct {
 	// At is when the subject asked, on the clock of the Lethe process that checks the code.
 	At time.Time
+	// Channel is the channel asked for (email, sms); "" is the one the first code took.
+	Channel string `json:",omitempty"`
 }
 
-// VerificationMethods: a one-time email code, a host app's signed assertion, or staff who
-// checked the subject's identity themselves (in person, by phone).
-var VerificationMethods = []string{"email_code", "assertion", "staff"}
+// VerificationMethods: a one-time code sent by email or by text (each proving the address it
+// reached), a host app's signed assertion, or staff who checked the subject's identity
+// themselves (in person, by phone).
+var VerificationMethods = []string{"email_code", "sms_code", "assertion", "staff"}
+
+// CodeChannels are the channels the resend_code update takes ("" too).
+var CodeChannels = []string{"email", "sms"}
 
 // request is the workflow's working state; its methods read like the lifecycle.
 type request struct {
@@ -607,7 +613,12 @@ func (r *request) registerHandlers(ctx workflow.Context) error {
 			func(ctx workflow.Context, c CodeResend) (activities.CodeSent, error) {
 				return r.resendCode(ctx, c)
 			},
-			func(CodeResend) error { return r.awaitingIdentity() }},
+			func(c CodeResend) error {
+				if c.Channel != "" && !slices.Contains(CodeChannels, c.Channel) {
+					return fmt.Errorf("code channel %q must be one of %s", c.Channel, strings.Join(CodeChannels, ", "))
+				}
+				return r.awaitingIdentity()
+			}},
 		{UpdateApprove,
 			func(ctx workflow.Context, d Decision) (domain.RequestState, error) {
 				r.approved, r.decision = true, d
@@ -918,7 +929,8 @@ func (r *request) askInfo(ctx workflow.Context, d Decision) (domain.RequestState
 	return r.state, nil
 }
 
-// issueCode sends the subject a one-time code by email. A failure is recorded by the activity;
+// issueCode sends the subject a one-time code, by email or, to a subject known only by phone,
+// by text (the activity chooses). A failure is recorded by the activity;
 // the subject can ask for a new code from MyAccount or the host app.
 func (r *request) issueCode(ctx workflow.Context) {
 	nctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
@@ -930,7 +942,9 @@ func (r *request) issueCode(ctx workflow.Context) {
 	}).Get(ctx, nil)
 }
 
-// resendCode sends the subject a new code because they asked for one. The subject waits for
+// resendCode sends the subject a new code because they asked for one, by the channel they
+// asked for. The channel only travels in the activity's input, which replay does not compare,
+// so histories recorded before it replay unchanged. The subject waits for
 // the answer, so it is tried once: a failure goes back to them, and they can ask again.
 func (r *request) resendCode(ctx workflow.Context, c CodeResend) (activities.CodeSent, error) {
 	r.codes++
@@ -941,6 +955,7 @@ func (r *request) resendCode(ctx workflow.Context, c CodeResend) (activities.Cod
 	var sent activities.CodeSent
 	err := workflow.ExecuteActivity(actx, a.ResendVerificationCode, activities.CodeRequest{
 		Key: r.in.RequestID + ":code:" + strconv.Itoa(r.codes), RequestID: r.in.RequestID, TenantID: r.in.TenantID, At: c.At,
+		Channel: c.Channel,
 	}).Get(ctx, &sent)
 	return sent, err
 }

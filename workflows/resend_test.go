@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/testsuite"
 
 	"github.com/lethe-privacy/lethe/activities"
 	"github.com/lethe-privacy/lethe/internal/domain"
@@ -39,4 +40,43 @@ func TestResendCodeIsAWorkflowUpdate(t *testing.T) {
 		{Key: "r1:code:1", RequestID: "r1", TenantID: "salon", At: first},
 		{Key: "r1:code:2", RequestID: "r1", TenantID: "salon", At: second},
 	}, asked)
+}
+
+// The subject can ask for the new code by text: the channel reaches the activity, its answer
+// says where the code went, an unknown channel is refused before it enters history, and the
+// texted code verifies the request by sms_code.
+func TestResendCodeByText(t *testing.T) {
+	w := newWorld(t)
+	var a *activities.Activities
+	var asked []activities.CodeRequest
+	w.env.OnActivity(a.ResendVerificationCode, mock.Anything, mock.Anything).Return(func(_ context.Context, r activities.CodeRequest) (activities.CodeSent, error) {
+		w.add(func() { asked = append(asked, r) })
+		return activities.CodeSent{ExpiresAt: r.At.Add(15 * time.Minute), Channel: r.Channel}, nil
+	})
+	in := input(domain.TypeAccess)
+	in.IdentityVerified = false
+	at := received.Add(time.Hour)
+	var sent activities.CodeSent
+	w.env.RegisterDelayedCallback(func() {
+		w.env.UpdateWorkflow(workflows.UpdateResendCode, "by-text", &testsuite.TestUpdateCallback{
+			OnReject: func(err error) { t.Errorf("resend by text rejected: %v", err) },
+			OnAccept: func() {},
+			OnComplete: func(v any, err error) {
+				require.NoError(t, err)
+				sent = v.(activities.CodeSent)
+			},
+		}, workflows.CodeResend{At: at, Channel: "sms"})
+	}, time.Hour)
+	w.update(t, 90*time.Minute, workflows.UpdateResendCode, workflows.CodeResend{At: at, Channel: "fax"}, true)
+	w.update(t, 2*time.Hour, workflows.UpdateVerifyIdentity, workflows.Verification{Method: "sms_code", Actor: "subject"}, false)
+	w.env.SetStartTime(received)
+	w.env.ExecuteWorkflow(workflows.RequestWorkflow, in)
+	st := w.result(t)
+
+	require.Equal(t, domain.StatusCompleted, st.Status)
+	require.Equal(t, []activities.CodeRequest{{Key: "r1:code:1", RequestID: "r1", TenantID: "salon", At: at, Channel: "sms"}}, asked,
+		"one resend, by text; the refused one never ran")
+	require.Equal(t, activities.CodeSent{ExpiresAt: at.Add(15 * time.Minute), Channel: "sms"}, sent)
+	require.NotNil(t, st.IdentityVerifiedAt)
+	require.Equal(t, received.Add(2*time.Hour), st.IdentityVerifiedAt.UTC(), "verified when the texted code was checked")
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 
@@ -82,12 +83,18 @@ Lethe is running. Ctrl-C stops everything.
   Mailchimp      stand-in at %[12]s  (the demo salon's marketing list: %[13]d members of audience %[14]s, key %[15]s)
   Webhooks       %[1]s/dev/webhooks  (the demo tenant's subscription to request and breach events, received at %[1]s%[16]s)
   Twilio         stand-in at %[17]s  (the demo salon's booking reminders: %[18]d texts from %[19]s, account %[20]s, token %[21]s)
+  Texted codes   curl -u %[20]s:%[21]s '%[17]s/2010-04-01/Accounts/%[20]s/Messages.json?To=%[22]s'
+                 (the stand-in's messages to that number: a request with only a phone gets its code by text)
   PostgreSQL     %[4]s  (demo data: %[5]s)
   Demo tenant    demo (admin token: %[6]s)
 
 Try the API:
   curl -H 'Authorization: Bearer %[6]s' -H 'Content-Type: application/json' \
        -d '{"type":"access","subject":{"email":"hana.health@example.com"}}' %[1]s/v1/requests
+Verify a request by text (MyAccount offers "Text me a code instead" too):
+  curl -H 'Authorization: Bearer %[6]s' -H 'Content-Type: application/json' \
+       -d '{"type":"access","subject":{"phone":"%[23]s"}}' %[1]s/v1/requests
+  then POST {"code":"..."} from the texted code to %[1]s/v1/requests/REQUEST_ID/verify
 Watch a whole flow (access, erasure, blocked erasure), in another terminal:
   ./bin/lethe demo%[9]s
 
@@ -98,7 +105,8 @@ Operator commands use the same stack through its configuration file:
   lethe slack click REQUEST_ID approve      # or: deny --reason '...'; as Slack user %[11]s
 `, d.URL(), d.Services.Temporal.UIURL(), d.Services.Kafka, d.Database(), d.Demo, d.AdminToken, d.Mailgun.URL(), d.ConfigFile, demoDirFlag(dir), d.Slack.URL(), app.DevSlackApprover,
 		d.Mailchimp.URL(), d.MailchimpMembers, demo.MailchimpAudience, app.DevMailchimpKey, app.DevWebhookInbox,
-		d.Twilio.URL(), d.TwilioTexts, demo.TwilioSender, demo.TwilioAccount, app.DevTwilioToken)
+		d.Twilio.URL(), d.TwilioTexts, demo.TwilioSender, demo.TwilioAccount, app.DevTwilioToken,
+		url.QueryEscape(demo.ClearCustomerPhone), demo.ClearCustomerPhone)
 }
 
 // demoDirFlag is the --dir that `lethe demo` needs to find this stack.

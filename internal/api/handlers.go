@@ -171,13 +171,26 @@ func (a *v1) verify(w http.ResponseWriter, r *http.Request, c *call) {
 }
 
 func (a *v1) resend(w http.ResponseWriter, r *http.Request, c *call) {
+	var in struct {
+		Channel string `json:"channel"`
+	}
+	if len(c.body) > 0 {
+		if err := decode(c.body, &in); err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_json", "the body must be {\"channel\": \"email\" or \"sms\"} or empty")
+			return
+		}
+	}
 	id := c.params["id"]
-	expires, err := a.svc.SendCode(r.Context(), c.tenant, id)
+	sent, err := a.svc.SendCode(r.Context(), c.tenant, id, in.Channel)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"status": "sent", "expires_at": expires.UTC()})
+	body := map[string]any{"status": "sent", "expires_at": sent.ExpiresAt.UTC()}
+	if sent.Channel != "" {
+		body["channel"] = sent.Channel
+	}
+	writeJSON(w, http.StatusAccepted, body)
 }
 
 func (a *v1) decide(update string) func(http.ResponseWriter, *http.Request, *call) {
@@ -340,6 +353,9 @@ var errorMap = []struct {
 	{requests.ErrAlreadyVerified, http.StatusConflict, "already_verified", ""},
 	{requests.ErrRequestClosed, http.StatusConflict, "conflict", ""},
 	{requests.ErrNoEmail, http.StatusUnprocessableEntity, "no_email", ""},
+	{requests.ErrNoPhone, http.StatusUnprocessableEntity, "channel_unavailable", ""},
+	{requests.ErrNoTexts, http.StatusUnprocessableEntity, "channel_unavailable", ""},
+	{requests.ErrTextRefused, http.StatusUnprocessableEntity, "text_refused", ""},
 	{requests.ErrAssertionExpired, http.StatusUnprocessableEntity, "assertion_expired", ""},
 	{requests.ErrAssertionReplayed, http.StatusUnprocessableEntity, "assertion_replayed", ""},
 	{requests.ErrAssertionMismatch, http.StatusUnprocessableEntity, "assertion_mismatch", ""},

@@ -163,7 +163,8 @@ func (s *stack) testBadInput(t *testing.T) {
 		{"resend unknown id", "POST", "/v1/requests/R-UNKNOWN/verification-code", ``, "", 404, "not_found"},
 		// A route without a body never reads one, so it answers what its document says: 400.
 		{"oversize without a body route", "GET", "/v1/requests/R-UNKNOWN", big, "", 400, "invalid_request"},
-		{"oversize resend", "POST", "/v1/requests/R-UNKNOWN/verification-code", big, "text/plain", 400, "invalid_request"},
+		{"oversize resend", "POST", "/v1/requests/R-UNKNOWN/verification-code", big, "text/plain", 413, "payload_too_large"},
+		{"resend channel unknown", "POST", "/v1/requests/R-UNKNOWN/verification-code", `{"channel": "fax"}`, "", 400, "invalid_request"},
 	}
 	for _, c := range cases {
 		ct := c.contentType
@@ -381,6 +382,13 @@ func (s *stack) testVerificationCode(t *testing.T) {
 	r = s.call(t, "", "POST", "/v1/requests/"+phoneOnly+"/verification-code", tok("salon", "intake"), nil)
 	assert.Equal(t, 422, r.status)
 	assert.Equal(t, "no_email", r.code(t))
+	// Nor by text from a tenant that sends none, nor by a channel that does not exist.
+	r = s.call(t, "", "POST", "/v1/requests/"+phoneOnly+"/verification-code", tok("salon", "intake"), map[string]any{"channel": "sms"})
+	assert.Equal(t, 422, r.status, "%s", r.body)
+	assert.Equal(t, "channel_unavailable", r.code(t))
+	assert.Contains(t, r.json(t)["message"], "not sent by text")
+	r = s.call(t, "", "POST", "/v1/requests/"+phoneOnly+"/verification-code", tok("salon", "intake"), map[string]any{"channel": "fax"})
+	assert.Equal(t, 400, r.status, "%s", r.body)
 	r = s.call(t, "", "POST", "/v1/requests/"+phoneOnly+"/verify", tok("salon", "intake"), map[string]any{"code": "123456"})
 	assert.Equal(t, "no_code", r.code(t))
 }
@@ -464,7 +472,7 @@ func (s *stack) testCodeStoredOnlyWhenMailed(t *testing.T) {
 	m, err := mail.NewMailgun(mail.Config{Domain: "mg.salon.example", APIKey: "k", APIBase: down.URL + "/v3", From: "privacy@mg.salon.example"})
 	require.NoError(t, err)
 	restore := s.mail.use(m) // the worker's mail
-	_, err = s.svc.SendCode(context.Background(), "salon", id)
+	_, err = s.svc.SendCode(context.Background(), "salon", id, "")
 	restore()
 	require.ErrorIs(t, err, requests.ErrUnavailable)
 

@@ -198,6 +198,6 @@ func TestErasureForgetsEveryCopy(t *testing.T) {
 	require.NoError(t, s.Deps.Store.Pool.QueryRow(ctx, `SELECT detail FROM audit_events WHERE request_id = $1 AND action = 'subject.forgotten'`, erasure).Scan(&detail))
 	assert.Equal(t, map[string]any{"requests": 4.0, "verification_codes": 1.0, "export_packages": 1.0, "export_files": detail["export_files"], "kept_for_open_requests": 0.0, "breach_notice_addresses": 0.0}, detail)
 	assert.Greater(t, detail["export_files"], 1.0, "the package and the connector's files")
-	_, err = s.Deps.Requests().SendCode(ctx, "salon", pending)
+	_, err = s.Deps.Requests().SendCode(ctx, "salon", pending, "")
 	assert.ErrorIs(t, err, requests.ErrNoEmail, "the pending request can no longer reach the address")
 }

@@ -29,7 +29,7 @@ func TestResentCodeIsSentByTheWorkflow(t *testing.T) {
 	s.awaitStatus(id, domain.StatusIdentityPending)
 	first := s.code(email, id)
 
-	_, err = svc.SendCode(ctx, "salon", id)
+	_, err = svc.SendCode(ctx, "salon", id, "")
 	require.NoError(t, err)
 	var updates, activities []string
 	it := s.Deps.Temporal.GetWorkflowHistory(ctx, id, "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)

@@ -39,7 +39,7 @@ const (
 // issueWindow is the period MaxIssuesPerHour counts over.
 const issueWindow = time.Hour
 
-// Codes issues and checks one-time email codes, one live code per request. Only
+// Codes issues and checks one-time codes sent by email or text, one live code per request. Only
 // HMAC-SHA256(Key, requestID + ":" + code) is stored. Send and Check are safe for concurrent
 // use from any number of processes: each runs in one transaction holding the code's lock.
 type Codes struct {
@@ -101,23 +101,27 @@ type deliveryError struct{ err error }
 
 func (e *deliveryError) Error() string { return e.err.Error() }
 
-// Send creates a new six-digit code for the request and hands it to deliver (which emails it),
-// then replaces any earlier code (whose wrong attempts no longer count) with it. The code is
-// stored only when deliver returned nil, so a code the mail provider refused never works and
-// the earlier one still does; deliver's error is returned as it was. Lethe keeps only the
-// code's hash. It fails with ErrNotFound when the request does not exist or no longer awaits
-// identity verification, and with ErrTooManyCodes after MaxIssuesPerHour codes within an hour.
+// Send creates a new six-digit code for the request and hands it to deliver (which emails or
+// texts it by channel), then replaces any earlier code (whose wrong attempts no longer count)
+// with it, whichever channel that went by. The code is stored, with its channel, only when
+// deliver returned nil, so a code the provider refused never works and the earlier one still
+// does; deliver's error is returned as it was. Lethe keeps only the code's hash. It fails with
+// ErrNotFound when the request does not exist or no longer awaits identity verification, and
+// with ErrTooManyCodes after MaxIssuesPerHour codes within an hour, over both channels.
 //
-// The transaction is open while deliver runs (one mail API call): that is what keeps a
-// concurrent Send from passing the hour's count or storing a code that was never sent.
-func (c *Codes) Send(ctx context.Context, requestID string, deliver func(code string, expiresAt time.Time) error) (time.Time, error) {
-	return c.SendAt(ctx, requestID, c.now(), deliver)
+// The transaction is open while deliver runs (one mail or Twilio API call): that is what keeps
+// a concurrent Send from passing the hour's count or storing a code that was never sent.
+func (c *Codes) Send(ctx context.Context, requestID string, channel Channel, deliver func(code string, expiresAt time.Time) error) (time.Time, error) {
+	return c.SendAt(ctx, requestID, c.now(), channel, deliver)
 }
 
 // SendAt is Send as of now: the subject asked then, on the clock that checks the code.
-func (c *Codes) SendAt(ctx context.Context, requestID string, now time.Time, deliver func(code string, expiresAt time.Time) error) (time.Time, error) {
+func (c *Codes) SendAt(ctx context.Context, requestID string, now time.Time, channel Channel, deliver func(code string, expiresAt time.Time) error) (time.Time, error) {
 	if len(c.Key) == 0 {
 		return time.Time{}, errors.New("issuing a verification code: no signing key configured")
+	}
+	if channel != ChannelEmail && channel != ChannelSMS {
+		return time.Time{}, fmt.Errorf("issuing a verification code: %w %q", ErrNoChannel, string(channel))
 	}
 	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
 	if err != nil {
@@ -160,7 +164,7 @@ func (c *Codes) SendAt(ctx context.Context, requestID string, now time.Time, del
 			return &deliveryError{err}
 		}
 		return codes.Replace(ctx, tx, store.Code{
-			RequestID: requestID, Hash: sum, IssuedAt: now, ExpiresAt: expiresAt, IssuesInWindow: issues + 1, WindowStartedAt: windowStart,
+			RequestID: requestID, Channel: string(channel), Hash: sum, IssuedAt: now, ExpiresAt: expiresAt, IssuesInWindow: issues + 1, WindowStartedAt: windowStart,
 		})
 	})
 	var failed *deliveryError
@@ -175,20 +179,22 @@ func (c *Codes) SendAt(ctx context.Context, requestID string, now time.Time, del
 	return expiresAt, nil
 }
 
-// Check verifies a code the subject typed. On success the code is marked used and can never
-// succeed again, so of two concurrent checks of the right code exactly one wins.
+// Check verifies a code the subject typed and returns the channel it was sent by, which is the
+// one identifier it proves. On success the code is marked used and can never succeed again,
+// so of two concurrent checks of the right code exactly one wins.
 //
 // Errors: ErrNotFound (no such request, or it no longer awaits identity verification),
 // ErrNoCode, ErrUsed, ErrTooManyAttempts, ErrExpired, ErrWrongCode. A wrong code counts an
 // attempt; the wrong try that uses up the last attempt matches both ErrWrongCode and
 // ErrTooManyAttempts, so callers can tell the subject to ask for a new code at once.
-func (c *Codes) Check(ctx context.Context, requestID, code string) error {
+func (c *Codes) Check(ctx context.Context, requestID, code string) (Channel, error) {
 	if len(c.Key) == 0 {
-		return errors.New("checking a verification code: no signing key configured")
+		return "", errors.New("checking a verification code: no signing key configured")
 	}
 	code = strings.TrimSpace(code)
 	now := c.now().UTC()
 	var result error
+	var channel Channel
 	codes := store.Codes{}
 	err := pgx.BeginFunc(ctx, c.Pool, func(tx pgx.Tx) error {
 		status, err := store.Requests{}.Status(ctx, tx, requestID)
@@ -220,6 +226,7 @@ func (c *Codes) Check(ctx context.Context, requestID, code string) error {
 			return nil
 		}
 		if hmac.Equal(stored.Hash, c.hash(requestID, code)) {
+			channel = Channel(stored.Channel)
 			return codes.MarkUsed(ctx, tx, requestID, now)
 		}
 		attempts := stored.Attempts + 1
@@ -233,7 +240,19 @@ func (c *Codes) Check(ctx context.Context, requestID, code string) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("checking a verification code: %w", err)
+		return "", fmt.Errorf("checking a verification code: %w", err)
 	}
-	return result
+	return channel, result
+}
+
+// Sent returns the channel the request's latest code went by; ok is false when none was sent.
+func (c *Codes) Sent(ctx context.Context, requestID string) (Channel, bool, error) {
+	ch, err := store.Codes{}.Channel(ctx, c.Pool, requestID)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	return Channel(ch), true, nil
 }

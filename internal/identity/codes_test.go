@@ -58,9 +58,20 @@ func newCodes(t *testing.T) (*identity.Codes, *clock, *pgxpool.Pool) {
 
 // issue sends a code to nobody and returns it, as a mail that was accepted.
 func issue(codes *identity.Codes, ctx context.Context, id string) (string, time.Time, error) {
+	return issueBy(codes, ctx, id, identity.ChannelEmail)
+}
+
+// issueBy is issue by channel.
+func issueBy(codes *identity.Codes, ctx context.Context, id string, ch identity.Channel) (string, time.Time, error) {
 	var code string
-	exp, err := codes.Send(ctx, id, func(c string, _ time.Time) error { code = c; return nil })
+	exp, err := codes.Send(ctx, id, ch, func(c string, _ time.Time) error { code = c; return nil })
 	return code, exp, err
+}
+
+// check is Codes.Check for the tests that look at its error only.
+func check(codes *identity.Codes, ctx context.Context, id, code string) error {
+	_, err := codes.Check(ctx, id, code)
+	return err
 }
 
 // wrong returns a six-digit code that differs from code.
@@ -98,7 +109,7 @@ func TestIssueThenCheck(t *testing.T) {
 		t.Fatal("stored hash is not HMAC-SHA256(key, requestID:code)")
 	}
 
-	if err := codes.Check(ctx, "r1", code); err != nil {
+	if err := check(codes, ctx, "r1", code); err != nil {
 		t.Fatalf("right code refused: %v", err)
 	}
 	var used *time.Time
@@ -136,10 +147,10 @@ func TestCheckErrors(t *testing.T) {
 	t.Run("no code", func(t *testing.T) {
 		codes, _, pool := newCodes(t)
 		addRequest(t, pool, "r1", "identity_pending")
-		if err := codes.Check(ctx, "r1", "123456"); !errors.Is(err, identity.ErrNoCode) {
+		if err := check(codes, ctx, "r1", "123456"); !errors.Is(err, identity.ErrNoCode) {
 			t.Fatalf("got %v, want ErrNoCode", err)
 		}
-		if err := codes.Check(ctx, "missing", "123456"); !errors.Is(err, identity.ErrNotFound) {
+		if err := check(codes, ctx, "missing", "123456"); !errors.Is(err, identity.ErrNotFound) {
 			t.Fatalf("unknown request: got %v, want ErrNotFound", err)
 		}
 	})
@@ -152,11 +163,11 @@ func TestCheckErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		clk.Advance(15*time.Minute - time.Second)
-		if err := codes.Check(ctx, "r1", wrong(code)); !errors.Is(err, identity.ErrWrongCode) {
+		if err := check(codes, ctx, "r1", wrong(code)); !errors.Is(err, identity.ErrWrongCode) {
 			t.Fatalf("before expiry: got %v, want ErrWrongCode", err)
 		}
 		clk.Advance(time.Second)
-		if err := codes.Check(ctx, "r1", code); !errors.Is(err, identity.ErrExpired) {
+		if err := check(codes, ctx, "r1", code); !errors.Is(err, identity.ErrExpired) {
 			t.Fatalf("at expiry: got %v, want ErrExpired", err)
 		}
 		// A new code works again.
@@ -164,7 +175,7 @@ func TestCheckErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := codes.Check(ctx, "r1", code); err != nil {
+		if err := check(codes, ctx, "r1", code); err != nil {
 			t.Fatalf("fresh code after expiry: %v", err)
 		}
 	})
@@ -181,7 +192,7 @@ func TestCheckErrors(t *testing.T) {
 			t.Fatalf("expires %v, want in one minute", exp)
 		}
 		clk.Advance(time.Minute)
-		if err := codes.Check(ctx, "r1", code); !errors.Is(err, identity.ErrExpired) {
+		if err := check(codes, ctx, "r1", code); !errors.Is(err, identity.ErrExpired) {
 			t.Fatalf("got %v, want ErrExpired", err)
 		}
 	})
@@ -193,15 +204,15 @@ func TestCheckErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := codes.Check(ctx, "r1", code); err != nil {
+		if err := check(codes, ctx, "r1", code); err != nil {
 			t.Fatal(err)
 		}
-		if err := codes.Check(ctx, "r1", code); !errors.Is(err, identity.ErrUsed) {
+		if err := check(codes, ctx, "r1", code); !errors.Is(err, identity.ErrUsed) {
 			t.Fatalf("second use: got %v, want ErrUsed", err)
 		}
 		// Still refused once the workflow has moved on.
 		setStatus(t, pool, "r1", "pending_approval")
-		if err := codes.Check(ctx, "r1", code); !errors.Is(err, identity.ErrUsed) {
+		if err := check(codes, ctx, "r1", code); !errors.Is(err, identity.ErrUsed) {
 			t.Fatalf("use after verification: got %v, want ErrUsed", err)
 		}
 	})
@@ -214,7 +225,7 @@ func TestCheckErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		setStatus(t, pool, "r1", "canceled")
-		if err := codes.Check(ctx, "r1", code); !errors.Is(err, identity.ErrNotFound) {
+		if err := check(codes, ctx, "r1", code); !errors.Is(err, identity.ErrNotFound) {
 			t.Fatalf("got %v, want ErrNotFound", err)
 		}
 	})
@@ -234,7 +245,7 @@ func TestCheckErrors(t *testing.T) {
 		if c1 == c2 {
 			t.Skip("both requests drew the same code")
 		}
-		if err := codes.Check(ctx, "r2", c1); !errors.Is(err, identity.ErrWrongCode) {
+		if err := check(codes, ctx, "r2", c1); !errors.Is(err, identity.ErrWrongCode) {
 			t.Fatalf("got %v, want ErrWrongCode", err)
 		}
 	})
@@ -249,17 +260,17 @@ func TestTooManyAttempts(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := 1; i <= 4; i++ {
-		err := codes.Check(ctx, "r1", wrong(code))
+		err := check(codes, ctx, "r1", wrong(code))
 		if !errors.Is(err, identity.ErrWrongCode) || errors.Is(err, identity.ErrTooManyAttempts) {
 			t.Fatalf("wrong try %d: got %v, want ErrWrongCode only", i, err)
 		}
 	}
-	err = codes.Check(ctx, "r1", wrong(code))
+	err = check(codes, ctx, "r1", wrong(code))
 	if !errors.Is(err, identity.ErrWrongCode) || !errors.Is(err, identity.ErrTooManyAttempts) {
 		t.Fatalf("fifth wrong try: got %v, want ErrWrongCode and ErrTooManyAttempts", err)
 	}
 	// The code is dead: even the right one is refused.
-	if err := codes.Check(ctx, "r1", code); !errors.Is(err, identity.ErrTooManyAttempts) {
+	if err := check(codes, ctx, "r1", code); !errors.Is(err, identity.ErrTooManyAttempts) {
 		t.Fatalf("right code after the limit: got %v, want ErrTooManyAttempts", err)
 	}
 	var attempts int
@@ -274,7 +285,7 @@ func TestTooManyAttempts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := codes.Check(ctx, "r1", code); err != nil {
+	if err := check(codes, ctx, "r1", code); err != nil {
 		t.Fatalf("new code after the limit: %v", err)
 	}
 }
@@ -292,11 +303,11 @@ func TestNewCodeReplacesOld(t *testing.T) {
 		t.Fatal(err)
 	}
 	if old != code {
-		if err := codes.Check(ctx, "r1", old); !errors.Is(err, identity.ErrWrongCode) {
+		if err := check(codes, ctx, "r1", old); !errors.Is(err, identity.ErrWrongCode) {
 			t.Fatalf("replaced code: got %v, want ErrWrongCode", err)
 		}
 	}
-	if err := codes.Check(ctx, "r1", code); err != nil {
+	if err := check(codes, ctx, "r1", code); err != nil {
 		t.Fatalf("current code: %v", err)
 	}
 }
@@ -331,7 +342,7 @@ func TestTooManyCodes(t *testing.T) {
 		t.Fatalf("an hour after the first code: %v", err)
 	}
 	// The refused issues did not replace the live code's hash with a code nobody received.
-	if err := codes.Check(ctx, "r1", code); err != nil {
+	if err := check(codes, ctx, "r1", code); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -348,7 +359,7 @@ func TestRefusedIssueKeepsLiveCode(t *testing.T) {
 	if _, _, err := issue(codes, ctx, "r1"); !errors.Is(err, identity.ErrTooManyCodes) {
 		t.Fatalf("got %v, want ErrTooManyCodes", err)
 	}
-	if err := codes.Check(ctx, "r1", code); err != nil {
+	if err := check(codes, ctx, "r1", code); err != nil {
 		t.Fatalf("the code sent before the refusal should still work: %v", err)
 	}
 }
@@ -372,7 +383,7 @@ func TestConcurrentChecksOfRightCodeOneWins(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-start
-				errs[i] = codes.Check(ctx, id, code)
+				errs[i] = check(codes, ctx, id, code)
 			}()
 		}
 		close(start)
@@ -406,7 +417,7 @@ func TestConcurrentWrongTriesAllCount(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_ = codes.Check(ctx, "r1", wrong(code))
+			_ = check(codes, ctx, "r1", wrong(code))
 		}()
 	}
 	wg.Wait()
@@ -478,7 +489,7 @@ func TestErrorsNeverCarryTheCode(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 6 {
-		if err := codes.Check(ctx, "r1", wrong(code)); err != nil && regexp.MustCompile(`[0-9]{6}`).MatchString(err.Error()) {
+		if err := check(codes, ctx, "r1", wrong(code)); err != nil && regexp.MustCompile(`[0-9]{6}`).MatchString(err.Error()) {
 			t.Fatalf("error %q contains a code", err)
 		}
 	}

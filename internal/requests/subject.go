@@ -1,7 +1,7 @@
 package requests
 
-// The subject's own steps: proving identity (one-time email code or the host app's signed
-// assertion) and downloading the export through a signed, expiring link. The HTTP API,
+// The subject's own steps: proving identity (a one-time code sent by email or text, or the
+// host app's signed assertion) and downloading the export through a signed, expiring link. The HTTP API,
 // MyAccount and Kafka intake all go through these methods.
 
 import (
@@ -57,6 +57,15 @@ var (
 	ErrRequestClosed = subjectError("the request is closed", ErrRejected)
 	// ErrNoEmail: there is no email address to send a code to (also ErrInvalid).
 	ErrNoEmail = subjectError("this request has no email address to send a code to", ErrInvalid)
+	// ErrNoPhone: a code was asked for by text, and there is no phone number (also ErrInvalid).
+	ErrNoPhone = subjectError("this request has no phone number to text a code to; ask for the code by email", ErrInvalid)
+	// ErrNoTexts: a code was asked for by text from a tenant that sends none (also ErrInvalid).
+	ErrNoTexts = subjectError("codes are not sent by text for this organisation; ask for the code by email", ErrInvalid)
+	// ErrChannel: a channel that is not email or sms (also ErrInvalid).
+	ErrChannel = subjectError("channel must be email or sms", ErrInvalid)
+	// ErrTextRefused: Twilio refused to text the number, e.g. an invalid number or one that
+	// replied STOP; the error's message names Twilio's code (also ErrInvalid).
+	ErrTextRefused = subjectError("the text could not be sent to this number; ask for the code by email", ErrInvalid)
 	// ErrAssertionExpired: the identity assertion is past its expiry (also ErrInvalid).
 	ErrAssertionExpired = subjectError("identity_assertion has expired", ErrInvalid)
 	// ErrAssertionInvalid: the assertion is forged, for another tenant or malformed (also ErrInvalid).
@@ -93,8 +102,9 @@ func (e *subjectErr) Is(target error) bool {
 	return false
 }
 
-// VerifyCode checks the one-time code the subject received by email and, when it is right,
-// marks the request's identity verified (method email_code).
+// VerifyCode checks the one-time code the subject received and, when it is right, records
+// proof of the one identifier the code went to (codeProof) and marks the request's identity
+// verified by that method: email_code for an emailed code, sms_code for a texted one.
 func (s *Service) VerifyCode(ctx context.Context, tenant, id, code string) error {
 	// Every check counts as a guess, whatever its outcome: the subject limit bounds the
 	// guesses at the subject's codes across all of the subject's requests.
@@ -112,14 +122,15 @@ func (s *Service) VerifyCode(ctx context.Context, tenant, id, code string) error
 	if err != nil {
 		return err
 	}
-	if err := codes.Check(ctx, id, strings.TrimSpace(code)); err != nil {
+	channel, err := codes.Check(ctx, id, strings.TrimSpace(code))
+	if err != nil {
 		return codeError(err)
 	}
-	// The code went to the email address: that, and only that, is now proven.
-	if err := s.prove(ctx, tenant, id, []string{IdentifierEmail}, Proof{Method: "email_code", Actor: "subject", At: s.now().UTC()}); err != nil {
+	names, proof := codeProof(channel, s.now().UTC())
+	if err := s.prove(ctx, tenant, id, names, proof); err != nil {
 		return err
 	}
-	_, err = s.Decide(ctx, tenant, id, workflows.UpdateVerifyIdentity, workflows.Verification{Method: "email_code", Actor: "subject"})
+	_, err = s.Decide(ctx, tenant, id, workflows.UpdateVerifyIdentity, workflows.Verification{Method: proof.Method, Actor: "subject"})
 	if errors.Is(err, ErrRejected) {
 		// Raced with another verification or the request's end: say which.
 		if st, gerr := s.Get(ctx, tenant, id); gerr == nil {
@@ -131,39 +142,47 @@ func (s *Service) VerifyCode(ctx context.Context, tenant, id, code string) error
 	return err
 }
 
-// ResendCode emails the subject a new verification code; earlier codes stop working.
-func (s *Service) ResendCode(ctx context.Context, tenant, id string) error {
-	_, err := s.SendCode(ctx, tenant, id)
+// codeProof is what a code that went by channel proves: the address it reached, and only
+// that. An emailed code never proves the phone number, nor a texted one the email address.
+func codeProof(channel identity.Channel, at time.Time) ([]string, Proof) {
+	return []string{channel.Identifier()}, Proof{Method: channel.Method(), Actor: "subject", At: at}
+}
+
+// ResendCode sends the subject a new verification code by channel (email, sms, or "" for the
+// one the first code took); earlier codes stop working.
+func (s *Service) ResendCode(ctx context.Context, tenant, id, channel string) error {
+	_, err := s.SendCode(ctx, tenant, id, channel)
 	return err
 }
 
-// SendCode is ResendCode that also says when the new code expires.
-func (s *Service) SendCode(ctx context.Context, tenant, id string) (time.Time, error) {
+// SendCode is ResendCode that also says when the new code expires and which channel it took.
+func (s *Service) SendCode(ctx context.Context, tenant, id, channel string) (activities.CodeSent, error) {
+	asked, err := identity.ParseChannel(channel)
+	if err != nil {
+		return activities.CodeSent{}, ErrChannel
+	}
 	if err := s.limitRequest(ctx, limits.Resend, tenant, id); err != nil {
-		return time.Time{}, err
+		return activities.CodeSent{}, err
 	}
 	st, err := s.Get(ctx, tenant, id)
 	if err != nil {
-		return time.Time{}, err
+		return activities.CodeSent{}, err
 	}
 	if err := awaitingIdentity(st); err != nil {
-		return time.Time{}, err
+		return activities.CodeSent{}, err
 	}
-	email, _, err := s.Store.Subjects().Contact(ctx, tenant, id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && email == "") {
-		return time.Time{}, ErrNoEmail
-	}
-	if err != nil {
-		return time.Time{}, err
+	// Answered here, before the workflow is asked; the activity decides again as it sends.
+	if _, err := s.codeChannel(ctx, tenant, id, asked); err != nil {
+		return activities.CodeSent{}, err
 	}
 	codes, err := s.codes()
 	if err != nil {
-		return time.Time{}, err
+		return activities.CodeSent{}, err
 	}
 	// The workflow sends it, through the one path its notices take, as of the time on the clock
 	// that will check it.
 	h, err := s.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID: id, UpdateName: workflows.UpdateResendCode, Args: []any{workflows.CodeResend{At: codes.Clock()}},
+		WorkflowID: id, UpdateName: workflows.UpdateResendCode, Args: []any{workflows.CodeResend{At: codes.Clock(), Channel: string(asked)}},
 		WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
 	var sent activities.CodeSent
@@ -171,9 +190,80 @@ func (s *Service) SendCode(ctx context.Context, tenant, id string) (time.Time, e
 		err = h.Get(ctx, &sent)
 	}
 	if err != nil {
-		return time.Time{}, s.resendError(ctx, tenant, id, err)
+		return activities.CodeSent{}, s.resendError(ctx, tenant, id, err)
 	}
-	return sent.ExpiresAt, nil
+	return sent, nil
+}
+
+// codeChannel is the channel a code for request id goes by when asked is asked for
+// (identity.Choose), or the subject's error saying why it cannot.
+func (s *Service) codeChannel(ctx context.Context, tenant, id string, asked identity.Channel) (identity.Channel, error) {
+	ids, _, err := s.Store.Subjects().Given(ctx, tenant, id)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return "", err
+	}
+	t, _ := s.Cfg.Tenant(tenant)
+	ch, err := identity.Choose(asked, identity.Reach{Email: ids.Email != "", Phone: ids.Phone != "", Texts: t.SMS != ""})
+	return ch, channelError(err)
+}
+
+// channelError is the subject's error for identity's channel errors.
+func channelError(err error) error {
+	switch {
+	case errors.Is(err, identity.ErrNoEmail):
+		return ErrNoEmail
+	case errors.Is(err, identity.ErrNoPhone):
+		return ErrNoPhone
+	case errors.Is(err, identity.ErrNoTexts):
+		return ErrNoTexts
+	case errors.Is(err, identity.ErrNoChannel):
+		return ErrChannel
+	}
+	return err
+}
+
+// CodeDelivery is where a request's code goes, for the page that asks for it.
+type CodeDelivery struct {
+	// Channel is the latest code's (email, sms), or the first code's to come.
+	Channel identity.Channel
+	// PhoneEnding is the last two digits of the number a text goes to; nothing more is shown.
+	PhoneEnding string
+	// CanText: a code can be texted instead (a phone number on record, a tenant that texts).
+	CanText bool
+	// CanEmail: a code can be emailed instead.
+	CanEmail bool
+}
+
+// Delivery says where request id's code went, or goes when none was sent yet, and which
+// channels a new one can take. It reveals no identifier beyond a phone number's last two
+// digits.
+func (s *Service) Delivery(ctx context.Context, tenant, id string) (CodeDelivery, error) {
+	ids, _, err := s.Store.Subjects().Given(ctx, tenant, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return CodeDelivery{}, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return CodeDelivery{}, err
+	}
+	t, _ := s.Cfg.Tenant(tenant)
+	reach := identity.Reach{Email: ids.Email != "", Phone: ids.Phone != "", Texts: t.SMS != ""}
+	d := CodeDelivery{CanText: reach.Phone && reach.Texts, CanEmail: reach.Email}
+	if len(ids.Phone) >= 2 {
+		d.PhoneEnding = ids.Phone[len(ids.Phone)-2:]
+	}
+	codes, err := s.codes()
+	if err != nil {
+		return d, err
+	}
+	ch, sent, err := codes.Sent(ctx, id)
+	if err != nil {
+		return d, err
+	}
+	if !sent {
+		ch, _ = identity.Choose("", reach)
+	}
+	d.Channel = ch
+	return d, nil
 }
 
 // resendError is the subject's answer to a resend the workflow did not do.
@@ -196,6 +286,20 @@ func (s *Service) resendError(ctx context.Context, tenant, id string, err error)
 				return ErrRequestClosed
 			case activities.ErrNoEmail:
 				return ErrNoEmail
+			case activities.ErrChannelUnavailable:
+				// The request changed between our check and the activity's: say what it found.
+				switch app.Message() {
+				case identity.ErrNoPhone.Error():
+					return ErrNoPhone
+				case identity.ErrNoTexts.Error():
+					return ErrNoTexts
+				}
+				return ErrChannel
+			case activities.ErrTextRefused:
+				// Twilio's status and code, never the number.
+				return fmt.Errorf("%w (%s)", ErrTextRefused, app.Message())
+			case activities.ErrTextUnavailable:
+				return fmt.Errorf("%w: texting the verification code: %s", ErrUnavailable, app.Message())
 			case activities.ErrMailUnavailable:
 				// Mail errors name the notice kind and status, never the address.
 				return fmt.Errorf("%w: sending the verification code: %s", ErrUnavailable, app.Message())

@@ -3,10 +3,13 @@ package requests
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/internal/identity"
+	"github.com/lethe-privacy/lethe/workflows"
 )
 
 // Callers that only know the broad errors (MyAccount, the CLI) still answer sensibly.
@@ -24,6 +27,9 @@ func TestSubjectErrorsMatchTheirBroaderOnes(t *testing.T) {
 		{ErrNoExport, []error{ErrNotFound}, []error{ErrInvalid}},
 		{ErrLinkExpired, []error{ErrLinkInvalid}, []error{ErrInvalid}},
 		{fmt.Errorf("wrapped: %w", ErrCodeUsed), []error{ErrCodeExpired, ErrInvalid}, nil},
+		{ErrNoPhone, []error{ErrInvalid}, []error{ErrNoEmail, ErrRejected}},
+		{ErrNoTexts, []error{ErrInvalid}, []error{ErrNoEmail, ErrRejected}},
+		{fmt.Errorf("%w (twilio answered 400 (code 21610))", ErrTextRefused), []error{ErrTextRefused, ErrInvalid}, []error{ErrUnavailable}},
 	} {
 		for _, a := range c.also {
 			if !errors.Is(c.err, a) {
@@ -81,5 +87,40 @@ func TestMatchAssertion(t *testing.T) {
 		if err == nil && sub != c.want {
 			t.Errorf("%s: subject = %+v, want %+v", c.name, sub, c.want)
 		}
+	}
+}
+
+// A code proves the one identifier it reached: an emailed code the email address by
+// email_code, a texted code the phone number by sms_code; never both, never the other.
+func TestCodeProvesOnlyItsChannelsIdentifier(t *testing.T) {
+	at := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	names, p := codeProof(identity.ChannelEmail, at)
+	if !slices.Equal(names, []string{IdentifierEmail}) || p != (Proof{Method: "email_code", Actor: "subject", At: at}) {
+		t.Errorf("an emailed code proves %v by %+v, want email by email_code", names, p)
+	}
+	names, p = codeProof(identity.ChannelSMS, at)
+	if !slices.Equal(names, []string{IdentifierPhone}) || p != (Proof{Method: "sms_code", Actor: "subject", At: at}) {
+		t.Errorf("a texted code proves %v by %+v, want phone by sms_code", names, p)
+	}
+	// Both methods are ones the workflow accepts.
+	for _, m := range []string{"email_code", "sms_code"} {
+		if !slices.Contains(workflows.VerificationMethods, m) {
+			t.Errorf("the workflow does not accept method %s", m)
+		}
+	}
+}
+
+// The subject learns why a channel cannot reach them, in words of this package.
+func TestChannelErrorsForTheSubject(t *testing.T) {
+	for in, want := range map[error]error{
+		identity.ErrNoEmail: ErrNoEmail, identity.ErrNoPhone: ErrNoPhone, identity.ErrNoTexts: ErrNoTexts,
+		fmt.Errorf("%w %q", identity.ErrNoChannel, "fax"): ErrChannel,
+	} {
+		if got := channelError(in); !errors.Is(got, want) {
+			t.Errorf("channelError(%v) = %v, want %v", in, got, want)
+		}
+	}
+	if channelError(nil) != nil {
+		t.Error("no error became one")
 	}
 }

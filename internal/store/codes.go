@@ -32,6 +32,8 @@ func (Codes) LockIssue(ctx context.Context, db Querier, id string) error {
 // Code is the stored state of a request's code.
 type Code struct {
 	RequestID string
+	// Channel is how the code was sent (email, sms): what checking it proves.
+	Channel   string
 	Hash      []byte
 	IssuedAt  time.Time
 	ExpiresAt time.Time
@@ -46,9 +48,9 @@ type Code struct {
 func (Codes) Get(ctx context.Context, db Querier, id string) (Code, error) {
 	c := Code{RequestID: id}
 	err := db.QueryRow(ctx, `
-		SELECT code_hash, issued_at, expires_at, attempts, used_at, issues_in_window, window_started_at
+		SELECT channel, code_hash, issued_at, expires_at, attempts, used_at, issues_in_window, window_started_at
 		FROM verification_codes WHERE request_id = $1 FOR UPDATE`, id).
-		Scan(&c.Hash, &c.IssuedAt, &c.ExpiresAt, &c.Attempts, &c.UsedAt, &c.IssuesInWindow, &c.WindowStartedAt)
+		Scan(&c.Channel, &c.Hash, &c.IssuedAt, &c.ExpiresAt, &c.Attempts, &c.UsedAt, &c.IssuesInWindow, &c.WindowStartedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Code{}, ErrNotFound
 	}
@@ -61,17 +63,31 @@ func (Codes) Get(ctx context.Context, db Querier, id string) (Code, error) {
 // Replace stores c as its request's one code: unused, with no wrong attempts.
 func (Codes) Replace(ctx context.Context, db Querier, c Code) error {
 	_, err := db.Exec(ctx, `
-		INSERT INTO verification_codes (request_id, code_hash, issued_at, expires_at, attempts, issues_in_window, window_started_at)
-		VALUES ($1, $2, $3, $4, 0, $5, $6)
+		INSERT INTO verification_codes (request_id, channel, code_hash, issued_at, expires_at, attempts, issues_in_window, window_started_at)
+		VALUES ($1, $7, $2, $3, $4, 0, $5, $6)
 		ON CONFLICT (request_id) DO UPDATE SET
-			code_hash = EXCLUDED.code_hash, issued_at = EXCLUDED.issued_at, expires_at = EXCLUDED.expires_at,
+			channel = EXCLUDED.channel, code_hash = EXCLUDED.code_hash, issued_at = EXCLUDED.issued_at, expires_at = EXCLUDED.expires_at,
 			attempts = 0, used_at = NULL, issues_in_window = EXCLUDED.issues_in_window,
 			window_started_at = EXCLUDED.window_started_at`,
-		c.RequestID, c.Hash, c.IssuedAt, c.ExpiresAt, c.IssuesInWindow, c.WindowStartedAt)
+		c.RequestID, c.Hash, c.IssuedAt, c.ExpiresAt, c.IssuesInWindow, c.WindowStartedAt, c.Channel)
 	if err != nil {
 		return fmt.Errorf("storing the code of request %s: %w", c.RequestID, err)
 	}
 	return nil
+}
+
+// Channel returns the channel request id's code went by, without locking it; ErrNotFound
+// when none was issued.
+func (Codes) Channel(ctx context.Context, db Querier, id string) (string, error) {
+	var ch string
+	err := db.QueryRow(ctx, `SELECT channel FROM verification_codes WHERE request_id = $1`, id).Scan(&ch)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading the code of request %s: %w", id, err)
+	}
+	return ch, nil
 }
 
 // MarkUsed records that request id's code worked at at.

@@ -18,6 +18,10 @@ const (
 	wordsNoCode      = "We have no code waiting for this request. Ask for a new code below"
 	wordsTooManySent = "We have sent several codes already. Wait an hour, then ask again"
 	wordsNoEmail     = "We have no email address for this request, so we cannot send a code. Please contact us to confirm it is you"
+	wordsNoPhone     = "We have no phone number for this request, so we cannot text you a code. Ask for the code by email instead"
+	wordsNoTexts     = "We cannot send codes by text. Ask for the code by email instead"
+	wordsTextRefused = "We could not send a text to this number. Ask for the code by email instead, or contact us"
+	wordsChannel     = "Choose how to get the code: by email or by text"
 	wordsNotWaiting  = "This request is not waiting for a code. If you confirmed it already, open the link in our emails on the device where you did; otherwise make a new request"
 )
 
@@ -55,6 +59,14 @@ func resendProblem(err error) (msg string, status int, sent bool, known bool) {
 		return wordsNotWaiting, http.StatusConflict, false, true
 	case errors.Is(err, requests.ErrNoEmail):
 		return wordsNoEmail, http.StatusConflict, false, true
+	case errors.Is(err, requests.ErrNoPhone):
+		return wordsNoPhone, http.StatusUnprocessableEntity, false, true
+	case errors.Is(err, requests.ErrNoTexts):
+		return wordsNoTexts, http.StatusUnprocessableEntity, false, true
+	case errors.Is(err, requests.ErrTextRefused):
+		return wordsTextRefused, http.StatusUnprocessableEntity, false, true
+	case errors.Is(err, requests.ErrChannel):
+		return wordsChannel, http.StatusUnprocessableEntity, false, true
 	}
 	return "", 0, false, false
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/internal/exports"
+	"github.com/lethe-privacy/lethe/internal/identity"
 	"github.com/lethe-privacy/lethe/internal/requests"
 )
 
@@ -116,8 +117,9 @@ func (h *handler) submit(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, h.requestPath(id)+"/verify", http.StatusSeeOther)
 }
 
-// verifyPage says only that a code was sent: it shows nothing of the request, so holding a
-// request id reveals nothing.
+// verifyPage says only that a code was sent and where: by email, or by text to a number shown
+// by its last two digits. It shows nothing else of the request, so holding a request id
+// reveals next to nothing.
 func (h *handler) verifyPage(w http.ResponseWriter, r *http.Request) {
 	id := requestID(r)
 	if id == "" {
@@ -136,8 +138,20 @@ func (h *handler) verifyPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) renderVerify(w http.ResponseWriter, r *http.Request, code int, id, notice string, errs []fieldError) {
-	v := h.view(w, r, "Check your email")
-	v.ID, v.Notice, v.Errors = id, notice, errs
+	d, err := h.svc.Delivery(r.Context(), h.tenant, id)
+	if err != nil && !errors.Is(err, requests.ErrNotFound) {
+		h.logFailure(r, "code delivery", err)
+	}
+	if err != nil {
+		// An unknown id reads like any request: a code went by email.
+		d = requests.CodeDelivery{Channel: identity.ChannelEmail}
+	}
+	title := "Check your email"
+	if d.Channel == identity.ChannelSMS {
+		title = "Check your phone"
+	}
+	v := h.view(w, r, title)
+	v.ID, v.Notice, v.Errors, v.Delivery = id, notice, errs, d
 	h.render(w, r, code, "verify", v)
 }
 
@@ -185,7 +199,7 @@ func (h *handler) resend(w http.ResponseWriter, r *http.Request) {
 		h.problem(w, r, http.StatusForbidden, problemExpiredForm)
 		return
 	}
-	if err := h.svc.ResendCode(r.Context(), h.tenant, id); err != nil {
+	if err := h.svc.ResendCode(r.Context(), h.tenant, id, r.PostFormValue("channel")); err != nil {
 		if h.refused(w, r, err) {
 			return
 		}

@@ -34,6 +34,8 @@ type fake struct {
 	verifyErr error
 	resendErr error
 	resent    int
+	channels  []string // the channel of each resend
+	delivery  *requests.CodeDelivery
 	states    map[string]domain.RequestState
 	zip       []byte
 }
@@ -73,11 +75,24 @@ func (f *fake) VerifyCode(_ context.Context, tenant, id, code string) error {
 	return nil
 }
 
-func (f *fake) ResendCode(context.Context, string, string) error {
+func (f *fake) ResendCode(_ context.Context, _, _, channel string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.resent++
+	f.channels = append(f.channels, channel)
 	return f.resendErr
+}
+
+func (f *fake) Delivery(_ context.Context, tenant, id string) (requests.CodeDelivery, error) {
+	if _, err := f.Get(context.Background(), tenant, id); err != nil {
+		return requests.CodeDelivery{}, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.delivery == nil {
+		return requests.CodeDelivery{Channel: "email", CanEmail: true}, nil
+	}
+	return *f.delivery, nil
 }
 
 func (f *fake) ExportLink(_ context.Context, tenant, id string) (string, time.Time, error) {
@@ -560,4 +575,54 @@ func TestClosedRequestSaysItStopped(t *testing.T) {
 	assert.Contains(t, body, "your request stopped. Our team has been told and will contact you")
 	assert.NotContains(t, body, "will try again")
 	assert.NotContains(t, body, "Temporal", "the staff reason is not shown to the subject")
+}
+
+// Where a phone number is on record and the tenant texts, the page offers a text instead;
+// once a code went by text it says so, showing the number's last two digits only, and offers
+// email back. A text that cannot be sent is explained in the page.
+func TestVerifyPageOffersATextAndSaysWhereTheCodeWent(t *testing.T) {
+	f := &fake{}
+	c := newFakeSite(t, f, nil)
+	res, _ := c.post("/myaccount/requests", submitForm(c.token("/myaccount"), "type", "access", "email", "ada@example.com", "phone", "+4915112345667"))
+	verify := res.Header.Get("Location")
+	resend := strings.TrimSuffix(verify, "/verify") + "/resend"
+
+	_, body := c.get(verify)
+	htmlcheck.Check(t, body)
+	assert.Contains(t, body, "we have emailed you a code")
+	assert.NotContains(t, body, "Text me a code instead", "no text offered where none can be sent")
+
+	f.delivery = &requests.CodeDelivery{Channel: "email", CanEmail: true, CanText: true, PhoneEnding: "67"}
+	_, body = c.get(verify)
+	htmlcheck.Check(t, body)
+	assert.Contains(t, body, "Text me a code instead")
+	assert.Contains(t, body, "ending in 67")
+	assert.NotContains(t, body, "12345667", "only the last two digits")
+
+	res, _ = c.post(resend, submitForm(c.token(verify), "channel", "sms"))
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	assert.Equal(t, []string{"sms"}, f.channels, "the resend asked for a text")
+
+	f.delivery = &requests.CodeDelivery{Channel: "sms", CanEmail: true, CanText: true, PhoneEnding: "67"}
+	_, body = c.get(res.Header.Get("Location"))
+	htmlcheck.Check(t, body)
+	assert.Contains(t, body, "We have sent you a new code")
+	assert.Contains(t, body, "Check your phone")
+	assert.Contains(t, body, "we have sent you a code by text to the number ending in 67")
+	assert.Contains(t, body, "Code from the text")
+	assert.Contains(t, body, "Email me a code instead")
+	assert.NotContains(t, body, "12345667")
+
+	for err, words := range map[error]string{
+		requests.ErrNoPhone:     "We have no phone number for this request",
+		requests.ErrNoTexts:     "We cannot send codes by text",
+		requests.ErrTextRefused: "We could not send a text to this number",
+		requests.ErrChannel:     "Choose how to get the code",
+	} {
+		f.resendErr = err
+		res, body = c.post(resend, submitForm(c.token(verify), "channel", "sms"))
+		assert.Equal(t, http.StatusUnprocessableEntity, res.StatusCode, words)
+		assert.Contains(t, body, words)
+		htmlcheck.Check(t, body)
+	}
 }

@@ -12,7 +12,9 @@ import (
 
 	"github.com/lethe-privacy/lethe/internal/deadline"
 	"github.com/lethe-privacy/lethe/internal/domain"
+	"github.com/lethe-privacy/lethe/internal/identity"
 	"github.com/lethe-privacy/lethe/internal/limits"
+	"github.com/lethe-privacy/lethe/internal/requests"
 )
 
 //go:embed templates
@@ -63,11 +65,16 @@ type view struct {
 	// verify
 	ID     string
 	Notice string
+	// Delivery is where the code went and which channel a new one may take.
+	Delivery requests.CodeDelivery
 	// status
 	Request *statusView
 	// problem
 	Problem *problem
 }
+
+// Texted reports that the code went by text, for the templates.
+func (v view) Texted() bool { return v.Delivery.Channel == identity.ChannelSMS }
 
 // Err returns the error for a field, for the templates.
 func (v view) Err(field string) *fieldError {

@@ -1,5 +1,5 @@
 // Package web serves Lethe's server-rendered pages. MyAccount is where a data subject asks
-// for their rights, proves it is them with a code sent by email, follows the request and
+// for their rights, proves it is them with a code sent by email or text, follows the request and
 // downloads their export. The pages are plain HTML forms (POST-redirect-GET) that work with
 // JavaScript disabled, load no external assets, and are built for screen readers and phones.
 package web
@@ -44,7 +44,8 @@ type backend interface {
 	Submit(ctx context.Context, sub requests.Submission) (string, error)
 	Get(ctx context.Context, tenant, id string) (domain.RequestState, error)
 	VerifyCode(ctx context.Context, tenant, id, code string) error
-	ResendCode(ctx context.Context, tenant, id string) error
+	ResendCode(ctx context.Context, tenant, id, channel string) error
+	Delivery(ctx context.Context, tenant, id string) (requests.CodeDelivery, error)
 	ExportLink(ctx context.Context, tenant, id string) (string, time.Time, error)
 	OpenExport(ctx context.Context, token string) (io.ReadCloser, string, string, error)
 }
@@ -75,9 +76,9 @@ type handler struct {
 //
 //	GET  ""                        choose a request type, give email, phone, customer number
 //	POST /requests                 submit, then redirect to the verification step
-//	GET  /requests/{id}/verify     enter the emailed code
+//	GET  /requests/{id}/verify     enter the code sent by email or text
 //	POST /requests/{id}/verify     check it; on success bind this browser to the request
-//	POST /requests/{id}/resend     send a new code
+//	POST /requests/{id}/resend     send a new code (channel=sms: by text instead)
 //	GET  /requests/{id}            status, due date, timeline, export download when ready
 //	GET  /requests/{id}/export     the export (ZIP), through a signed, expiring link
 //	GET  /style.css                the only stylesheet
