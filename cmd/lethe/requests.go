@@ -330,7 +330,8 @@ func newRequestsVerifyCmd(f *requestsFlags) *cobra.Command {
 		Short: "Confirm identifiers staff checked themselves; verifies a request waiting for identity",
 		Long: `Record that staff checked, themselves (in person, by a call back), that the named identifiers
 belong to the person asking. Only proven identifiers are used to find the subject's data: an
-email code proves the email address alone, so a phone or customer number the subject typed
+emailed code proves the email address alone (a texted one the phone number alone), so a phone
+or customer number the subject typed
 waits, unproven, until staff confirm it here (lethe requests show lists them). A request still
 waiting for identity is verified by the confirmation (method staff).`,
 		Example: "  lethe requests verify R-7K3QF2M9XA --confirm email,customer_id",

@@ -1,10 +1,12 @@
 // Package identity proves that the person behind a privacy request is its data subject,
 // before any personal data leaves Lethe. A request waits in identity_pending until one of:
 //
-//   - a one-time email code (Codes): six digits sent to the subject's address, stored only as
-//     an HMAC once the mail provider accepted it, valid for 15 minutes, dead after 5 wrong
-//     tries, at most 5 codes per request an hour, and usable once; the request service also
-//     bounds the guesses per subject across all of the subject's requests (internal/limits);
+//   - a one-time code (Codes): six digits emailed to the subject's address or texted to their
+//     phone number (Channel, chosen by Choose), stored only as an HMAC with its channel once
+//     the provider accepted it, valid for 15 minutes, dead after 5 wrong tries, at most 5
+//     codes per request an hour over both channels, and usable once; it proves the identifier
+//     its channel reached and no other. The request service also bounds the guesses per
+//     subject across all of the subject's requests (internal/limits);
 //   - an identity assertion from the tenant's own application (VerifyAssertion): the host app
 //     already knows its logged-in user and says so with a signed token;
 //   - a staff member who checked the subject's identity themselves.

@@ -16,7 +16,7 @@
 //     again and would make new requests look like old ones.
 //   - channel defaults to "kafka"; set "post" or "phone" when a service enters a request that
 //     arrived that way, with received_at when it really arrived (deadlines count from it).
-//   - Requests from Kafka are not identity-verified: the subject confirms by email code as on
+//   - Requests from Kafka are not identity-verified: the subject confirms by a code (email or text) as on
 //     the API. note is accepted by the schema but not kept.
 //
 // # Breaches

@@ -1,7 +1,7 @@
 package requests
 
 // Which of the subject's identifiers are proven. A verification proves only what its method
-// checks: the email code the email address, a host assertion the claims it signs, staff what
+// checks: an emailed code the email address, a texted code the phone number, a host assertion the claims it signs, staff what
 // they confirmed. Connector commands carry proven identifiers only (activities read the
 // proofs), so a customer number typed next to one's own email finds nobody else's data.
 

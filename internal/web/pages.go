@@ -298,7 +298,7 @@ func (h *handler) problem(w http.ResponseWriter, r *http.Request, code int, k pr
 		p.Link = &link{h.base, "Go to the start"}
 	case problemNotBound:
 		p.Title = "Open this request in the browser you used"
-		p.Text = []string{"To keep your data private, a request’s status can only be seen in the browser where its email code was entered.",
+		p.Text = []string{"To keep your data private, a request’s status can only be seen in the browser where its code was entered.",
 			"Open the link on that device, or make a new request here. We will email you about every step either way."}
 		p.Link = &link{h.base, "Make a new request"}
 	case problemUnavailable:
