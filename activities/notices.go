@@ -28,6 +28,7 @@ const (
 // FoundSubjects asks LoadFound to add the people a connector's find wrote to its export file.
 type FoundSubjects struct {
 	BreachID  string
+	TenantID  string // whether its people with only a phone are texted (tenants[].sms)
 	Connector string
 	Export    domain.ExportRef
 }
@@ -37,11 +38,16 @@ type Loaded struct {
 	Added int64 `json:"added"` // new people listed
 	// NoEmail are people with only a phone or a customer number: no email can reach them.
 	NoEmail int64 `json:"no_email"`
-	Invalid int64 `json:"invalid"` // addresses that are not email addresses
+	// Of those, ToText have a phone number the tenant texts (tenants[].sms) and are told by
+	// text; NoContact cannot be told (no phone in E.164 form, or the tenant sends no texts).
+	ToText    int64 `json:"to_text,omitempty"`
+	NoContact int64 `json:"no_contact,omitempty"`
+	Invalid   int64 `json:"invalid"` // addresses that are not email addresses
 }
 
 // LoadFound reads the subjects a find wrote (email, phone, customer_id) and lists those with an
-// email address for the breach's notice, in the file's order. The file holds personal data and
+// email address for the breach's notice, and those with only a phone to be texted if the tenant
+// sends texts, in the file's order. The file holds personal data and
 // stays in the export store, under the breach's own prefix; history carries only its reference
 // and the counts. Listing is idempotent: a person already listed is not listed again.
 func (a *Activities) LoadFound(ctx context.Context, f FoundSubjects) (Loaded, error) {
@@ -67,6 +73,8 @@ func (a *Activities) LoadFound(ctx context.Context, f FoundSubjects) (Loaded, er
 	if !ok {
 		return out, permanent("reading what "+f.Connector+" found", errors.New("the subjects table has no email column"))
 	}
+	phone, hasPhone := col["phone"]
+	texting := a.texting(f.TenantID)
 	var rs []store.Recipient
 	for {
 		row, err := tr.Next()
@@ -79,17 +87,23 @@ func (a *Activities) LoadFound(ctx context.Context, f FoundSubjects) (Loaded, er
 		var addr string
 		_ = json.Unmarshal(row[email], &addr)
 		addr = strings.TrimSpace(addr)
+		var tel string
+		if hasPhone {
+			_ = json.Unmarshal(row[phone], &tel)
+		}
 		switch {
 		case addr == "":
 			out.NoEmail++
+			if e164, ok := domain.E164(tel); ok && texting {
+				out.ToText++
+				rs = append(rs, store.Recipient{Phone: e164})
+			} else {
+				out.NoContact++
+			}
 		case !mail.ValidAddress(addr):
 			out.Invalid++
 		default:
-			rec := store.Recipient{Email: addr}
-			if i, ok := col["phone"]; ok {
-				_ = json.Unmarshal(row[i], &rec.Phone)
-			}
-			rs = append(rs, rec)
+			rs = append(rs, store.Recipient{Email: addr, Phone: tel})
 		}
 	}
 	if out.Added, err = a.Store.Notices().AddRecipients(ctx, f.BreachID, f.Connector, rs); err != nil {
@@ -277,10 +291,13 @@ type Released struct {
 	People   int `json:"people"`   // in those batches
 	Resolved int `json:"resolved"` // found accepted in Mailgun's events and recorded as sent
 	Sent     int `json:"sent"`     // people in those
+	// Texts are people told by text released (sent nothing), TextsSent those found at Twilio.
+	Texts     int `json:"texts,omitempty"`
+	TextsSent int `json:"texts_sent,omitempty"`
 }
 
-// ReleaseNoticeBatches settles every batch a stopped run left claimed or refused, so its people
-// are not "sending" for ever and a later run tells them, once: a refused batch queued nothing
+// ReleaseNoticeBatches settles every batch (and text) a stopped run left claimed or refused, so
+// its people are not "sending" for ever and a later run tells them, once: a refused batch queued nothing
 // and is released at once; a claimed one is in doubt and is resolved as SendNoticeBatch resolves
 // it (recorded as sent if Mailgun's events show it, released only once NoticeSettle has passed
 // since the claim with no event). A released batch keeps the reason; the next claim takes its
@@ -318,7 +335,8 @@ func (a *Activities) ReleaseNoticeBatches(ctx context.Context, r NoticeRelease) 
 		out.Batches++
 		out.People += b.Recipients
 	}
-	return out, nil
+	out.Texts, out.TextsSent, err = a.releaseTexts(ctx, r)
+	return out, err
 }
 
 // NoticeForget asks ForgetNoticeAddresses to clear the addresses of one notice run's people.

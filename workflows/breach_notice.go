@@ -36,7 +36,9 @@ type BreachNoticeInput struct {
 	ExportBase string
 	Content    activities.NoticeContent
 	BatchSize  int // people a batch (default and at most mail.MaxBatch)
-	Parallel   int // batches in flight (default 4)
+	// TextBatchSize is people a text batch (default 100): each is one Twilio call.
+	TextBatchSize int
+	Parallel      int // batches in flight (default 4)
 	// BatchesPerRun bounds one run's history: after that many batches the workflow continues as
 	// new (default 200, about 1,400 events).
 	BatchesPerRun int
@@ -47,21 +49,45 @@ type BreachNoticeInput struct {
 	Released  bool // earlier notice runs' unsettled batches were released
 	Found     bool // the finds were done
 	NextBatch int
-	Progress  NoticeProgress
+	// Texting: the email batches are done and the texts go out (version notice-texts).
+	Texting  bool
+	NextText int
+	Progress NoticeProgress
 }
 
 // NoticeProgress counts what a notice run did.
 type NoticeProgress struct {
-	Found    int64 `json:"found"`    // people the finds listed (new to this breach's notice)
-	NoEmail  int64 `json:"no_email"` // found with no email address
-	Invalid  int64 `json:"invalid"`  // found with an address that is not one
-	Batches  int   `json:"batches"`
-	Sent     int64 `json:"sent"`
-	Failed   int64 `json:"failed"`
-	Resolved int   `json:"resolved,omitempty"` // batches in doubt found accepted in Mailgun's events
+	Found   int64 `json:"found"`    // people the finds listed (new to this breach's notice)
+	NoEmail int64 `json:"no_email"` // found with no email address
+	// Of those, ToText were listed to be told by text (a phone, and the tenant sends texts);
+	// NoContact cannot be told (no usable phone, or the tenant sends no texts).
+	ToText    int64 `json:"to_text,omitempty"`
+	NoContact int64 `json:"no_contact,omitempty"`
+	Invalid   int64 `json:"invalid"` // found with an address that is not one
+	Batches   int   `json:"batches"`
+	Sent      int64 `json:"sent"`   // people told, by email or text
+	Failed    int64 `json:"failed"` // people whose notice was refused for good
+	// Of those, by text: the text batches, and the people texted and those whose number Twilio
+	// refused for good (invalid, opted out).
+	TextBatches int   `json:"text_batches,omitempty"`
+	Texted      int64 `json:"texted,omitempty"`
+	TextFailed  int64 `json:"text_failed,omitempty"`
+	Resolved    int   `json:"resolved,omitempty"` // batches in doubt found accepted in Mailgun's events
 	// Released are people of batches left unsent by a stopped run (this one, or an earlier one
 	// at this run's start), given back to be told by a later run.
 	Released int64 `json:"released,omitempty"`
+}
+
+// noticeTextOptions: a text batch heartbeats after each text; a dead worker's batch is retried
+// after HeartbeatTimeout, longer than the sms connector's HTTP timeout (10 s by default).
+var noticeTextOptions = workflow.ActivityOptions{
+	StartToCloseTimeout:    time.Hour,
+	HeartbeatTimeout:       time.Minute,
+	ScheduleToCloseTimeout: 24 * time.Hour,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
+		NonRetryableErrorTypes: []string{activities.ErrPermanent},
+	},
 }
 
 var noticeBatchOptions = workflow.ActivityOptions{
@@ -77,7 +103,8 @@ var noticeBatchOptions = workflow.ActivityOptions{
 // BreachNoticeWorkflow notifies the people affected by a high-risk breach (Art. 34): it asks
 // the connectors to find them (or takes those an upload listed), then sends the notice in
 // numbered batches, each claimed and settled in PostgreSQL by SendNoticeBatch so that nobody
-// gets it twice, and continues as new every BatchesPerRun batches so that a million people
+// gets it twice, then texts those known only by a phone (SendNoticeTexts, one text a person,
+// each claimed and settled likewise), and continues as new every BatchesPerRun batches so that a million people
 // keep the history bounded. It is the breach workflow's child, ID <breach>-notice-<run>.
 func BreachNoticeWorkflow(ctx workflow.Context, in BreachNoticeInput) (NoticeProgress, error) {
 	in = noticeDefaults(in)
@@ -121,32 +148,86 @@ func sendNotice(ctx workflow.Context, in *BreachNoticeInput) error {
 }
 
 // sendBatches keeps Parallel batches in flight, each claiming its own people, until one finds
-// nobody left; after BatchesPerRun batches it drains and continues as new.
+// nobody left; then (version notice-texts) the same for the texts to people known only by a
+// phone. After BatchesPerRun batches of either it drains and continues as new.
 func sendBatches(ctx workflow.Context, in *BreachNoticeInput) error {
-	bctx := workflow.WithActivityOptions(ctx, noticeBatchOptions)
-	sel := workflow.NewSelector(ctx)
-	var errs *multierror.Error
-	inFlight, started, done := 0, 0, false
-	for {
-		for inFlight < in.Parallel && !done && errs == nil && started < in.BatchesPerRun && !workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+	started := 0
+	if !in.Texting {
+		bctx := workflow.WithActivityOptions(ctx, noticeBatchOptions)
+		done, err := window(ctx, in, &started, func() workflow.Future {
 			f := workflow.ExecuteActivity(bctx, a.SendNoticeBatch, activities.NoticeBatch{
 				BreachID: in.BreachID, TenantID: in.TenantID, Run: in.Run, Batch: in.NextBatch, Size: in.BatchSize, Content: in.Content,
 			})
 			in.NextBatch++
-			started++
+			return f
+		}, func(f workflow.Future) (bool, error) {
+			var o activities.BatchOutcome
+			if err := f.Get(ctx, &o); err != nil || o.Done {
+				return o.Done, err
+			}
+			in.Progress.add(o)
+			return false, nil
+		})
+		switch {
+		case err != nil:
+			return fmt.Errorf("sending the notice of breach %s: %w", in.BreachID, err)
+		case !done:
+			return workflow.NewContinueAsNewError(ctx, BreachNoticeWorkflow, *in)
+		}
+		in.Texting = true
+	}
+	if workflow.GetVersion(ctx, "notice-texts", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return nil
+	}
+	tctx := workflow.WithActivityOptions(ctx, noticeTextOptions)
+	done, err := window(ctx, in, &started, func() workflow.Future {
+		f := workflow.ExecuteActivity(tctx, a.SendNoticeTexts, activities.NoticeTexts{
+			BreachID: in.BreachID, TenantID: in.TenantID, Run: in.Run, Batch: in.NextText, Size: in.TextBatchSize, Content: in.Content,
+		})
+		in.NextText++
+		return f
+	}, func(f workflow.Future) (bool, error) {
+		var o activities.TextsOutcome
+		if err := f.Get(ctx, &o); err != nil || o.Done {
+			return o.Done, err
+		}
+		in.Progress.TextBatches++
+		in.Progress.Sent += int64(o.Sent)
+		in.Progress.Texted += int64(o.Sent)
+		in.Progress.Failed += int64(o.Failed)
+		in.Progress.TextFailed += int64(o.Failed)
+		in.Progress.Resolved += o.Resolved
+		return false, nil
+	})
+	switch {
+	case err != nil:
+		return fmt.Errorf("texting the notice of breach %s: %w", in.BreachID, err)
+	case !done:
+		return workflow.NewContinueAsNewError(ctx, BreachNoticeWorkflow, *in)
+	}
+	return nil
+}
+
+// window keeps in.Parallel activities in flight, started with start and each ended with end,
+// until one is done (nobody left) or one fails; it starts no more after in.BatchesPerRun in
+// this run (counted in started) or when Temporal suggests continuing as new. It reports whether
+// one was done, once all it started have ended.
+func window(ctx workflow.Context, in *BreachNoticeInput, started *int, start func() workflow.Future, end func(workflow.Future) (bool, error)) (bool, error) {
+	sel := workflow.NewSelector(ctx)
+	var errs *multierror.Error
+	inFlight, done := 0, false
+	for {
+		for inFlight < in.Parallel && !done && errs == nil && *started < in.BatchesPerRun && !workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+			f := start()
+			*started++
 			inFlight++
 			sel.AddFuture(f, func(f workflow.Future) {
 				inFlight--
-				var o activities.BatchOutcome
-				if err := f.Get(ctx, &o); err != nil {
+				d, err := end(f)
+				if err != nil {
 					errs = multierror.Append(errs, err)
-					return
 				}
-				if o.Done {
-					done = true
-					return
-				}
-				in.Progress.add(o)
+				done = done || d
 			})
 		}
 		if inFlight == 0 {
@@ -154,13 +235,7 @@ func sendBatches(ctx workflow.Context, in *BreachNoticeInput) error {
 		}
 		sel.Select(ctx)
 	}
-	switch {
-	case errs != nil:
-		return fmt.Errorf("sending the notice of breach %s: %w", in.BreachID, errs.ErrorOrNil())
-	case done:
-		return nil
-	}
-	return workflow.NewContinueAsNewError(ctx, BreachNoticeWorkflow, *in)
+	return done, errs.ErrorOrNil()
 }
 
 func (p *NoticeProgress) add(o activities.BatchOutcome) {
@@ -186,9 +261,10 @@ func releaseBatches(ctx workflow.Context, in *BreachNoticeInput, from, to int, r
 	if err != nil {
 		return fmt.Errorf("releasing the unsent batches of the notice of breach %s: %w", in.BreachID, err)
 	}
-	in.Progress.Released += int64(r.People)
+	in.Progress.Released += int64(r.People + r.Texts)
 	if from == in.Run {
-		in.Progress.Sent += int64(r.Sent)
+		in.Progress.Sent += int64(r.Sent + r.TextsSent)
+		in.Progress.Texted += int64(r.TextsSent)
 		in.Progress.Resolved += r.Resolved
 	}
 	return nil
@@ -251,6 +327,12 @@ func noticeDefaults(in BreachNoticeInput) BreachNoticeInput {
 	if in.NextBatch <= 0 {
 		in.NextBatch = 1
 	}
+	if in.NextText <= 0 {
+		in.NextText = 1
+	}
+	if in.TextBatchSize <= 0 {
+		in.TextBatchSize = 100
+	}
 	if in.Retention <= 0 {
 		in.Retention = 7 * 24 * time.Hour
 	}
@@ -302,13 +384,15 @@ func findSubjects(ctx workflow.Context, in *BreachNoticeInput, discard bool) err
 		}
 		for _, ref := range out.Exports {
 			var l activities.Loaded
-			err := workflow.ExecuteActivity(rctx, a.LoadFound, activities.FoundSubjects{BreachID: in.BreachID, Connector: c.connector, Export: ref}).Get(ctx, &l)
+			err := workflow.ExecuteActivity(rctx, a.LoadFound, activities.FoundSubjects{BreachID: in.BreachID, TenantID: in.TenantID, Connector: c.connector, Export: ref}).Get(ctx, &l)
 			if err != nil {
 				errs = multierror.Append(errs, fmt.Errorf("%s find: %s", c.connector, errorMessage(err)))
 				continue
 			}
 			in.Progress.Found += l.Added
 			in.Progress.NoEmail += l.NoEmail
+			in.Progress.ToText += l.ToText
+			in.Progress.NoContact += l.NoContact
 			in.Progress.Invalid += l.Invalid
 		}
 	}
@@ -392,7 +476,7 @@ func (b *breach) registerNotices(ctx workflow.Context) error {
 				gctx = workflow.WithActivityOptions(gctx, recordOptions)
 				r := b.state.Notices[run.Run-1]
 				_ = b.record(gctx, activities.BreachStep{Actor: "lethe", Action: "breach.subjects_notified", Detail: map[string]any{
-					"run": r.Run, "status": r.Status, "sent": p.Sent, "failed": p.Failed, "batches": p.Batches}})
+					"run": r.Run, "status": r.Status, "sent": p.Sent, "failed": p.Failed, "batches": p.Batches, "texted": p.Texted}})
 			})
 			return b.change(ctx, activities.BreachStep{Actor: s.Actor, Action: "breach.subjects_notifying",
 				Detail: map[string]any{"run": run.Run, "source": run.Source, "finders": len(s.Find), "uploaded": s.Uploaded}},

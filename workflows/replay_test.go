@@ -24,6 +24,12 @@ func TestRecordedBreachHistoriesReplay(t *testing.T) {
 	replay(t, "breach_*.json", 1, workflows.BreachWorkflow)
 }
 
+// One recorded before texts (version notice-window only), one with people texted across a
+// killed worker (notice-texts).
+func TestRecordedNoticeHistoriesReplay(t *testing.T) {
+	replay(t, "notice_*.json", 2, workflows.BreachNoticeWorkflow)
+}
+
 func replay(t *testing.T, pattern string, least int, workflow any) {
 	files, err := filepath.Glob(filepath.Join("testdata", pattern))
 	if err != nil {

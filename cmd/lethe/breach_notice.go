@@ -83,6 +83,12 @@ func printNotices(w io.Writer, st workflows.BreachState) {
 	for _, r := range st.Notices {
 		fmt.Fprintf(w, "notice run %d (%s, by %s): %s, %d sent, %d failed in %d batches", r.Run, r.Source, r.Actor, r.Status,
 			r.Progress.Sent, r.Progress.Failed, r.Progress.Batches)
+		if r.Progress.TextBatches > 0 || r.Progress.ToText > 0 {
+			fmt.Fprintf(w, " (%d texted, %d texts failed in %d text batches)", r.Progress.Texted, r.Progress.TextFailed, r.Progress.TextBatches)
+		}
+		if r.Progress.NoContact > 0 {
+			fmt.Fprintf(w, ", %d found with no email and no phone to text", r.Progress.NoContact)
+		}
 		if r.Progress.Released > 0 {
 			fmt.Fprintf(w, ", %d left unsent for a later run", r.Progress.Released)
 		}
@@ -94,5 +100,8 @@ func printNotices(w io.Writer, st workflows.BreachState) {
 	if p := st.Subjects; p != nil {
 		fmt.Fprintf(w, "people affected: %d listed, %d sent, %d failed, %d delivered, %d bounced, %d waiting, %d addresses cleared\n",
 			p.Recipients, p.Sent, p.Failed, p.Delivered, p.Bounced, p.Pending+p.Sending, p.Forgotten)
+		if p.Texts > 0 {
+			fmt.Fprintf(w, "by text: %d listed, %d texted, %d failed\n", p.Texts, p.Texted, p.TextFailed)
+		}
 	}
 }

@@ -36,13 +36,15 @@ func (s *stack) testBreachSubjects(t *testing.T) {
 	r = s.call(t, "", http.MethodPost, "/v1/breaches/"+id+"/assessment", tok("salon", "dpo"), map[string]any{"risk": "high", "rationale": "health data"})
 	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
 
-	bad := []byte("email\nana@example.com\nnot-an-address\ndan@example.com,x1,Dan,extra\n")
+	bad := []byte("email\nana@example.com\nnot-an-address\ndan@example.com,x1,Dan,extra\n,+44 7700 900123\n")
 	r = s.send(t, "", http.MethodPost, path, tok("salon", "dpo"), "text/csv", bad)
 	require.Equal(t, http.StatusUnprocessableEntity, r.status, "%s", r.body)
 	msg := r.json(t)["message"].(string)
 	assert.Contains(t, msg, "line 3: the email is not an email address")
 	assert.Contains(t, msg, "line 4: 4 fields")
+	assert.Contains(t, msg, "line 5: the email is empty, and the tenant sends no texts", "the salon has no tenants[].sms")
 	assert.NotContains(t, msg, "not-an-address")
+	assert.NotContains(t, msg, "7700")
 
 	r = s.send(t, "", http.MethodPost, path+"?actor=dana", tok("salon", "dpo"), "text/csv", good)
 	require.Equal(t, http.StatusAccepted, r.status, "%s", r.body)

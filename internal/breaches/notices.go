@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/lethe-privacy/lethe/internal/domain"
 	"github.com/lethe-privacy/lethe/internal/mail"
 	"github.com/lethe-privacy/lethe/internal/requests"
 	"github.com/lethe-privacy/lethe/internal/store"
@@ -68,7 +69,8 @@ func (s *Service) Notify(ctx context.Context, tenant, id string, n Subjects) (wo
 		if len(n.Find) > 0 {
 			return st, fmt.Errorf("%w: give finders or an upload, not both", ErrInvalid)
 		}
-		rs, err := ReadCSV(n.CSV)
+		t, _ := s.Cfg.Tenant(tenant)
+		rs, err := ReadCSV(n.CSV, t.SMS != "")
 		if err != nil {
 			return st, err
 		}
@@ -87,8 +89,10 @@ func (s *Service) Notify(ctx context.Context, tenant, id string, n Subjects) (wo
 	return s.Update(ctx, tenant, id, workflows.UpdateBreachSubjects, arg)
 }
 
-// ReadCSV reads an upload of email[,phone[,name]] rows. Every bad row is reported by line.
-func ReadCSV(r io.Reader) ([]store.Recipient, error) {
+// ReadCSV reads an upload of email[,phone[,name]] rows. With texts (the tenant sends texts,
+// tenants[].sms), a row may leave the email empty and give a phone with its country code: that
+// person is told by text. Every bad row is reported by line.
+func ReadCSV(r io.Reader, texts bool) ([]store.Recipient, error) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
@@ -114,13 +118,16 @@ func ReadCSV(r io.Reader) ([]store.Recipient, error) {
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
 			continue // a blank line
 		}
-		if p := problem(rec); p != "" {
+		if p := problem(rec, texts); p != "" {
 			bad = append(bad, BadRow{Line: line, Problem: p})
 			continue
 		}
 		x := store.Recipient{Email: strings.TrimSpace(rec[0])}
 		if len(rec) > 1 {
 			x.Phone = strings.TrimSpace(rec[1])
+		}
+		if x.Email == "" {
+			x.Phone, _ = domain.E164(x.Phone) // checked by problem
 		}
 		if len(rec) > 2 {
 			x.Name = strings.TrimSpace(rec[2])
@@ -136,15 +143,24 @@ func ReadCSV(r io.Reader) ([]store.Recipient, error) {
 	return out, nil
 }
 
-func problem(rec []string) string {
+func problem(rec []string, texts bool) string {
+	email, phone := strings.TrimSpace(rec[0]), ""
+	if len(rec) > 1 {
+		phone = strings.TrimSpace(rec[1])
+	}
+	_, e164 := domain.E164(phone)
 	switch {
 	case len(rec) > 3:
 		return fmt.Sprintf("%d fields, want email[,phone[,name]]", len(rec))
-	case strings.TrimSpace(rec[0]) == "":
-		return "the email is empty (people reachable by phone only wait for the SMS connector)"
-	case !mail.ValidAddress(strings.TrimSpace(rec[0])):
+	case email == "" && !texts:
+		return "the email is empty, and the tenant sends no texts to reach a phone (set tenants[].sms)"
+	case email == "" && phone == "":
+		return "the email and the phone are empty"
+	case email == "" && !e164:
+		return "the email is empty and the phone is not in international form (+ and the country code, e.g. +49 30 1234567)"
+	case email != "" && !mail.ValidAddress(email):
 		return "the email is not an email address"
-	case len(rec) > 1 && strings.Trim(strings.TrimSpace(rec[1]), "+0123456789 ()-./") != "":
+	case strings.Trim(phone, "+0123456789 ()-./") != "":
 		return "the phone holds characters other than digits, spaces and + ( ) - . /"
 	case len(rec) > 2 && len(rec[2]) > 200:
 		return "the name is longer than 200 characters"

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/mail"
 	"regexp"
+	"strings"
 
 	"github.com/lethe-privacy/lethe/connectors"
 )
@@ -24,4 +25,18 @@ func CheckIdentifiers(s connectors.Subject) error {
 		return errors.New("subject.phone must be in E.164 form, e.g. +4915112345678")
 	}
 	return nil
+}
+
+// phoneMarks are what people write between a number's digits.
+var phoneMarks = strings.NewReplacer(" ", "", "-", "", "(", "", ")", "", ".", "", "/", "", "\u00a0", "")
+
+// E164 returns a phone number as written ("+44 7700 900123", "0044 7700-900123") in E.164
+// form, the one Twilio takes. A number without its country code (national form) is not one:
+// which country it belongs to cannot be known.
+func E164(phone string) (string, bool) {
+	p := phoneMarks.Replace(strings.TrimSpace(phone))
+	if strings.HasPrefix(p, "00") {
+		p = "+" + p[2:]
+	}
+	return p, e164.MatchString(p)
 }

@@ -31,17 +31,7 @@ func TestBreachNoticeReachesTenThousandOnceAcrossAWorkerKill(t *testing.T) {
 	s.start("connector", "database")
 
 	svc := s.Deps.Breaches()
-	id := "B-" + testenv.Suffix()
-	content := store.Art33{Nature: "The booking database was copied by an intruder.", ContactPoint: "dpo@salon.example",
-		Consequences: "Your name, email and phone may be used for phishing.", Measures: "We closed the hole and reset every password."}
-	_, err := svc.Open(ctx, breaches.Opening{BreachID: id, TenantID: "salon", Title: "Database copied", AwareAt: time.Now().Add(-time.Hour),
-		Content: &content, OpenedBy: "dpo"})
-	require.NoError(t, err)
-	_, err = svc.Update(ctx, "salon", id, workflows.UpdateBreachAssessment, workflows.BreachAssessment{Risk: "high", Rationale: "health notes", Actor: "dpo"})
-	require.NoError(t, err)
-	_, err = svc.Notify(ctx, "salon", id, breaches.Subjects{Actor: "dpo", Find: []workflows.SubjectFind{
-		{Finder: "customers_created_between", Params: map[string]any{"from": "1900-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z"}}}})
-	require.NoError(t, err)
+	id := s.notifyEveryCustomer("Your name, email and phone may be used for phishing.")
 
 	// Mid-way through the ten batches, the worker dies and another one takes over.
 	deadline := time.Now().Add(3 * time.Minute)
@@ -54,6 +44,7 @@ func TestBreachNoticeReachesTenThousandOnceAcrossAWorkerKill(t *testing.T) {
 	s.start("worker")
 
 	var st workflows.BreachState
+	var err error
 	for {
 		st, err = svc.Get(ctx, "salon", id)
 		require.NoError(t, err)
@@ -103,4 +94,24 @@ func TestBreachNoticeReachesTenThousandOnceAcrossAWorkerKill(t *testing.T) {
 	d, err := s.Deps.Temporal.DescribeWorkflowExecution(ctx, id+"-notice-1-forget", "")
 	require.NoError(t, err, "the run's addresses are set to be forgotten")
 	assert.Equal(t, enums.WORKFLOW_EXECUTION_STATUS_RUNNING, d.WorkflowExecutionInfo.Status)
+}
+
+// notifyEveryCustomer opens a high-risk breach of the salon (the database copied, with these
+// consequences) and starts notifying every customer the database connector finds; it returns
+// the breach's ID.
+func (s *stack) notifyEveryCustomer(consequences string) string {
+	s.t.Helper()
+	ctx, svc := context.Background(), s.Deps.Breaches()
+	id := "B-" + testenv.Suffix()
+	content := store.Art33{Nature: "The booking database was copied by an intruder.", ContactPoint: "dpo@salon.example",
+		Consequences: consequences, Measures: "We closed the hole and reset every password."}
+	_, err := svc.Open(ctx, breaches.Opening{BreachID: id, TenantID: "salon", Title: "Database copied", AwareAt: time.Now().Add(-time.Hour),
+		Content: &content, OpenedBy: "dpo"})
+	require.NoError(s.t, err)
+	_, err = svc.Update(ctx, "salon", id, workflows.UpdateBreachAssessment, workflows.BreachAssessment{Risk: "high", Rationale: "health notes", Actor: "dpo"})
+	require.NoError(s.t, err)
+	_, err = svc.Notify(ctx, "salon", id, breaches.Subjects{Actor: "dpo", Find: []workflows.SubjectFind{
+		{Finder: "customers_created_between", Params: map[string]any{"from": "1900-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z"}}}})
+	require.NoError(s.t, err)
+	return id
 }

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	htmltemplate "html/template"
 	"io/fs"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	texttemplate "text/template"
+	"unicode/utf8"
 )
 
 // Templates live under templates/<language>/: layout.html and layout.txt wrap a kind's
@@ -127,7 +130,10 @@ func Render(n Notice) (Rendered, error) {
 	return render(c, n)
 }
 
-func render(c map[string]*langSet, n Notice) (Rendered, error) {
+func render(c map[string]*langSet, n Notice) (Rendered, error) { return renderAs(c, n, false) }
+
+// renderAs renders n; short, only its subject line, text body and the tenant's name.
+func renderAs(c map[string]*langSet, n Notice, short bool) (Rendered, error) {
 	d, err := normalize(n)
 	if err != nil {
 		return Rendered{}, err
@@ -156,6 +162,14 @@ func render(c map[string]*langSet, n Notice) (Rendered, error) {
 	subject := strings.Join(strings.Fields(sb.String()), " ")
 
 	v := bodyView{Lang: lang, Subject: subject, Kind: n.Kind, Staff: n.Kind.Staff(), Tenant: makeBrand(n.Tenant), Type: typ, D: d}
+	if short {
+		var tb bytes.Buffer
+		if err := ls.text[n.Kind].ExecuteTemplate(&tb, "body", v); err != nil {
+			return Rendered{}, fmt.Errorf("rendering %s text body: %w", n.Kind, err)
+		}
+		text := blankLines.ReplaceAllString(strings.TrimSpace(tb.String()), "\n\n")
+		return Rendered{Subject: subject, Text: subject + "\n\n" + text + "\n-- " + v.Tenant.Name}, nil
+	}
 	var tb, hb bytes.Buffer
 	if err := ls.text[n.Kind].ExecuteTemplate(&tb, "layout.txt", v); err != nil {
 		return Rendered{}, fmt.Errorf("rendering %s text body: %w", n.Kind, err)
@@ -165,4 +179,58 @@ func render(c map[string]*langSet, n Notice) (Rendered, error) {
 	}
 	text := blankLines.ReplaceAllString(strings.TrimSpace(tb.String()), "\n\n") + "\n"
 	return Rendered{Subject: subject, Text: text, HTML: hb.String()}, nil
+}
+
+// RenderShort is a notice as one text message of at most limit characters: its subject line,
+// the text body's own wording (without the greeting and footer) and the tenant's name. While it
+// is longer, lists (e.g. recommendations) are left out, then the longest free-text field not in
+// keep is shortened, ending in "…". It is the same for the same notice, so a sender can look
+// for an earlier copy by its body.
+func RenderShort(n Notice, limit int, keep ...string) (string, error) {
+	c, err := catalog()
+	if err != nil {
+		return "", err
+	}
+	n.Data = maps.Clone(n.Data)
+	for {
+		r, err := renderAs(c, n, true)
+		if err != nil {
+			return "", err
+		}
+		over := utf8.RuneCountInString(r.Text) - limit
+		if over <= 0 {
+			return r.Text, nil
+		}
+		if !shorten(n.Data, over, keep) {
+			return "", fmt.Errorf("mail: %s notice: its kept fields alone are longer than %d characters", n.Kind, limit)
+		}
+	}
+}
+
+// shorten drops a list from d, else cuts the longest text not in keep by over characters (and
+// one for the ellipsis); false when nothing is left to cut.
+func shorten(d map[string]any, over int, keep []string) bool {
+	for _, k := range slices.Sorted(maps.Keys(d)) {
+		if _, text := d[k].(string); !text && d[k] != nil {
+			delete(d, k)
+			return true
+		}
+	}
+	longest, size := "", 0
+	for _, k := range slices.Sorted(maps.Keys(d)) {
+		s, ok := d[k].(string)
+		if n := utf8.RuneCountInString(s); ok && !slices.Contains(keep, k) && n > size {
+			longest, size = k, n
+		}
+	}
+	if size == 0 {
+		return false
+	}
+	rs := []rune(strings.TrimSuffix(d[longest].(string), "…"))
+	cut := strings.TrimSpace(string(rs[:max(len(rs)-over-1, 1)])) + "…"
+	if cut == d[longest] {
+		return false // as short as it gets
+	}
+	d[longest] = cut
+	return true
 }

@@ -18,7 +18,8 @@ type Notices struct{ pool *pgxpool.Pool }
 // Notices returns the repository of breach notices.
 func (s *Store) Notices() Notices { return Notices{pool: s.Pool} }
 
-// Recipient is one person a breach notice goes to.
+// Recipient is one person a breach notice goes to: by email, or, with no Email, by text to
+// Phone (then in E.164 form).
 type Recipient struct {
 	Seq   int64
 	Email string
@@ -59,6 +60,11 @@ type NoticeProgress struct {
 	Bounced    int64 `json:"bounced"` // Mailgun reported the delivery failed
 	Batches    int64 `json:"batches"`
 	Forgotten  int64 `json:"forgotten"` // people whose address was cleared once their notice was final
+	// Of all these, the people told by text (known only by a phone): listed, and their texts
+	// sent and failed (Twilio refused the number for good).
+	Texts      int64 `json:"texts"`
+	Texted     int64 `json:"texted"`
+	TextFailed int64 `json:"text_failed"`
 }
 
 // AddRecipients adds people to a breach's notice, after those already there, and returns how
@@ -80,9 +86,9 @@ func (n Notices) AddRecipients(ctx context.Context, breachID, source string, rs 
 			return err
 		}
 		tag, err := tx.Exec(ctx, `
-			INSERT INTO breach_recipients (breach_id, seq, email, phone, name, source, address_key)
+			INSERT INTO breach_recipients (breach_id, seq, email, phone, name, source, address_key, channel)
 			SELECT $1, (SELECT coalesce(max(seq), 0) FROM breach_recipients WHERE breach_id = $1) + row_number() OVER (ORDER BY ord),
-				email, phone, name, $2, key
+				nullif(email, ''), phone, name, $2, key, CASE WHEN email = '' THEN 'sms' ELSE 'email' END
 			FROM (SELECT DISTINCT ON (key) ord, email, phone, name, key
 				FROM (SELECT *, `+addressKey+` AS key FROM new_recipients) keyed
 				WHERE NOT EXISTS (SELECT 1 FROM breach_recipients r WHERE r.breach_id = $1 AND r.address_key = keyed.key)
@@ -98,8 +104,9 @@ func (n Notices) AddRecipients(ctx context.Context, breachID, source string, rs 
 }
 
 // addressKey is the SQL for a recipient's address_key: a SHA-256 of the breach ($1) and the
-// lower-cased address, so the same person is known after their address is forgotten.
-const addressKey = `sha256(convert_to($1 || ':' || lower(email), 'UTF8'))`
+// lower-cased email, or "tel:" and the E.164 phone of someone told by text, so the same person
+// is known after their address is forgotten.
+const addressKey = `sha256(convert_to($1 || ':' || coalesce(nullif(lower(email), ''), 'tel:' || phone), 'UTF8'))`
 
 func lockBreach(ctx context.Context, tx pgx.Tx, breachID string) error {
 	var id string
@@ -167,12 +174,12 @@ func (n Notices) Claim(ctx context.Context, breachID string, run, batch, size in
 		case errors.Is(err, pgx.ErrNoRows):
 			rows, err = tx.Query(ctx, `
 				SELECT seq, email, phone, name FROM breach_recipients
-				WHERE breach_id = $1 AND seq > (SELECT coalesce(max(last_seq), 0) FROM breach_notice_batches WHERE breach_id = $1)
+				WHERE breach_id = $1 AND channel = 'email' AND seq > (SELECT coalesce(max(last_seq), 0) FROM breach_notice_batches WHERE breach_id = $1)
 				ORDER BY seq LIMIT $2`, breachID, size)
 		case err != nil:
 			return err
 		default:
-			rows, err = tx.Query(ctx, `SELECT seq, email, phone, name FROM breach_recipients WHERE breach_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq`,
+			rows, err = tx.Query(ctx, `SELECT seq, email, phone, name FROM breach_recipients WHERE breach_id = $1 AND channel = 'email' AND seq BETWEEN $2 AND $3 ORDER BY seq`,
 				breachID, lo, hi)
 		}
 		if err != nil {
@@ -197,7 +204,7 @@ func (n Notices) Claim(ctx context.Context, breachID string, run, batch, size in
 func (n Notices) BatchRecipients(ctx context.Context, breachID string, run, batch int) ([]Recipient, error) {
 	rows, err := n.pool.Query(ctx, `
 		SELECT r.seq, r.email, r.phone, r.name FROM breach_notice_batches b
-		JOIN breach_recipients r ON r.breach_id = b.breach_id AND r.seq BETWEEN b.first_seq AND b.last_seq
+		JOIN breach_recipients r ON r.breach_id = b.breach_id AND r.seq BETWEEN b.first_seq AND b.last_seq AND r.channel = 'email'
 		WHERE b.breach_id = $1 AND b.run = $2 AND b.batch = $3 ORDER BY r.seq`, breachID, run, batch)
 	if err != nil {
 		return nil, fmt.Errorf("reading batch %d of the notice of breach %s: %w", batch, breachID, err)
@@ -230,7 +237,7 @@ func (n Notices) Settle(ctx context.Context, breachID string, run, batch int, st
 func (Notices) Delivered(ctx context.Context, db Querier, breachID string, seq int64, event string, at time.Time) error {
 	_, err := db.Exec(ctx, `
 		UPDATE breach_recipients SET delivery = $3, delivery_at = $4, `+forget+`
-		WHERE breach_id = $1 AND seq = $2 AND (delivery_at IS NULL OR delivery_at <= $4)
+		WHERE breach_id = $1 AND seq = $2 AND channel = 'email' AND (delivery_at IS NULL OR delivery_at <= $4)
 			AND EXISTS (SELECT 1 FROM breach_notice_batches b WHERE b.breach_id = $1 AND b.status = 'sent' AND $2 BETWEEN b.first_seq AND b.last_seq)`,
 		breachID, seq, event, at)
 	if err != nil {
@@ -243,19 +250,33 @@ func (Notices) Delivered(ctx context.Context, db Querier, breachID string, seq i
 // source and delivery status.
 const forget = `email = NULL, phone = '', name = '', forgotten_at = coalesce(forgotten_at, now())`
 
-// Forget clears the addresses of the people of run's batches whose notice is final (sent or
-// failed), once they are no longer needed, and returns how many it cleared. People still to be
-// told keep theirs.
+// Forget clears the addresses of the people of run's batches and texts whose notice is final
+// (sent or failed), once they are no longer needed, and returns how many it cleared. People
+// still to be told keep theirs.
 func (n Notices) Forget(ctx context.Context, breachID string, run int) (int64, error) {
-	tag, err := n.pool.Exec(ctx, `
-		UPDATE breach_recipients r SET `+forget+`
-		FROM breach_notice_batches b
-		WHERE b.breach_id = $1 AND b.run = $2 AND b.status IN ('sent', 'failed')
-			AND r.breach_id = $1 AND r.seq BETWEEN b.first_seq AND b.last_seq AND r.forgotten_at IS NULL`, breachID, run)
+	var cleared int64
+	err := pgx.BeginFunc(ctx, n.pool, func(tx pgx.Tx) error {
+		for _, q := range []string{`
+			UPDATE breach_recipients r SET ` + forget + `
+			FROM breach_notice_batches b
+			WHERE b.breach_id = $1 AND b.run = $2 AND b.status IN ('sent', 'failed')
+				AND r.breach_id = $1 AND r.seq BETWEEN b.first_seq AND b.last_seq AND r.channel = 'email' AND r.forgotten_at IS NULL`, `
+			UPDATE breach_recipients r SET ` + forget + `
+			FROM breach_notice_texts t
+			WHERE t.breach_id = $1 AND t.run = $2 AND t.status IN ('sent', 'failed')
+				AND r.breach_id = $1 AND r.seq = t.seq AND r.forgotten_at IS NULL`} {
+			tag, err := tx.Exec(ctx, q, breachID, run)
+			if err != nil {
+				return err
+			}
+			cleared += tag.RowsAffected()
+		}
+		return nil
+	})
 	if err != nil {
 		return 0, fmt.Errorf("forgetting the addresses of notice run %d of breach %s: %w", run, breachID, err)
 	}
-	return tag.RowsAffected(), nil
+	return cleared, nil
 }
 
 // ForgetPerson clears, in every breach notice of the tenant, the address of the person with
@@ -269,10 +290,12 @@ func (Notices) ForgetPerson(ctx context.Context, db Querier, tenant string, who 
 	}
 	tag, err := db.Exec(ctx, `
 		UPDATE breach_recipients r SET `+forget+`
-		FROM breaches br, breach_notice_batches b
+		FROM breaches br
 		WHERE br.tenant_id = $1 AND r.breach_id = br.id AND r.forgotten_at IS NULL
 			AND (($2 <> '' AND lower(r.email) = lower($2)) OR ($3 <> '' AND r.phone = $3))
-			AND b.breach_id = r.breach_id AND b.status IN ('sent', 'failed') AND r.seq BETWEEN b.first_seq AND b.last_seq`,
+			AND (EXISTS (SELECT 1 FROM breach_notice_batches b WHERE r.channel = 'email' AND b.breach_id = r.breach_id
+					AND b.status IN ('sent', 'failed') AND r.seq BETWEEN b.first_seq AND b.last_seq)
+				OR EXISTS (SELECT 1 FROM breach_notice_texts t WHERE t.breach_id = r.breach_id AND t.seq = r.seq AND t.status IN ('sent', 'failed')))`,
 		tenant, who.Email, who.Phone)
 	if err != nil {
 		return 0, fmt.Errorf("forgetting a subject's breach notice addresses in tenant %s: %w", tenant, err)
@@ -283,19 +306,26 @@ func (Notices) ForgetPerson(ctx context.Context, db Querier, tenant string, who 
 // Progress counts a breach's recipients by what became of their notice.
 func (n Notices) Progress(ctx context.Context, breachID string) (NoticeProgress, error) {
 	var p NoticeProgress
+	var sending int64
 	err := n.pool.QueryRow(ctx, `
-		SELECT r.n, r.delivered, r.bounced, b.sending, b.sent, b.failed, b.batches, r.forgotten
+		SELECT r.n, r.delivered, r.bounced, b.sending, b.sent, b.failed, b.batches, r.forgotten, r.texts, t.sending, t.sent, t.failed
 		FROM (SELECT count(*) n, count(*) FILTER (WHERE delivery = 'delivered') delivered, count(*) FILTER (WHERE delivery = 'failed') bounced,
-				count(*) FILTER (WHERE forgotten_at IS NOT NULL) forgotten
+				count(*) FILTER (WHERE forgotten_at IS NOT NULL) forgotten, count(*) FILTER (WHERE channel = 'sms') texts
 			FROM breach_recipients WHERE breach_id = $1) r,
 			(SELECT coalesce(sum(recipients) FILTER (WHERE status IN ('claimed', 'refused')), 0) sending,
 				coalesce(sum(recipients) FILTER (WHERE status = 'sent'), 0) sent,
 				coalesce(sum(recipients) FILTER (WHERE status = 'failed'), 0) failed, count(*) batches
-			FROM breach_notice_batches WHERE breach_id = $1) b`, breachID).
-		Scan(&p.Recipients, &p.Delivered, &p.Bounced, &p.Sending, &p.Sent, &p.Failed, &p.Batches, &p.Forgotten)
+			FROM breach_notice_batches WHERE breach_id = $1) b,
+			(SELECT count(*) FILTER (WHERE status IN ('claimed', 'refused')) sending, count(*) FILTER (WHERE status = 'sent') sent,
+				count(*) FILTER (WHERE status = 'failed') failed
+			FROM breach_notice_texts WHERE breach_id = $1) t`, breachID).
+		Scan(&p.Recipients, &p.Delivered, &p.Bounced, &p.Sending, &p.Sent, &p.Failed, &p.Batches, &p.Forgotten, &p.Texts, &sending, &p.Texted, &p.TextFailed)
 	if err != nil {
 		return p, fmt.Errorf("counting the notice of breach %s: %w", breachID, err)
 	}
+	p.Sending += sending
+	p.Sent += p.Texted
+	p.Failed += p.TextFailed
 	p.Pending = p.Recipients - p.Sending - p.Sent - p.Failed
 	return p, nil
 }

@@ -86,3 +86,95 @@ func TestNoticeAddressesAreForgottenOnceFinal(t *testing.T) {
 	require.Len(t, rest, 10)
 	assert.Equal(t, "Person20@example.com", rest[0].Email)
 }
+
+// People known only by a phone are recipients of their own: the same number twice is one
+// person, email batches never take them, and each text is claimed and settled on its own. A
+// released text goes first to the next claim; Progress counts texts within sent and failed;
+// Forget and ForgetPerson clear a phone once its text is final, as they do an email.
+func TestNoticeTextsAreClaimedOneByOne(t *testing.T) {
+	ctx := context.Background()
+	s := testenv.Store(t)
+	n := s.Notices()
+	_, err := s.Breaches().Open(ctx, s.Pool, store.BreachRow{ID: "bt", TenantID: "salon", Title: "Stolen laptop", Status: "open",
+		AwareAt: time.Now(), OpenedBy: "dpo", OpenedAt: time.Now()})
+	require.NoError(t, err)
+	rs := []store.Recipient{{Email: "a@example.com", Phone: "+447700900001"}, {Phone: "+447700900002"}, {Email: "b@example.com"},
+		{Phone: "+447700900003"}, {Phone: "+447700900002"}, {Phone: "+447700900004"}, {Phone: "+447700900005"}}
+	added, err := n.AddRecipients(ctx, "bt", "csv", rs)
+	require.NoError(t, err)
+	require.EqualValues(t, 6, added, "the same phone twice is one person")
+	again, err := n.AddRecipients(ctx, "bt", "csv", []store.Recipient{{Phone: "+447700900003"}, {Phone: "+447700900001"}})
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, again, "a listed phone-only person is not listed again; the email person's phone is no key")
+
+	emails, err := n.Claim(ctx, "bt", 1, 1, 100, time.Now())
+	require.NoError(t, err)
+	require.Len(t, emails, 2, "email batches take email people only")
+	require.NoError(t, n.Settle(ctx, "bt", 1, 1, store.BatchSent, "m1", "", time.Now()))
+	got, err := n.BatchRecipients(ctx, "bt", 1, 1)
+	require.NoError(t, err)
+	assert.Len(t, got, 2, "a batch's range holds no phone-only person")
+
+	first, err := n.ClaimTexts(ctx, "bt", 1, 1, 2, time.Now())
+	require.NoError(t, err)
+	require.Len(t, first, 2)
+	assert.Equal(t, "+447700900002", first[0].Phone)
+	assert.Equal(t, store.BatchClaimed, first[0].Status)
+	second, err := n.ClaimTexts(ctx, "bt", 1, 2, 10, time.Now())
+	require.NoError(t, err)
+	require.Len(t, second, 3, "the rest, including the one added later")
+	again2, err := n.Texts(ctx, "bt", 1, 1)
+	require.NoError(t, err)
+	assert.Equal(t, first, again2, "a retry finds its claim")
+
+	require.NoError(t, n.SettleText(ctx, "bt", first[0].Seq, store.BatchSent, "SM1", "", time.Now()))
+	require.NoError(t, n.SettleText(ctx, "bt", first[1].Seq, store.BatchFailed, "", "twilio answered 400 (code 21610)", time.Now()))
+	require.NoError(t, n.SettleText(ctx, "bt", first[1].Seq, store.BatchSent, "SM2", "", time.Now()), "settled stays settled")
+	require.NoError(t, n.SettleText(ctx, "bt", second[0].Seq, store.BatchRefused, "", "twilio answered 429 (code 20429)", time.Now()))
+	open, err := n.UnsettledTexts(ctx, "bt", 1, 1)
+	require.NoError(t, err)
+	require.Len(t, open, 3)
+	for _, x := range open {
+		require.NoError(t, n.SettleText(ctx, "bt", x.Seq, store.BatchReleased, "", "not sent: stopped", time.Now()))
+	}
+	p, err := n.Progress(ctx, "bt")
+	require.NoError(t, err)
+	assert.Equal(t, store.NoticeProgress{Recipients: 7, Pending: 3, Sent: 3, Failed: 1, Batches: 1, Texts: 5, Texted: 1, TextFailed: 1}, p)
+
+	none, err := n.ClaimTexts(ctx, "bt", 1, 3, 0, time.Now())
+	require.NoError(t, err)
+	assert.Empty(t, none)
+	retold, err := n.ClaimTexts(ctx, "bt", 2, 1, 10, time.Now())
+	require.NoError(t, err)
+	require.Len(t, retold, 3, "released texts go to the next claim")
+	assert.Equal(t, second[0].Seq, retold[0].Seq)
+	more, err := n.ClaimTexts(ctx, "bt", 2, 2, 10, time.Now())
+	require.NoError(t, err)
+	assert.Empty(t, more, "nobody is claimed twice")
+
+	body, err := n.TextBody(ctx, "bt", 1, "first")
+	require.NoError(t, err)
+	assert.Equal(t, "first", body)
+	body, err = n.TextBody(ctx, "bt", 1, "changed")
+	require.NoError(t, err)
+	assert.Equal(t, "first", body, "a run's texts keep the body they started with")
+
+	phone := func(seq int64) string {
+		var p string
+		require.NoError(t, s.Pool.QueryRow(ctx, `SELECT phone FROM breach_recipients WHERE breach_id = 'bt' AND seq = $1`, seq).Scan(&p))
+		return p
+	}
+	cleared, err := n.Forget(ctx, "bt", 1)
+	require.NoError(t, err)
+	assert.EqualValues(t, 4, cleared, "the two emails and the two final texts")
+	assert.Empty(t, phone(first[0].Seq))
+	assert.NotEmpty(t, phone(retold[0].Seq), "still to be told")
+	require.NoError(t, n.SettleText(ctx, "bt", retold[0].Seq, store.BatchSent, "SM3", "", time.Now()))
+	cleared, err = n.ForgetPerson(ctx, s.Pool, "salon", store.Identifiers{Phone: retold[0].Phone})
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, cleared, "an erased person's phone goes once their text is final")
+	assert.Empty(t, phone(retold[0].Seq))
+	cleared, err = n.ForgetPerson(ctx, s.Pool, "salon", store.Identifiers{Phone: retold[1].Phone})
+	require.NoError(t, err)
+	assert.Zero(t, cleared, "a text still to be sent keeps its phone (Art. 17(3)(b))")
+}

@@ -12,7 +12,8 @@
 //
 // Every call needs HTTP Basic auth with the account SID and its auth token (else 401, 20003).
 // Errors are Twilio's JSON body {code, message, more_info, status}. Throttle(n, after) answers
-// the next n calls 429 (20429) with Retry-After, Unavailable(n, after) 503 (20503). An outbound message moves from queued through
+// the next n calls 429 (20429) with Retry-After, Unavailable(n, after) 503 (20503); Invalid(number)
+// answers 21211 for a number, QueueFull(n) 21611 for the next n texts, and AnswerDelay holds a created message's answer back. An outbound message moves from queued through
 // sending to delivered over Delivery (measured on Now, so a test controls it). Receive records
 // an inbound text and posts it, signed with X-Twilio-Signature, to the number's webhook.
 package twiliostandin
@@ -50,6 +51,9 @@ type Server struct {
 	Now func() time.Time
 	// Delivery is how long an outbound message stays in progress (default 0: delivered at once).
 	Delivery time.Duration
+	// AnswerDelay is how long a created message's answer takes, after the message is recorded:
+	// a sender that dies meanwhile has sent a text it never heard of.
+	AnswerDelay time.Duration
 
 	srv *httptest.Server
 
@@ -57,16 +61,18 @@ type Server struct {
 	accounts map[string]string // account SID -> auth token
 	messages []*Message        // in creation order
 	optedOut map[[2]string]bool
+	invalid  map[string]bool
 	webhooks map[string]string // number -> inbound webhook URL
 	throttle int
 	after    time.Duration
 	outage   int
+	full     int
 	calls    map[string]int
 }
 
 // New starts a stand-in with one account.
 func New(accountSID, authToken string) *Server {
-	s := &Server{accounts: map[string]string{accountSID: authToken}, optedOut: map[[2]string]bool{},
+	s := &Server{accounts: map[string]string{accountSID: authToken}, optedOut: map[[2]string]bool{}, invalid: map[string]bool{},
 		webhooks: map[string]string{}, calls: map[string]int{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /2010-04-01/Accounts/{account}/Messages.json", s.api("create", s.create))
@@ -98,6 +104,14 @@ func (s *Server) Unavailable(n int, after time.Duration) {
 	s.outage, s.after = n, after
 	s.mu.Unlock()
 }
+
+// QueueFull makes the next n texts answer 400 with 21611, as Twilio does when the sender has
+// more than 10 hours of texts queued.
+func (s *Server) QueueFull(n int) { s.mu.Lock(); s.full = n; s.mu.Unlock() }
+
+// Invalid makes texts to number answer 21211, as Twilio does a number in E.164 form that is no
+// phone's.
+func (s *Server) Invalid(number string) { s.mu.Lock(); s.invalid[number] = true; s.mu.Unlock() }
 
 // Calls counts the API calls by operation (create, list, delete), throttled ones included.
 func (s *Server) Calls(op string) int { s.mu.Lock(); defer s.mu.Unlock(); return s.calls[op] }
@@ -231,7 +245,11 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, account string) 
 		sender = service
 	}
 	s.mu.Lock()
-	stopped := s.optedOut[[2]string{to, sender}]
+	stopped, invalid := s.optedOut[[2]string{to, sender}], s.invalid[to]
+	delay, full := s.AnswerDelay, s.full > 0
+	if full {
+		s.full--
+	}
 	s.mu.Unlock()
 	switch {
 	case to == "":
@@ -240,7 +258,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, account string) 
 		fail(w, http.StatusBadRequest, 21603, "A 'From' phone number is required.")
 	case body == "":
 		fail(w, http.StatusBadRequest, 21602, "Message body is required.")
-	case !e164.MatchString(to):
+	case !e164.MatchString(to) || invalid:
 		fail(w, http.StatusBadRequest, 21211, "Invalid 'To' Phone Number: "+to)
 	case from != "" && !e164.MatchString(from):
 		fail(w, http.StatusBadRequest, 21212, "Invalid From Number (caller ID): "+from)
@@ -248,8 +266,13 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, account string) 
 		fail(w, http.StatusBadRequest, 21617, "The concatenated message body exceeds the 1600 character limit.")
 	case stopped:
 		fail(w, http.StatusBadRequest, 21610, "Attempt to send to unsubscribed recipient")
+	case full:
+		fail(w, http.StatusBadRequest, 21611, "This 'From' number has exceeded the maximum number of queued messages")
 	default:
 		m := s.Add(Message{From: from, To: to, Body: body, MessagingServiceSID: service})
+		if delay > 0 {
+			time.Sleep(delay) // Twilio's latency, after the message exists
+		}
 		writeJSON(w, http.StatusCreated, s.resource(account, &m))
 	}
 }
