@@ -134,6 +134,8 @@ func (s *textStack) auditOf(id, phone string, codes ...string) []store.Event {
 func TestPhoneOnlyRequestIsVerifiedByTextEndToEnd(t *testing.T) {
 	s := newTextStack(t)
 	phone := demo.ClearCustomerPhone
+	// The sms runner checks the account once as it starts; the throttle is for the code's send.
+	require.Eventually(t, func() bool { return s.Twilio.Calls("list") > 0 }, time.Minute, 20*time.Millisecond, "the sms runner never started")
 	s.Twilio.Throttle(1, time.Second) // the first send is refused with 429, Retry-After: 1
 
 	status, out := s.call(http.MethodPost, "/v1/requests", map[string]any{"type": "access", "subject": map[string]any{"phone": phone}})
