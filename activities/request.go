@@ -285,7 +285,11 @@ func (a *Activities) ResendVerificationCode(ctx context.Context, r CodeRequest) 
 		return CodeSent{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrNotAwaitingCode, err)
 	case errors.Is(err, identity.ErrNoEmail):
 		return CodeSent{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrNoEmail, err)
-	case errors.Is(err, identity.ErrNoPhone), errors.Is(err, identity.ErrNoTexts), errors.Is(err, identity.ErrNoChannel):
+	case errors.Is(err, identity.ErrNoPhone):
+		return CodeSent{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrNoPhone, err)
+	case errors.Is(err, identity.ErrNoTexts):
+		return CodeSent{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrNoTexts, err)
+	case errors.Is(err, identity.ErrNoChannel):
 		return CodeSent{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrChannelUnavailable, err)
 	case errors.As(err, &failed) && failed.channel == identity.ChannelSMS:
 		typ := ErrTextUnavailable

@@ -80,9 +80,11 @@ const (
 	ErrNotAwaitingCode = "identity_not_pending" // the request no longer waits for identity
 	ErrNoEmail         = "no_email"
 	ErrMailUnavailable = "mail_unavailable"
-	// ErrChannelUnavailable: the channel asked for cannot reach the subject (no phone number,
-	// a tenant that sends no texts, an unknown channel).
+	// ErrChannelUnavailable: the channel asked for is not one (ErrNoPhone and ErrNoTexts say
+	// why a known channel cannot reach the subject).
 	ErrChannelUnavailable = "channel_unavailable"
+	ErrNoPhone            = "no_phone"
+	ErrNoTexts            = "no_texts" // the tenant sends no texts (tenants[].sms)
 	// ErrTextRefused: Twilio refused the text for its recipient (invalid number, STOP).
 	ErrTextRefused     = "text_refused"
 	ErrTextUnavailable = "text_unavailable"

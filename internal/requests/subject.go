@@ -286,14 +286,12 @@ func (s *Service) resendError(ctx context.Context, tenant, id string, err error)
 				return ErrRequestClosed
 			case activities.ErrNoEmail:
 				return ErrNoEmail
+			// The request changed between our check and the activity's: say what it found.
+			case activities.ErrNoPhone:
+				return ErrNoPhone
+			case activities.ErrNoTexts:
+				return ErrNoTexts
 			case activities.ErrChannelUnavailable:
-				// The request changed between our check and the activity's: say what it found.
-				switch app.Message() {
-				case identity.ErrNoPhone.Error():
-					return ErrNoPhone
-				case identity.ErrNoTexts.Error():
-					return ErrNoTexts
-				}
 				return ErrChannel
 			case activities.ErrTextRefused:
 				// Twilio's status and code, never the number.
