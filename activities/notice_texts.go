@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -154,7 +156,11 @@ func (a *Activities) SendNoticeTexts(ctx context.Context, nt NoticeTexts) (Texts
 func (a *Activities) sendText(ctx context.Context, nt NoticeTexts, t store.NoticeText, body string) (string, error) {
 	n := a.Store.Notices()
 	key := "breach-notice:" + nt.BreachID + ":" + strconv.FormatInt(t.Seq, 10)
-	sid, err := a.Texts.Send(ctx, nt.TenantID, key, t.Phone, body)
+	var callback string
+	if in := a.Tenants[nt.TenantID].SMS; a.PublicURL != "" && in != "" {
+		callback = NoticeTextCallback(a.PublicURL, in, nt.BreachID, t.Seq)
+	}
+	sid, err := a.Texts.SendTracked(ctx, nt.TenantID, key, t.Phone, body, callback)
 	var api *sms.APIError
 	answered := errors.As(err, &api)
 	switch {
@@ -226,3 +232,11 @@ func (a *Activities) releaseTexts(ctx context.Context, r NoticeRelease) (release
 
 // texting reports whether the people of tenant known only by a phone are texted.
 func (a *Activities) texting(tenant string) bool { return a.Texts != nil && a.Texts.Enabled(tenant) }
+
+// NoticeTextCallback is the StatusCallback of the text of recipient seq of a breach's notice,
+// sent through sms connector instance: Twilio posts the text's status there (POST
+// /webhooks/twilio/{instance}/status), signed over the whole URL, query included.
+func NoticeTextCallback(publicURL, instance, breachID string, seq int64) string {
+	return strings.TrimRight(publicURL, "/") + "/webhooks/twilio/" + url.PathEscape(instance) + "/status?" +
+		url.Values{"breach": {breachID}, "seq": {strconv.FormatInt(seq, 10)}}.Encode()
+}

@@ -233,7 +233,8 @@ func (c *Connector) Erase(ctx context.Context, task connectors.Task) (connectors
 	return res, nil
 }
 
-// Notify sends Params["body"] as a text from the tenant's sender to the subject's number.
+// Notify sends Params["body"] as a text from the tenant's sender to the subject's number;
+// Params["status_callback"], if given, is the URL Twilio posts the text's status changes to.
 func (c *Connector) Notify(ctx context.Context, task connectors.Task) (connectors.NotifyResult, error) {
 	res := connectors.NotifyResult{Channel: connectors.ChannelSMS}
 	if done, ok := c.memory.get(task.Key); ok {
@@ -244,6 +245,10 @@ func (c *Connector) Notify(ctx context.Context, task connectors.Task) (connector
 	msg, err := connectors.MessageFromParams(task.Params)
 	if err != nil {
 		return res, err
+	}
+	callback, _ := task.Params["status_callback"].(string)
+	if u, err := url.Parse(callback); callback != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+		return res, connectors.Permanent(errors.New("param \"status_callback\" must be an http(s) URL"))
 	}
 	switch {
 	case msg.Channel != connectors.ChannelSMS:
@@ -260,6 +265,9 @@ func (c *Connector) Notify(ctx context.Context, task connectors.Task) (connector
 		return res, err
 	}
 	form := url.Values{"To": {task.Subject.Phone}, "Body": {msg.Body}}
+	if callback != "" {
+		form.Set("StatusCallback", callback) // Twilio posts the text's status changes there
+	}
 	if s.From != "" {
 		form.Set("From", s.From)
 	} else {

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -35,42 +37,95 @@ type TwilioWebhook struct {
 	PublicURL string
 	// Record is intake's consent path (Intake.RecordConsent).
 	Record func(ctx context.Context, c intake.Consent) error
-	Log    *slog.Logger
-	Now    func() time.Time
+	// Delivered records the final status of a breach notice's text (store
+	// Notices.TextDelivered): event delivered or failed.
+	Delivered func(ctx context.Context, breachID string, seq int64, sid, event string, at time.Time) error
+	Log       *slog.Logger
+	Now       func() time.Time
 }
 
-// MountTwilio serves the inbound-text webhook of each sms connector instance on mux.
+// MountTwilio serves the inbound-text webhook of each sms connector instance on mux, and the
+// status callback of the breach notices' texts, POST /webhooks/twilio/{instance}/status.
 func MountTwilio(mux *http.ServeMux, h *TwilioWebhook) {
 	mux.Handle("POST /webhooks/twilio/{instance}", h)
+	mux.HandleFunc("POST /webhooks/twilio/{instance}/status", h.status)
+}
+
+// status records the final status of a breach notice's text from Twilio's status callback
+// (activities.NoticeTextCallback: the query names the text, and the signature covers it):
+// delivered, or failed (undelivered, failed), which also forgets the person's phone.
+// Twilio's intermediate statuses (queued, sent, ...) are answered and ignored.
+func (h *TwilioWebhook) status(w http.ResponseWriter, r *http.Request) {
+	form, ok := h.verified(w, r)
+	if !ok {
+		return
+	}
+	var event string
+	switch form.Get("MessageStatus") {
+	case "delivered":
+		event = "delivered"
+	case "undelivered", "failed":
+		event = "failed"
+	default:
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	breach, sid := r.URL.Query().Get("breach"), form.Get("MessageSid")
+	seq, err := strconv.ParseInt(r.URL.Query().Get("seq"), 10, 64)
+	if breach == "" || err != nil || sid == "" || h.Delivered == nil {
+		writeError(w, http.StatusUnprocessableEntity, "unknown_text", "the callback names no breach notice's text")
+		return
+	}
+	now := time.Now
+	if h.Now != nil {
+		now = h.Now
+	}
+	if err := h.Delivered(r.Context(), breach, seq, sid, event, now().UTC()); err != nil {
+		h.Log.Error("recording a breach notice text's delivery", "breach_id", breach, "error", err)
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "try again later")
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// verified reads a webhook's form and checks it is Twilio's for the instance named in the
+// path, answering the request if not.
+func (h *TwilioWebhook) verified(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
+	in, ok := h.Instances[r.PathValue("instance")]
+	if !ok {
+		writeError(w, http.StatusNotFound, "not_found", "no sms connector instance of that name")
+		return nil, false
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {
+		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Twilio's webhook is application/x-www-form-urlencoded")
+		return nil, false
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		if strings.Contains(err.Error(), "too large") {
+			writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", "the webhook body is too large")
+			return nil, false
+		}
+		writeError(w, http.StatusBadRequest, "invalid_form", "the body is not a form")
+		return nil, false
+	}
+	form := r.PostForm
+	if !sms.ValidSignature(in.Token, h.signedURL(r), form, r.Header.Get("X-Twilio-Signature")) || form.Get("AccountSid") != in.Config.AccountSID {
+		writeError(w, http.StatusForbidden, "bad_signature", "the X-Twilio-Signature does not verify")
+		return nil, false
+	}
+	return form, true
 }
 
 // emptyTwiML answers Twilio with no reply text (Twilio itself answers STOP and START).
 const emptyTwiML = `<?xml version="1.0" encoding="UTF-8"?><Response></Response>`
 
 func (h *TwilioWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	in, ok := h.Instances[r.PathValue("instance")]
+	form, ok := h.verified(w, r)
 	if !ok {
-		writeError(w, http.StatusNotFound, "not_found", "no sms connector instance of that name")
 		return
 	}
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {
-		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Twilio's webhook is application/x-www-form-urlencoded")
-		return
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil {
-		if strings.Contains(err.Error(), "too large") {
-			writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", "the webhook body is too large")
-			return
-		}
-		writeError(w, http.StatusBadRequest, "invalid_form", "the body is not a form")
-		return
-	}
-	form := r.PostForm
-	if !sms.ValidSignature(in.Token, h.signedURL(r), form, r.Header.Get("X-Twilio-Signature")) || form.Get("AccountSid") != in.Config.AccountSID {
-		writeError(w, http.StatusForbidden, "bad_signature", "the X-Twilio-Signature does not verify")
-		return
-	}
+	in := h.Instances[r.PathValue("instance")]
 	reply := sms.ReplyOf(form)
 	if reply == sms.ReplyOther {
 		writeTwiML(w)

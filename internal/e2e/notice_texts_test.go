@@ -3,6 +3,8 @@ package e2e_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/lethe-privacy/lethe/activities"
 	"github.com/lethe-privacy/lethe/internal/teststack"
 	"github.com/lethe-privacy/lethe/workflows"
 )
@@ -32,8 +35,12 @@ func TestBreachNoticeTextsPhoneOnlyPeopleOnceAcrossAWorkerKill(t *testing.T) {
 		customers = n
 	}
 	rate := os.Getenv("LETHE_TEXT_RATE") == "1"
-	s := &stack{Stack: teststack.New(t, teststack.Options{Name: "e2e-texts", Customers: customers, SMS: true,
+	s := &stack{Stack: teststack.New(t, teststack.Options{Name: "e2e-texts", Customers: customers, SMS: true, Listen: true,
 		Tenants: teststack.Salon + "\n    sms: sms", Env: map[string]string{"LETHE_MAIL_BATCH_SETTLE": "1s"}}), t: t}
+	s.Serve(s.Handler()) // Twilio's status callbacks come here
+	// Held back until the run ends, so the texts in doubt at the kill are settled by looking
+	// them up at Twilio, not by their callbacks.
+	s.Twilio.HoldCallbacks()
 	ctx := context.Background()
 	if !rate {
 		s.Twilio.AnswerDelay = 20 * time.Millisecond
@@ -46,9 +53,10 @@ func TestBreachNoticeTextsPhoneOnlyPeopleOnceAcrossAWorkerKill(t *testing.T) {
 		UPDATE customers SET email = NULL, phone = '+44 7700 000003' WHERE id IN (1, 2);
 		UPDATE customers SET email = NULL, phone = '07700 900999' WHERE id = 4`)
 	require.NoError(t, err)
-	stopped := "+447700000006"
+	stopped, lost := "+447700000006", "+447700000009"
 	_, err = s.Twilio.Receive(teststack.TwilioAccount, stopped, teststack.TwilioSender, "STOP")
 	require.NoError(t, err)
+	s.Twilio.Undeliverable(lost)
 	phones := map[string]bool{}
 	rows, err := s.Demo.Query(ctx, `SELECT replace(phone, ' ', '') FROM customers WHERE email IS NULL AND phone LIKE '+%'`)
 	require.NoError(t, err)
@@ -157,6 +165,19 @@ func TestBreachNoticeTextsPhoneOnlyPeopleOnceAcrossAWorkerKill(t *testing.T) {
 	assert.EqualValues(t, len(phones)-1, st.Subjects.Texted)
 	assert.EqualValues(t, emails+len(phones)-1, st.Subjects.Sent)
 	assert.Zero(t, st.Subjects.Pending+st.Subjects.Sending)
+
+	// Twilio's status callbacks, signed, marked each text delivered (one undelivered) and so
+	// forgot the phone at once; a callback signed with another token is refused.
+	s.Twilio.ReleaseCallbacks()
+	assert.Equal(t, map[int]int{http.StatusNoContent: len(phones) - 1}, s.Twilio.Callbacks(), "status callbacks by Lethe's answer")
+	st, err = svc.Get(ctx, "salon", id)
+	require.NoError(t, err)
+	assert.EqualValues(t, len(phones)-2, st.Subjects.Delivered, "texts delivered (no email delivery is reported in this test)")
+	assert.EqualValues(t, 1, st.Subjects.Bounced, "the undelivered text")
+	assert.EqualValues(t, len(phones)-1, st.Subjects.Forgotten, "phones forgotten once their delivery was final")
+	hook := activities.NoticeTextCallback(s.URL, "sms", id, 1)
+	form := url.Values{"MessageSid": {"SM00000000000000000000000000000001"}, "AccountSid": {teststack.TwilioAccount}, "MessageStatus": {"delivered"}}
+	assert.Equal(t, http.StatusForbidden, postForged(t, hook, form), "a forged status callback")
 
 	out := s.lethe("breaches", "show", id)
 	assert.Contains(t, out, fmt.Sprintf("by text: %d listed, %d texted, 1 failed", len(phones), len(phones)-1))

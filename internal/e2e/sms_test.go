@@ -43,14 +43,7 @@ func TestStopReplyIsRecordedInTheConsentLedger(t *testing.T) {
 	// Signed with a token that is not the account's: refused before anything is read.
 	form := url.Values{"MessageSid": {"SM00000000000000000000000000000001"}, "AccountSid": {teststack.TwilioAccount},
 		"From": {phone}, "To": {teststack.TwilioSender}, "Body": {"STOP"}}
-	req, err := http.NewRequest(http.MethodPost, hook, strings.NewReader(form.Encode()))
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("X-Twilio-Signature", sms.Signature("not-the-auth-token", hook, form))
-	res, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	res.Body.Close()
-	require.Equal(t, http.StatusForbidden, res.StatusCode, "a forged STOP")
+	require.Equal(t, http.StatusForbidden, postForged(t, hook, form), "a forged STOP")
 	require.Empty(t, ledger(), "a forged STOP was recorded")
 
 	status, err := s.Twilio.Receive(teststack.TwilioAccount, phone, teststack.TwilioSender, "Stop")
@@ -72,4 +65,18 @@ func TestStopReplyIsRecordedInTheConsentLedger(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, status, "an ordinary reply")
 	require.Len(t, ledger(), 3, "an ordinary reply changed consent")
+}
+
+// postForged posts form to a Twilio webhook of Lethe's signed with a token that is not the
+// account's, and returns the status Lethe answered.
+func postForged(t *testing.T, hook string, form url.Values) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, hook, strings.NewReader(form.Encode()))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Twilio-Signature", sms.Signature("not-the-auth-token", hook, form))
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	return res.StatusCode
 }

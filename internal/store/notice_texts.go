@@ -153,3 +153,24 @@ func (n Notices) TextsLeft(ctx context.Context, breachID string) (int64, error) 
 	}
 	return left, nil
 }
+
+// TextDelivered records the final status Twilio's status callback gave for the text of
+// recipient seq of a breach's notice, with Twilio's SID: delivered or failed (undelivered),
+// which makes their notice final, so their phone is forgotten in the same write. A text still
+// claimed (its answer not recorded yet) is recorded sent with the SID: the callback proves it
+// was. A later event replaces an earlier one; an unknown text, one with another SID, or one
+// not sent, is ignored.
+func (Notices) TextDelivered(ctx context.Context, db Querier, breachID string, seq int64, sid, event string, at time.Time) error {
+	_, err := db.Exec(ctx, `
+		WITH t AS (
+			UPDATE breach_notice_texts SET status = 'sent', sid = $3, done_at = coalesce(done_at, $5)
+			WHERE breach_id = $1 AND seq = $2 AND (status = 'claimed' OR (status = 'sent' AND sid = $3))
+			RETURNING seq)
+		UPDATE breach_recipients SET delivery = $4, delivery_at = $5, `+forget+`
+		WHERE breach_id = $1 AND seq IN (SELECT seq FROM t) AND channel = 'sms' AND (delivery_at IS NULL OR delivery_at <= $5)`,
+		breachID, seq, sid, event, at)
+	if err != nil {
+		return fmt.Errorf("recording a delivery of a text of the notice of breach %s: %w", breachID, err)
+	}
+	return nil
+}

@@ -21,9 +21,7 @@ func TestNoticeAddressesAreForgottenOnceFinal(t *testing.T) {
 	ctx := context.Background()
 	s := testenv.Store(t)
 	n := s.Notices()
-	_, err := s.Breaches().Open(ctx, s.Pool, store.BreachRow{ID: "b", TenantID: "salon", Title: "Stolen laptop", Status: "open",
-		AwareAt: time.Now(), OpenedBy: "dpo", OpenedAt: time.Now()})
-	require.NoError(t, err)
+	openBreach(t, s, "b")
 	var rs []store.Recipient
 	for i := range 30 {
 		rs = append(rs, store.Recipient{Email: fmt.Sprintf("Person%02d@example.com", i), Phone: "+4917000000", Name: "P"})
@@ -95,9 +93,7 @@ func TestNoticeTextsAreClaimedOneByOne(t *testing.T) {
 	ctx := context.Background()
 	s := testenv.Store(t)
 	n := s.Notices()
-	_, err := s.Breaches().Open(ctx, s.Pool, store.BreachRow{ID: "bt", TenantID: "salon", Title: "Stolen laptop", Status: "open",
-		AwareAt: time.Now(), OpenedBy: "dpo", OpenedAt: time.Now()})
-	require.NoError(t, err)
+	openBreach(t, s, "bt")
 	rs := []store.Recipient{{Email: "a@example.com", Phone: "+447700900001"}, {Phone: "+447700900002"}, {Email: "b@example.com"},
 		{Phone: "+447700900003"}, {Phone: "+447700900002"}, {Phone: "+447700900004"}, {Phone: "+447700900005"}}
 	added, err := n.AddRecipients(ctx, "bt", "csv", rs)
@@ -177,4 +173,40 @@ func TestNoticeTextsAreClaimedOneByOne(t *testing.T) {
 	cleared, err = n.ForgetPerson(ctx, s.Pool, "salon", store.Identifiers{Phone: retold[1].Phone})
 	require.NoError(t, err)
 	assert.Zero(t, cleared, "a text still to be sent keeps its phone (Art. 17(3)(b))")
+}
+
+// Twilio's status callback makes a text's delivery final and forgets the phone: for a text
+// still claimed (the sender's answer not recorded yet) it records the text sent, since the
+// callback proves it was; one naming another SID, or a text not sent, is ignored.
+func TestTextDeliveryIsRecordedFromTheCallback(t *testing.T) {
+	ctx := context.Background()
+	s := testenv.Store(t)
+	n := s.Notices()
+	openBreach(t, s, "bd")
+	_, err := n.AddRecipients(ctx, "bd", "csv", []store.Recipient{{Phone: "+447700900001"}, {Phone: "+447700900002"}, {Phone: "+447700900003"}})
+	require.NoError(t, err)
+	ts, err := n.ClaimTexts(ctx, "bd", 1, 1, 2, time.Now())
+	require.NoError(t, err)
+	require.Len(t, ts, 2)
+	require.NoError(t, n.SettleText(ctx, "bd", 2, store.BatchSent, "SM2", "", time.Now()))
+
+	require.NoError(t, n.TextDelivered(ctx, s.Pool, "bd", 1, "SM1", "delivered", time.Now()), "before its answer was recorded")
+	require.NoError(t, n.TextDelivered(ctx, s.Pool, "bd", 2, "SM-other", "delivered", time.Now()), "another SID")
+	require.NoError(t, n.TextDelivered(ctx, s.Pool, "bd", 3, "SM3", "failed", time.Now()), "never claimed")
+	require.NoError(t, n.SettleText(ctx, "bd", 1, store.BatchSent, "SM1", "", time.Now()), "the late answer")
+	p, err := n.Progress(ctx, "bd")
+	require.NoError(t, err)
+	assert.Equal(t, store.NoticeProgress{Recipients: 3, Pending: 1, Sent: 2, Delivered: 1, Forgotten: 1, Texts: 3, Texted: 2}, p)
+	require.NoError(t, n.TextDelivered(ctx, s.Pool, "bd", 2, "SM2", "failed", time.Now()))
+	p, err = n.Progress(ctx, "bd")
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, p.Bounced)
+	assert.EqualValues(t, 2, p.Forgotten)
+}
+
+func openBreach(t *testing.T, s *store.Store, id string) {
+	t.Helper()
+	_, err := s.Breaches().Open(context.Background(), s.Pool, store.BreachRow{ID: id, TenantID: "salon", Title: "Stolen laptop", Status: "open",
+		AwareAt: time.Now(), OpenedBy: "dpo", OpenedAt: time.Now()})
+	require.NoError(t, err)
 }

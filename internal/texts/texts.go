@@ -40,13 +40,22 @@ func (s *Sender) Enabled(tenant string) bool {
 // the text for the connector's memory of recent sends (a repeat in this process answers from
 // it). Errors are the connector's, classified with connectors.IsPermanent and RetryAfter.
 func (s *Sender) Send(ctx context.Context, tenant, key, phone, body string) (string, error) {
+	return s.SendTracked(ctx, tenant, key, phone, body, "")
+}
+
+// SendTracked is Send with Twilio told to post the text's status changes to statusCallback
+// (none if empty).
+func (s *Sender) SendTracked(ctx context.Context, tenant, key, phone, body, statusCallback string) (string, error) {
 	c, err := s.connector(tenant)
 	if err != nil {
 		return "", err
 	}
+	params := map[string]any{"channel": string(connectors.ChannelSMS), "body": body}
+	if statusCallback != "" {
+		params["status_callback"] = statusCallback
+	}
 	res, err := c.Notify(ctx, connectors.Task{
-		Key: key, TenantID: tenant, Subject: connectors.Subject{Phone: phone},
-		Params: map[string]any{"channel": string(connectors.ChannelSMS), "body": body},
+		Key: key, TenantID: tenant, Subject: connectors.Subject{Phone: phone}, Params: params,
 	})
 	if err != nil {
 		return "", err

@@ -13,9 +13,12 @@
 // Every call needs HTTP Basic auth with the account SID and its auth token (else 401, 20003).
 // Errors are Twilio's JSON body {code, message, more_info, status}. Throttle(n, after) answers
 // the next n calls 429 (20429) with Retry-After, Unavailable(n, after) 503 (20503); Invalid(number)
-// answers 21211 for a number, QueueFull(n) 21611 for the next n texts, and AnswerDelay holds a created message's answer back. An outbound message moves from queued through
-// sending to delivered over Delivery (measured on Now, so a test controls it). Receive records
-// an inbound text and posts it, signed with X-Twilio-Signature, to the number's webhook.
+// answers 21211 for a number, QueueFull(n) 21611 for the next n texts, and AnswerDelay holds a
+// created message's answer back. An outbound message moves from queued through sending to
+// delivered over Delivery (measured on Now, so a test controls it); one sent with a
+// StatusCallback has its final status (delivered, or undelivered with 30003 for a number made
+// Undeliverable) posted there, signed, once it is answered. Receive records an inbound text
+// and posts it, signed with X-Twilio-Signature, to the number's webhook.
 package twiliostandin
 
 import (
@@ -23,6 +26,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -57,23 +61,28 @@ type Server struct {
 
 	srv *httptest.Server
 
-	mu       sync.Mutex
-	accounts map[string]string // account SID -> auth token
-	messages []*Message        // in creation order
-	optedOut map[[2]string]bool
-	invalid  map[string]bool
-	webhooks map[string]string // number -> inbound webhook URL
-	throttle int
-	after    time.Duration
-	outage   int
-	full     int
-	calls    map[string]int
+	mu        sync.Mutex
+	accounts  map[string]string // account SID -> auth token
+	messages  []*Message        // in creation order
+	optedOut  map[[2]string]bool
+	invalid   map[string]bool
+	lost      map[string]bool // numbers whose texts end undelivered
+	held      []func()        // status callbacks held back (HoldCallbacks)
+	holding   bool
+	posted    sync.WaitGroup
+	webhooks  map[string]string // number -> inbound webhook URL
+	throttle  int
+	after     time.Duration
+	outage    int
+	full      int
+	calls     map[string]int
+	callbacks map[int]int
 }
 
 // New starts a stand-in with one account.
 func New(accountSID, authToken string) *Server {
-	s := &Server{accounts: map[string]string{accountSID: authToken}, optedOut: map[[2]string]bool{}, invalid: map[string]bool{},
-		webhooks: map[string]string{}, calls: map[string]int{}}
+	s := &Server{accounts: map[string]string{accountSID: authToken}, optedOut: map[[2]string]bool{}, invalid: map[string]bool{}, lost: map[string]bool{},
+		webhooks: map[string]string{}, calls: map[string]int{}, callbacks: map[int]int{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /2010-04-01/Accounts/{account}/Messages.json", s.api("create", s.create))
 	mux.HandleFunc("GET /2010-04-01/Accounts/{account}/Messages.json", s.api("list", s.list))
@@ -108,6 +117,9 @@ func (s *Server) Unavailable(n int, after time.Duration) {
 // QueueFull makes the next n texts answer 400 with 21611, as Twilio does when the sender has
 // more than 10 hours of texts queued.
 func (s *Server) QueueFull(n int) { s.mu.Lock(); s.full = n; s.mu.Unlock() }
+
+// Undeliverable makes texts to number end "undelivered" (error 30003) in their status callback.
+func (s *Server) Undeliverable(number string) { s.mu.Lock(); s.lost[number] = true; s.mu.Unlock() }
 
 // Invalid makes texts to number answer 21211, as Twilio does a number in E.164 form that is no
 // phone's.
@@ -274,7 +286,75 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, account string) 
 			time.Sleep(delay) // Twilio's latency, after the message exists
 		}
 		writeJSON(w, http.StatusCreated, s.resource(account, &m))
+		if cb := r.PostForm.Get("StatusCallback"); cb != "" {
+			s.posted.Add(1)
+			post := func() { s.postStatus(account, cb, m) }
+			s.mu.Lock()
+			if s.holding {
+				s.held = append(s.held, post)
+				post = nil
+			}
+			s.mu.Unlock()
+			if post != nil {
+				go post()
+			}
+		}
 	}
+}
+
+// postStatus posts a text's final status to its StatusCallback, signed as Twilio signs it:
+// delivered, or undelivered with ErrorCode 30003 for a number made Undeliverable.
+func (s *Server) postStatus(account, callback string, m Message) {
+	defer s.posted.Done()
+	s.mu.Lock()
+	token, lost := s.accounts[account], s.lost[m.To]
+	s.mu.Unlock()
+	form := url.Values{"MessageSid": {m.SID}, "SmsSid": {m.SID}, "AccountSid": {account}, "From": {m.From}, "To": {m.To},
+		"MessageStatus": {"delivered"}, "SmsStatus": {"delivered"}, "ApiVersion": {"2010-04-01"}}
+	if lost {
+		form.Set("MessageStatus", "undelivered")
+		form.Set("SmsStatus", "undelivered")
+		form.Set("ErrorCode", "30003")
+	}
+	req, err := http.NewRequest(http.MethodPost, callback, strings.NewReader(form.Encode()))
+	if err != nil {
+		return
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Twilio-Signature", sms.Signature(token, callback, form))
+	res, err := http.DefaultClient.Do(req)
+	s.mu.Lock()
+	if err == nil {
+		res.Body.Close()
+		s.callbacks[res.StatusCode]++
+	} else {
+		s.callbacks[0]++
+	}
+	s.mu.Unlock()
+}
+
+// HoldCallbacks holds status callbacks back until ReleaseCallbacks posts them, as when
+// Twilio's callbacks are late.
+func (s *Server) HoldCallbacks() { s.mu.Lock(); s.holding = true; s.mu.Unlock() }
+
+// ReleaseCallbacks posts the callbacks held back, and those to come at once.
+func (s *Server) ReleaseCallbacks() {
+	s.mu.Lock()
+	held := s.held
+	s.held, s.holding = nil, false
+	s.mu.Unlock()
+	for _, post := range held {
+		go post()
+	}
+}
+
+// Callbacks counts the status callbacks posted by the HTTP status they were answered with (0:
+// not answered), once every one posted so far has been.
+func (s *Server) Callbacks() map[int]int {
+	s.posted.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.callbacks)
 }
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request, account string) {
