@@ -3,11 +3,14 @@ package activities
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/mail"
@@ -87,6 +90,12 @@ func (a *Activities) RecordBreach(ctx context.Context, s BreachStep) error {
 			Actor: s.Actor, Action: s.Action, BreachID: row.ID, Detail: s.Detail})
 		return err
 	})
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "22") {
+		// A data exception (a value PostgreSQL cannot store) fails every retry alike, and the
+		// breach's updates would wait on it for ever.
+		return permanent("recording breach "+row.ID, err)
+	}
 	if err != nil {
 		return err
 	}

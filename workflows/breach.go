@@ -312,6 +312,13 @@ func (b *breach) facts() breachclock.Facts {
 // runClock sends a clock's reminders and, at its limit with nobody notified, its escalation. It
 // plans again whenever the clock changes (gen), and ends once notified or withdrawn.
 func (b *breach) runClock(ctx workflow.Context, c *clock) {
+	// An alarm records its clock in the register, which refers to the breach's row: a clock
+	// already past an alarm when the breach is opened waits for the opening to be recorded.
+	if workflow.GetVersion(ctx, "clock-after-open", workflow.DefaultVersion, 1) == 1 {
+		if err := workflow.Await(ctx, func() bool { return b.opened }); err != nil {
+			return
+		}
+	}
 	for !b.closed {
 		gen := c.gen
 		if c.notice != nil || c.status == ClockWithdrawn || c.status == ClockDocumented {

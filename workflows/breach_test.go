@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
 
@@ -427,4 +430,34 @@ func TestBreachSubjectsExemptionUnderArt34(t *testing.T) {
 	assert.Equal(t, "encrypted", row.Exemption)
 	assert.Equal(t, "AES-256 at rest; the key was not on the laptop", row.ExemptionRationale)
 	assert.Contains(t, st.Steps[len(st.Steps)-3].Note, "not told individually under gdpr-art34-subjects: encrypted")
+}
+
+// A breach entered after its 72 hours have passed is escalated at once, but only once its
+// opening is recorded: the alarm records its clock against the breach's row in the register.
+func TestBreachEnteredLateEscalatesAfterItsOpeningIsRecorded(t *testing.T) {
+	w := newBreachWorld(t, breachAware.Add(100*time.Hour))
+	var mu sync.Mutex
+	var order []string
+	w.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		mu.Lock()
+		defer mu.Unlock()
+		order = append(order, info.ActivityType.Name+" started")
+	})
+	w.env.SetOnActivityCompletedListener(func(info *activity.Info, _ converter.EncodedValue, _ error) {
+		mu.Lock()
+		defer mu.Unlock()
+		order = append(order, info.ActivityType.Name+" completed")
+	})
+	w.update(t, breachAware.Add(101*time.Hour), workflows.UpdateBreachNotification, workflows.BreachNotification{Rule: "gdpr-art33-authority",
+		Actor: "dpo@salon", Reference: "BfDI-2026-120", LateReasons: "the breach came to light through the processor on day 4"}, "")
+	w.update(t, breachAware.Add(102*time.Hour), workflows.UpdateBreachClose, workflows.Decision{Actor: "dpo@salon", Reason: "documented"}, "")
+	w.env.ExecuteWorkflow(workflows.BreachWorkflow, breachInput("DE", breachAware))
+	w.result(t)
+
+	require.NotEmpty(t, w.alarmTimes("gdpr-art33-authority"), "the clock was past its limit when entered")
+	opened := slices.Index(order, "RecordBreach completed")
+	reminded := slices.Index(order, "RemindBreach started")
+	require.GreaterOrEqual(t, opened, 0, "%v", order)
+	require.GreaterOrEqual(t, reminded, 0, "%v", order)
+	assert.Less(t, opened, reminded, "the escalation waits for the opening's record: %v", order)
 }

@@ -36,6 +36,13 @@ func (s *stack) testBreachSubjects(t *testing.T) {
 	r = s.call(t, "", http.MethodPost, "/v1/breaches/"+id+"/assessment", tok("salon", "dpo"), map[string]any{"risk": "high", "rationale": "health data"})
 	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
 
+	// U+0000 deep in a finder's criteria: PostgreSQL could store it nowhere, so it is refused
+	// here rather than retried for ever by the workflow.
+	r = s.call(t, "", http.MethodPost, path, tok("salon", "dpo"), map[string]any{
+		"find": []any{map[string]any{"finder": "customers_with_health_notes", "params": map[string]any{"table": "notes\x00"}}}})
+	require.Equal(t, http.StatusBadRequest, r.status, "%s", r.body)
+	assert.Contains(t, r.json(t)["message"], "U+0000")
+
 	bad := []byte("email\nana@example.com\nnot-an-address\ndan@example.com,x1,Dan,extra\n,+44 7700 900123\n")
 	r = s.send(t, "", http.MethodPost, path, tok("salon", "dpo"), "text/csv", bad)
 	require.Equal(t, http.StatusUnprocessableEntity, r.status, "%s", r.body)

@@ -281,6 +281,10 @@ func (a *v1) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, code, msg)
 		return
 	}
+	if c.mediaType == "application/json" && holdsNUL(c.body) {
+		writeError(w, http.StatusBadRequest, "invalid_request", "the body holds the character U+0000, which no text field may contain")
+		return
+	}
 	r.Body = io.NopCloser(bytes.NewReader(c.body))
 	op.handle(w, r, c)
 }
@@ -393,6 +397,36 @@ type apiError struct {
 
 func writeError(w http.ResponseWriter, status int, code, msg string) {
 	writeJSON(w, status, apiError{Code: code, Message: msg})
+}
+
+// holdsNUL reports whether a JSON body has U+0000 in any string or key, nested objects included
+// (a finder's params, say): PostgreSQL stores it in neither text nor jsonb, so a workflow's write
+// of it would fail on every retry.
+func holdsNUL(body []byte) bool {
+	if !bytes.Contains(body, []byte(`\u0000`)) {
+		return false // JSON can carry U+0000 only escaped
+	}
+	var v any
+	if json.Unmarshal(body, &v) != nil {
+		return false
+	}
+	var walk func(any) bool
+	walk = func(v any) bool {
+		switch v := v.(type) {
+		case string:
+			return strings.ContainsRune(v, 0)
+		case []any:
+			return slices.ContainsFunc(v, walk)
+		case map[string]any:
+			for k, e := range v {
+				if strings.ContainsRune(k, 0) || walk(e) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return walk(v)
 }
 
 // decode reads a validated body into v; an empty body leaves v as it is.
