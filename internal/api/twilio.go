@@ -3,9 +3,11 @@ package api
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -38,8 +40,8 @@ type TwilioWebhook struct {
 	// Record is intake's consent path (Intake.RecordConsent).
 	Record func(ctx context.Context, c intake.Consent) error
 	// Delivered records the final status of a breach notice's text (store
-	// Notices.TextDelivered): event delivered or failed.
-	Delivered func(ctx context.Context, breachID string, seq int64, sid, event string, at time.Time) error
+	// Notices.TextDelivered) for a breach of one of tenants: event delivered or failed.
+	Delivered func(ctx context.Context, tenants []string, breachID string, seq int64, sid, event string, at time.Time) error
 	Log       *slog.Logger
 	Now       func() time.Time
 }
@@ -80,7 +82,10 @@ func (h *TwilioWebhook) status(w http.ResponseWriter, r *http.Request) {
 	if h.Now != nil {
 		now = h.Now
 	}
-	if err := h.Delivered(r.Context(), breach, seq, sid, event, now().UTC()); err != nil {
+	// Only the texts of the tenants this instance sends for: another tenant's Twilio account
+	// cannot settle them.
+	tenants := slices.Sorted(maps.Keys(h.Instances[r.PathValue("instance")].Config.Senders))
+	if err := h.Delivered(r.Context(), tenants, breach, seq, sid, event, now().UTC()); err != nil {
 		h.Log.Error("recording a breach notice text's delivery", "breach_id", breach, "error", err)
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "try again later")
 		return

@@ -30,8 +30,8 @@ func TestTwilioWebhookRefusals(t *testing.T) {
 		Log: slog.New(slog.DiscardHandler), Record: func(context.Context, intake.Consent) error {
 			t.Error("a refused webhook was recorded")
 			return nil
-		}, Delivered: func(_ context.Context, breach string, seq int64, sid, event string, _ time.Time) error {
-			delivered = append(delivered, fmt.Sprint(breach, " ", seq, " ", sid, " ", event))
+		}, Delivered: func(_ context.Context, tenants []string, breach string, seq int64, sid, event string, _ time.Time) error {
+			delivered = append(delivered, fmt.Sprint(tenants, " ", breach, " ", seq, " ", sid, " ", event))
 			return nil
 		}}
 	mux := http.NewServeMux()
@@ -77,7 +77,7 @@ func TestTwilioWebhookRefusals(t *testing.T) {
 			}
 		})
 	}
-	if want := []string{"B-1 7 SM0123456789abcdef0123456789abcdef delivered", "B-1 7 SM0123456789abcdef0123456789abcdef failed"}; !slices.Equal(delivered, want) {
+	if want := []string{"[salon] B-1 7 SM0123456789abcdef0123456789abcdef delivered", "[salon] B-1 7 SM0123456789abcdef0123456789abcdef failed"}; !slices.Equal(delivered, want) {
 		t.Errorf("deliveries recorded %q, want %q", delivered, want)
 	}
 }

@@ -114,8 +114,8 @@ func mountTwilio(s *Stack, mux *http.ServeMux) error {
 	// Mounted with no instance too: a call then gets the documented JSON 404.
 	in := &intake.Intake{Requests: s.Limited(), Store: s.Store, SigningKey: s.Cfg.Secrets.SigningKey.Value(), Log: s.Log}
 	api.MountTwilio(mux, &api.TwilioWebhook{Instances: instances, PublicURL: s.Cfg.HTTP.PublicURL, Record: in.RecordConsent, Log: s.Log,
-		Delivered: func(ctx context.Context, breachID string, seq int64, sid, event string, at time.Time) error {
-			return s.Store.Notices().TextDelivered(ctx, s.Store.Pool, breachID, seq, sid, event, at)
+		Delivered: func(ctx context.Context, tenants []string, breachID string, seq int64, sid, event string, at time.Time) error {
+			return s.Store.Notices().TextDelivered(ctx, s.Store.Pool, tenants, breachID, seq, sid, event, at)
 		}})
 	return nil
 }

@@ -158,17 +158,19 @@ func (n Notices) TextsLeft(ctx context.Context, breachID string) (int64, error) 
 // recipient seq of a breach's notice, with Twilio's SID: delivered or failed (undelivered),
 // which makes their notice final, so their phone is forgotten in the same write. A text still
 // claimed (its answer not recorded yet) is recorded sent with the SID: the callback proves it
-// was. A later event replaces an earlier one; an unknown text, one with another SID, or one
-// not sent, is ignored.
-func (Notices) TextDelivered(ctx context.Context, db Querier, breachID string, seq int64, sid, event string, at time.Time) error {
+// was. A later event replaces an earlier one; an unknown text, one with another SID, one not
+// sent, or one of a breach of a tenant not in tenants (those the calling instance serves) is
+// ignored.
+func (Notices) TextDelivered(ctx context.Context, db Querier, tenants []string, breachID string, seq int64, sid, event string, at time.Time) error {
 	_, err := db.Exec(ctx, `
 		WITH t AS (
 			UPDATE breach_notice_texts SET status = 'sent', sid = $3, done_at = coalesce(done_at, $5)
 			WHERE breach_id = $1 AND seq = $2 AND (status = 'claimed' OR (status = 'sent' AND sid = $3))
+				AND EXISTS (SELECT 1 FROM breaches b WHERE b.id = $1 AND b.tenant_id = ANY($6))
 			RETURNING seq)
 		UPDATE breach_recipients SET delivery = $4, delivery_at = $5, `+forget+`
 		WHERE breach_id = $1 AND seq IN (SELECT seq FROM t) AND channel = 'sms' AND (delivery_at IS NULL OR delivery_at <= $5)`,
-		breachID, seq, sid, event, at)
+		breachID, seq, sid, event, at, tenants)
 	if err != nil {
 		return fmt.Errorf("recording a delivery of a text of the notice of breach %s: %w", breachID, err)
 	}

@@ -180,6 +180,7 @@ func TestNoticeTextsAreClaimedOneByOne(t *testing.T) {
 // callback proves it was; one naming another SID, or a text not sent, is ignored.
 func TestTextDeliveryIsRecordedFromTheCallback(t *testing.T) {
 	ctx := context.Background()
+	salon := []string{"salon"} // the tenants of the instance the callback came through
 	s := testenv.Store(t)
 	n := s.Notices()
 	openBreach(t, s, "bd")
@@ -190,14 +191,15 @@ func TestTextDeliveryIsRecordedFromTheCallback(t *testing.T) {
 	require.Len(t, ts, 2)
 	require.NoError(t, n.SettleText(ctx, "bd", 2, store.BatchSent, "SM2", "", time.Now()))
 
-	require.NoError(t, n.TextDelivered(ctx, s.Pool, "bd", 1, "SM1", "delivered", time.Now()), "before its answer was recorded")
-	require.NoError(t, n.TextDelivered(ctx, s.Pool, "bd", 2, "SM-other", "delivered", time.Now()), "another SID")
-	require.NoError(t, n.TextDelivered(ctx, s.Pool, "bd", 3, "SM3", "failed", time.Now()), "never claimed")
+	require.NoError(t, n.TextDelivered(ctx, s.Pool, salon, "bd", 1, "SM1", "delivered", time.Now()), "before its answer was recorded")
+	require.NoError(t, n.TextDelivered(ctx, s.Pool, salon, "bd", 2, "SM-other", "delivered", time.Now()), "another SID")
+	require.NoError(t, n.TextDelivered(ctx, s.Pool, salon, "bd", 3, "SM3", "failed", time.Now()), "never claimed")
+	require.NoError(t, n.TextDelivered(ctx, s.Pool, []string{"studio"}, "bd", 2, "SM2", "failed", time.Now()), "through another tenant's instance")
 	require.NoError(t, n.SettleText(ctx, "bd", 1, store.BatchSent, "SM1", "", time.Now()), "the late answer")
 	p, err := n.Progress(ctx, "bd")
 	require.NoError(t, err)
 	assert.Equal(t, store.NoticeProgress{Recipients: 3, Pending: 1, Sent: 2, Delivered: 1, Forgotten: 1, Texts: 3, Texted: 2}, p)
-	require.NoError(t, n.TextDelivered(ctx, s.Pool, "bd", 2, "SM2", "failed", time.Now()))
+	require.NoError(t, n.TextDelivered(ctx, s.Pool, salon, "bd", 2, "SM2", "failed", time.Now()))
 	p, err = n.Progress(ctx, "bd")
 	require.NoError(t, err)
 	assert.EqualValues(t, 1, p.Bounced)
