@@ -115,7 +115,7 @@ func TestForgetSubjectClearsSentBreachNoticeAddresses(t *testing.T) {
 		_, err := st.Breaches().Open(ctx, st.Pool, store.BreachRow{ID: b.id, TenantID: b.tenant, Title: "Stolen laptop", Status: "open",
 			AwareAt: now, OpenedBy: "dpo", OpenedAt: now, UpdatedAt: now})
 		require.NoError(t, err)
-		_, err = notices.AddRecipients(ctx, b.id, "csv", []store.Recipient{{Email: "Ada@Example.com", Name: "Ada"}, {Email: "bob@example.com"}})
+		_, err = notices.AddRecipients(ctx, "", b.id, "csv", []store.Recipient{{Email: "Ada@Example.com", Name: "Ada"}, {Email: "bob@example.com"}})
 		require.NoError(t, err)
 		if b.sent {
 			_, err = notices.Claim(ctx, b.id, 1, 1, 10, now)

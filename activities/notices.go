@@ -106,7 +106,7 @@ func (a *Activities) LoadFound(ctx context.Context, f FoundSubjects) (Loaded, er
 			rs = append(rs, store.Recipient{Email: addr, Phone: tel})
 		}
 	}
-	if out.Added, err = a.Store.Notices().AddRecipients(ctx, f.BreachID, f.Connector, rs); err != nil {
+	if out.Added, err = a.Store.Notices().AddRecipients(ctx, a.SigningKey, f.BreachID, f.Connector, rs); err != nil {
 		return out, err
 	}
 	return out, nil

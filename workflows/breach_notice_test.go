@@ -46,7 +46,7 @@ func newNoticeWorld(t *testing.T, people int) *noticeWorld {
 	for i := range people {
 		rs = append(rs, store.Recipient{Email: fmt.Sprintf("person%05d@example.com", i)})
 	}
-	added, err := w.st.Notices().AddRecipients(ctx, w.breach, "csv", rs)
+	added, err := w.st.Notices().AddRecipients(ctx, "", w.breach, "csv", rs)
 	require.NoError(t, err)
 	require.EqualValues(t, people, added)
 	mg, err := mail.NewMailgun(mail.Config{Domain: "mg.salon.example", APIKey: "key-notice", APIBase: w.mailgun.URL(), From: "privacy@mg.salon.example"})

@@ -67,7 +67,7 @@ connectors:
 		w.phones = append(w.phones, p)
 		rs = append(rs, store.Recipient{Phone: p})
 	}
-	added, err := w.st.Notices().AddRecipients(context.Background(), w.breach, "csv", rs)
+	added, err := w.st.Notices().AddRecipients(context.Background(), "", w.breach, "csv", rs)
 	require.NoError(t, err)
 	require.EqualValues(t, phones, added)
 	return w

@@ -79,7 +79,7 @@ func (s *Service) Notify(ctx context.Context, tenant, id string, n Subjects) (wo
 				return st, fmt.Errorf("%w: notice run %d is still sending; upload once it is done", ErrRejected, r.Run)
 			}
 		}
-		if arg.Uploaded, err = s.Store.Notices().AddRecipients(ctx, id, "upload", rs); err != nil {
+		if arg.Uploaded, err = s.Store.Notices().AddRecipients(ctx, s.Cfg.Secrets.SigningKey.Value(), id, "upload", rs); err != nil {
 			return st, err
 		}
 		if arg.Uploaded == 0 {

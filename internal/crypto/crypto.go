@@ -24,6 +24,20 @@ func SubjectHash(key, tenant, email, phone, customerID string) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
+// RecipientKey is how a breach's notice knows a person it listed once their address is
+// forgotten: an HMAC-SHA256, under a key derived from the deployment's, of the breach and the
+// lower-cased email, else "tel:" and the E.164 phone. Keyed, so nobody holding the register
+// can test a guessed address against it.
+func RecipientKey(signingKey, breachID, email, phone string) []byte {
+	addr := "tel:" + phone
+	if email != "" {
+		addr = strings.ToLower(email)
+	}
+	m := hmac.New(sha256.New, DeriveKey([]byte(signingKey), "lethe breach recipient v1"))
+	m.Write([]byte(breachID + "\x00" + addr))
+	return m.Sum(nil)
+}
+
 // DeriveKey is the key for one purpose ("lethe myaccount csrf v1"), derived from the
 // deployment's signing key, so a value signed for one use is never accepted as another.
 func DeriveKey(signingKey []byte, purpose string) []byte {

@@ -85,7 +85,7 @@ func runNoticeBench(tb testing.TB, people int) noticeFigures {
 		rs[i] = store.Recipient{Seq: int64(i + 1), Email: fmt.Sprintf("person%07d@bench.example", i+1)}
 	}
 	start := time.Now()
-	added, err := s.Deps.Store.Notices().AddRecipients(ctx, id, "upload", rs)
+	added, err := s.Deps.Store.Notices().AddRecipients(ctx, s.Cfg.Secrets.SigningKey.Value(), id, "upload", rs)
 	require.NoError(tb, err)
 	require.EqualValues(tb, people, added)
 	tb.Logf("listed %d people in %s", people, time.Since(start).Round(time.Millisecond))

@@ -8,6 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/lethe-privacy/lethe/internal/crypto"
 )
 
 // Notices holds the people a breach is notified to under Art. 34 and the batches their notice
@@ -69,19 +71,21 @@ type NoticeProgress struct {
 
 // AddRecipients adds people to a breach's notice, after those already there, and returns how
 // many were new: a person already listed (by email, in any case, even once their address was
-// forgotten) is not listed twice.
-func (n Notices) AddRecipients(ctx context.Context, breachID, source string, rs []Recipient) (int64, error) {
+// forgotten) is not listed twice. signingKey keys their address_key (crypto.RecipientKey).
+func (n Notices) AddRecipients(ctx context.Context, signingKey, breachID, source string, rs []Recipient) (int64, error) {
 	var added int64
 	err := pgx.BeginFunc(ctx, n.pool, func(tx pgx.Tx) error {
 		// One writer at a time per breach: the order numbers follow on.
 		if err := lockBreach(ctx, tx, breachID); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE new_recipients (ord bigint, email text, phone text, name text) ON COMMIT DROP`); err != nil {
+		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE new_recipients (ord bigint, email text, phone text, name text, key bytea) ON COMMIT DROP`); err != nil {
 			return err
 		}
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"new_recipients"}, []string{"ord", "email", "phone", "name"},
-			pgx.CopyFromSlice(len(rs), func(i int) ([]any, error) { return []any{int64(i), rs[i].Email, rs[i].Phone, rs[i].Name}, nil }))
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"new_recipients"}, []string{"ord", "email", "phone", "name", "key"},
+			pgx.CopyFromSlice(len(rs), func(i int) ([]any, error) {
+				return []any{int64(i), rs[i].Email, rs[i].Phone, rs[i].Name, crypto.RecipientKey(signingKey, breachID, rs[i].Email, rs[i].Phone)}, nil
+			}))
 		if err != nil {
 			return err
 		}
@@ -90,8 +94,9 @@ func (n Notices) AddRecipients(ctx context.Context, breachID, source string, rs 
 			SELECT $1, (SELECT coalesce(max(seq), 0) FROM breach_recipients WHERE breach_id = $1) + row_number() OVER (ORDER BY ord),
 				nullif(email, ''), phone, name, $2, key, CASE WHEN email = '' THEN 'sms' ELSE 'email' END
 			FROM (SELECT DISTINCT ON (key) ord, email, phone, name, key
-				FROM (SELECT *, `+addressKey+` AS key FROM new_recipients) keyed
+				FROM new_recipients keyed
 				WHERE NOT EXISTS (SELECT 1 FROM breach_recipients r WHERE r.breach_id = $1 AND r.address_key = keyed.key)
+					AND NOT EXISTS (SELECT 1 FROM breach_recipients r WHERE r.breach_id = $1 AND r.address_key = `+legacyAddressKey+`)
 				ORDER BY key, ord) fresh
 			ORDER BY ord`, breachID, source)
 		added = tag.RowsAffected()
@@ -103,10 +108,10 @@ func (n Notices) AddRecipients(ctx context.Context, breachID, source string, rs 
 	return added, nil
 }
 
-// addressKey is the SQL for a recipient's address_key: a SHA-256 of the breach ($1) and the
-// lower-cased email, or "tel:" and the E.164 phone of someone told by text, so the same person
-// is known after their address is forgotten.
-const addressKey = `sha256(convert_to($1 || ':' || coalesce(nullif(lower(email), ''), 'tel:' || phone), 'UTF8'))`
+// legacyAddressKey is the SQL of the unkeyed address_key that people listed before keyed ones
+// (crypto.RecipientKey) still carry: a SHA-256 of the breach ($1) and the lower-cased email,
+// or "tel:" and the phone. Checked too, so nobody listed then is listed, and told, again.
+const legacyAddressKey = `sha256(convert_to($1 || ':' || coalesce(nullif(lower(keyed.email), ''), 'tel:' || keyed.phone), 'UTF8'))`
 
 func lockBreach(ctx context.Context, tx pgx.Tx, breachID string) error {
 	var id string

@@ -2,7 +2,10 @@ package store_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
+	"github.com/jackc/pgx/v5"
+	"github.com/lethe-privacy/lethe/internal/crypto"
 	"testing"
 	"time"
 
@@ -26,7 +29,7 @@ func TestNoticeAddressesAreForgottenOnceFinal(t *testing.T) {
 	for i := range 30 {
 		rs = append(rs, store.Recipient{Email: fmt.Sprintf("Person%02d@example.com", i), Phone: "+4917000000", Name: "P"})
 	}
-	added, err := n.AddRecipients(ctx, "b", "csv", rs)
+	added, err := n.AddRecipients(ctx, "", "b", "csv", rs)
 	require.NoError(t, err)
 	require.EqualValues(t, 30, added)
 
@@ -76,7 +79,7 @@ func TestNoticeAddressesAreForgottenOnceFinal(t *testing.T) {
 	for i := range rs {
 		rs[i].Email = fmt.Sprintf("person%02d@EXAMPLE.com", i)
 	}
-	added, err = n.AddRecipients(ctx, "b", "csv", rs)
+	added, err = n.AddRecipients(ctx, "", "b", "csv", rs)
 	require.NoError(t, err)
 	assert.Zero(t, added)
 	rest, err := n.Claim(ctx, "b", 1, 3, 100, time.Now())
@@ -96,10 +99,10 @@ func TestNoticeTextsAreClaimedOneByOne(t *testing.T) {
 	openBreach(t, s, "bt")
 	rs := []store.Recipient{{Email: "a@example.com", Phone: "+447700900001"}, {Phone: "+447700900002"}, {Email: "b@example.com"},
 		{Phone: "+447700900003"}, {Phone: "+447700900002"}, {Phone: "+447700900004"}, {Phone: "+447700900005"}}
-	added, err := n.AddRecipients(ctx, "bt", "csv", rs)
+	added, err := n.AddRecipients(ctx, "", "bt", "csv", rs)
 	require.NoError(t, err)
 	require.EqualValues(t, 6, added, "the same phone twice is one person")
-	again, err := n.AddRecipients(ctx, "bt", "csv", []store.Recipient{{Phone: "+447700900003"}, {Phone: "+447700900001"}})
+	again, err := n.AddRecipients(ctx, "", "bt", "csv", []store.Recipient{{Phone: "+447700900003"}, {Phone: "+447700900001"}})
 	require.NoError(t, err)
 	assert.EqualValues(t, 1, again, "a listed phone-only person is not listed again; the email person's phone is no key")
 
@@ -184,7 +187,7 @@ func TestTextDeliveryIsRecordedFromTheCallback(t *testing.T) {
 	s := testenv.Store(t)
 	n := s.Notices()
 	openBreach(t, s, "bd")
-	_, err := n.AddRecipients(ctx, "bd", "csv", []store.Recipient{{Phone: "+447700900001"}, {Phone: "+447700900002"}, {Phone: "+447700900003"}})
+	_, err := n.AddRecipients(ctx, "", "bd", "csv", []store.Recipient{{Phone: "+447700900001"}, {Phone: "+447700900002"}, {Phone: "+447700900003"}})
 	require.NoError(t, err)
 	ts, err := n.ClaimTexts(ctx, "bd", 1, 1, 2, time.Now())
 	require.NoError(t, err)
@@ -211,4 +214,35 @@ func openBreach(t *testing.T, s *store.Store, id string) {
 	_, err := s.Breaches().Open(context.Background(), s.Pool, store.BreachRow{ID: id, TenantID: "salon", Title: "Stolen laptop", Status: "open",
 		AwareAt: time.Now(), OpenedBy: "dpo", OpenedAt: time.Now()})
 	require.NoError(t, err)
+}
+
+// A recipient's address_key is keyed with the deployment's key, so the register cannot be
+// tested with a guessed address; people listed before, under the unkeyed SHA-256, are still
+// known and not listed (and told) again.
+func TestRecipientKeysAreKeyedAndKnowEarlierOnes(t *testing.T) {
+	ctx := context.Background()
+	s := testenv.Store(t)
+	n := s.Notices()
+	openBreach(t, s, "bk")
+	const key = "deployment-signing-key-0123456789"
+	added, err := n.AddRecipients(ctx, key, "bk", "csv", []store.Recipient{{Email: "Ada@Example.com"}, {Phone: "+447700900009"}})
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, added)
+	var keys [][]byte
+	rows, err := s.Pool.Query(ctx, `SELECT address_key FROM breach_recipients WHERE breach_id = 'bk' ORDER BY seq`)
+	require.NoError(t, err)
+	keys, err = pgx.CollectRows(rows, pgx.RowTo[[]byte])
+	require.NoError(t, err)
+	plain := sha256.Sum256([]byte("bk:ada@example.com"))
+	assert.NotEqual(t, plain[:], keys[0], "not the unkeyed hash")
+	assert.Equal(t, crypto.RecipientKey(key, "bk", "ada@example.com", ""), keys[0])
+	assert.Equal(t, crypto.RecipientKey(key, "bk", "", "+447700900009"), keys[1])
+
+	// Bea was listed before keys, and her address has since been forgotten.
+	legacy := sha256.Sum256([]byte("bk:bea@example.com"))
+	_, err = s.Pool.Exec(ctx, `INSERT INTO breach_recipients (breach_id, seq, email, source, address_key, forgotten_at) VALUES ('bk', 3, NULL, 'csv', $1, now())`, legacy[:])
+	require.NoError(t, err)
+	added, err = n.AddRecipients(ctx, key, "bk", "csv", []store.Recipient{{Email: "BEA@example.com"}, {Email: "ada@EXAMPLE.com"}, {Email: "cy@example.com"}})
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, added, "only Cy is new")
 }
