@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -23,34 +21,17 @@ import (
 )
 
 const (
-	twilioAccount = "AC0123456789abcdef0123456789abcdef"
-	twilioToken   = "stand-in-auth-token"
-	twilioSender  = "+15005550006"
+	twilioAccount = twiliostandin.TestAccount
+	twilioToken   = twiliostandin.TestToken
+	twilioSender  = twiliostandin.TestSender
 )
 
 // textingActivities are activities whose salon texts through an sms instance on tw.
 func textingActivities(t *testing.T, tw *twiliostandin.Server) *activities.Activities {
 	t.Helper()
 	a, _, _ := newActivities(t)
-	path := filepath.Join(t.TempDir(), "lethe.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(`
-kafka: {brokers: ["k:9092"]}
-database: {url: "postgres://lethe@localhost/lethe"}
-tenants:
-  - {id: salon, name: Salon Example, regime: gdpr, dpo_email: dpo@salon.example, sms: salon-sms}
-connectors:
-  - name: salon-sms
-    type: sms
-    tenants: [salon]
-    config: {account_sid: `+twilioAccount+`, auth_token_env: TWILIO_TOKEN, base_url: "`+tw.URL()+`", senders: {salon: {from: "`+twilioSender+`"}}}
-`), 0o600))
-	t.Setenv("TWILIO_TOKEN", twilioToken) // read when the instance opens, as in the worker
-	cfg, err := config.LoadFrom(path, func(k string) (string, bool) {
-		v, ok := map[string]string{"TWILIO_TOKEN": twilioToken, "LETHE_SIGNING_KEY": "0123456789abcdef0123456789abcdef"}[k]
-		return v, ok
-	})
-	require.NoError(t, err)
-	a.Texts = texts.New(&cfg)
+	cfg := twiliostandin.SalonConfig(t, tw)
+	a.Texts = texts.New(cfg)
 	t.Cleanup(func() { _ = a.Texts.Close() })
 	a.Tenants = map[string]config.Tenant{"salon": cfg.Tenants[0]}
 	a.Codes = &identity.Codes{Pool: a.Store.Pool, Key: []byte("activities-test-signing-key")}

@@ -3,8 +3,6 @@ package workflows_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/lethe-privacy/lethe/activities"
-	"github.com/lethe-privacy/lethe/internal/config"
 	"github.com/lethe-privacy/lethe/internal/mail"
 	"github.com/lethe-privacy/lethe/internal/store"
 	"github.com/lethe-privacy/lethe/internal/texts"
@@ -22,9 +19,9 @@ import (
 )
 
 const (
-	twilioAccount = "AC0123456789abcdef0123456789abcdef"
-	twilioToken   = "notice-twilio-token"
-	twilioSender  = "+15005550006"
+	twilioAccount = twiliostandin.TestAccount
+	twilioToken   = twiliostandin.TestToken
+	twilioSender  = twiliostandin.TestSender
 )
 
 // textWorld is noticeWorld with people known only by a phone, texted through the salon's sms
@@ -40,25 +37,8 @@ func newTextWorld(t *testing.T, emails, phones int) *textWorld {
 	t.Helper()
 	w := &textWorld{noticeWorld: newNoticeWorld(t, emails), twilio: twiliostandin.New(twilioAccount, twilioToken)}
 	t.Cleanup(w.twilio.Stop)
-	path := filepath.Join(t.TempDir(), "lethe.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(`
-kafka: {brokers: ["k:9092"]}
-database: {url: "postgres://lethe@localhost/lethe"}
-tenants:
-  - {id: salon, name: Salon Example, regime: gdpr, dpo_email: dpo@salon.example, sms: salon-sms}
-connectors:
-  - name: salon-sms
-    type: sms
-    tenants: [salon]
-    config: {account_sid: `+twilioAccount+`, auth_token_env: TWILIO_TOKEN, base_url: "`+w.twilio.URL()+`", senders: {salon: {from: "`+twilioSender+`"}}}
-`), 0o600))
-	t.Setenv("TWILIO_TOKEN", twilioToken)
-	cfg, err := config.LoadFrom(path, func(k string) (string, bool) {
-		v, ok := map[string]string{"TWILIO_TOKEN": twilioToken, "LETHE_SIGNING_KEY": "0123456789abcdef0123456789abcdef"}[k]
-		return v, ok
-	})
-	require.NoError(t, err)
-	w.sender = texts.New(&cfg)
+	cfg := twiliostandin.SalonConfig(t, w.twilio)
+	w.sender = texts.New(cfg)
 	t.Cleanup(func() { _ = w.sender.Close() })
 	w.acts.Texts = w.sender
 	var rs []store.Recipient

@@ -43,17 +43,7 @@ func TestBreachNoticeReachesTenThousandOnceAcrossAWorkerKill(t *testing.T) {
 	sentAtKill := s.Standin.Messages()
 	s.start("worker")
 
-	var st workflows.BreachState
-	var err error
-	for {
-		st, err = svc.Get(ctx, "salon", id)
-		require.NoError(t, err)
-		if len(st.Notices) == 1 && st.Notices[0].Status != workflows.NoticeRunning {
-			break
-		}
-		require.False(t, time.Now().After(deadline), "the notice run never ended: %+v", st.Notices)
-		time.Sleep(100 * time.Millisecond) // polling the register, not waiting out a timer
-	}
+	st := awaitNoticeRun(t, svc, id, deadline)
 	require.Equal(t, workflows.NoticeDone, st.Notices[0].Status, st.Notices[0].Error)
 	t.Logf("batches sent before the kill: %d of %d; resolved from Mailgun's events: %d", sentAtKill, s.Standin.Messages(), st.Notices[0].Progress.Resolved)
 	assert.Less(t, sentAtKill, 10, "the kill came mid-way")
@@ -114,4 +104,19 @@ func (s *stack) notifyEveryCustomer(consequences string) string {
 		{Finder: "customers_created_between", Params: map[string]any{"from": "1900-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z"}}}})
 	require.NoError(s.t, err)
 	return id
+}
+
+// awaitNoticeRun polls the register until the breach's one notice run has ended, and returns
+// the breach as it then stands.
+func awaitNoticeRun(t *testing.T, svc *breaches.Service, id string, deadline time.Time) workflows.BreachState {
+	t.Helper()
+	for {
+		st, err := svc.Get(context.Background(), "salon", id)
+		require.NoError(t, err)
+		if len(st.Notices) == 1 && st.Notices[0].Status != workflows.NoticeRunning {
+			return st
+		}
+		require.False(t, time.Now().After(deadline), "the notice run never ended: %+v", st.Notices)
+		time.Sleep(50 * time.Millisecond) // polling the register, not waiting out a timer
+	}
 }

@@ -95,16 +95,7 @@ func TestBreachNoticeTextsPhoneOnlyPeopleOnceAcrossAWorkerKill(t *testing.T) {
 		firstText = time.Now()
 	}
 
-	var st workflows.BreachState
-	for {
-		st, err = svc.Get(ctx, "salon", id)
-		require.NoError(t, err)
-		if len(st.Notices) == 1 && st.Notices[0].Status != workflows.NoticeRunning {
-			break
-		}
-		require.False(t, time.Now().After(deadline), "the notice run never ended: %+v", st.Notices)
-		time.Sleep(50 * time.Millisecond) // polling the register, not waiting out a timer
-	}
+	st := awaitNoticeRun(t, svc, id, deadline)
 	lastText := time.Now()
 	run := st.Notices[0]
 	require.Equal(t, workflows.NoticeDone, run.Status, run.Error)
