@@ -40,7 +40,8 @@ func (s *stack) testBreachSubjects(t *testing.T) {
 	// here rather than retried for ever by the workflow.
 	r = s.call(t, "", http.MethodPost, path, tok("salon", "dpo"), map[string]any{
 		"find": []any{map[string]any{"finder": "customers_with_health_notes", "params": map[string]any{"table": "notes\x00"}}}})
-	require.Equal(t, http.StatusBadRequest, r.status, "%s", r.body)
+	require.Equal(t, http.StatusUnprocessableEntity, r.status, "%s", r.body)
+	assert.Equal(t, "invalid_text", r.json(t)["code"])
 	assert.Contains(t, r.json(t)["message"], "U+0000")
 
 	bad := []byte("email\nana@example.com\nnot-an-address\ndan@example.com,x1,Dan,extra\n,+44 7700 900123\n")

@@ -282,7 +282,8 @@ func (a *v1) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if c.mediaType == "application/json" && holdsNUL(c.body) {
-		writeError(w, http.StatusBadRequest, "invalid_request", "the body holds the character U+0000, which no text field may contain")
+		// Valid JSON the schema cannot rule out (free-form params, changes): 422, not 400.
+		writeError(w, http.StatusUnprocessableEntity, "invalid_text", "the body holds the character U+0000, which no text field may contain")
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(c.body))
