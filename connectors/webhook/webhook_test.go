@@ -194,4 +194,3 @@ func TestPrivateEndpointIsRefused(t *testing.T) {
 		t.Fatalf("Erase = %v (%d hits), want a permanent refusal before any request", err, hits.Load())
 	}
 }
-
