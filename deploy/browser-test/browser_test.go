@@ -287,12 +287,7 @@ func (s *session) html() string {
 	ctx, cancel := context.WithTimeout(s.ctx, time.Minute)
 	defer cancel()
 	// Through chromedp's own query: a direct DOM.getDocument would renumber the nodes it tracks.
-	// A page that has just replaced the one before may still swap its document under the
-	// query (CDP -32000, no such node or context): asked again, it answers.
-	doc, err := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("html")))
-	for try := 0; err != nil && strings.Contains(err.Error(), "-32000") && try < 5; try++ {
-		doc, err = chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("html")))
-	}
+	doc, err := duringSwap(func() (string, error) { return chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("html"))) })
 	if err != nil {
 		s.t.Fatalf("reading the page: %v", err)
 	}
@@ -303,14 +298,28 @@ func (s *session) html() string {
 // location is the address of the page shown, from the tab's history (no page script needed).
 func (s *session) location() string {
 	s.t.Helper()
-	h, err := chromedp.Run(s.ctx, func(ctx context.Context, _ *chromedp.Target) (*page.GetNavigationHistoryResult, error) {
-		r, err := chromedp.Call(ctx, page.GetNavigationHistory, cdp.Empty{})
-		return &r, err
+	h, err := duringSwap(func() (*page.GetNavigationHistoryResult, error) {
+		return chromedp.Run(s.ctx, func(ctx context.Context, _ *chromedp.Target) (*page.GetNavigationHistoryResult, error) {
+			r, err := chromedp.Call(ctx, page.GetNavigationHistory, cdp.Empty{})
+			return &r, err
+		})
 	})
 	if err != nil {
 		s.t.Fatalf("reading the location: %v", err)
 	}
 	return h.Entries[h.CurrentIndex].URL
+}
+
+// duringSwap asks again while a page that has just replaced the one before is still swapping
+// its document or target under the question (CDP -32000: no such node, context or attached
+// page); asked again, it answers.
+func duringSwap[T any](ask func() (T, error)) (T, error) {
+	v, err := ask()
+	for try := 0; err != nil && strings.Contains(err.Error(), "-32000") && try < 20; try++ {
+		<-time.After(25 * time.Millisecond)
+		v, err = ask()
+	}
+	return v, err
 }
 
 // shot saves the page at every viewport, then returns to the phone, where the walk happens.
