@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"go.temporal.io/sdk/client"
+
 	"github.com/lethe-privacy/lethe/connectors/exportstore"
 	"github.com/lethe-privacy/lethe/internal/bus"
 	"github.com/lethe-privacy/lethe/internal/config"
@@ -22,7 +24,9 @@ import (
 type Activities struct {
 	Store *store.Store
 	Bus   *bus.Bus
-	Mail  mail.Sender
+	// Temporal starts the workflows a step starts to run later (StartExportExpiry).
+	Temporal client.Client
+	Mail     mail.Sender
 	// Batch sends a breach's notice to the people affected, up to mail.MaxBatch a call.
 	Batch mail.BatchSender
 	// NoticeSettle is how long a notice batch whose send went unanswered waits for Mailgun's

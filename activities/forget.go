@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"go.temporal.io/sdk/client"
 
 	"github.com/lethe-privacy/lethe/internal/store"
 )
@@ -17,6 +19,24 @@ type ExportExpiry struct {
 	RequestID string
 	TenantID  string
 }
+
+// ExportExpiryInput is the input of the workflow that deletes one completed request's export
+// when it expires (workflows.ExportExpiryWorkflow).
+type ExportExpiryInput struct {
+	RequestID string
+	TenantID  string
+	ExpiresAt time.Time
+}
+
+// ExportExpiryStart asks StartExportExpiry to start that workflow on TaskQueue.
+type ExportExpiryStart struct {
+	ExportExpiryInput
+	TaskQueue string
+}
+
+// ExportExpiryWorkflow is the name workflows.ExportExpiryWorkflow is registered under (this
+// package cannot import workflows, which imports it).
+const ExportExpiryWorkflow = "ExportExpiryWorkflow"
 
 // workingStatuses are those of a verified request whose work still needs the subject's
 // identifiers (the workflow's statuses; workflows imports this package, not the reverse).
@@ -110,6 +130,20 @@ func (a *Activities) ExpireExport(ctx context.Context, e ExportExpiry) error {
 		return a.auditIn(ctx, tx, e.RequestID+":export-expired", e.TenantID, "lethe", "request.export_expired", e.RequestID,
 			map[string]any{"export_files": n})
 	})
+}
+
+// StartExportExpiry starts the export's expiry workflow with a start delay that ends when the
+// export expires: Temporal keeps the timer, and the workflow runs its first task only then. Its
+// ID is the request ID + "-export-expiry"; started again (a retried step) while it waits, the
+// start finds it and changes nothing.
+func (a *Activities) StartExportExpiry(ctx context.Context, s ExportExpiryStart) error {
+	_, err := a.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: s.RequestID + "-export-expiry", TaskQueue: s.TaskQueue, StartDelay: max(s.ExpiresAt.Sub(a.now()), 0),
+	}, ExportExpiryWorkflow, s.ExportExpiryInput)
+	if err != nil {
+		return fmt.Errorf("starting the expiry of the export of request %s: %w", s.RequestID, err)
+	}
+	return nil
 }
 
 // exportPrefix is where a request's files go: the connectors' files and the package.

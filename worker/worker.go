@@ -6,6 +6,7 @@ package worker
 import (
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/lethe-privacy/lethe/activities"
 	"github.com/lethe-privacy/lethe/workflows"
@@ -23,7 +24,8 @@ func New(c client.Client, taskQueue string, acts *activities.Activities) sdkwork
 func Register(r sdkworker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflow(workflows.SelfCheckWorkflow)
 	r.RegisterWorkflow(workflows.RequestWorkflow)
-	r.RegisterWorkflow(workflows.ExportExpiryWorkflow)
+	// By the name StartExportExpiry starts it under (its function's name, as before).
+	r.RegisterWorkflowWithOptions(workflows.ExportExpiryWorkflow, workflow.RegisterOptions{Name: activities.ExportExpiryWorkflow})
 	r.RegisterWorkflow(workflows.BreachWorkflow)
 	r.RegisterWorkflow(workflows.BreachNoticeWorkflow)
 	r.RegisterWorkflow(workflows.NoticeForgetWorkflow)

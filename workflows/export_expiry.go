@@ -11,17 +11,14 @@ import (
 )
 
 // ExportExpiryInput starts the expiry of one completed request's export.
-type ExportExpiryInput struct {
-	RequestID string
-	TenantID  string
-	ExpiresAt time.Time
-}
+type ExportExpiryInput = activities.ExportExpiryInput
 
 // ExportExpiryWorkflow deletes a completed request's export (the ZIP and the connectors'
-// files) when it expires. The request workflow starts it as an abandoned child as it
-// completes: a durable timer per export, like every other deadline in Lethe, without keeping
-// the request itself open for a month or scanning the store on a schedule. Its ID is the
-// request ID + "-export-expiry", so it exists once per request.
+// files) when it expires. The request workflow has it started, as it completes, with a start
+// delay that ends at the expiry (activities.StartExportExpiry; older runs started it as an
+// abandoned child that slept): a durable timer per export, like every other deadline in Lethe,
+// without keeping the request itself open for a month or scanning the store on a schedule. Its
+// ID is the request ID + "-export-expiry", so it exists once per request.
 func ExportExpiryWorkflow(ctx workflow.Context, in ExportExpiryInput) error {
 	if wait := in.ExpiresAt.Sub(workflow.Now(ctx)); wait > 0 {
 		if err := workflow.Sleep(ctx, wait); err != nil {
@@ -37,9 +34,15 @@ func ExportExpiryWorkflow(ctx workflow.Context, in ExportExpiryInput) error {
 	return workflow.ExecuteActivity(ctx, a.ExpireExport, activities.ExportExpiry{RequestID: in.RequestID, TenantID: in.TenantID}).Get(ctx, nil)
 }
 
-// expireExport starts the export's expiry and waits until the child runs, so that it
-// outlives the request workflow that is about to complete.
+// expireExport starts the export's expiry, to run when it is due, and waits until it is
+// started, so that it outlives the request workflow that is about to complete.
 func (r *request) expireExport(ctx workflow.Context) error {
+	if r.current {
+		return r.step(ctx, recordOptions, a.StartExportExpiry, activities.ExportExpiryStart{
+			ExportExpiryInput: ExportExpiryInput{RequestID: r.in.RequestID, TenantID: r.in.TenantID, ExpiresAt: workflow.Now(ctx).Add(r.in.Policy.ExportExpiry)},
+			TaskQueue:         workflow.GetInfo(ctx).TaskQueueName,
+		}).Get(ctx, nil)
+	}
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 		WorkflowID:        r.in.RequestID + "-export-expiry",
 		ParentClosePolicy: enums.PARENT_CLOSE_POLICY_ABANDON,

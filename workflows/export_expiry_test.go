@@ -21,21 +21,30 @@ import (
 )
 
 // A completed access request hands its export to the expiry, after the completion notice, for
-// the tenant's period; an erasure has no export to expire.
+// the tenant's period, on its own task queue; an erasure has no export to expire.
+// (internal/e2e finds the delayed expiry workflow on the real Temporal server.)
 func TestCompletedRequestStartsItsExportExpiry(t *testing.T) {
 	w := newWorld(t)
 	w.env.SetStartTime(received)
 	in := input(domain.TypeAccess)
 	in.Policy.ExportExpiry = 7 * 24 * time.Hour
 	w.env.ExecuteWorkflow(workflows.RequestWorkflow, in)
-	require.Equal(t, domain.StatusCompleted, w.result(t).Status)
-	require.Contains(t, w.log, "expire-export")
-	require.Less(t, indexOf(w.log, "notice:completion"), indexOf(w.log, "expire-export"))
+	st := w.result(t)
+	require.Equal(t, domain.StatusCompleted, st.Status)
+	require.Less(t, indexOf(w.log, "notice:completion"), indexOf(w.log, "start-export-expiry"))
+	require.Len(t, w.expiries, 1)
+	e := w.expiries[0]
+	require.Equal(t, in.RequestID, e.RequestID)
+	require.Equal(t, in.TenantID, e.TenantID)
+	require.NotEmpty(t, e.TaskQueue)
+	// The test environment's clock has not moved: the request completed at its start time.
+	require.WithinDuration(t, received.Add(7*24*time.Hour), e.ExpiresAt, time.Minute)
+	require.NotContains(t, w.log, "expire-export", "the request's run deletes nothing itself")
 
 	w = newWorld(t)
 	w.env.ExecuteWorkflow(workflows.RequestWorkflow, input(domain.TypeErasure))
 	require.Equal(t, domain.StatusCompleted, w.result(t).Status)
-	require.NotContains(t, w.log, "expire-export")
+	require.Empty(t, w.expiries)
 }
 
 func indexOf(list []string, s string) int {

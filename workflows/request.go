@@ -106,6 +106,8 @@ type request struct {
 	preflight *slackmsg.Preflight
 	// localSteps runs the recording steps as local activities (see step).
 	localSteps bool
+	// current is a run from version request-2026-12 on (see since).
+	current bool
 
 	dueChanged workflow.Channel
 	due        time.Time
@@ -139,7 +141,8 @@ func (r *request) run(ctx workflow.Context) (domain.RequestState, error) {
 		return r.state, temporal.NewNonRetryableApplicationError("unknown time zone "+in.Policy.TimeZone, "invalid_input", err)
 	}
 	r.loc = loc
-	r.localSteps = workflow.GetVersion(ctx, "local-steps", workflow.DefaultVersion, 1) == 1
+	r.current = workflow.GetVersion(ctx, currentVersion, workflow.DefaultVersion, 1) == 1
+	r.localSteps = r.since(ctx, "local-steps")
 	if err := r.registerHandlers(ctx); err != nil {
 		return r.state, err
 	}
@@ -160,7 +163,7 @@ func (r *request) run(ctx workflow.Context) (domain.RequestState, error) {
 		if err := r.moveTo(ctx, domain.StatusIdentityPending, "request.identity_pending", "", nil); err != nil {
 			return r.state, err
 		}
-		if workflow.GetVersion(ctx, "identity-email-code", workflow.DefaultVersion, 1) == 1 && !r.verified {
+		if r.since(ctx, "identity-email-code") && !r.verified {
 			r.issueCode(ctx)
 		}
 		ok, err := workflow.AwaitWithTimeout(ctx, in.Policy.IdentityTimeout, func() bool { return r.verified || r.canceled })
@@ -189,7 +192,7 @@ func (r *request) run(ctx workflow.Context) (domain.RequestState, error) {
 		if err := r.moveTo(ctx, domain.StatusPendingApproval, "request.pending_approval", "", nil); err != nil {
 			return r.state, err
 		}
-		inSlack := in.Policy.SlackApproval && workflow.GetVersion(ctx, "slack-approval", workflow.DefaultVersion, 1) == 1
+		inSlack := in.Policy.SlackApproval && r.since(ctx, "slack-approval")
 		if inSlack {
 			r.askInSlack(ctx, nil)
 		}
@@ -301,14 +304,14 @@ func (r *request) complete(ctx workflow.Context) (domain.RequestState, error) {
 		data["Fields"] = r.in.ChangedFields
 		// Art. 19: recipients of the data learn which fields were corrected (names, never
 		// values) from a request.rectified event on lethe.events.
-		if workflow.GetVersion(ctx, "rectified-event", workflow.DefaultVersion, 1) == 1 {
+		if r.since(ctx, "rectified-event") {
 			if err := r.record(ctx, r.state.Status, "request.rectified", "", map[string]any{"fields": r.in.ChangedFields}, ""); err != nil {
 				return r.state, err
 			}
 		}
 	}
 	r.notify(ctx, "completion", data)
-	if r.state.Export != nil && workflow.GetVersion(ctx, "export-expiry", workflow.DefaultVersion, 1) == 1 {
+	if r.state.Export != nil && r.since(ctx, "export-expiry") {
 		if err := r.expireExport(ctx); err != nil {
 			return r.state, err
 		}
@@ -346,7 +349,7 @@ func (r *request) awaitUnblocked(ctx workflow.Context) (closed bool, err error) 
 		closing := r.in.Policy.BlockedErasure == "close" || wait <= 0
 		// Version 1 tells the subject when the request is closed still blocked, and does not
 		// first promise an erasure that will not follow.
-		closingNotice := workflow.GetVersion(ctx, "blocked-closed-notice", workflow.DefaultVersion, 1) == 1
+		closingNotice := r.since(ctx, "blocked-closed-notice")
 		if key := strings.Join(blockCodes(blocks), ","); key != told && !(closing && closingNotice) {
 			r.notify(ctx, "blocked", map[string]any{"Reasons": reasons})
 			told = key
@@ -562,7 +565,7 @@ func (r *request) alarmKey(ctx workflow.Context, kind string, at time.Time) stri
 		return "overdue:" + r.state.DueDate
 	}
 	utc := kind + ":" + at.UTC().Format(time.RFC3339)
-	if workflow.GetVersion(ctx, "reminder-key-utc:"+utc, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+	if !r.since(ctx, "reminder-key-utc:"+utc) {
 		return kind + ":" + at.Format(time.RFC3339)
 	}
 	return utc
@@ -768,7 +771,7 @@ func (r *request) record(ctx workflow.Context, status, action, note string, deta
 func (r *request) recordClosure(ctx workflow.Context, err error) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	// Histories that failed before this handler existed closed right after the error.
-	if workflow.GetVersion(dctx, "record-closure", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+	if !r.since(dctx, "record-closure") {
 		return
 	}
 	closeStatus, cause := "failed", errorMessage(err)
@@ -855,6 +858,21 @@ var notifyOptions = workflow.ActivityOptions{
 	RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 5, NonRetryableErrorTypes: []string{activities.ErrPermanent}},
 }
 
+// currentVersion marks runs that take every change before it (local-steps, identity-email-code,
+// slack-approval, rectified-event, export-expiry, blocked-closed-notice, reminder-key-utc,
+// record-closure) without a marker of their own, and two of their own: the verification code
+// is a local step, and the export's expiry is started with a delay rather than as a child
+// workflow. Each GetVersion marker costs an upserted search attribute, each child a workflow
+// task more in the request and one in the child: Temporal's work per request is what limits
+// throughput (README, Performance).
+const currentVersion = "request-2026-12"
+
+// since reports whether this run takes the change changeID: every run from currentVersion on
+// does, an older one as its history recorded.
+func (r *request) since(ctx workflow.Context, changeID string) bool {
+	return r.current || workflow.GetVersion(ctx, changeID, workflow.DefaultVersion, 1) == 1
+}
+
 // step runs one of the request's own steps (a transition recorded, a notice sent, the subject
 // forgotten) with opts. From version local-steps on it is a local activity: the worker runs it
 // inside the workflow task that reached it, so a step costs the Temporal server no task of its
@@ -933,13 +951,17 @@ func (r *request) askInfo(ctx workflow.Context, d Decision) (domain.RequestState
 // by text (the activity chooses). A failure is recorded by the activity;
 // the subject can ask for a new code from MyAccount or the host app.
 func (r *request) issueCode(ctx workflow.Context) {
-	nctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: time.Minute,
-		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3, NonRetryableErrorTypes: []string{activities.ErrPermanent}},
-	})
-	_ = workflow.ExecuteActivity(nctx, a.IssueVerificationCode, activities.Notice{
-		Key: r.in.RequestID + ":code", RequestID: r.in.RequestID, TenantID: r.in.TenantID, Kind: "verification_code",
-	}).Get(ctx, nil)
+	n := activities.Notice{Key: r.in.RequestID + ":code", RequestID: r.in.RequestID, TenantID: r.in.TenantID, Kind: "verification_code"}
+	if r.current {
+		_ = r.step(ctx, codeOptions, a.IssueVerificationCode, n).Get(ctx, nil)
+		return
+	}
+	_ = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, codeOptions), a.IssueVerificationCode, n).Get(ctx, nil)
+}
+
+var codeOptions = workflow.ActivityOptions{
+	StartToCloseTimeout: time.Minute,
+	RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3, NonRetryableErrorTypes: []string{activities.ErrPermanent}},
 }
 
 // resendCode sends the subject a new code because they asked for one, by the channel they

@@ -38,6 +38,7 @@ type world struct {
 	consents    []activities.ConsentChange
 	forgotten   []string
 	log         []string // every effect in order: "notice:completion", "forget", "dispatch:db:erase"
+	expiries    []activities.ExportExpiryStart
 
 	// answer decides a connector's result; nil output means success with an empty output.
 	answer func(d activities.Dispatch, n int) (domain.Output, error)
@@ -104,6 +105,10 @@ func newWorld(t *testing.T) *world {
 	})
 	w.env.OnActivity(a.ExpireExport, mock.Anything, mock.Anything).Return(func(_ context.Context, e activities.ExportExpiry) error {
 		w.add(func() { w.log = append(w.log, "expire-export") })
+		return nil
+	})
+	w.env.OnActivity(a.StartExportExpiry, mock.Anything, mock.Anything).Return(func(_ context.Context, e activities.ExportExpiryStart) error {
+		w.add(func() { w.expiries = append(w.expiries, e); w.log = append(w.log, "start-export-expiry") })
 		return nil
 	})
 	w.env.OnActivity(a.BuildExport, mock.Anything, mock.Anything).Return(func(_ context.Context, r activities.ExportRequest) (activities.ExportPackage, error) {

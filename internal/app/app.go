@@ -264,7 +264,7 @@ func (s *Stack) Activities() *activities.Activities {
 		purposes[in.Name] = in.ConsentPurpose
 	}
 	return &activities.Activities{
-		Store: s.Store, Bus: s.Bus, Mail: s.Mail, Batch: s.Batch, NoticeSettle: s.Cfg.Mail.BatchSettle, Texts: s.Texts,
+		Store: s.Store, Bus: s.Bus, Temporal: s.Temporal, Mail: s.Mail, Batch: s.Batch, NoticeSettle: s.Cfg.Mail.BatchSettle, Texts: s.Texts,
 		Exports: s.Exports, ExportBase: s.Exports.URI(""),
 		Codes:     &identity.Codes{Pool: s.Store.Pool, Key: []byte(s.Cfg.Secrets.SigningKey.Value())},
 		PublicURL: s.Cfg.HTTP.PublicURL, MyAccountPath: s.Cfg.MyAccountPath,

@@ -13,6 +13,7 @@ import (
 	"github.com/mailgun/mailgun-go/v4/events"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/enums/v1"
 
 	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/deploy/demo"
@@ -59,6 +60,14 @@ func TestAccessRequestEndToEnd(t *testing.T) {
 	require.Equal(t, domain.StatusCompleted, st.Status)
 	require.NotNil(t, st.Export)
 	files := readZip(t, s, st.Export.URI)
+
+	// The export's expiry waits in Temporal, started with a delay that ends when it is due.
+	d, err := s.Deps.Temporal.DescribeWorkflowExecution(context.Background(), id+"-export-expiry", "")
+	require.NoError(t, err)
+	info := d.GetWorkflowExecutionInfo()
+	assert.Equal(t, "ExportExpiryWorkflow", info.GetType().GetName())
+	assert.Equal(t, enums.WORKFLOW_EXECUTION_STATUS_RUNNING, info.GetStatus())
+	assert.WithinDuration(t, info.GetStartTime().AsTime().Add(s.Deps.Cfg.ExportExpiry()), info.GetExecutionTime().AsTime(), time.Minute)
 
 	customers := teststack.Rows(t, files, "database/customers.json")
 	require.Len(t, customers, 1)
