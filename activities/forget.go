@@ -38,6 +38,9 @@ type ExportExpiryStart struct {
 // package cannot import workflows, which imports it).
 const ExportExpiryWorkflow = "ExportExpiryWorkflow"
 
+// ExportExpiryID is the workflow ID of a request's export expiry: one per request.
+func ExportExpiryID(requestID string) string { return requestID + "-export-expiry" }
+
 // workingStatuses are those of a verified request whose work still needs the subject's
 // identifiers (the workflow's statuses; workflows imports this package, not the reverse).
 var workingStatuses = []string{"pending_approval", "blocked", "in_progress"}
@@ -134,11 +137,11 @@ func (a *Activities) ExpireExport(ctx context.Context, e ExportExpiry) error {
 
 // StartExportExpiry starts the export's expiry workflow with a start delay that ends when the
 // export expires: Temporal keeps the timer, and the workflow runs its first task only then. Its
-// ID is the request ID + "-export-expiry"; started again (a retried step) while it waits, the
-// start finds it and changes nothing.
+// ID is ExportExpiryID; started again (a retried step) while it waits, the start finds it and
+// changes nothing.
 func (a *Activities) StartExportExpiry(ctx context.Context, s ExportExpiryStart) error {
 	_, err := a.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: s.RequestID + "-export-expiry", TaskQueue: s.TaskQueue, StartDelay: max(s.ExpiresAt.Sub(a.now()), 0),
+		ID: ExportExpiryID(s.RequestID), TaskQueue: s.TaskQueue, StartDelay: max(s.ExpiresAt.Sub(a.now()), 0),
 	}, ExportExpiryWorkflow, s.ExportExpiryInput)
 	if err != nil {
 		return fmt.Errorf("starting the expiry of the export of request %s: %w", s.RequestID, err)

@@ -18,7 +18,7 @@ type ExportExpiryInput = activities.ExportExpiryInput
 // delay that ends at the expiry (activities.StartExportExpiry; older runs started it as an
 // abandoned child that slept): a durable timer per export, like every other deadline in Lethe,
 // without keeping the request itself open for a month or scanning the store on a schedule. Its
-// ID is the request ID + "-export-expiry", so it exists once per request.
+// ID is activities.ExportExpiryID, so it exists once per request.
 func ExportExpiryWorkflow(ctx workflow.Context, in ExportExpiryInput) error {
 	if wait := in.ExpiresAt.Sub(workflow.Now(ctx)); wait > 0 {
 		if err := workflow.Sleep(ctx, wait); err != nil {
@@ -44,7 +44,7 @@ func (r *request) expireExport(ctx workflow.Context) error {
 		}).Get(ctx, nil)
 	}
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-		WorkflowID:        r.in.RequestID + "-export-expiry",
+		WorkflowID:        activities.ExportExpiryID(r.in.RequestID),
 		ParentClosePolicy: enums.PARENT_CLOSE_POLICY_ABANDON,
 	})
 	f := workflow.ExecuteChildWorkflow(cctx, ExportExpiryWorkflow, ExportExpiryInput{

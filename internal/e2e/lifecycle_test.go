@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/enums/v1"
 
+	"github.com/lethe-privacy/lethe/activities"
 	"github.com/lethe-privacy/lethe/connectors"
 	"github.com/lethe-privacy/lethe/deploy/demo"
 	"github.com/lethe-privacy/lethe/internal/bus"
@@ -62,7 +63,7 @@ func TestAccessRequestEndToEnd(t *testing.T) {
 	files := readZip(t, s, st.Export.URI)
 
 	// The export's expiry waits in Temporal, started with a delay that ends when it is due.
-	d, err := s.Deps.Temporal.DescribeWorkflowExecution(context.Background(), id+"-export-expiry", "")
+	d, err := s.Deps.Temporal.DescribeWorkflowExecution(context.Background(), activities.ExportExpiryID(id), "")
 	require.NoError(t, err)
 	info := d.GetWorkflowExecutionInfo()
 	assert.Equal(t, "ExportExpiryWorkflow", info.GetType().GetName())
